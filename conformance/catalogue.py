@@ -1,0 +1,178 @@
+"""The requirement catalogue: every rule the suite judges, with a stable ID, a level and its source.
+
+IDs are stable: a requirement may be reworded or retired, never renumbered, because baselines and
+release diffs refer to them. Where the contract leaves a point open, the level is SHOULD or INFO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MUST, SHOULD, INFO = "MUST", "SHOULD", "INFO"
+LEVELS = (MUST, SHOULD, INFO)
+ALL_PROFILES = ("sgp", "openai")
+
+DOC = "chat-completions-doc.txt"
+C = "CONTRACT.md"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    level: str
+    statement: str
+    source: str
+    profiles: tuple[str, ...] = ALL_PROFILES
+
+    @property
+    def area(self) -> str:
+        return self.id.split("-")[0]
+
+    def applies_to(self, profile: str) -> bool:
+        return profile in self.profiles
+
+
+def _r(id: str, level: str, statement: str, source: str, profiles: tuple[str, ...] = ALL_PROFILES) -> Requirement:
+    return Requirement(id, level, statement, source, profiles)
+
+
+REQUIREMENTS: tuple[Requirement, ...] = (
+    # basic operation
+    _r("BASIC-001", MUST, "A minimal valid request (model, one user message) with a valid key gets 200.",
+       f"{DOC} Response 200"),
+    # auth
+    _r("AUTH-001", MUST, "A request without a key is refused with 401 or 403.", f"{DOC} Authorizations; {C} Transport"),
+    _r("AUTH-002", MUST, "A request with an empty key is refused with 401 or 403.", f"{C} Transport"),
+    _r("AUTH-003", MUST, "A request with a wrong key is refused with 401 or 403.", f"{C} Transport"),
+    _r("AUTH-004", SHOULD, "A valid key sent in another profile's header is refused with 401 or 403.",
+       f"{DOC} Authorizations (x-api-key); {C} Differences from OpenAI"),
+    _r("AUTH-005", SHOULD, "A refused key gets 401 (403 is also seen; the contract leaves it open).",
+       f"{C} Transport (open)"),
+    _r("AUTH-006", SHOULD, "Auth errors carry a JSON body in the profile's error shape.", f"{C} Transport (open)"),
+    _r("AUTH-007", MUST, "No response ever echoes the key the client sent, in headers or body.",
+       "OWASP ASVS 8.3 (sensitive data not returned)"),
+    # headers
+    _r("HDR-001", MUST, "A request naming the configured account in x-selected-account-id is accepted.",
+       f"{DOC} Headers", ("sgp",)),
+    _r("HDR-002", SHOULD, "An account id the key cannot use is refused with 403 or 404.", f"{C} Transport (open)",
+       ("sgp",)),
+    _r("HDR-003", MUST, "A non-streaming 200 response has Content-Type application/json.", f"{DOC} Response; {C}"),
+    _r("HDR-004", MUST, "Request header names are case-insensitive (an upper-case key header is accepted).",
+       "RFC 9110 §5.1"),
+    _r("HDR-005", SHOULD, "Unknown request headers are ignored.", "RFC 9110 §5.1"),
+    _r("HDR-006", MUST, "JSON bodies are UTF-8, and a charset parameter, if any, says utf-8.", "RFC 8259 §8.1"),
+    _r("HDR-007", INFO, "Responses carry a request id header for support cases.", "common API practice"),
+    # request validation
+    _r("VAL-001", MUST, "A body without `messages` is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-002", MUST, "A body without `model` is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-003", MUST, "`messages` that is not an array is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-004", MUST, "`model` that is not a string is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-005", MUST, "A message without `role` is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-006", MUST, "A body that is not JSON is refused with 4xx.", f"{C} Transport (FastAPI json_invalid)"),
+    _r("VAL-007", MUST, "A JSON body that is not an object is refused with 4xx.", f"{C} Transport (FastAPI)"),
+    _r("VAL-008", SHOULD, "A JSON body sent as text/plain is refused with 4xx.", f"{C} Transport"),
+    _r("VAL-009", SHOULD, "`temperature` outside 0..2 is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-010", SHOULD, "`n` of 0 is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-011", SHOULD, "`top_logprobs` above 20 is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-012", SHOULD, "`stop` with more than 4 sequences is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-013", SHOULD, "A negative `max_tokens` is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-014", SHOULD, "An empty `messages` array is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-015", MUST, "NaN in a request body (not JSON) is refused with 4xx.", "RFC 8259 §6"),
+    # error bodies
+    _r("ERR-001", MUST, "Request-validation errors are answered with a JSON object body.", f"{C} Transport"),
+    _r("ERR-002", SHOULD, "Request-validation errors use the profile's status (sgp 422, openai 400).",
+       f"{C} Transport; {C} Differences from OpenAI"),
+    _r("ERR-003", MUST, "A 422 carries the FastAPI validation body {detail: [{loc, msg, type}]}.",
+       f"{C} Transport (422 is documented)", ("sgp",)),
+    _r("ERR-004", SHOULD, "Every 4xx body matches the profile's error shape.", f"{C} Transport; Differences"),
+    _r("MODEL-001", MUST, "A request for an unknown model is refused with 4xx.", f"{C} Request body"),
+    _r("MODEL-002", SHOULD, "A request for an unknown model gets 404.", f"{C} (reference behaviour; open)"),
+    # response shape (attributed from schema annotations)
+    _r("RESP-001", MUST, "The response has id (string), created (integer), model (string) and choices (array).",
+       f"{DOC} Response; {C} Response"),
+    _r("RESP-002", MUST, "`object`, when present, is \"chat.completion\".", f"{DOC} Response"),
+    _r("RESP-003", MUST, "Each choice has an integer index, a documented finish_reason and a message object.",
+       f"{DOC} Response; {C} Response"),
+    _r("RESP-004", MUST, "message.role is \"assistant\"; content and refusal are strings or null.",
+       f"{DOC} Response; {C} Response"),
+    _r("RESP-005", MUST, "usage, when present, holds non-negative integer token counts.", f"{DOC} Response"),
+    _r("RESP-006", MUST, "logprobs entries have token, logprob, bytes (0..255) and top_logprobs as documented.",
+       f"{DOC} Response"),
+    _r("RESP-007", MUST, "tool_calls entries have id, type \"function\" and function {name, arguments} strings.",
+       f"{DOC} Response"),
+    _r("RESP-008", MUST, "annotations, audio and function_call, when present, have their documented fields.",
+       f"{DOC} Response"),
+    _r("RESP-009", SHOULD, "service_tier, when present, is one of auto, default, flex, scale, priority.",
+       f"{DOC} Response; {C} (open)"),
+    _r("RESP-010", INFO, "Optional fields are absent rather than null (clients see both).", f"{C} Response (open)"),
+    # strict JSON
+    _r("JSON-001", MUST, "Every JSON body and SSE data payload is RFC 8259 JSON (no NaN or Infinity).",
+       "RFC 8259 §6"),
+    _r("JSON-002", SHOULD, "Object keys are unique within an object.", "RFC 8259 §4"),
+    # semantics
+    _r("SEM-001", MUST, "usage.total_tokens equals prompt_tokens + completion_tokens.", f"{C} Response"),
+    _r("SEM-002", MUST, "A request for n choices gets n choices with indices 0..n-1.", f"{C} Response"),
+    _r("SEM-003", MUST, "`created` is Unix time in seconds (not milliseconds).", f"{C} Response"),
+    _r("SEM-004", SHOULD, "`created` is within 10 minutes of the client's clock.", f"{C} Response"),
+    _r("SEM-005", SHOULD, "`model` names the requested model (or a dated version of it).", f"{C} Response"),
+    _r("SEM-006", MUST, "completion_tokens does not exceed max_tokens for each choice.", f"{C} Request body"),
+    _r("SEM-007", MUST, "A completion cut by max_tokens has finish_reason \"length\".", "OpenAI API reference"),
+    _r("SEM-008", SHOULD, "max_completion_tokens is honoured like max_tokens.", f"{C} Request body"),
+    _r("SEM-009", INFO, "The same request with a seed and temperature 0 gives the same content twice.",
+       f"{C} Request body (seed)"),
+    # logprobs
+    _r("LOGP-001", MUST, "With logprobs true, each choice carries logprobs.content for its tokens.",
+       f"{C} Request body; Response"),
+    _r("LOGP-002", MUST, "Every logprob is a finite number <= 0.", f"{C} Response"),
+    _r("LOGP-003", MUST, "`bytes` are the UTF-8 bytes of `token` (where the token is whole characters).",
+       f"{C} Response"),
+    _r("LOGP-004", SHOULD, "top_logprobs holds as many entries as asked.", "OpenAI API reference"),
+    _r("LOGP-005", SHOULD, "top_logprobs are sorted by logprob, highest first.", "OpenAI API reference"),
+    # tools
+    _r("TOOL-001", MUST, "With tool_choice \"required\", the message carries tool_calls.", "OpenAI API reference"),
+    _r("TOOL-002", MUST, "Tool call ids are unique and non-empty, type is function, name is an offered tool.",
+       f"{C} Response"),
+    _r("TOOL-003", MUST, "Tool call arguments are a string holding a JSON object.", f"{C} Response"),
+    _r("TOOL-004", SHOULD, "A message with tool calls has finish_reason \"tool_calls\".", "OpenAI API reference"),
+    _r("FMT-001", MUST, "response_format json_object gives content that parses as a JSON object.",
+       f"{C} Request body"),
+    # streaming
+    _r("STRM-001", MUST, "A streamed response has Content-Type text/event-stream.", f"{C} Transport"),
+    _r("STRM-002", MUST, "The stream is well-formed SSE: known fields only, every event ended by a blank line.",
+       "WHATWG HTML §9.2"),
+    _r("STRM-003", MUST, "Every data payload is a JSON object, except a final [DONE].", f"{C} Streaming"),
+    _r("STRM-004", MUST, "The stream ends with data: [DONE] and nothing after it.", f"{C} Differences from OpenAI",
+       ("openai",)),
+    _r("STRM-005", INFO, "The stream ends by closing, without data: [DONE] (the SGP SDKs cannot parse it).",
+       f"{C} Streaming (open)", ("sgp",)),
+    _r("STRM-006", MUST, "Nothing follows the [DONE] terminator.", f"{C} Streaming"),
+    _r("STRM-010", MUST, "Every chunk has id, created, model and choices; object, if present, is the chunk type.",
+       f"{C} Streaming"),
+    _r("STRM-011", MUST, "Every chunk choice has an integer index, a delta object and a documented finish_reason.",
+       f"{C} Streaming"),
+    _r("STRM-012", MUST, "Every delta has a documented role, string content and well-formed tool_calls.",
+       f"{C} Streaming"),
+    _r("STRM-013", MUST, "id, created and model are the same in every chunk.", f"{C} Streaming (conventions)"),
+    _r("STRM-014", SHOULD, "The first delta of each choice carries role \"assistant\".",
+       f"{C} Streaming (conventions)"),
+    _r("STRM-015", MUST, "Each choice gets exactly one finish_reason, in its last chunk.",
+       f"{C} Streaming (conventions)"),
+    _r("STRM-016", MUST, "With include_usage, one final chunk has choices [] and usage that adds up.",
+       f"{C} Streaming"),
+    _r("STRM-017", MUST, "The assembled stream forms a valid completion with n choices.", f"{C} Streaming"),
+    # property-based
+    _r("PROP-001", MUST, "Generated valid requests get 2xx and pass every response check.",
+       "schemas/openapi.json"),
+    _r("PROP-002", MUST, "No generated request, valid or invalid, gets a 5xx.", "schemas/openapi.json"),
+    _r("PROP-003", SHOULD, "Generated invalid requests are refused with 4xx.", "schemas/openapi.json"),
+)
+
+BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}
+
+
+def get(requirement_id: str) -> Requirement:
+    return BY_ID[requirement_id]
+
+
+def for_profile(profile: str) -> list[Requirement]:
+    return [r for r in REQUIREMENTS if r.applies_to(profile)]

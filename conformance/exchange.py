@@ -1,0 +1,95 @@
+"""One request and what came back for it: the unit every check judges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+from conformance import sse, strictjson
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """A request the suite means to send; the body is kept raw so invalid bodies can be sent as they are."""
+
+    scenario: str
+    method: str = "POST"
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    # the parsed request, where the body is JSON: checks compare the response with it
+    params: dict[str, Any] | None = None
+    stream: bool = False
+    # extra path below the operation's URL is never needed; `url` is filled in by the client
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    elapsed_ms: float = 0.0
+    # the body was cut at the configured size limit, or the stream at its time limit
+    truncated: str | None = None
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    @property
+    def media_type(self) -> str:
+        return (self.header("content-type") or "").split(";")[0].strip().lower()
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+@dataclass
+class Exchange:
+    scenario: str
+    url: str
+    request: RequestSpec
+    response: Response | None
+    # a transport failure (refused, reset, timeout, TLS): no response, or a response cut short
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.response is not None and self.error is None and 200 <= self.response.status < 300
+
+    @property
+    def status(self) -> int | None:
+        return self.response.status if self.response is not None else None
+
+    @cached_property
+    def json(self) -> Any:
+        """The body parsed as strict JSON, or None (see json_error)."""
+        return self._parsed[0]
+
+    @cached_property
+    def json_error(self) -> str | None:
+        return self._parsed[1]
+
+    @cached_property
+    def _parsed(self) -> tuple[Any, str | None]:
+        if self.response is None:
+            return None, "no response"
+        try:
+            return strictjson.loads(self.response.body), None
+        except strictjson.StrictJSONError as exc:
+            return None, str(exc)
+
+    @cached_property
+    def events(self) -> sse.Stream:
+        if self.response is None:
+            return sse.Stream()
+        return sse.parse(self.response.text)
+
+    def describe(self) -> str:
+        if self.response is None:
+            return f"{self.scenario}: no response ({self.error})"
+        return f"{self.scenario}: HTTP {self.response.status}"
