@@ -104,7 +104,6 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        f"{DOC} Response"),
     _r("RESP-009", SHOULD, "service_tier, when present, is one of auto, default, flex, scale, priority.",
        f"{DOC} Response; {C} (open)"),
-    _r("RESP-010", INFO, "Optional fields are absent rather than null (clients see both).", f"{C} Response (open)"),
     # strict JSON
     _r("JSON-001", MUST, "Every JSON body and SSE data payload is RFC 8259 JSON (no NaN or Infinity).",
        "RFC 8259 §6"),
@@ -176,3 +175,11 @@ def get(requirement_id: str) -> Requirement:
 
 def for_profile(profile: str) -> list[Requirement]:
     return [r for r in REQUIREMENTS if r.applies_to(profile)]
+
+
+def markdown_table(requirements: list[Requirement] | None = None) -> str:
+    rows = ["| ID | Level | Requirement | Source | Profiles |", "|---|---|---|---|---|"]
+    for r in requirements if requirements is not None else REQUIREMENTS:
+        statement = r.statement.replace("|", "\\|")
+        rows.append(f"| {r.id} | {r.level} | {statement} | {r.source} | {', '.join(r.profiles)} |")
+    return "\n".join(rows)

@@ -1,5 +1,184 @@
-"""Command line entry point (filled in by the suite issue)."""
+"""`sgp-conformance`: run the suite, serve the reference server, list requirements, diff results.
+
+Exit codes of `run`: 0 conformant at the --fail-on level, 1 not conformant, 2 usage or configuration
+error, 3 target unreachable or the configured key refused, 4 incomplete (the request budget ran out
+before every requirement was judged, and nothing failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from conformance import __version__, catalogue
+from conformance.config import Config, ConfigError, resolve
+from conformance.profiles import get_profile
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
+SUITE_DIR = Path(__file__).parent / "suite"
+REPORT_FILES = ("conformance.html", "junit.xml", "conformance.json")
 
 
-def main() -> int:
-    return 0
+class UsageError(Exception):
+    pass
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line instead of exiting on its own."""
+
+    def error(self, message: str) -> Any:
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _run_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="run the conformance suite against a target (default: the embedded server)",
+                       description="Run the suite. Unknown options are passed to pytest (-k, -x, -n ...).")
+    p.add_argument("--base-url", help="target base URL; omitted: start the embedded reference server")
+    p.add_argument("--api-key", help="API key (prefer SGP_API_KEY in the environment)")
+    p.add_argument("--account-id")
+    p.add_argument("--model")
+    p.add_argument("--profile", help="sgp (default) or openai")
+    p.add_argument("--config", help="TOML file with [tool.sgp-conformance] settings")
+    p.add_argument("--timeout", type=float, help="seconds for a connection or a read (default 20)")
+    p.add_argument("--stream-timeout", type=float, help="seconds a whole stream may take (default 60)")
+    p.add_argument("--max-tokens", type=int, help="max_tokens of every request (default 16)")
+    p.add_argument("--max-requests", type=int, help="hard cap on requests sent (default 500)")
+    p.add_argument("--rate-limit", type=float, help="requests per second at most")
+    p.add_argument("--concurrency", type=int, help="requests in flight at once")
+    p.add_argument("--depth", choices=("smoke", "standard", "deep"))
+    p.add_argument("--fail-on", choices=("must", "should"))
+    p.add_argument("--report-dir", help="where reports are written (default reports/)")
+    p.add_argument("--max-examples", type=int, help="property-test cases per property")
+    p.add_argument("--seed", type=int, help="seed for generated cases")
+    p.add_argument("--baseline", help="baseline file of accepted deviations")
+    p.add_argument("--allow-insecure-http", action="store_true", default=None)
+    p.add_argument("--clients", action="store_true", default=None, help="also drive the official SDKs")
+    return p
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="sgp-conformance", description="Conformance suite for the SGP chat-completions API.")
+    parser.add_argument("--version", action="version", version=f"sgp-conformance {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    _run_parser(sub)
+    serve = sub.add_parser("serve", help="run the reference server", add_help=False)
+    serve.add_argument("rest", nargs=argparse.REMAINDER)
+    listing = sub.add_parser("list", help="print the requirement catalogue")
+    listing.add_argument("--profile", default=None)
+    listing.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    diff = sub.add_parser("diff", help="compare two conformance.json results")
+    diff.add_argument("old")
+    diff.add_argument("new")
+    return parser
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    skip = {"command", "config"}
+    return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
+
+
+def pytest_args(config: Config, extra: list[str]) -> list[str]:
+    report_dir = Path(config.report_dir)
+    args = [str(SUITE_DIR), "-p", "conformance.plugin", "-p", "no:cacheprovider", "--rootdir", str(SUITE_DIR),
+            "-o", "junit_family=xunit1", "-o", "console_output_style=count",
+            f"--junitxml={report_dir / 'junit.xml'}", f"--html={report_dir / 'conformance.html'}",
+            "--self-contained-html", "-q", "--no-header", "-rN", "--tb=line"]
+    for name, value in config.redacted().items():
+        if name in {"api_key", "secret_headers", "clients", "allow_insecure_http"} or value is None:
+            continue
+        if name in {"base_url", "account_id", "model", "profile", "timeout", "stream_timeout", "max_tokens",
+                    "max_requests", "rate_limit", "concurrency", "depth", "fail_on", "report_dir",
+                    "max_examples", "seed", "baseline"}:
+            args += [f"--sgp-{name.replace('_', '-')}", str(value)]
+    if config.allow_insecure_http:
+        args.append("--sgp-allow-insecure-http")
+    return args + extra
+
+
+def command_run(args: argparse.Namespace, extra: list[str]) -> int:
+    try:
+        config = resolve(_flags(args), config_file=args.config)
+    except ConfigError as exc:
+        print(f"sgp-conformance: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    embedded = None
+    if config.base_url is None:
+        from conformance.embedded import start_embedded
+
+        embedded = start_embedded(config)
+        config.base_url, config.api_key = embedded.base_url, embedded.api_key
+        if get_profile(config.profile).account_header:
+            config.account_id = embedded.account_id
+        print(f"sgp-conformance: no --base-url given: started the reference server at {config.base_url}")
+    import pytest
+
+    report_dir = Path(config.report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    for name in REPORT_FILES:
+        (report_dir / name).unlink(missing_ok=True)
+    env_before = dict(os.environ)
+    # the key travels to pytest (and its workers) in the environment, never on a command line
+    if config.api_key:
+        os.environ["SGP_API_KEY"] = config.api_key
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "sgp-hypothesis"))
+    try:
+        extra = ["--sgp-config", args.config, *extra] if args.config else extra
+        code = pytest.main(pytest_args(config, extra))
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+        if embedded is not None:
+            embedded.stop()
+    from conformance.summary import finish
+
+    return finish(config, int(code), report_dir)
+
+
+def command_list(args: argparse.Namespace) -> int:
+    reqs = catalogue.for_profile(args.profile) if args.profile else list(catalogue.REQUIREMENTS)
+    if args.format == "json":
+        print(json.dumps([{"id": r.id, "level": r.level, "statement": r.statement, "source": r.source,
+                           "profiles": list(r.profiles)} for r in reqs], indent=2))
+    elif args.format == "markdown":
+        print(catalogue.markdown_table(reqs))
+    else:
+        for r in reqs:
+            only = "" if len(r.profiles) > 1 else f" [{r.profiles[0]} only]"
+            print(f"{r.id:<10} {r.level:<6} {r.statement}{only}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    try:
+        if argv and argv[0] == "serve":
+            from conformance.server.cli import serve_main
+
+            return serve_main(argv[1:])
+        if argv and argv[0] == "run":
+            args, extra = parser.parse_known_args(argv)
+            return command_run(args, extra)
+        args = parser.parse_args(argv)
+        if args.command == "list":
+            return command_list(args)
+        if args.command == "diff":
+            from conformance.diff import command_diff
+
+            return command_diff(args.old, args.new)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("sgp-conformance: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -31,6 +31,8 @@ class Profile:
     # the base URL a user would type for a server on HOST:PORT
     base_url_template: str
     description: str
+    # request parameters of the SGP contract that this kind of server is known to refuse
+    unsupported_params: tuple[str, ...] = ()
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {self.auth_header: f"{self.auth_prefix}{key}"}
@@ -67,6 +69,7 @@ OPENAI = Profile(
     stream_terminator="[DONE]",
     base_url_template="http://{host}:{port}/v1",
     description="an OpenAI-compatible server: Bearer auth, {error: {...}} bodies, streams end with [DONE]",
+    unsupported_params=("top_k",),
 )
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (SGP, OPENAI)}

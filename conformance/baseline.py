@@ -1,0 +1,68 @@
+"""Accepted deviations: a requirement that is known to fail on a target, with a reason and an expiry.
+
+A listed failure is reported as `known` and does not fail the run; a listed requirement that now passes
+is `stale` and fails the run, so the list only shrinks; an expired entry fails the run.
+
+    [[accepted]]
+    id = "SEM-005"
+    reason = "the gateway answers with the dated model name"
+    expires = 2027-03-31
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from conformance import catalogue
+from conformance.config import ConfigError
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    reason: str
+    expires: dt.date | None = None
+
+    def expired(self, today: dt.date | None = None) -> bool:
+        return self.expires is not None and self.expires < (today or dt.date.today())
+
+
+def _date(value: object, where: str) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value if not isinstance(value, dt.datetime) else value.date()
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{where}: expires {value!r} is not a date like 2027-03-31") from None
+
+
+def load(path: str | Path) -> dict[str, Entry]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"baseline {path} cannot be read ({exc.strerror}): fix the path given to --baseline") \
+            from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"baseline {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") \
+            from None
+    rows = data.get("accepted") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise ConfigError(f"baseline {path}: expected a list of [[accepted]] entries with id and reason")
+    entries: dict[str, Entry] = {}
+    for i, row in enumerate(rows, 1):
+        where = f"baseline {path}, entry {i}"
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str) or not row.get("reason"):
+            raise ConfigError(f"{where}: every entry needs an id and a reason")
+        if row["id"] not in catalogue.BY_ID:
+            raise ConfigError(f"{where}: unknown requirement {row['id']!r} (see sgp-conformance list)")
+        if row["id"] in entries:
+            raise ConfigError(f"{where}: {row['id']} is listed twice")
+        entries[row["id"]] = Entry(row["id"], str(row["reason"]), _date(row.get("expires"), where))
+    return entries

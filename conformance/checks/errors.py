@@ -1,0 +1,149 @@
+"""Checks of refusals: the status a request was refused with, and the body it came with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from jsonschema.exceptions import best_match
+
+from conformance import schema_store
+from conformance.checks import Violation
+from conformance.checks.shape import describe_error, brief, json_type
+from conformance.checks.transport import unjudgeable
+from conformance.exchange import Exchange
+from conformance.profiles import Profile
+
+
+def _statuses(allowed: Iterable[int]) -> str:
+    codes = [str(s) for s in allowed]
+    return codes[0] if len(codes) == 1 else ", ".join(codes[:-1]) + " or " + codes[-1]
+
+
+def refused(exchange: Exchange, requirement_id: str, allowed: Iterable[int] = (401, 403)) -> list[Violation]:
+    """The request was refused with one of `allowed` (AUTH-001..005, HDR-002, MODEL-002...)."""
+    allowed = tuple(allowed)
+    stop = unjudgeable(exchange, requirement_id, need_ok=False)
+    if stop:
+        return [stop]
+    status = exchange.response.status  # type: ignore[union-attr]  # unjudgeable ruled out None
+    if status in allowed:
+        return []
+    expected = f"expected {_statuses(allowed)}"
+    if 200 <= status < 300:
+        message = f"{expected}, got {status}: the request was accepted"
+    elif status >= 500:
+        message = f"{expected}, got {status}: a server error instead of a refusal"
+    else:
+        message = f"{expected}, got {status}"
+    return [Violation(requirement_id, message, "", exchange.scenario)]
+
+
+def status_is(exchange: Exchange, requirement_id: str, expected: int) -> list[Violation]:
+    """The response status is exactly `expected` (BASIC-001 200, HDR-001 200, ERR-002 422/400...)."""
+    return refused(exchange, requirement_id, (expected,))
+
+
+def client_error(exchange: Exchange, requirement_id: str) -> list[Violation]:
+    """The request was refused with a 4xx (VAL-*, MODEL-001, PROP-003)."""
+    stop = unjudgeable(exchange, requirement_id, need_ok=False)
+    if stop:
+        return [stop]
+    status = exchange.response.status  # type: ignore[union-attr]
+    if 400 <= status < 500:
+        return []
+    if 200 <= status < 300:
+        message = f"expected 4xx, got {status}: the server accepted an invalid request"
+    elif status >= 500:
+        message = f"expected 4xx, got {status}: a server error instead of a refusal"
+    else:
+        message = f"expected 4xx, got {status}"
+    return [Violation(requirement_id, message, "", exchange.scenario)]
+
+
+def not_server_error(exchange: Exchange, requirement_id: str = "PROP-002") -> list[Violation]:
+    """PROP-002: the response is not a 5xx. A transport failure counts: a crash looks like a reset."""
+    if exchange.response is None:
+        return [Violation(requirement_id, f"expected a response, got a transport error: "
+                          f"{exchange.error or 'no response'}", "", exchange.scenario)]
+    status = exchange.response.status
+    if status >= 500:
+        return [Violation(requirement_id, f"expected no server error, got {status}", "", exchange.scenario)]
+    return []
+
+
+def _error_body(exchange: Exchange, requirement_id: str) -> tuple[object, list[Violation]]:
+    """The parsed body of an error response, or why it cannot be judged."""
+    stop = unjudgeable(exchange, requirement_id, need_ok=False)
+    if stop:
+        return None, [stop]
+    status = exchange.response.status  # type: ignore[union-attr]
+    if status < 400:
+        return None, [Violation(requirement_id, f"no error response to judge: HTTP {status}", "",
+                                exchange.scenario)]
+    if exchange.json_error is not None:
+        media = exchange.response.media_type or "no Content-Type"  # type: ignore[union-attr]
+        return None, [Violation(requirement_id, f"expected a JSON error body, got {media} that is not JSON", "",
+                                exchange.scenario)]
+    return exchange.json, []
+
+
+def error_body_json(exchange: Exchange, requirement_id: str = "ERR-001") -> list[Violation]:
+    """ERR-001: an error response carries a JSON object body."""
+    body, stop = _error_body(exchange, requirement_id)
+    if stop:
+        return stop
+    if not isinstance(body, dict):
+        return [Violation(requirement_id, f"expected a JSON object body, got {json_type(body)} {brief(body)}", "",
+                          exchange.scenario)]
+    return []
+
+
+def _first_error(body: object, schema_name: str) -> tuple[str, str] | None:
+    """(message, pointer) of the most telling error of `body` against a schema, or None if it validates."""
+    error = best_match(schema_store.validator(schema_name).iter_errors(body))
+    if error is None:
+        return None
+    error = schema_store.leaf_error(error)
+    return describe_error(error), schema_store.json_pointer(error.absolute_path)
+
+
+def error_shape(exchange: Exchange, profile: Profile, requirement_id: str = "ERR-004") -> list[Violation]:
+    """ERR-004 / AUTH-006: the error body matches the profile's error shape.
+
+    The validation status is held to profile.validation_error_schema, others to profile.error_schema.
+    A FastAPI-style server puts a string or a list under `detail` depending on where the error was raised
+    (HTTPException vs request validation), so for that style either shape is accepted at any status.
+    """
+    body, stop = _error_body(exchange, requirement_id)
+    if stop:
+        return stop
+    status = exchange.response.status  # type: ignore[union-attr]
+    primary = profile.validation_error_schema if status == profile.validation_status else profile.error_schema
+    names = [primary]
+    if profile.error_style == "fastapi":
+        names += [n for n in (profile.error_schema, profile.validation_error_schema) if n not in names]
+    first: tuple[str, str] | None = None
+    for name in names:
+        problem = _first_error(body, name)
+        if problem is None:
+            return []
+        first = first or problem
+    assert first is not None
+    message, where = first
+    accepted = " or ".join(names)
+    return [Violation(requirement_id, f"body does not match {accepted}: {message}", where, exchange.scenario)]
+
+
+def fastapi_validation_body(exchange: Exchange) -> list[Violation]:
+    """ERR-003: a 422 carries {detail: [{loc, msg, type}, ...]}. Applies only to 422 responses."""
+    if exchange.response is None or exchange.response.status != 422:
+        return []
+    body, stop = _error_body(exchange, "ERR-003")
+    if stop:
+        return stop
+    problem = _first_error(body, "error-validation")
+    if problem is None:
+        return []
+    message, where = problem
+    return [Violation("ERR-003", f"422 body is not a FastAPI validation error: {message}", where,
+                      exchange.scenario)]

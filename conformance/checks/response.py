@@ -1,0 +1,155 @@
+"""Every check that can be judged from one 200 exchange and its own request, composed.
+
+This is what the property tests and offline validation call on responses to arbitrary valid requests,
+so each rule is applied only where the request makes it a rule: limits only when set, logprobs rules
+only when asked, tool rules only when tools were offered (and TOOL-001 only when a call was forced),
+FMT-001 only for json_object without stop sequences (a stop sequence may end the JSON early). A rule
+that holds vacuously (no tool calls, no logprobs) costs nothing and is always applied.
+
+Requirements that do not apply to the profile are dropped, and INFO findings unless asked for: they are
+observations about open points, not faults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conformance import catalogue
+from conformance.checks import Violation, semantics, shape, streaming, transport
+from conformance.exchange import Exchange
+from conformance.profiles import Profile
+
+# request headers that may carry a secret: the profile's own plus those of the other profile and the
+# bring-your-own OpenAI key, since a scenario may send any of them
+_SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "x-openai-api-key")
+
+
+def sent_secrets(exchange: Exchange, profile: Profile) -> list[str]:
+    """The keys the request sent, without their scheme prefix ("Bearer ")."""
+    names = {profile.auth_header.lower(), *_SECRET_HEADERS}
+    out: list[str] = []
+    for name, value in exchange.request.headers.items():
+        if name.lower() not in names or not isinstance(value, str):
+            continue
+        for prefix in {profile.auth_prefix, "Bearer "}:
+            if prefix and value.lower().startswith(prefix.lower()):
+                value = value[len(prefix):]
+                break
+        if value.strip():
+            out.append(value.strip())
+    return out
+
+
+def _keep(found: list[Violation], profile: Profile, include_info: bool) -> list[Violation]:
+    out: list[Violation] = []
+    for v in found:
+        requirement = catalogue.BY_ID.get(v.requirement)
+        if requirement is not None and not requirement.applies_to(profile.name):
+            continue
+        if requirement is not None and requirement.level == catalogue.INFO and not include_info:
+            continue
+        if v not in out:
+            out.append(v)
+    return out
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _transport(exchange: Exchange, profile: Profile) -> list[Violation]:
+    return [
+        *transport.json_charset(exchange),
+        *transport.strict_json(exchange),
+        *transport.key_not_echoed(exchange, sent_secrets(exchange, profile)),
+        *transport.request_id(exchange),
+    ]
+
+
+def _semantics(exchange: Exchange, now: float, stream: bool) -> list[Violation]:
+    """The semantic rules the request makes applicable; the document is the body or the assembled stream."""
+    request = semantics.params(exchange)
+    out: list[Violation] = []
+    if not stream:
+        # streams: STRM-016 judges the usage chunk and STRM-017 the choices; no second finding
+        out += semantics.usage_adds_up(exchange)
+        out += semantics.choice_count(exchange)
+    out += semantics.created_seconds(exchange)
+    out += semantics.created_near(exchange, now)
+    if isinstance(request.get("model"), str):
+        out += semantics.model_answers(exchange, request["model"])
+    if _is_int(request.get("max_tokens")):
+        out += semantics.max_tokens_respected(exchange, request["max_tokens"], "SEM-006")
+    if _is_int(request.get("max_completion_tokens")):
+        out += semantics.max_tokens_respected(exchange, request["max_completion_tokens"], "SEM-008")
+
+    if request.get("logprobs") is True:
+        out += semantics.logprobs_present(exchange)
+        if _is_int(request.get("top_logprobs")):
+            out += semantics.top_logprobs_count(exchange, request["top_logprobs"])
+    out += semantics.logprob_values(exchange)
+    out += semantics.logprob_bytes(exchange)
+    out += semantics.top_logprobs_sorted(exchange)
+
+    offered = semantics.offered_tools(request)
+    choice = request.get("tool_choice")
+    if offered and (choice == "required" or isinstance(choice, dict)):
+        out += semantics.tool_calls_present(exchange)
+    out += semantics.tool_call_fields(exchange, offered[0] if offered else None)
+    out += semantics.tool_call_arguments(exchange)
+    out += semantics.tool_finish_reason(exchange)
+
+    response_format = request.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_object" \
+            and not request.get("stop"):
+        out += semantics.json_content(exchange, require_judgeable=False)
+    return out
+
+
+def completion_checks(exchange: Exchange, profile: Profile, now: float, include_info: bool = False
+                      ) -> list[Violation]:
+    """Every single-exchange check of a non-streaming 200 response; `now` is the client clock (Unix s)."""
+    stop = transport.unjudgeable(exchange, "RESP-001")
+    if stop:
+        return [stop]
+    found = [*transport.content_type(exchange, "application/json", "HDR-003"), *_transport(exchange, profile)]
+    if exchange.json_error is not None:
+        if not any(v.requirement == "JSON-001" for v in found):
+            found.append(Violation("RESP-001", "body is not JSON: cannot judge the completion", "",
+                                   exchange.scenario))
+        return _keep(found, profile, include_info)
+    found += transport.duplicate_keys(exchange)
+    found += shape.schema_violations(exchange.json, "chat-completion", exchange.scenario)
+    if isinstance(exchange.json, dict):
+        found += shape.null_fields(exchange.json, exchange.scenario)
+        found += _semantics(exchange, now, stream=False)
+    return _keep(found, profile, include_info)
+
+
+def stream_checks(exchange: Exchange, profile: Profile, now: float, include_info: bool = False
+                  ) -> list[Violation]:
+    """Every single-exchange check of a streamed 200 response: framing, chunks, stream conventions, the
+    assembled completion, and the semantic rules applied to it."""
+    stop = transport.unjudgeable(exchange, "STRM-001")
+    if stop:
+        return [stop]
+    found = [*transport.content_type(exchange, "text/event-stream", "STRM-001"), *_transport(exchange, profile)]
+    if not transport.is_event_stream(exchange):
+        # a JSON answer to a stream request: STRM-001 has said so, there is no stream to judge
+        return _keep(found, profile, include_info)
+    found += transport.duplicate_keys(exchange)
+    found += streaming.sse_framing(exchange)
+    found += streaming.data_is_json(exchange, profile)
+    if profile.stream_terminator is not None:
+        found += streaming.done_terminator(exchange)
+    found += streaming.no_done(exchange)
+    found += streaming.nothing_after_done(exchange)
+    found += streaming.chunk_shapes(exchange)
+    found += streaming.constant_identity(exchange)
+    found += streaming.role_first(exchange)
+    found += streaming.finish_once(exchange)
+    found += streaming.usage_chunk(exchange)
+    found += streaming.assembled_valid(exchange)
+    if streaming.assemble(exchange) is not None:
+        found += _semantics(exchange, now, stream=True)
+    return _keep(found, profile, include_info)

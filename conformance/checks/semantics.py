@@ -1,0 +1,617 @@
+"""Semantic checks: what the fields of a 200 response mean, compared with each other and with the request.
+
+Each takes the Exchange. A non-streaming response is judged from its JSON body; a streamed one from the
+document its chunks assemble into (streaming.assemble), so pointers then refer to that document.
+A check whose exchange cannot be judged at all (no response, not 2xx, body not a JSON object) says so
+as a violation of its own requirement. A field of the wrong type is skipped: the schema checks report it,
+and a second finding for the same fault would be noise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from conformance import strictjson
+from conformance.checks import Violation
+from conformance.checks.shape import brief, json_type
+from conformance.checks.streaming import assemble, usage_problem
+from conformance.checks.transport import is_event_stream, unjudgeable
+from conformance.exchange import Exchange
+
+# logprobs are floats that went through exp/log and JSON: a hair above 0 is rounding, not a probability > 1
+EPSILON = 1e-6
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def document(exchange: Exchange, requirement_id: str) -> tuple[dict[str, Any] | None, list[Violation]]:
+    """The document to judge (body, or assembled stream), or why there is none, as a violation."""
+    stop = unjudgeable(exchange, requirement_id)
+    if stop:
+        return None, [stop]
+    if is_event_stream(exchange):
+        doc = assemble(exchange)
+        if doc is None:
+            return None, [Violation(requirement_id, "stream carried no chunks: cannot judge", "",
+                                    exchange.scenario)]
+        return doc, []
+    if exchange.json_error is not None:
+        return None, [Violation(requirement_id, "body is not JSON: cannot judge", "", exchange.scenario)]
+    if not isinstance(exchange.json, dict):
+        return None, [Violation(requirement_id, f"body is {json_type(exchange.json)}, not an object: cannot judge",
+                                "", exchange.scenario)]
+    return exchange.json, []
+
+
+def params(exchange: Exchange) -> dict[str, Any]:
+    """The request parameters (empty when the request body was not a JSON object)."""
+    p = exchange.request.params
+    return p if isinstance(p, dict) else {}
+
+
+def choices(doc: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(position, choice) for the choices that are objects."""
+    items = doc.get("choices")
+    if not isinstance(items, list):
+        return []
+    return [(j, c) for j, c in enumerate(items) if isinstance(c, dict)]
+
+
+def _message(choice: dict[str, Any]) -> dict[str, Any]:
+    message = choice.get("message")
+    return message if isinstance(message, dict) else {}
+
+
+def _tool_calls(choice: dict[str, Any]) -> list[tuple[int, Any]]:
+    calls = _message(choice).get("tool_calls")
+    return list(enumerate(calls)) if isinstance(calls, list) else []
+
+
+def _logprob_lists(choice: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    """(key, entries) of logprobs.content and logprobs.refusal where they are lists."""
+    logprobs = choice.get("logprobs")
+    if not isinstance(logprobs, dict):
+        return []
+    return [(key, logprobs[key]) for key in ("content", "refusal") if isinstance(logprobs.get(key), list)]
+
+
+def _entries(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(pointer, entry) of every logprob entry and every top_logprobs entry that is an object."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    for j, choice in choices(doc):
+        for key, entries in _logprob_lists(choice):
+            for k, entry in enumerate(entries):
+                if not isinstance(entry, dict):
+                    continue
+                where = f"/choices/{j}/logprobs/{key}/{k}"
+                out.append((where, entry))
+                top = entry.get("top_logprobs")
+                if isinstance(top, list):
+                    out.extend((f"{where}/top_logprobs/{m}", t) for m, t in enumerate(top) if isinstance(t, dict))
+    return out
+
+
+def usage_adds_up(exchange: Exchange) -> list[Violation]:
+    """SEM-001: usage.total_tokens == prompt_tokens + completion_tokens (when usage has the three integers)."""
+    doc, stop = document(exchange, "SEM-001")
+    if doc is None:
+        return stop
+    problem = usage_problem(doc.get("usage"))
+    if problem is None:
+        return []
+    return [Violation("SEM-001", problem[0], f"/usage{problem[1]}", exchange.scenario)]
+
+
+def choice_count(exchange: Exchange, n: int | None = None) -> list[Violation]:
+    """SEM-002: n choices (n from the request when not given, absent or null meaning 1), indices 0..n-1."""
+    doc, stop = document(exchange, "SEM-002")
+    if doc is None:
+        return stop
+    if n is None:
+        asked = params(exchange).get("n")
+        n = asked if _is_int(asked) and asked >= 1 else 1
+    items = doc.get("choices")
+    if not isinstance(items, list):
+        return []  # RESP-001 reports it
+    if len(items) != n:
+        return [Violation("SEM-002", f"expected {n} choice(s), got {len(items)}", "/choices", exchange.scenario)]
+    indices = [c.get("index") if isinstance(c, dict) else None for c in items]
+    if sorted(i for i in indices if _is_int(i)) != list(range(n)):
+        return [Violation("SEM-002", f"expected choice indices 0..{n - 1}, got {brief(indices, 60)}", "/choices",
+                          exchange.scenario)]
+    return []
+
+
+# 1e9 s is 2001-09-09 and 1e11 s is the year 5138: outside that, `created` is not seconds since 1970
+_SECONDS_RANGE = (1e9, 1e11)
+
+
+def _created(doc: dict[str, Any]) -> float | None:
+    value = doc.get("created")
+    return float(value) if _is_number(value) and math.isfinite(value) else None
+
+
+def created_seconds(exchange: Exchange) -> list[Violation]:
+    """SEM-003: `created` is Unix time in seconds: 1e9 <= created < 1e11 (milliseconds are >= 1e12)."""
+    doc, stop = document(exchange, "SEM-003")
+    if doc is None:
+        return stop
+    created = _created(doc)
+    if created is None:
+        return []  # missing or not a number: RESP-001 reports it
+    low, high = _SECONDS_RANGE
+    if created >= high:
+        unit = "milliseconds" if created < 1e14 else "micro- or nanoseconds"
+        return [Violation("SEM-003", f"expected Unix seconds, got {brief(doc['created'])}, which looks like {unit}",
+                          "/created", exchange.scenario)]
+    if created < low:
+        return [Violation("SEM-003", f"expected Unix seconds (>= 1e9), got {brief(doc['created'])}", "/created",
+                          exchange.scenario)]
+    return []
+
+
+def created_near(exchange: Exchange, now: float, tolerance_s: float = 600) -> list[Violation]:
+    """SEM-004: `created` is within `tolerance_s` of the client's clock `now` (Unix seconds).
+
+    A `created` that is not in seconds at all is SEM-003's finding and is not judged here.
+    """
+    doc, stop = document(exchange, "SEM-004")
+    if doc is None:
+        return stop
+    created = _created(doc)
+    if created is None or not _SECONDS_RANGE[0] <= created < _SECONDS_RANGE[1]:
+        return []
+    off = created - now
+    if abs(off) <= tolerance_s:
+        return []
+    direction = "ahead of" if off > 0 else "behind"
+    return [Violation("SEM-004", f"expected created within {tolerance_s:g} s of the client clock, it is "
+                      f"{abs(off):.0f} s {direction} it", "/created", exchange.scenario)]
+
+
+_VERSION_SEPARATORS = ("-", ":", "@", ".", "_")
+
+
+def _model_variants(name: str) -> set[str]:
+    """The name and every suffix after a '/', case-folded: openai/gpt-4o, gpt-4o."""
+    name = name.strip().casefold()
+    parts = name.split("/")
+    return {"/".join(parts[i:]) for i in range(len(parts)) if parts[i:] != [""]}
+
+
+def model_matches(answered: str, requested: str) -> bool:
+    """Whether a response's model names the requested one.
+
+    Equal up to case, or after dropping a vendor/ prefix from either side; or one is the other plus a
+    version suffix (gpt-4o-mini-2024-07-18, llama3.2:latest, claude-3@20240620), in either direction,
+    since servers resolve aliases both ways.
+    """
+    for a in _model_variants(answered):
+        for r in _model_variants(requested):
+            if a == r:
+                return True
+            if any(a.startswith(r + sep) or r.startswith(a + sep) for sep in _VERSION_SEPARATORS):
+                return True
+    return False
+
+
+def model_answers(exchange: Exchange, requested: str | None = None) -> list[Violation]:
+    """SEM-005: the response's model names the requested model (or a dated / prefixed form of it)."""
+    doc, stop = document(exchange, "SEM-005")
+    if doc is None:
+        return stop
+    if requested is None:
+        requested = params(exchange).get("model")
+    answered = doc.get("model")
+    if not isinstance(requested, str) or not isinstance(answered, str):
+        return []  # nothing asked, or a shape error RESP-001 reports
+    if model_matches(answered, requested):
+        return []
+    return [Violation("SEM-005", f"expected model {brief(requested)} (or a dated form), got {brief(answered)}",
+                      "/model", exchange.scenario)]
+
+
+def max_tokens_respected(exchange: Exchange, limit: int | None = None, requirement_id: str = "SEM-006"
+                         ) -> list[Violation]:
+    """SEM-006 (max_tokens) / SEM-008 (max_completion_tokens): usage.completion_tokens <= limit per choice.
+
+    The limit is per choice, so the total may reach limit * number of choices. Where a choice lists
+    logprobs.content, that list (one entry per generated token) is held to the limit on its own.
+    `limit` defaults to the request's max_tokens (SEM-006) or max_completion_tokens (SEM-008).
+    """
+    doc, stop = document(exchange, requirement_id)
+    if doc is None:
+        return stop
+    if limit is None:
+        key = "max_completion_tokens" if requirement_id == "SEM-008" else "max_tokens"
+        asked = params(exchange).get(key)
+        limit = asked if _is_int(asked) else None
+    if limit is None or limit < 0:
+        return []
+    out: list[Violation] = []
+    listed = choices(doc)
+    usage = doc.get("usage")
+    completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if _is_int(completion):
+        allowed = limit * max(len(listed), 1)
+        if completion > allowed:
+            per = f"{limit} x {len(listed)} choices = {allowed}" if len(listed) > 1 else f"{limit}"
+            out.append(Violation(requirement_id, f"expected completion_tokens <= {per}, got {completion}",
+                                 "/usage/completion_tokens", exchange.scenario))
+    for j, choice in listed:
+        for key, entries in _logprob_lists(choice):
+            if key == "content" and len(entries) > limit:
+                out.append(Violation(requirement_id, f"expected at most {limit} tokens in choice {j}, logprobs "
+                                     f"list {len(entries)}", f"/choices/{j}/logprobs/content", exchange.scenario))
+    return out
+
+
+def request_limit(request: dict[str, Any]) -> int | None:
+    """The per-choice token limit a request set: the smaller of max_tokens and max_completion_tokens."""
+    limits = [request.get(k) for k in ("max_tokens", "max_completion_tokens")]
+    ints = [v for v in limits if _is_int(v) and v >= 0]
+    return min(ints) if ints else None
+
+
+def cut_by_length(exchange: Exchange, limit: int | None = None) -> list[Violation]:
+    """SEM-007: a completion cut by max_tokens has finish_reason "length".
+
+    The caller vouches that the output was cut (a tiny limit and a prompt that needs more), so every
+    choice must say "length", except a choice shown to have stopped short of the limit (`limit`, default
+    the request's max_tokens / max_completion_tokens): its logprobs list is shorter, or for a single
+    choice usage.completion_tokens is below it. Such a choice ended on its own before the limit (an
+    end-of-text first token) and was never cut. "content_filter" is accepted: the filter ended it.
+    """
+    doc, stop = document(exchange, "SEM-007")
+    if doc is None:
+        return stop
+    if limit is None:
+        limit = request_limit(params(exchange))
+    listed = choices(doc)
+    usage = doc.get("usage")
+    completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    out: list[Violation] = []
+    for j, choice in listed:
+        reason = choice.get("finish_reason")
+        if reason in ("length", "content_filter"):
+            continue
+        if limit is not None:
+            content = dict(_logprob_lists(choice)).get("content")
+            if content is not None and len(content) < limit:
+                continue
+            if len(listed) == 1 and _is_int(completion) and completion < limit:
+                continue
+        out.append(Violation("SEM-007", f"expected finish_reason 'length' for a completion cut at max_tokens, "
+                             f"got {brief(reason)}", f"/choices/{j}/finish_reason", exchange.scenario))
+    return out
+
+
+def _contents(doc: dict[str, Any]) -> dict[Any, Any]:
+    return {c.get("index", j): _message(c).get("content") for j, c in choices(doc)}
+
+
+def same_content(a: Exchange, b: Exchange) -> list[Violation]:
+    """SEM-009 (INFO): two answers to the same seeded, temperature-0 request have the same content per
+    choice index. Pointers and the scenario refer to `b`."""
+    doc_a, stop_a = document(a, "SEM-009")
+    doc_b, stop_b = document(b, "SEM-009")
+    if doc_a is None or doc_b is None:
+        return stop_a + stop_b
+    first, second = _contents(doc_a), _contents(doc_b)
+    out: list[Violation] = []
+    for index in sorted(set(first) | set(second), key=repr):
+        if first.get(index) != second.get(index):
+            out.append(Violation("SEM-009", f"content of choice {index} differs: {brief(first.get(index))} then "
+                                 f"{brief(second.get(index))}", "/choices", b.scenario))
+    return out
+
+
+def logprobs_present(exchange: Exchange) -> list[Violation]:
+    """LOGP-001: each choice with non-empty content carries a non-empty logprobs.content list."""
+    doc, stop = document(exchange, "LOGP-001")
+    if doc is None:
+        return stop
+    out: list[Violation] = []
+    for j, choice in choices(doc):
+        content = _message(choice).get("content")
+        if not (isinstance(content, str) and content):
+            continue
+        logprobs = choice.get("logprobs")
+        entries = logprobs.get("content") if isinstance(logprobs, dict) else None
+        if isinstance(entries, list) and entries:
+            continue
+        got = "no logprobs" if logprobs is None else f"logprobs.content {brief(entries)}"
+        out.append(Violation("LOGP-001", f"expected logprobs.content for the tokens of choice {j}, got {got}",
+                             f"/choices/{j}/logprobs", exchange.scenario))
+    return out
+
+
+def logprob_values(exchange: Exchange) -> list[Violation]:
+    """LOGP-002: every logprob (entries and their top_logprobs) is finite and <= 0 (within 1e-6)."""
+    doc, stop = document(exchange, "LOGP-002")
+    if doc is None:
+        return stop
+    out: list[Violation] = []
+    for where, entry in _entries(doc):
+        value = entry.get("logprob")
+        if not _is_number(value):
+            continue  # missing or not a number: RESP-006 reports it
+        if not math.isfinite(value) or value > EPSILON:
+            out.append(Violation("LOGP-002", f"expected a finite logprob <= 0, got {brief(value)}",
+                                 f"{where}/logprob", exchange.scenario))
+    return out
+
+
+def _whole_characters(token: str, raw: bytes) -> bool:
+    """Whether `token` renders whole characters, so `bytes` must equal its UTF-8 encoding.
+
+    A token that is part of a multi-byte character cannot be a string on its own: servers show it with
+    U+FFFD, as `bytes:\\xe2\\x80`, or as `token_id:123`, and its bytes need not decode alone.
+    """
+    if "\ufffd" in token or token.startswith(("bytes:", "token_id:")):
+        return False
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def logprob_bytes(exchange: Exchange) -> list[Violation]:
+    """LOGP-003: where `bytes` is present and the token is whole characters, bytes == token.encode()."""
+    doc, stop = document(exchange, "LOGP-003")
+    if doc is None:
+        return stop
+    out: list[Violation] = []
+    for where, entry in _entries(doc):
+        token, raw = entry.get("token"), entry.get("bytes")
+        if not isinstance(token, str) or not isinstance(raw, list):
+            continue
+        if not all(_is_int(b) and 0 <= b <= 255 for b in raw):
+            continue  # RESP-006 reports bytes out of range
+        data = bytes(raw)
+        if not _whole_characters(token, data):
+            continue
+        if data != token.encode("utf-8"):
+            out.append(Violation("LOGP-003", f"expected bytes of {brief(token)} = {list(token.encode('utf-8'))[:12]},"
+                                 f" got {raw[:12]}", f"{where}/bytes", exchange.scenario))
+    return out
+
+
+def top_logprobs_count(exchange: Exchange, k: int | None = None) -> list[Violation]:
+    """LOGP-004: each logprobs.content entry has k top_logprobs (k from the request's top_logprobs).
+
+    k + 1 is accepted when the extra one is the sampled token itself: some servers add it when it
+    falls outside the top k.
+    """
+    doc, stop = document(exchange, "LOGP-004")
+    if doc is None:
+        return stop
+    if k is None:
+        asked = params(exchange).get("top_logprobs")
+        k = asked if _is_int(asked) else None
+    if k is None or k < 0:
+        return []
+    out: list[Violation] = []
+    for j, choice in choices(doc):
+        content = dict(_logprob_lists(choice)).get("content") or []
+        for m, entry in enumerate(content):
+            top = entry.get("top_logprobs") if isinstance(entry, dict) else None
+            if not isinstance(top, list) or len(top) == k:
+                continue
+            tokens = [t.get("token") for t in top if isinstance(t, dict)]
+            if len(top) == k + 1 and entry.get("token") in tokens:
+                continue
+            out.append(Violation("LOGP-004", f"expected {k} top_logprobs, got {len(top)}",
+                                 f"/choices/{j}/logprobs/content/{m}/top_logprobs", exchange.scenario))
+            break  # one finding per choice: the same cause repeats for every token
+    return out
+
+
+def top_logprobs_sorted(exchange: Exchange) -> list[Violation]:
+    """LOGP-005: each top_logprobs list is sorted by logprob, highest first (1e-6 tolerance)."""
+    doc, stop = document(exchange, "LOGP-005")
+    if doc is None:
+        return stop
+    out: list[Violation] = []
+    for j, choice in choices(doc):
+        for key, entries in _logprob_lists(choice):
+            for m, entry in enumerate(entries):
+                top = entry.get("top_logprobs") if isinstance(entry, dict) else None
+                if not isinstance(top, list):
+                    continue
+                values = [t.get("logprob") for t in top if isinstance(t, dict)]
+                values = [v for v in values if _is_number(v) and math.isfinite(v)]
+                if any(b > a + EPSILON for a, b in zip(values, values[1:], strict=False)):
+                    out.append(Violation("LOGP-005", f"expected top_logprobs highest first, got {brief(values, 60)}",
+                                         f"/choices/{j}/logprobs/{key}/{m}/top_logprobs", exchange.scenario))
+    return out
+
+
+# a choice cut by max_tokens or a filter may stop before its tool call is complete: not judged by TOOL-*
+_INTERRUPTED = ("length", "content_filter")
+
+
+def tool_calls_present(exchange: Exchange) -> list[Violation]:
+    """TOOL-001: with tool_choice "required" (or a named function) every choice's message has tool_calls.
+    Choices cut by length or a content filter are not judged."""
+    doc, stop = document(exchange, "TOOL-001")
+    if doc is None:
+        return stop
+    out: list[Violation] = []
+    for j, choice in choices(doc):
+        if choice.get("finish_reason") in _INTERRUPTED:
+            continue
+        calls = _message(choice).get("tool_calls")
+        if not (isinstance(calls, list) and calls):
+            out.append(Violation("TOOL-001", f"expected tool_calls in choice {j}, got {brief(calls)}",
+                                 f"/choices/{j}/message", exchange.scenario))
+    return out
+
+
+def offered_tools(request: dict[str, Any]) -> tuple[set[str], set[str]] | None:
+    """(tool names, tool types) offered in the request's `tools`, or None when it offered none."""
+    tools = request.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return None
+    names: set[str] = set()
+    types: set[str] = set()
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        kind = tool.get("type", "function")
+        if not isinstance(kind, str):
+            continue
+        types.add(kind)
+        spec = tool.get(kind)
+        if isinstance(spec, dict) and isinstance(spec.get("name"), str):
+            names.add(spec["name"])
+    return names, types
+
+
+def tool_call_fields(exchange: Exchange, offered_names: list[str] | set[str] | None = None) -> list[Violation]:
+    """TOOL-002: tool call ids are non-empty strings unique across all choices, type is "function" (or a
+    type the request offered), and the name is one of `offered_names` (default: the request's tools)."""
+    doc, stop = document(exchange, "TOOL-002")
+    if doc is None:
+        return stop
+    offered = offered_tools(params(exchange))
+    types = offered[1] if offered else {"function"}
+    names = set(offered_names) if offered_names is not None else (offered[0] if offered else None)
+    seen: dict[str, str] = {}
+    out: list[Violation] = []
+    for j, choice in choices(doc):
+        for m, call in _tool_calls(choice):
+            if not isinstance(call, dict):
+                continue
+            where = f"/choices/{j}/message/tool_calls/{m}"
+            call_id = call.get("id")
+            if not (isinstance(call_id, str) and call_id.strip()):
+                out.append(Violation("TOOL-002", f"expected a non-empty id, got {brief(call_id)}", f"{where}/id",
+                                     exchange.scenario))
+            elif call_id in seen:
+                out.append(Violation("TOOL-002", f"expected unique ids, {brief(call_id)} already used at "
+                                     f"{seen[call_id]}", f"{where}/id", exchange.scenario))
+            else:
+                seen[call_id] = where
+            kind = call.get("type")
+            if not (isinstance(kind, str) and kind in types):
+                out.append(Violation("TOOL-002", f"expected type 'function', got {brief(kind)}", f"{where}/type",
+                                     exchange.scenario))
+                continue
+            spec = call.get(kind)
+            name = spec.get("name") if isinstance(spec, dict) else None
+            if names is not None and isinstance(name, str) and name not in names:
+                out.append(Violation("TOOL-002", f"expected one of the offered tools {brief(sorted(names), 60)}, "
+                                     f"got {brief(name)}", f"{where}/{kind}/name", exchange.scenario))
+    return out
+
+
+def tool_call_arguments(exchange: Exchange) -> list[Violation]:
+    """TOOL-003: function.arguments is a string holding a JSON object (strict JSON).
+    Choices cut by length or a content filter are not judged: their last call may be incomplete."""
+    doc, stop = document(exchange, "TOOL-003")
+    if doc is None:
+        return stop
+    out: list[Violation] = []
+    for j, choice in choices(doc):
+        if choice.get("finish_reason") in _INTERRUPTED:
+            continue
+        for m, call in _tool_calls(choice):
+            if not isinstance(call, dict) or call.get("type", "function") != "function":
+                continue
+            function = call.get("function")
+            if not isinstance(function, dict):
+                continue  # RESP-007 reports it
+            arguments = function.get("arguments")
+            where = f"/choices/{j}/message/tool_calls/{m}/function/arguments"
+            if not isinstance(arguments, str):
+                out.append(Violation("TOOL-003", f"expected arguments as a string, got {json_type(arguments)}",
+                                     where, exchange.scenario))
+                continue
+            try:
+                value = strictjson.loads(arguments)
+            except strictjson.StrictJSONError:
+                out.append(Violation("TOOL-003", f"expected arguments holding JSON, got {brief(arguments)}", where,
+                                     exchange.scenario))
+                continue
+            if not isinstance(value, dict):
+                out.append(Violation("TOOL-003", f"expected arguments holding a JSON object, got {json_type(value)}",
+                                     where, exchange.scenario))
+    return out
+
+
+def tool_finish_reason(exchange: Exchange) -> list[Violation]:
+    """TOOL-004: a message with tool calls has finish_reason "tool_calls".
+
+    "stop" is accepted when the request named the function in tool_choice: OpenAI itself answers a forced
+    call that way. "length" and "content_filter" are accepted: the choice was interrupted.
+    """
+    doc, stop = document(exchange, "TOOL-004")
+    if doc is None:
+        return stop
+    accepted = {"tool_calls", *_INTERRUPTED}
+    if isinstance(params(exchange).get("tool_choice"), dict):
+        accepted.add("stop")
+    out: list[Violation] = []
+    for j, choice in choices(doc):
+        calls = _message(choice).get("tool_calls")
+        if not (isinstance(calls, list) and calls):
+            continue
+        reason = choice.get("finish_reason")
+        if reason not in accepted:
+            out.append(Violation("TOOL-004", f"expected finish_reason 'tool_calls' with tool calls, got {brief(reason)}",
+                                 f"/choices/{j}/finish_reason", exchange.scenario))
+    return out
+
+
+def json_content(exchange: Exchange, require_judgeable: bool = True) -> list[Violation]:
+    """FMT-001: with response_format json_object, content of every choice that finished with "stop"
+    parses (strictly) as a JSON object.
+
+    Choices cut by length, filtered, refusing, or answering with tool calls are not judged. If no choice could be
+    judged, that is reported (a test asked for a verdict and got none) unless `require_judgeable` is False,
+    which callers use when any valid request may be judged (max_tokens may legitimately cut every choice).
+    """
+    doc, stop = document(exchange, "FMT-001")
+    if doc is None:
+        return stop
+    out: list[Violation] = []
+    judged = 0
+    reasons: list[Any] = []
+    for j, choice in choices(doc):
+        reason = choice.get("finish_reason")
+        reasons.append(reason)
+        if reason != "stop":
+            continue
+        message = _message(choice)
+        content = message.get("content")
+        if content is None and (isinstance(message.get("refusal"), str) or _tool_calls(choice)):
+            continue  # a refusal or a tool call carries no content to format
+        judged += 1
+        where = f"/choices/{j}/message/content"
+        if not isinstance(content, str):
+            out.append(Violation("FMT-001", f"expected content holding a JSON object, got {json_type(content)}",
+                                 where, exchange.scenario))
+            continue
+        try:
+            value = strictjson.loads(content)
+        except strictjson.StrictJSONError:
+            out.append(Violation("FMT-001", f"expected content holding a JSON object, got {brief(content)}", where,
+                                 exchange.scenario))
+            continue
+        if not isinstance(value, dict):
+            out.append(Violation("FMT-001", f"expected content holding a JSON object, got {json_type(value)}", where,
+                                 exchange.scenario))
+    if judged == 0 and require_judgeable:
+        why = "cut at max_tokens: cannot judge" if "length" in reasons else \
+            f"no choice finished with 'stop' (finish reasons {brief(reasons, 60)}): cannot judge"
+        out.append(Violation("FMT-001", why, "/choices", exchange.scenario))
+    return out

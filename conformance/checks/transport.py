@@ -1,0 +1,251 @@
+"""Transport checks: what the bytes and headers of a response say, before any field is read.
+
+Also holds the helpers the other check modules share to decide whether an exchange can be judged at all
+(`unjudgeable`) and whether its body is an event stream (`is_event_stream`, `payloads`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from conformance import strictjson
+from conformance.checks import Violation
+from conformance.checks.shape import brief
+from conformance.exchange import Exchange
+
+DONE = "[DONE]"
+
+
+def unjudgeable(exchange: Exchange, requirement_id: str, need_ok: bool = True) -> Violation | None:
+    """A violation saying why the exchange cannot be judged (no response; not 2xx when `need_ok`)."""
+    if exchange.response is None:
+        return Violation(requirement_id, f"no response to judge: {exchange.error or 'transport error'}", "",
+                         exchange.scenario)
+    if need_ok and not 200 <= exchange.response.status < 300:
+        return Violation(requirement_id, f"no 200 to judge: HTTP {exchange.response.status}", "",
+                         exchange.scenario)
+    return None
+
+
+def is_event_stream(exchange: Exchange) -> bool:
+    """The body is judged as SSE: the server said text/event-stream, or a stream was asked and the
+    server did not claim JSON (a JSON body for a stream request is judged as JSON, and STRM-001 fails)."""
+    if exchange.response is None:
+        return False
+    media = exchange.response.media_type
+    if media == "text/event-stream":
+        return True
+    params = exchange.request.params if isinstance(exchange.request.params, dict) else {}
+    asked = exchange.request.stream or params.get("stream") is True
+    return asked and not _is_json_media(media)
+
+
+def _is_json_media(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
+def payloads(exchange: Exchange) -> Iterable[tuple[int, str]]:
+    """(event index, data) of every SSE event except a [DONE] terminator."""
+    for i, event in enumerate(exchange.events.events):
+        if event.data.strip() != DONE:
+            yield i, event.data
+
+
+def lenient_loads(text: str | bytes) -> tuple[bool, Any]:
+    """(parsed, value) with Python's lenient parser, which accepts NaN/Infinity; (False, None) if not JSON."""
+    try:
+        return True, json.loads(text)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False, None
+
+
+def strict_json(exchange: Exchange) -> list[Violation]:
+    """JSON-001: a JSON body, or every SSE data payload, is RFC 8259 JSON (no NaN, no Infinity).
+
+    A body is judged when it claims a JSON media type (then it must parse) or when it parses leniently
+    (then it must also parse strictly). In a stream, only payloads that parse leniently are judged here:
+    a payload that is not JSON at all is STRM-003's finding, so one fault gets one ID.
+    """
+    stop = unjudgeable(exchange, "JSON-001", need_ok=False)
+    if stop:
+        return [stop]
+    out: list[Violation] = []
+    if is_event_stream(exchange):
+        for i, data in payloads(exchange):
+            ok, _ = lenient_loads(data)
+            if not ok:
+                continue
+            try:
+                strictjson.loads(data)
+            except strictjson.StrictJSONError as exc:
+                out.append(Violation("JSON-001", f"data payload is not RFC 8259 JSON: {exc}", f"/events/{i}",
+                                     exchange.scenario))
+        return out
+    response = exchange.response
+    assert response is not None  # for the type checker: unjudgeable returned None
+    claims_json = _is_json_media(response.media_type)
+    if not response.body.strip():
+        if claims_json:
+            out.append(Violation("JSON-001", "expected a JSON body, got an empty body", "", exchange.scenario))
+        return out
+    lenient_ok, _ = lenient_loads(response.body)
+    if not (claims_json or lenient_ok):
+        return out
+    if exchange.json_error is not None:
+        out.append(Violation("JSON-001", f"body is not RFC 8259 JSON: {brief(exchange.json_error, 120)}", "",
+                             exchange.scenario))
+    return out
+
+
+def duplicate_keys(exchange: Exchange) -> list[Violation]:
+    """JSON-002: no object in the body (or in any SSE payload) repeats a key.
+
+    A body that is not JSON cannot be judged (JSON-002 says so); a stream payload that is not JSON is
+    skipped, STRM-003 reports it.
+    """
+    stop = unjudgeable(exchange, "JSON-002", need_ok=False)
+    if stop:
+        return [stop]
+    out: list[Violation] = []
+    if is_event_stream(exchange):
+        for i, data in payloads(exchange):
+            dupes = strictjson.duplicate_keys(data)
+            if dupes:
+                out.append(Violation("JSON-002", f"keys repeated within an object: {brief(sorted(set(dupes)), 80)}",
+                                     f"/events/{i}", exchange.scenario))
+        return out
+    assert exchange.response is not None
+    ok, _ = lenient_loads(exchange.response.body)
+    if not ok:
+        return [Violation("JSON-002", "body is not JSON: cannot judge key uniqueness", "", exchange.scenario)]
+    dupes = strictjson.duplicate_keys(exchange.response.body)
+    if dupes:
+        return [Violation("JSON-002", f"keys repeated within an object: {brief(sorted(set(dupes)), 80)}", "",
+                          exchange.scenario)]
+    return []
+
+
+def _charset(content_type: str) -> str | None:
+    """The charset parameter of a Content-Type value, unquoted, or None."""
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').strip("'")
+    return None
+
+
+def json_charset(exchange: Exchange) -> list[Violation]:
+    """HDR-006: the body decodes as UTF-8, and a charset parameter, if present, says utf-8.
+
+    "utf8" is accepted as well: it is a common alias every decoder understands, and flagging it would be
+    pedantry rather than a client-visible fault.
+    """
+    stop = unjudgeable(exchange, "HDR-006", need_ok=False)
+    if stop:
+        return [stop]
+    response = exchange.response
+    assert response is not None
+    out: list[Violation] = []
+    charset = _charset(response.header("content-type") or "")
+    if charset is not None and charset.lower() not in ("utf-8", "utf8"):
+        out.append(Violation("HDR-006", f"expected charset utf-8, got {brief(charset)}", "", exchange.scenario))
+    try:
+        response.body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        out.append(Violation("HDR-006", f"body is not UTF-8: invalid byte at offset {exc.start}", "",
+                             exchange.scenario))
+    return out
+
+
+def content_type(
+    exchange: Exchange, expected_media_type: str, requirement_id: str, need_ok: bool = True
+) -> list[Violation]:
+    """HDR-003 / STRM-001: the media type (parameters ignored, case-insensitive) is `expected_media_type`."""
+    stop = unjudgeable(exchange, requirement_id, need_ok=need_ok)
+    if stop:
+        return [stop]
+    assert exchange.response is not None
+    seen = exchange.response.media_type
+    if seen == expected_media_type.lower():
+        return []
+    shown = brief(exchange.response.header("content-type")) if seen else "no Content-Type"
+    return [Violation(requirement_id, f"expected Content-Type {expected_media_type}, got {shown}", "",
+                      exchange.scenario)]
+
+
+# shorter secrets would match ordinary text by chance ("bad", "test"): such keys are not judged
+MIN_SECRET_LENGTH = 8
+
+
+def _encodings(secret: str) -> list[tuple[str, bytes]]:
+    """(form name, bytes) a leaked secret may take: itself, and base64 of it at any byte alignment.
+
+    A secret embedded in a larger base64 blob (a cookie, a JWT) encodes differently depending on its
+    offset modulo 3; the characters that depend only on the secret are searched for each offset.
+    """
+    raw = secret.encode("utf-8")
+    forms: list[tuple[str, bytes]] = [("verbatim", raw)]
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw)
+        # the first characters mix in the prefix, the last group mixes in whatever follows
+        start = (offset * 8 + 5) // 6
+        tail = (offset + len(raw)) % 3
+        end = len(encoded) - (4 if tail else 0)
+        core = encoded[start:end]
+        if len(core) >= MIN_SECRET_LENGTH:
+            forms.append(("base64", core))
+            urlsafe = core.replace(b"+", b"-").replace(b"/", b"_")
+            if urlsafe != core:
+                forms.append(("base64url", urlsafe))
+    return forms
+
+
+def key_not_echoed(exchange: Exchange, secrets: list[str]) -> list[Violation]:
+    """AUTH-007: no secret, verbatim or base64-encoded, appears in a response header value or the body.
+
+    Messages name the header and the form found, never the secret or the header's value. No response
+    means nothing was echoed: there is nothing to judge and nothing to report.
+    """
+    if exchange.response is None:
+        return []
+    response = exchange.response
+    out: list[Violation] = []
+    for number, secret in enumerate(secrets, start=1):
+        if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+            continue
+        forms = _encodings(secret)
+        for name, value in response.headers:
+            data = value.encode("utf-8", errors="surrogateescape") if isinstance(value, str) else bytes(value)
+            found = next((form for form, needle in forms if needle in data), None)
+            if found:
+                out.append(Violation("AUTH-007", f"key #{number} appears ({found}) in response header {name!r}",
+                                     "", exchange.scenario))
+        found = next((form for form, needle in forms if needle in response.body), None)
+        if found:
+            out.append(Violation("AUTH-007", f"key #{number} appears ({found}) in the response body", "",
+                                 exchange.scenario))
+    return out
+
+
+# header names that carry a request or trace id in common gateways and frameworks
+_REQUEST_ID = re.compile(
+    r"^(x-)?(amzn-|amz-|ms-|apim-|goog-|cloud-|b3-)?(request|req|trace|correlation)-?id$"
+    r"|^(cf-ray|traceparent|x-amzn-trace-id|x-cloud-trace-context|x-b3-traceid|x-datadog-trace-id)$"
+    r"|^[a-z0-9-]*-request-id$"
+)
+
+
+def request_id(exchange: Exchange) -> list[Violation]:
+    """HDR-007 (INFO): a request id header is present (x-request-id, request-id, cf-ray, traceparent...)."""
+    stop = unjudgeable(exchange, "HDR-007", need_ok=False)
+    if stop:
+        return [stop]
+    assert exchange.response is not None
+    if any(_REQUEST_ID.match(name.strip().lower()) for name, _ in exchange.response.headers):
+        return []
+    return [Violation("HDR-007", "expected a request id header (x-request-id, request-id, ...), found none", "",
+                      exchange.scenario)]

@@ -1,0 +1,204 @@
+"""The only way the suite talks to a target: bounded in size, time, count and pace.
+
+Every request goes through `Client.send`, which enforces the request budget and rate limit, honours
+Retry-After on 429/503, cuts bodies and streams at their limits, and turns every transport failure into
+an `Exchange` with a one-line `error` instead of an exception. After the target proves unreachable the
+client stops sending, so a dead target costs one timeout, not one per test.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from conformance.config import Config
+from conformance.exchange import Exchange, RequestSpec, Response
+from conformance.profiles import Profile
+
+USER_AGENT = "sgp-conformance"
+# after this many requests in a row that got no answer in time, the target is taken as unresponsive
+UNRESPONSIVE_AFTER = 3
+
+
+class BudgetExhausted(RuntimeError):
+    """The run reached --max-requests; nothing more is sent."""
+
+
+@dataclass
+class Stats:
+    sent: int = 0
+    throttled: int = 0
+    retries: int = 0
+    transport_errors: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {"sent": self.sent, "throttled": self.throttled, "retries": self.retries,
+                "transport_errors": self.transport_errors, "by_status": dict(sorted(self.by_status.items()))}
+
+
+class RateLimiter:
+    """Spaces request starts at least 1/rate seconds apart across threads."""
+
+    def __init__(self, rate: float) -> None:
+        self._interval = 1.0 / rate if rate > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + self._interval
+        if start > now:
+            time.sleep(start - now)
+
+
+def retry_delay(response: Response, attempt: int, cap: float) -> float:
+    """Seconds to wait before retrying a 429/503: retry-after-ms, then Retry-After, then backoff."""
+    ms = response.header("retry-after-ms")
+    if ms:
+        try:
+            return min(max(float(ms) / 1000.0, 0.0), cap)
+        except ValueError:
+            pass
+    after = response.header("retry-after")
+    if after:
+        try:
+            return min(max(float(after), 0.0), cap)
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(after) if after else None
+            if parsed is not None:
+                return min(max(parsed.timestamp() - time.time(), 0.0), cap)
+    return min(0.5 * 2**attempt, cap)
+
+
+def describe_error(exc: Exception, url: httpx.URL, timeout: float) -> str:
+    """One line naming a transport failure the way an operator would look for it."""
+    host = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+    text = str(exc) or type(exc).__name__
+    cause = exc.__context__ or exc.__cause__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"no connection to {host} within {timeout:g} s"
+    if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
+        return f"{host} did not answer within {timeout:g} s"
+    if isinstance(cause, ssl.SSLError) or "SSL" in text or "certificate" in text.lower():
+        return f"TLS handshake with {host} failed: {text}"
+    if isinstance(exc, httpx.ConnectError):
+        lowered = text.lower()
+        if "name or service not known" in lowered or "nodename" in lowered or "getaddrinfo" in lowered \
+                or "name resolution" in lowered or "no address" in lowered:
+            return f"cannot resolve host {url.host}"
+        if "refused" in lowered:
+            return f"connection refused by {host}"
+        return f"cannot connect to {host}: {text}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{host} closed the connection mid-response: {text}"
+    if isinstance(exc, httpx.ReadError):
+        return f"connection to {host} reset mid-response: {text or 'reset'}"
+    return f"{type(exc).__name__} talking to {host}: {text}"
+
+
+class Client:
+    def __init__(self, config: Config, profile: Profile, base_url: str, budget: int | None = None) -> None:
+        self.config = config
+        self.profile = profile
+        self.url = profile.url(base_url)
+        self.stats = Stats()
+        self.exchanges: list[Exchange] = []
+        self._budget = config.max_requests if budget is None else budget
+        self._lock = threading.Lock()
+        self._limiter = RateLimiter(config.rate_limit)
+        self._timeouts_in_a_row = 0
+        # set once the target cannot be reached: later sends fail fast with the same reason
+        self.dead: str | None = None
+        timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
+        self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                                  headers={"user-agent": USER_AGENT},
+                                  limits=httpx.Limits(max_connections=max(config.concurrency, 1) + 2))
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def remaining(self) -> int:
+        return self._budget - self.stats.sent
+
+    def _take(self) -> None:
+        with self._lock:
+            if self.stats.sent >= self._budget:
+                raise BudgetExhausted(f"request budget of {self.config.max_requests} reached (--max-requests)")
+            self.stats.sent += 1
+
+    def send(self, spec: RequestSpec) -> Exchange:
+        """Send one request (with bounded retries on 429/503) and record it."""
+        attempt = 0
+        while True:
+            exchange = self._send_once(spec)
+            response = exchange.response
+            if response is None or response.status not in (429, 503) or attempt >= self.config.retries:
+                break
+            with self._lock:
+                self.stats.throttled += response.status == 429
+                self.stats.retries += 1
+            time.sleep(retry_delay(response, attempt, self.config.max_retry_wait))
+            attempt += 1
+        with self._lock:
+            self.exchanges.append(exchange)
+            if response is not None and response.status == 429:
+                self.stats.throttled += 1
+        return exchange
+
+    def _send_once(self, spec: RequestSpec) -> Exchange:
+        if self.dead:
+            return Exchange(spec.scenario, self.url, spec, None, error=self.dead)
+        self._take()
+        self._limiter.wait()
+        request = self._http.build_request(spec.method, self.url, headers=spec.headers, content=spec.body)
+        started = time.monotonic()
+        deadline = started + (self.config.stream_timeout if spec.stream else self.config.timeout * 3)
+        status, headers, chunks, size, cut, error = 0, [], [], 0, None, None
+        try:
+            response = self._http.send(request, stream=True)
+            status, headers = response.status_code, list(response.headers.multi_items())
+            try:
+                for chunk in response.iter_raw():
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if size > self.config.max_body_bytes:
+                        cut = f"body larger than {self.config.max_body_bytes} bytes: read stopped there"
+                        break
+                    if time.monotonic() > deadline:
+                        limit = deadline - started
+                        cut = f"response still arriving after {limit:g} s: read stopped there"
+                        break
+            finally:
+                response.close()
+        except httpx.HTTPError as exc:
+            error = describe_error(exc, request.url, self.config.timeout)
+            self._note_failure(exc, error, got_response=bool(status))
+        else:
+            self._timeouts_in_a_row = 0
+        elapsed = (time.monotonic() - started) * 1000
+        with self._lock:
+            key = str(status) if status else "error"
+            self.stats.by_status[key] = self.stats.by_status.get(key, 0) + 1
+            self.stats.transport_errors += error is not None
+        body = b"".join(chunks)[: self.config.max_body_bytes]
+        result = Response(status, headers, body, elapsed, truncated=cut) if status else None
+        return Exchange(spec.scenario, self.url, spec, result, error=error or cut)
+
+    def _note_failure(self, exc: Exception, reason: str, got_response: bool) -> None:
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):
+            self.dead = reason
+        elif isinstance(exc, httpx.TimeoutException) and not got_response:
+            self._timeouts_in_a_row += 1
+            if self._timeouts_in_a_row >= UNRESPONSIVE_AFTER:
+                self.dead = f"{reason} ({UNRESPONSIVE_AFTER} requests in a row): stopped sending"

@@ -1,0 +1,189 @@
+"""The effective configuration of a run: flags > environment > config file > defaults.
+
+The same fields are set by `sgp-conformance run` flags and by the pytest options of the plugin, so the
+suite behaves the same whichever way it is started.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from conformance.profiles import PROFILES
+
+DEPTHS = ("smoke", "standard", "deep")
+FAIL_ON = ("must", "should")
+ENV_VARS = {
+    "base_url": "SGP_BASE_URL",
+    "api_key": "SGP_API_KEY",
+    "account_id": "SGP_ACCOUNT_ID",
+    "model": "SGP_MODEL",
+    "profile": "SGP_PROFILE",
+}
+REDACTED = "***"
+
+
+class ConfigError(ValueError):
+    """A configuration the run cannot start with; the message names the fix."""
+
+
+@dataclass
+class Config:
+    base_url: str | None = None
+    api_key: str | None = None
+    account_id: str | None = None
+    model: str = "openai/gpt-4o-mini"
+    profile: str = "sgp"
+    # seconds: connect, and each read of a response; a stream as a whole gets stream_timeout
+    timeout: float = 20.0
+    stream_timeout: float = 60.0
+    # the largest body read before it is cut, in bytes
+    max_body_bytes: int = 2_000_000
+    max_tokens: int = 16
+    max_requests: int = 500
+    rate_limit: float = 0.0
+    concurrency: int = 1
+    retries: int = 2
+    max_retry_wait: float = 30.0
+    depth: str = "standard"
+    fail_on: str = "must"
+    report_dir: str = "reports"
+    max_examples: int | None = None
+    seed: int | None = None
+    allow_insecure_http: bool = False
+    baseline: str | None = None
+    clients: bool = False
+    # names of extra request headers whose values are secret (scrubbed like the key)
+    secret_headers: list[str] = field(default_factory=list)
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.api_key,) if s]
+
+    def redacted(self) -> dict[str, Any]:
+        out = asdict(self)
+        if out.get("api_key"):
+            out["api_key"] = REDACTED
+        return out
+
+    def property_examples(self) -> int:
+        if self.max_examples is not None:
+            return self.max_examples
+        return {"smoke": 2, "standard": 25, "deep": 300}[self.depth]
+
+
+FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    base = str(FIELD_TYPES[name]).replace(" | None", "")
+    try:
+        if base == "bool":
+            return value if isinstance(value, bool) else str(value).strip().lower() in {"1", "true", "yes", "on"}
+        if base == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if base == "float":
+            return float(value)
+        if base == "list[str]":
+            return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name.replace('_', '-')}: {value!r} is not a valid {base}") from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Settings from a TOML file: a [tool.sgp-conformance] table, or top-level keys in a file of its own."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist: fix the path given to --config") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}): check its permissions") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix the syntax") from None
+    table = data.get("tool", {}).get("sgp-conformance")
+    if table is None:
+        table = {} if path.name == "pyproject.toml" else data
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [tool.sgp-conformance] must be a table")
+    settings: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in FIELD_TYPES:
+            known = ", ".join(sorted(f.replace("_", "-") for f in FIELD_TYPES))
+            raise ConfigError(f"config file {path}: unknown setting {key!r} (known: {known})")
+        if name == "api_key":
+            raise ConfigError(f"config file {path}: put the key in SGP_API_KEY, not in a file")
+        settings[name] = value
+    return settings
+
+
+def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, config_file: str | None = None,
+            cwd: Path | None = None) -> Config:
+    """Merge the four sources and validate the result."""
+    env = dict(os.environ) if env is None else env
+    merged: dict[str, Any] = {}
+    path = Path(config_file) if config_file else (cwd or Path.cwd()) / "pyproject.toml"
+    if config_file or path.is_file():
+        merged.update(read_config_file(path))
+    for name, var in ENV_VARS.items():
+        if env.get(var):
+            merged[name] = env[var]
+    merged.update({k: v for k, v in flags.items() if v is not None and k in FIELD_TYPES})
+    config = Config(**{k: _coerce(k, v) for k, v in merged.items()})
+    validate(config)
+    return config
+
+
+def is_loopback(host: str) -> bool:
+    if host in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def validate(config: Config) -> None:
+    if config.profile not in PROFILES:
+        raise ConfigError(f"unknown profile {config.profile!r}: use --profile {' or '.join(sorted(PROFILES))}")
+    if config.depth not in DEPTHS:
+        raise ConfigError(f"unknown depth {config.depth!r}: use --depth {', '.join(DEPTHS)}")
+    if config.fail_on not in FAIL_ON:
+        raise ConfigError(f"unknown --fail-on {config.fail_on!r}: use must or should")
+    for name in ("timeout", "stream_timeout"):
+        if getattr(config, name) <= 0:
+            raise ConfigError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    for name in ("max_tokens", "max_requests", "concurrency", "max_body_bytes"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+    if config.rate_limit < 0 or config.retries < 0:
+        raise ConfigError("--rate-limit and --retries cannot be negative")
+    if config.base_url is not None:
+        check_base_url(config)
+    if config.baseline:
+        from conformance.baseline import load
+
+        load(config.baseline)
+
+
+def check_base_url(config: Config) -> None:
+    url = config.base_url or ""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(f"--base-url {url!r} is not an http(s) URL: give e.g. https://api.example.com")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"--base-url {url!r} must not carry a query or fragment")
+    if parts.scheme == "http" and not is_loopback(parts.hostname) and not config.allow_insecure_http:
+        raise ConfigError(
+            f"refusing to send the key over plain http to {parts.hostname}: use https, "
+            "or pass --allow-insecure-http if this network is trusted"
+        )

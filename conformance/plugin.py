@@ -1,0 +1,244 @@
+"""The pytest plugin: options, the session's target and client, requirement marks, and result collection.
+
+Loaded with `-p conformance.plugin` (the CLI does this). Its options carry an `--sgp-` prefix
+(`--sgp-base-url`, `--sgp-timeout` ...) so they never collide with other pytest plugins' options. Each conformance test is tied to exactly one
+requirement by `@requirement(ID, scenarios...)`; the requirement ID becomes the test's parameter id, so
+it reads the same in test names, JUnit, the HTML report and the JSON results.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import pytest
+
+from conformance import baseline, catalogue
+from conformance.checks import Violation
+from conformance.client import BudgetExhausted, Client
+from conformance.config import Config, ConfigError, resolve
+from conformance.evidence import exchange_evidence
+from conformance.exchange import Exchange
+from conformance.profiles import Profile, get_profile
+from conformance.redact import Scrubber
+from conformance.scenarios import Context, build
+
+OPTION_FIELDS = {
+    # option: (help, type)
+    "base-url": ("base URL of the target; without it the embedded reference server is started", str),
+    "api-key": ("API key (prefer the SGP_API_KEY environment variable)", str),
+    "account-id": ("account id sent in x-selected-account-id", str),
+    "model": ("model every request asks for", str),
+    "profile": ("sgp (default) or openai", str),
+    "timeout": ("seconds to wait for a connection or a read", float),
+    "stream-timeout": ("seconds a whole streamed response may take", float),
+    "max-tokens": ("max_tokens carried by every request", int),
+    "max-requests": ("hard cap on requests sent", int),
+    "rate-limit": ("requests per second at most", float),
+    "concurrency": ("requests in flight at once when scenarios are fetched", int),
+    "depth": ("smoke, standard (default) or deep", str),
+    "fail-on": ("must (default) or should: the level that fails the run", str),
+    "report-dir": ("where conformance.json is written", str),
+    "max-examples": ("property-test cases per property", int),
+    "seed": ("seed for generated cases", int),
+    "baseline": ("baseline file of accepted deviations", str),
+}
+FLAG_FIELDS = {"allow-insecure-http": "send the key over http to a non-loopback host"}
+STASH_RUN = pytest.StashKey["Run"]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sgp-conformance")
+    for name, (help_text, _kind) in OPTION_FIELDS.items():
+        group.addoption(f"--sgp-{name}", dest=f"sgp_{name.replace('-', '_')}", default=None, help=help_text)
+    for name, help_text in FLAG_FIELDS.items():
+        group.addoption(f"--sgp-{name}", dest=f"sgp_{name.replace('-', '_')}", action="store_true", default=None,
+                        help=help_text)
+    group.addoption("--sgp-config", dest="sgp_config", default=None, help="TOML file with [tool.sgp-conformance]")
+
+
+class Run:
+    """Everything one session knows about its target."""
+
+    def __init__(self, config: Config, embedded: Any = None) -> None:
+        self.config = config
+        self.profile: Profile = get_profile(config.profile)
+        self.embedded = embedded
+        self.scrubber = Scrubber(config.secrets(), config.secret_headers)
+        budget = config.max_requests
+        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+        if workers > 1:
+            budget = max(1, budget // workers)
+        self.client = Client(config, self.profile, config.base_url or "", budget=budget)
+        self.context = Context(config, self.profile)
+        self._cache: dict[str, Exchange] = {}
+        # state that several tests of this run share, such as the generated negative cases
+        self.shared: dict[str, Any] = {}
+        self.started = time.time()
+
+    def exchange(self, scenario: str) -> Exchange:
+        if scenario not in self._cache:
+            self._cache[scenario] = self.client.send(build(scenario, self.context))
+        return self._cache[scenario]
+
+    def prefetch(self, scenarios: Iterable[str]) -> None:
+        """Send the planned scenarios, `concurrency` at a time, so a slow target costs latency once."""
+        wanted = [s for s in dict.fromkeys(scenarios) if s not in self._cache]
+        if self.config.concurrency <= 1 or len(wanted) < 2:
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.config.concurrency) as pool:
+            for name, exchange in zip(wanted, pool.map(self._try_send, wanted), strict=True):
+                if exchange is not None:
+                    self._cache[name] = exchange
+
+    def _try_send(self, scenario: str) -> Exchange | None:
+        try:
+            return self.client.send(build(scenario, self.context))
+        except BudgetExhausted:
+            return None
+
+    def close(self) -> None:
+        self.client.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def _flags(config: pytest.Config) -> dict[str, Any]:
+    flags: dict[str, Any] = {}
+    for name in (*OPTION_FIELDS, *FLAG_FIELDS):
+        value = config.getoption(f"sgp_{name.replace('-', '_')}")
+        if value is not None:
+            flags[name.replace("-", "_")] = value
+    return flags
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
+    config.addinivalue_line("markers", "scenarios(*names): the requests a conformance test needs")
+    try:
+        settings = resolve(_flags(config), config_file=config.getoption("sgp_config"))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    embedded = None
+    if settings.base_url is None:
+        from conformance.embedded import start_embedded
+
+        embedded = start_embedded(settings)
+        settings.base_url, settings.api_key = embedded.base_url, embedded.api_key
+        if get_profile(settings.profile).account_header:
+            settings.account_id = embedded.account_id
+    run = Run(settings, embedded)
+    config.stash[STASH_RUN] = run
+    config.pluginmanager.register(Collector(run, config), "sgp-conformance-collector")
+    if not hasattr(config, "workerinput"):
+        from conformance.results import ResultsCollector
+
+        config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(STASH_RUN, None)
+    if run is not None:
+        run.close()
+
+
+def requirement(req_id: str, *scenarios: str) -> Callable[[Callable[..., Any]], Any]:
+    """Tie a test to one requirement and declare the scenarios it judges."""
+    req = catalogue.get(req_id)
+    marks = [pytest.mark.requirement(req_id), pytest.mark.scenarios(*scenarios)]
+    return pytest.mark.parametrize("req", [pytest.param(req, id=req_id, marks=marks)])
+
+
+def requirement_of(item: pytest.Item) -> str | None:
+    mark = item.get_closest_marker("requirement")
+    return mark.args[0] if mark else None
+
+
+@pytest.fixture(scope="session")
+def conformance_run(request: pytest.FixtureRequest) -> Run:
+    return request.config.stash[STASH_RUN]
+
+
+class Judge:
+    """Turns violations into a test outcome and keeps the evidence for the reports."""
+
+    def __init__(self, run: Run, item: pytest.Item) -> None:
+        self.run = run
+        self.item = item
+        self.requirement = requirement_of(item)
+        self.exchanges: list[Exchange] = []
+
+    def exchange(self, scenario: str) -> Exchange:
+        try:
+            exchange = self.run.exchange(scenario)
+        except BudgetExhausted as exc:
+            pytest.skip(f"not run: {exc}")
+        self.exchanges.append(exchange)
+        if exchange.response is not None and exchange.response.status == 429:
+            pytest.skip("not run: the target kept answering 429 Too Many Requests after retries")
+        return exchange
+
+    def __call__(self, violations: Iterable[Violation], detail: str | None = None) -> None:
+        found = list(violations)
+        own = [v for v in found if v.requirement == self.requirement]
+        scrub = self.run.scrubber
+        data = [scrub.value(v.to_json()) for v in found]
+        self.item.user_properties.append(("sgp_violations", json.dumps(data)))
+        if own:
+            evidence = [exchange_evidence(e, scrub, self.run.profile, self.run.config) for e in self.exchanges]
+            self.item.user_properties.append(("sgp_evidence", json.dumps(evidence)))
+            lines = "\n".join(f"- {scrub.text(v.render())}" for v in own[:20])
+            more = f"\n... and {len(own) - 20} more" if len(own) > 20 else ""
+            if detail:
+                lines = f"- {scrub.text(own[0].render())}\n{scrub.text(detail)}"
+            pytest.fail(f"{len(own)} violation(s) of {self.requirement}:\n{lines}{more}", pytrace=False)
+
+
+@pytest.fixture
+def judge(conformance_run: Run, request: pytest.FixtureRequest) -> Judge:
+    return Judge(conformance_run, request.node)
+
+
+class Collector:
+    """Collection-time selection and run-time bookkeeping; lives on the controller and on workers."""
+
+    def __init__(self, run: Run, config: pytest.Config) -> None:
+        self.run = run
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        profile = self.run.profile.name
+        accepted = baseline.load(self.run.config.baseline) if self.run.config.baseline else {}
+        keep, drop = [], []
+        for item in items:
+            req_id = requirement_of(item)
+            if req_id is not None and not catalogue.get(req_id).applies_to(profile):
+                drop.append(item)
+                continue
+            keep.append(item)
+            if req_id is not None:
+                level = catalogue.get(req_id).level
+                item.user_properties.append(("requirement", req_id))
+                item.user_properties.append(("level", level))
+                entry = accepted.get(req_id)
+                if entry is not None and entry.expired():
+                    item.user_properties.append(("sgp_baseline_expired", str(entry.expires)))
+                elif entry is not None:
+                    item.add_marker(pytest.mark.xfail(strict=True, reason=entry.reason))
+                if self.run.config.depth == "smoke" and level != catalogue.MUST:
+                    item.add_marker(pytest.mark.skip(reason="not run: depth smoke runs MUST requirements only"))
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+        planned: list[str] = []
+        for item in keep:
+            mark = item.get_closest_marker("scenarios")
+            if mark and not item.get_closest_marker("skip"):
+                planned.extend(mark.args)
+        self.run.prefetch(planned)

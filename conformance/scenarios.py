@@ -1,0 +1,150 @@
+"""The requests the hand-written suite sends, by name.
+
+A scenario is sent at most once a run and its exchange is shared by every requirement that judges it,
+which keeps a smoke run within a few dozen requests. Every body carries a small max_tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from conformance.config import Config
+from conformance.exchange import RequestSpec
+from conformance.profiles import PROFILES, Profile
+
+PROMPT = "Count from 1 to 40, separated by spaces."
+JSON_PROMPT = 'Reply with a JSON object of the form {"answer": "yes"} and nothing else.'
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+# per run, so no server can special-case them
+PROBE = secrets.token_hex(6)
+WRONG_KEY = f"sgp-conformance-wrong-key-{PROBE}"
+UNKNOWN_ACCOUNT = f"sgp-conformance-no-such-account-{PROBE}"
+UNKNOWN_MODEL = f"sgp-conformance/no-such-model-{PROBE}"
+
+
+@dataclass(frozen=True)
+class Context:
+    config: Config
+    profile: Profile
+
+    def auth(self) -> dict[str, str]:
+        return self.profile.auth_headers(self.config.api_key or "")
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        out = {"content-type": "application/json", "accept": "application/json", **self.auth()}
+        if self.profile.account_header and self.config.account_id:
+            out[self.profile.account_header] = self.config.account_id
+        out.update(extra)
+        return out
+
+    def body(self, **overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": [{"role": "user", "content": PROMPT}],
+            "max_tokens": self.config.max_tokens,
+        }
+        body.update(overrides)
+        return {k: v for k, v in body.items() if v is not None}
+
+
+def _json(name: str, ctx: Context, body: dict[str, Any], headers: dict[str, str] | None = None,
+          stream: bool = False) -> RequestSpec:
+    return RequestSpec(name, headers=headers if headers is not None else ctx.headers(),
+                       body=json.dumps(body).encode(), params=body, stream=stream)
+
+
+def _raw(name: str, ctx: Context, body: bytes, **headers: str) -> RequestSpec:
+    return RequestSpec(name, headers=ctx.headers(**headers), body=body)
+
+
+def _without(headers: dict[str, str], name: str) -> dict[str, str]:
+    return {k: v for k, v in headers.items() if k.lower() != name.lower()}
+
+
+def _other_profile(profile: Profile) -> Profile:
+    return next(p for p in PROFILES.values() if p.auth_header != profile.auth_header)
+
+
+def _wrong_header(ctx: Context) -> dict[str, str]:
+    other = _other_profile(ctx.profile)
+    return {**_without(ctx.headers(), ctx.profile.auth_header), **other.auth_headers(ctx.config.api_key or "")}
+
+
+def _upper_case(ctx: Context) -> dict[str, str]:
+    return {k.upper(): v for k, v in ctx.headers().items()}
+
+
+Builder = Callable[[Context], RequestSpec]
+
+BUILDERS: dict[str, Builder] = {
+    "basic": lambda c: _json("basic", c, c.body()),
+    "no_key": lambda c: _json("no_key", c, c.body(), _without(c.headers(), c.profile.auth_header)),
+    "empty_key": lambda c: _json("empty_key", c, c.body(), {**c.headers(), c.profile.auth_header: c.profile.auth_prefix}),
+    "wrong_key": lambda c: _json("wrong_key", c, c.body(), {**c.headers(), **c.profile.auth_headers(WRONG_KEY)}),
+    "wrong_header": lambda c: _json("wrong_header", c, c.body(), _wrong_header(c)),
+    "account_valid": lambda c: _json("account_valid", c, c.body()),
+    "account_unknown": lambda c: _json(
+        "account_unknown", c, c.body(), {**c.headers(), str(c.profile.account_header): UNKNOWN_ACCOUNT}),
+    "header_case": lambda c: _json("header_case", c, c.body(), _upper_case(c)),
+    "unknown_header": lambda c: _json(
+        "unknown_header", c, c.body(), c.headers(**{"x-sgp-conformance-probe": PROBE})),
+    "unknown_model": lambda c: _json("unknown_model", c, c.body(model=UNKNOWN_MODEL)),
+    # invalid requests
+    "val_missing_messages": lambda c: _json("val_missing_messages", c, c.body(messages=None)),
+    "val_missing_model": lambda c: _json("val_missing_model", c, c.body(model=None)),
+    "val_messages_string": lambda c: _json("val_messages_string", c, c.body(messages=PROMPT)),
+    "val_model_integer": lambda c: _json("val_model_integer", c, c.body(model=42)),
+    "val_message_without_role": lambda c: _json(
+        "val_message_without_role", c, c.body(messages=[{"content": PROMPT}])),
+    "val_malformed_json": lambda c: _raw("val_malformed_json", c, b'{"model": "x", "messages": [{"role": '),
+    "val_json_array": lambda c: _raw("val_json_array", c, json.dumps([c.body()]).encode()),
+    "val_text_plain": lambda c: _raw("val_text_plain", c, json.dumps(c.body()).encode(),
+                                     **{"content-type": "text/plain"}),
+    "val_temperature": lambda c: _json("val_temperature", c, c.body(temperature=5)),
+    "val_n_zero": lambda c: _json("val_n_zero", c, c.body(n=0)),
+    "val_top_logprobs": lambda c: _json("val_top_logprobs", c, c.body(logprobs=True, top_logprobs=21)),
+    "val_stop_five": lambda c: _json("val_stop_five", c, c.body(stop=["a", "b", "c", "d", "e"])),
+    "val_max_tokens_negative": lambda c: _json("val_max_tokens_negative", c, c.body(max_tokens=-1)),
+    "val_empty_messages": lambda c: _json("val_empty_messages", c, c.body(messages=[])),
+    "val_nan": lambda c: _raw("val_nan", c, json.dumps(c.body(), allow_nan=True)[:-1].encode()
+                              + b', "temperature": NaN}'),
+    # semantics
+    "n2": lambda c: _json("n2", c, c.body(n=2)),
+    "max_tokens_1": lambda c: _json("max_tokens_1", c, c.body(max_tokens=1)),
+    "max_completion_tokens_1": lambda c: _json(
+        "max_completion_tokens_1", c, c.body(max_tokens=None, max_completion_tokens=1)),
+    "seed_a": lambda c: _json("seed_a", c, c.body(seed=7, temperature=0)),
+    "seed_b": lambda c: _json("seed_b", c, c.body(seed=7, temperature=0)),
+    "logprobs": lambda c: _json("logprobs", c, c.body(logprobs=True, top_logprobs=2)),
+    "tools": lambda c: _json("tools", c, c.body(
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+        tools=[WEATHER_TOOL], tool_choice="required", max_tokens=max(c.config.max_tokens, 32))),
+    "json_object": lambda c: _json("json_object", c, c.body(
+        messages=[{"role": "user", "content": JSON_PROMPT}], response_format={"type": "json_object"},
+        max_tokens=max(c.config.max_tokens, 32))),
+    "stream": lambda c: _json("stream", c, c.body(
+        n=2, stream=True, stream_options={"include_usage": True}),
+        c.headers(accept="text/event-stream"), stream=True),
+}
+
+# values sent for the invalid-request scenarios that are not JSON bodies: a check cannot read them
+NON_JSON_SCENARIOS = frozenset({"val_malformed_json", "val_json_array", "val_text_plain", "val_nan"})
+
+
+def build(name: str, ctx: Context) -> RequestSpec:
+    return BUILDERS[name](ctx)

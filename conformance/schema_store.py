@@ -1,0 +1,392 @@
+"""The JSON Schemas in schemas/ (shipped as package `conformance.schemas`): loading, compiled validators,
+requirement attribution of violations, and the OpenAPI document of each profile.
+
+Every schema has `$id` https://sgp-conformance.dev/schemas/<name>.json and the documents reference each
+other by `$ref`; `registry()` resolves those references offline. A violation is attributed to the
+`x-requirement` of the deepest subschema on its schema path, following `$ref`s.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+from urllib.parse import urldefrag, urljoin
+
+import referencing
+from jsonschema import Draft202012Validator, ValidationError
+from jsonschema.exceptions import best_match
+from jsonschema.protocols import Validator
+from referencing.jsonschema import DRAFT202012
+
+from conformance.profiles import Profile, get_profile
+
+BASE_URI = "https://sgp-conformance.dev/schemas/"
+SCHEMA_NAMES: tuple[str, ...] = (
+    "common",
+    "chat-completion",
+    "chat-completion-chunk",
+    "chat-completion-request",
+    "error-validation",
+    "error-detail",
+    "error-openai",
+)
+# the other JSON documents in schemas/: not JSON Schemas
+OPENAPI_NAME = "openapi"
+OVERLAY_NAME = "generation-overlay"
+REQUIREMENT_KEYWORD = "x-requirement"
+_COMPONENTS = "#/components/schemas/"
+# the account header parameter as schemas/openapi.json (the sgp profile) names it
+_ACCOUNT_HEADER = "x-selected-account-id"
+
+# per error style: the error statuses besides the profile's validation status, and the description of
+# each ("validation" describes the validation status)
+_ERROR_RESPONSES: dict[str, dict[str, str]] = {
+    "fastapi": {
+        "401": "Missing or wrong API key",
+        "403": "The key may not act (for this account)",
+        "404": "Unknown account or model",
+        "429": "Rate limited",
+        "validation": "Validation Error",
+    },
+    "openai": {
+        "401": "Missing or wrong API key",
+        "404": "Unknown model",
+        "429": "Rate limited",
+        "validation": "Invalid request",
+    },
+}
+_MAX_EXCERPT = 400
+
+
+def uri(name: str) -> str:
+    return f"{BASE_URI}{name}.json"
+
+
+@functools.cache
+def _read(name: str) -> dict[str, Any]:
+    if name not in (*SCHEMA_NAMES, OPENAPI_NAME, OVERLAY_NAME):
+        raise KeyError(f"no schema named {name!r}")
+    text = resources.files("conformance.schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+def load(name: str) -> dict[str, Any]:
+    """A fresh copy of schemas/<name>.json (a schema name, "openapi" or "generation-overlay")."""
+    return copy.deepcopy(_read(name))
+
+
+@functools.cache
+def registry() -> referencing.Registry[Any]:
+    """All schemas by `$id`."""
+    return referencing.Registry().with_resources(
+        (uri(name), DRAFT202012.create_resource(_read(name))) for name in SCHEMA_NAMES
+    )
+
+
+@functools.cache
+def validator(name: str) -> Validator:
+    """The compiled validator of a schema, built once (the schema itself is checked once, here)."""
+    schema = _read(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=registry())
+
+
+def _mismatched(error: ValidationError) -> bool:
+    """Whether an error inside an alternative says the instance is not of that alternative's kind:
+    a wrong type of the whole instance, or a wrong value of the whole instance or of a direct member
+    (a discriminator such as `type: "text"`)."""
+    if error.validator == "type":
+        return not error.relative_path
+    return error.validator in ("const", "enum") and len(error.relative_path) <= 1
+
+
+def leaf_error(error: ValidationError) -> ValidationError:
+    """For an anyOf/oneOf failure, the most relevant error inside the alternatives (repeatedly).
+
+    Alternatives that the instance does not even match in kind (see `_mismatched`) are set aside and
+    `best_match` picks among the errors of the others. Where none is left but exactly one alternative
+    has the instance's JSON type (e.g. a wrong string where the alternatives are an enum of strings and
+    an object), its errors are used. Otherwise the anyOf/oneOf error itself is the most precise
+    statement ("not valid under any of the given schemas") and is kept.
+    """
+    while error.validator in ("anyOf", "oneOf") and error.context:
+        branches: dict[Any, list[ValidationError]] = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        candidates = [e for errors in branches.values() if not any(map(_mismatched, errors)) for e in errors]
+        if not candidates:
+            typed = [
+                errors
+                for errors in branches.values()
+                if not any(e.validator == "type" and not e.relative_path for e in errors)
+            ]
+            candidates = typed[0] if len(typed) == 1 else []
+        best = best_match(candidates) if candidates else None
+        if best is None:
+            break
+        error = best
+    return error
+
+
+def _subschemas_on_path(error: ValidationError, root_name: str) -> Iterator[Any]:
+    """The schemas visited from the root along `error.absolute_schema_path`, resolving `$ref`.
+
+    jsonschema leaves `$ref` out of schema paths: where the next key is not in a schema that has a
+    `$ref`, the path went through the reference (a `$ref` key in the path is followed too).
+    """
+    resolver = registry().resolver(base_uri=uri(root_name))
+    schema: Any = _read(root_name)
+    yield schema
+    for key in error.absolute_schema_path:
+        while isinstance(schema, dict) and "$ref" in schema and (key == "$ref" or key not in schema):
+            resolved = resolver.lookup(schema["$ref"])
+            resolver, schema = resolved.resolver, resolved.contents
+            yield schema
+            if key == "$ref":
+                break
+        if key == "$ref":
+            continue
+        in_dict = isinstance(schema, dict) and key in schema
+        in_list = isinstance(schema, list) and isinstance(key, int) and key < len(schema)
+        if not (in_dict or in_list):
+            return
+        schema = schema[key]
+        yield schema
+
+
+def requirement_for(error: ValidationError, root_name: str) -> str | None:
+    """The `x-requirement` of the deepest annotated subschema on the error's schema path."""
+    found: str | None = None
+    for schema in _subschemas_on_path(leaf_error(error), root_name):
+        if isinstance(schema, dict) and isinstance(schema.get(REQUIREMENT_KEYWORD), str):
+            found = schema[REQUIREMENT_KEYWORD]
+    return found
+
+
+def json_pointer(path: Iterable[str | int]) -> str:
+    """RFC 6901 pointer of an instance path ("" is the whole document)."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def _shorten(value: Any, limit: int = 120) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= limit else value[: limit - 1] + "…"
+    if isinstance(value, list):
+        return [_shorten(v, 40) for v in value[:8]] + (["…"] if len(value) > 8 else [])
+    if isinstance(value, dict):
+        return {k: ("{…}" if isinstance(v, dict | list) else _shorten(v, 40)) for k, v in value.items()}
+    return value
+
+
+def schema_excerpt(error: ValidationError) -> dict[str, Any]:
+    """A small excerpt (at most ~400 characters as JSON) of the subschema whose keyword failed."""
+    excerpt: dict[str, Any] = {"keyword": error.validator, "value": _shorten(error.validator_value)}
+    if len(json.dumps(excerpt, ensure_ascii=False)) > _MAX_EXCERPT:
+        excerpt["value"] = json.dumps(error.validator_value, ensure_ascii=False)[: _MAX_EXCERPT // 2] + "…"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    keys = [REQUIREMENT_KEYWORD, "type", "enum", "const", "required", "minimum", "maximum"]
+    keys += [k for k in schema if k not in keys and k not in ("$schema", "$id", "$defs")]
+    for key in keys:
+        if key not in schema or key in excerpt or key == error.validator:
+            continue
+        candidate = {**excerpt, key: _shorten(schema[key])}
+        if len(json.dumps(candidate, ensure_ascii=False)) > _MAX_EXCERPT:
+            continue
+        excerpt = candidate
+    return excerpt
+
+
+@dataclass(frozen=True)
+class Violation:
+    requirement: str | None
+    pointer: str
+    keyword: str
+    message: str
+    schema: dict[str, Any]
+
+
+def violations(name: str, instance: Any) -> list[Violation]:
+    """Every violation of schema `name` by `instance`, attributed, in document order."""
+    found = []
+    for error in validator(name).iter_errors(instance):
+        leaf = leaf_error(error)
+        message = leaf.message if len(leaf.message) <= 300 else leaf.message[:299] + "…"
+        found.append(
+            Violation(
+                requirement=requirement_for(leaf, name),
+                pointer=json_pointer(leaf.absolute_path),
+                keyword=str(leaf.validator),
+                message=message,
+                schema=schema_excerpt(leaf),
+            )
+        )
+    return sorted(found, key=lambda v: (v.pointer, v.keyword))
+
+
+# --- OpenAPI -----------------------------------------------------------------------------------------
+
+
+def _subschemas(schema: Any) -> Iterator[dict[str, Any]]:
+    """`schema` and every subschema in it, by keyword (never a `properties` map taken for a schema)."""
+    if not isinstance(schema, dict):
+        return
+    yield schema
+    for key, value in schema.items():
+        if key in ("properties", "patternProperties", "$defs", "dependentSchemas") and isinstance(
+            value, dict
+        ):
+            for sub in value.values():
+                yield from _subschemas(sub)
+        elif key in ("allOf", "anyOf", "oneOf", "prefixItems") and isinstance(value, list):
+            for sub in value:
+                yield from _subschemas(sub)
+        elif key in (
+            "items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames",
+            "unevaluatedItems", "unevaluatedProperties",
+        ):  # fmt: skip
+            yield from _subschemas(value)
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    kind = schema.get("type", [])
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _bound(schema: dict[str, Any], overlay: dict[str, Any]) -> None:
+    """Apply the overlay's generic bounds to every subschema, in place."""
+    for sub in _subschemas(schema):
+        types = _types(sub)
+        if "string" in types and not {"maxLength", "pattern", "enum", "const"} & sub.keys():
+            sub["maxLength"] = overlay["string_max_length"]
+        if "array" in types and "maxItems" not in sub:
+            sub["maxItems"] = overlay["array_max_items"]
+        if "object" in types and sub.get("additionalProperties", True) is not False:
+            if overlay.get("close_objects") and "properties" in sub and "additionalProperties" not in sub:
+                sub["additionalProperties"] = False
+            elif "maxProperties" not in sub:
+                sub["maxProperties"] = overlay["object_max_properties"]
+
+
+def _rewrite_refs(node: Any, base: str) -> Any:
+    """Turn every `$ref` into one to components/schemas/<name>, resolving it against `base`."""
+    if isinstance(node, list):
+        return [_rewrite_refs(item, base) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "$ref" and isinstance(value, str):
+            target, fragment = urldefrag(urljoin(base, value))
+            if not target.startswith(BASE_URI) or not target.endswith(".json"):
+                raise ValueError(f"reference {value!r} leaves the schema set")
+            out[key] = _COMPONENTS + target[len(BASE_URI) : -len(".json")] + fragment
+        else:
+            out[key] = _rewrite_refs(value, base)
+    return out
+
+
+def _referenced_names(node: Any, base: str) -> Iterator[str]:
+    for sub in node if isinstance(node, list) else node.values() if isinstance(node, dict) else ():
+        yield from _referenced_names(sub, base)
+    if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        target = urldefrag(urljoin(base, node["$ref"]))[0]
+        yield target[len(BASE_URI) : -len(".json")]
+
+
+def openapi_document(profile: Profile | str, generation: bool = False) -> dict[str, Any]:
+    """A self-contained OpenAPI 3.1 document of the profile's operation.
+
+    schemas/openapi.json (the sgp profile) references the schema files; here they are bundled into
+    components/schemas/<name> with every `$ref` rewritten. With `generation`, the request schema and the
+    parameters get the tighter bounds of schemas/generation-overlay.json (for fast, realistic generation);
+    response schemas are never narrowed, so responses are still validated against the contract.
+    """
+    if isinstance(profile, str):
+        profile = get_profile(profile)
+    document = load(OPENAPI_NAME)
+    base = uri(OPENAPI_NAME)
+    overlay = load(OVERLAY_NAME) if generation else None
+
+    ((_, path_item),) = document["paths"].items()
+    operation = path_item["post"]
+    scheme_name, scheme = _security_scheme(profile)
+    operation["security"] = [{scheme_name: []}]
+    document["components"]["securitySchemes"] = {scheme_name: scheme}
+    parameters = []
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] == _ACCOUNT_HEADER:
+            if profile.account_header is None:
+                continue
+            parameter["name"] = profile.account_header
+        if overlay is not None:
+            if parameter["name"] in overlay["drop_parameters"]:
+                continue
+            _bound(parameter["schema"], overlay)
+        parameters.append(parameter)
+    operation["parameters"] = parameters
+    if not operation["parameters"]:
+        del operation["parameters"]
+    operation["responses"] = _responses(profile, operation["responses"])
+    document["paths"] = {profile.path: {"post": operation}}
+    document["info"]["description"] += f" Profile {profile.name}: {profile.description}."
+
+    names = sorted(set(_referenced_names(document["paths"], base)))
+    pending = list(names)
+    while pending:  # the files referenced by the referenced files
+        current = pending.pop()
+        for name in set(_referenced_names(_read(current), uri(current))) - set(names):
+            names.append(name)
+            pending.append(name)
+    schemas: dict[str, Any] = {}
+    for name in sorted(names):
+        schema = load(name)
+        schema_base = schema.pop("$id")
+        schema.pop("$schema", None)
+        if overlay is not None and name in overlay["merge_patch"]:
+            schema = _merge_patch(schema, overlay["merge_patch"][name])
+            _bound(schema, overlay)
+        schemas[name] = _rewrite_refs(schema, schema_base)
+    document["paths"] = _rewrite_refs(document["paths"], base)
+    document["components"]["schemas"] = schemas
+    if generation:
+        document["info"]["description"] += " Generation variant: bounds of generation-overlay.json applied."
+    return document
+
+
+def _security_scheme(profile: Profile) -> tuple[str, dict[str, str]]:
+    if profile.auth_header == "authorization" and profile.auth_prefix.strip().lower() == "bearer":
+        return "BearerAuth", {"type": "http", "scheme": "bearer"}
+    return "ApiKeyAuth", {"type": "apiKey", "in": "header", "name": profile.auth_header}
+
+
+def _responses(profile: Profile, documented: dict[str, Any]) -> dict[str, Any]:
+    responses = {"200": documented["200"]}
+    errors = dict(_ERROR_RESPONSES[profile.error_style])
+    validation = str(profile.validation_status)
+    errors[validation] = errors.pop("validation")
+    for status in sorted(errors):
+        name = profile.validation_error_schema if status == validation else profile.error_schema
+        responses[status] = {
+            "description": errors[status],
+            "content": {"application/json": {"schema": {"$ref": f"{name}.json"}}},
+        }
+    return responses

@@ -1,0 +1,5 @@
+import sys
+
+from conformance.server.cli import serve_main
+
+sys.exit(serve_main(prog="python -m conformance.server"))

@@ -1,0 +1,165 @@
+"""The reference server as an ASGI app: `create_app(settings)`.
+
+No module-level state: every app gets its own settings, so tests can run several side by side and wrap
+one in middleware (deliberately broken variants) without affecting the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from conformance.profiles import Profile
+from conformance.server import errors
+from conformance.server.model import complete
+from conformance.server.render import Envelope, chunks, completion_body, sse_event
+from conformance.server.request import check_body, parse_body
+from conformance.server.settings import ServerSettings
+
+REQUEST_ID_HEADER = "x-request-id"
+STREAM_MEDIA_TYPE = "text/event-stream; charset=utf-8"
+
+
+def route_path(profile: Profile) -> str:
+    """Where the operation lives: the path part of the profile's base URL, then the profile's path."""
+    base_path = urlsplit(profile.base_url_template.format(host="localhost", port=1)).path
+    return base_path.rstrip("/") + profile.path
+
+
+class RequestIdMiddleware:
+    """Gives every HTTP response a fresh request id, error responses of the framework included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = f"req_{uuid.uuid4().hex}"
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (k, v) for k, v in message.get("headers", []) if k.lower() != REQUEST_ID_HEADER.encode()
+                ]
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _error_response(error: errors.ApiError) -> JSONResponse:
+    return JSONResponse(error.body, status_code=error.status, headers=error.headers or None)
+
+
+class ChatCompletions:
+    """The endpoint; a class so each app holds its own settings."""
+
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.profile = settings.profile
+
+    def _check_auth(self, request: Request) -> None:
+        value = request.headers.get(self.profile.auth_header)
+        prefix = self.profile.auth_prefix
+        if value is None:
+            raise errors.unauthorized(self.profile)
+        if prefix:
+            # the auth scheme is case-insensitive (RFC 9110 §11.1): "bearer K" is as good as "Bearer K"
+            if value[: len(prefix)].lower() != prefix.lower():
+                raise errors.unauthorized(self.profile)
+            value = value[len(prefix) :]
+        key = value.strip()
+        # compare every configured key in constant time, so timing does not reveal a prefix match
+        matches = [hmac.compare_digest(key.encode(), k.encode()) for k in self.settings.api_keys]
+        if not key or not any(matches):
+            raise errors.unauthorized(self.profile)
+
+    def _check_account(self, request: Request) -> None:
+        header = self.profile.account_header
+        if header is None or header not in request.headers:
+            return
+        account = request.headers[header].strip()
+        allowed = account in self.settings.account_ids if self.settings.account_ids else bool(account)
+        if not allowed:
+            raise errors.forbidden_account(self.profile)
+
+    async def handle(self, request: Request) -> Response:
+        if self.settings.latency_ms:
+            await asyncio.sleep(self.settings.latency_ms / 1000)
+        try:
+            self._check_auth(request)
+            self._check_account(request)
+            raw = await request.body()
+            try:
+                body = check_body(parse_body(request.headers.get("content-type"), raw))
+            except errors.InvalidRequest as invalid:
+                raise errors.invalid_request(self.profile, invalid.issues) from None
+            model = body["model"]
+            if self.settings.models and model not in self.settings.models:
+                raise errors.model_not_found(self.profile, model)
+        except errors.ApiError as error:
+            return _error_response(error)
+        return self._answer(body)
+
+    def _answer(self, body: dict[str, Any]) -> Response:
+        completion = complete(body)
+        envelope = Envelope(id=f"chatcmpl-{uuid.uuid4().hex}", created=int(time.time()), model=body["model"])
+        if body.get("stream") is not True:
+            return JSONResponse(completion_body(completion, envelope))
+        options = body.get("stream_options") or {}
+        include_usage = options.get("include_usage") is True
+        terminator = self.profile.stream_terminator
+
+        async def events() -> AsyncIterator[bytes]:
+            for chunk in chunks(completion, envelope, include_usage=include_usage):
+                yield sse_event(chunk)
+            if terminator is not None:
+                yield sse_event(terminator)
+
+        # no-cache and no proxy buffering: a client must see each event as soon as it is sent
+        headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+        return StreamingResponse(events(), media_type=STREAM_MEDIA_TYPE, headers=headers)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(settings: ServerSettings) -> ASGIApp:
+    profile = settings.profile
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        # unknown paths and methods answer in the profile's error style too, so clients parse one shape
+        response = _error_response(errors.http_error(profile, exc.status_code, str(exc.detail)))
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        return _error_response(errors.http_error(profile, 500, "Internal Server Error"))
+
+    app = Starlette(
+        routes=[
+            Route(route_path(profile), ChatCompletions(settings).handle, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+    )
+    # outside Starlette, so that even the 500 of its ServerErrorMiddleware carries a request id
+    return RequestIdMiddleware(app)

@@ -1,0 +1,111 @@
+"""`sgp-conformance serve` / `python -m conformance.server`: run the reference server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from urllib.parse import urlsplit
+
+from conformance.profiles import PROFILES, get_profile
+from conformance.server.runner import serve_forever
+from conformance.server.settings import DEFAULT_MODELS, ServerSettings
+
+KEY_ENV = "SGP_API_KEY"
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535 (0 picks a free one), got {value}")
+    return value
+
+
+def _latency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"latency must be >= 0, got {value}")
+    return value
+
+
+def build_parser(prog: str = "sgp-conformance serve") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run the deterministic reference server of the chat-completions API (it echoes the "
+        "last user message), e.g. as a mock for client development.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8000, help="port (default 8000; 0 picks a free one)")
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        metavar="KEY",
+        help=f"an accepted API key; repeat for several (default: ${KEY_ENV}, which keeps it out of `ps`)",
+    )
+    parser.add_argument(
+        "--account-id",
+        action="append",
+        dest="account_ids",
+        default=[],
+        metavar="ID",
+        help="an accepted account id; repeat for several (default: any non-empty id)",
+    )
+    parser.add_argument(
+        "--profile", default="sgp", choices=sorted(PROFILES), help="API flavour to serve (default sgp)"
+    )
+    parser.add_argument(
+        "--model",
+        action="append",
+        dest="models",
+        metavar="MODEL",
+        help=f"a model the server knows; repeat for several (default {', '.join(DEFAULT_MODELS)})",
+    )
+    parser.add_argument(
+        "--latency-ms", type=_latency, default=0, metavar="N", help="wait N ms before each answer (default 0)"
+    )
+    return parser
+
+
+def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve") -> int:
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        # argparse has already printed usage and the error; the caller decides whether to exit
+        return exit_.code if isinstance(exit_.code, int) else 2
+    keys = args.api_keys or ([os.environ[KEY_ENV]] if os.environ.get(KEY_ENV) else [])
+    if not keys or any(not key.strip() for key in keys):
+        parser.print_usage(sys.stderr)
+        print(f"{prog}: error: give a non-empty --api-key or set ${KEY_ENV}", file=sys.stderr)
+        return 2
+    settings = ServerSettings(
+        profile=get_profile(args.profile),
+        api_keys=tuple(keys),
+        account_ids=tuple(args.account_ids),
+        models=tuple(args.models or DEFAULT_MODELS),
+        latency_ms=args.latency_ms,
+    )
+
+    def announce(url: str) -> None:
+        print(f"reference server ({settings.profile.name} profile) listening on {url}", flush=True)
+        root = urlsplit(url)
+        print(f"  POST {settings.profile.url(url)}", flush=True)
+        print(f"  GET  {root.scheme}://{root.netloc}/healthz", flush=True)
+
+    try:
+        serve_forever(settings, args.host, args.port, on_listening=announce)
+    except OSError as exc:
+        print(
+            f"{prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0

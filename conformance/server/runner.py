@@ -1,0 +1,164 @@
+"""Running an ASGI app under uvicorn: in a background thread (tests, the embedded target) or in the
+foreground (the `serve` command)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from types import TracebackType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+from conformance.profiles import Profile
+from conformance.server.app import create_app
+from conformance.server.settings import ServerSettings
+
+
+class ServerStartError(RuntimeError):
+    pass
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def base_url(profile: Profile, host: str, port: int) -> str:
+    return profile.base_url_template.format(host=_url_host(host), port=port)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket; binding it ourselves gives the real port at once when port is 0."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _config(app: ASGIApp) -> uvicorn.Config:
+    # log_config=None leaves the process's logging alone; warnings still reach the root logger.
+    # A short graceful timeout: stop() must not hang on a client that keeps a stream open.
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+    )
+
+
+def _resolve(app_or_settings: ASGIApp | ServerSettings, profile: Profile | None) -> tuple[ASGIApp, Profile]:
+    if isinstance(app_or_settings, ServerSettings):
+        return create_app(app_or_settings), profile or app_or_settings.profile
+    if profile is None:
+        raise TypeError("start_server(app) needs profile= to know the base URL; settings carry their own")
+    return app_or_settings, profile
+
+
+class RunningServer:
+    """A server listening on loopback in a daemon thread; stop() or use it as a context manager."""
+
+    def __init__(
+        self,
+        server: uvicorn.Server,
+        thread: threading.Thread,
+        host: str,
+        port: int,
+        profile: Profile,
+        settings: ServerSettings | None = None,
+    ) -> None:
+        self._server = server
+        self._thread = thread
+        self.host = host
+        self.port = port
+        self.profile = profile
+        # None when an arbitrary ASGI app was started
+        self.settings = settings
+        self.base_url = base_url(profile, host, port)
+
+    @property
+    def url(self) -> str:
+        """The operation's full URL."""
+        return self.profile.url(self.base_url)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(timeout)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"RunningServer({self.base_url!r}, profile={self.profile.name!r})"
+
+
+def start_server(
+    app_or_settings: ASGIApp | ServerSettings,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    profile: Profile | None = None,
+    timeout: float = 10.0,
+) -> RunningServer:
+    """Serve settings (via create_app) or any ASGI app; returns once connections are accepted."""
+    app, profile = _resolve(app_or_settings, profile)
+    sock = bind(host, port)
+    actual_port = sock.getsockname()[1]
+    server = uvicorn.Server(_config(app))
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run(sockets=[sock])
+        except BaseException as exc:  # SystemExit from uvicorn's startup included
+            failure.append(exc)
+        finally:
+            sock.close()
+
+    thread = threading.Thread(target=run, name=f"reference-server-{actual_port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            reason = repr(failure[0]) if failure else "it did not start in time"
+            raise ServerStartError(f"the server on {host}:{actual_port} failed to start: {reason}")
+        time.sleep(0.005)
+    settings = app_or_settings if isinstance(app_or_settings, ServerSettings) else None
+    return RunningServer(server, thread, host, actual_port, profile, settings)
+
+
+def serve_forever(
+    settings: ServerSettings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    on_listening: Callable[[str], None] | None = None,
+) -> None:
+    """Serve in the foreground until interrupted; on_listening gets the base URL once bound."""
+    sock = bind(host, port)
+    url = base_url(settings.profile, host, sock.getsockname()[1])
+    server = uvicorn.Server(_config(create_app(settings)))
+    if on_listening is not None:
+        on_listening(url)
+    with contextlib.closing(sock):
+        # uvicorn handles SIGINT/SIGTERM here (main thread): Ctrl-C stops it gracefully
+        server.run(sockets=[sock])

@@ -1,0 +1,99 @@
+"""The end of a run: the secret rescan, the one-screen summary and the exit code."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from conformance import catalogue
+from conformance.config import Config
+from conformance.redact import Scrubber
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
+# pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
+PYTEST_USAGE = 4
+
+
+def leaked_files(report_dir: Path, config: Config) -> list[Path]:
+    """Every file the run wrote that holds the key, plain or base64."""
+    scrubber = Scrubber(config.secrets())
+    if not config.secrets():
+        return []
+    return [p for p in sorted(report_dir.rglob("*")) if p.is_file() and scrubber.contains_secret(p.read_bytes())]
+
+
+def _load(report_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((report_dir / "conformance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _key_refused(doc: dict[str, Any]) -> str | None:
+    for result in doc.get("results", []):
+        if result["id"] == "BASIC-001" and result["status"] == "fail":
+            for ev in result.get("evidence", []):
+                status = (ev.get("response") or {}).get("status")
+                if status in (401, 403):
+                    return f"the configured key was refused (HTTP {status}): check --api-key / SGP_API_KEY"
+    return None
+
+
+def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
+    if doc.get("unreachable"):
+        return EXIT_UNREACHABLE, f"target unreachable: {doc['unreachable']}"
+    refused = _key_refused(doc)
+    if refused:
+        return EXIT_UNREACHABLE, refused
+    results = doc.get("results", [])
+    levels = {catalogue.MUST} if fail_on == "must" else {catalogue.MUST, catalogue.SHOULD}
+    failed = [r for r in results if r["level"] in levels and r["status"] in {"fail", "error", "stale"}]
+    if failed:
+        return EXIT_FAIL, "not conformant"
+    budget = [r for r in results if r["status"] == "skip" and "budget" in r.get("message", "")]
+    if budget:
+        return EXIT_INCOMPLETE, f"incomplete: {len(budget)} requirement(s) not judged, the request budget ran out"
+    return EXIT_OK, "conformant"
+
+
+def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str) -> str:
+    lines = ["", "=" * 72, f"sgp-conformance: {verdict_line.upper()} (--fail-on {fail_on})"]
+    run = doc.get("run", {})
+    lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}")
+    for level in catalogue.LEVELS:
+        counts = doc.get("counts", {}).get(level, {})
+        if counts:
+            parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+            lines.append(f"  {level:<6} {parts}")
+    failed = [r for r in doc.get("results", []) if r["status"] in {"fail", "error", "stale"}]
+    for r in failed[:25]:
+        lines.append(f"  x {r['id']:<10} {r['level']:<6} {r['message'][:90]}")
+    if len(failed) > 25:
+        lines.append(f"  ... and {len(failed) - 25} more")
+    req = doc.get("requests", {})
+    lines.append(f"requests sent: {req.get('sent', 0)}  (429 seen: {req.get('throttled', 0)})")
+    for name in ("conformance.html", "junit.xml", "conformance.json"):
+        path = report_dir / name
+        if path.exists():
+            lines.append(f"report: {path}")
+    lines.append("=" * 72)
+    return "\n".join(lines)
+
+
+def finish(config: Config, pytest_code: int, report_dir: Path) -> int:
+    leaks = leaked_files(report_dir, config)
+    if leaks:
+        names = ", ".join(str(p) for p in leaks)
+        print(f"sgp-conformance: SECRET LEAK: the API key was found in {names}; delete these files", file=sys.stderr)
+        return EXIT_FAIL
+    doc = _load(report_dir)
+    if doc is None:
+        if pytest_code == PYTEST_USAGE:
+            return EXIT_USAGE
+        print("sgp-conformance: the run ended before writing its results", file=sys.stderr)
+        return EXIT_FAIL
+    code, line = exit_code(doc, config.fail_on)
+    print(render(doc, line, report_dir, config.fail_on))
+    return code

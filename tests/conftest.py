@@ -1,0 +1,36 @@
+"""Shared fixtures."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from conformance.profiles import Profile, get_profile
+from conformance.server import RunningServer, ServerSettings, start_server
+
+REFERENCE_KEY = "sk-reference-test-key-7f3a9c"
+
+
+@pytest.fixture(scope="session")
+def reference_server() -> Iterator[Callable[..., RunningServer]]:
+    """A factory: `reference_server("openai", latency_ms=50)` starts the reference server on loopback.
+
+    Keyword arguments are ServerSettings fields (api_keys defaults to (REFERENCE_KEY,)). One server runs
+    per distinct settings for the whole session; all stop at its end. `server.settings` has the keys.
+    """
+    running: dict[ServerSettings, RunningServer] = {}
+
+    def start(profile: Profile | str = "sgp", **fields: Any) -> RunningServer:
+        fields.setdefault("api_keys", (REFERENCE_KEY,))
+        settings = ServerSettings(
+            profile=get_profile(profile) if isinstance(profile, str) else profile, **fields
+        )
+        if settings not in running:
+            running[settings] = start_server(settings)
+        return running[settings]
+
+    yield start
+    for server in running.values():
+        server.stop()

@@ -1,0 +1,166 @@
+"""Unit tests of conformance.checks.transport: strict JSON, duplicate keys, charset, media type, key echo,
+request id."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from builders import KEY, chunk, completion, make_exchange, sse_body, stream_chunks
+
+from conformance.checks import transport
+
+
+def ids(found: list[Any]) -> list[str]:
+    return [v.requirement for v in found]
+
+
+NO_RESPONSE = make_exchange(no_response=True, error="connection refused")
+
+
+# --- strict_json -------------------------------------------------------------------------------------
+
+def test_strict_json_passes_valid_body_and_stream() -> None:
+    assert transport.strict_json(make_exchange()) == []
+    assert transport.strict_json(make_exchange(stream=True)) == []
+    # a number beyond double range is valid JSON (RFC 8259 §6 leaves precision to implementations)
+    assert transport.strict_json(make_exchange(body=b'{"created": 1e400}')) == []
+
+
+@pytest.mark.parametrize("body", [b'{"logprob": NaN}', b'{"logprob": -Infinity}', b'{"a": 1', b"hello"])
+def test_strict_json_flags_non_json_body(body: bytes) -> None:
+    found = transport.strict_json(make_exchange(body=body, scenario="s"))
+    assert ids(found) == ["JSON-001"] and found[0].scenario == "s"
+
+
+def test_strict_json_judges_only_bodies_that_claim_or_look_like_json() -> None:
+    html = make_exchange(status=502, body=b"<html>bad gateway</html>", headers={"content-type": "text/html"})
+    assert transport.strict_json(html) == []
+    nan_as_text = make_exchange(body=b'{"a": NaN}', headers={"content-type": "text/plain"})
+    assert ids(transport.strict_json(nan_as_text)) == ["JSON-001"]
+    empty = make_exchange(body=b"")
+    assert "empty body" in transport.strict_json(empty)[0].message
+
+
+def test_strict_json_in_stream_flags_nan_payload_only() -> None:
+    body = sse_body([chunk({"role": "assistant"}), '{"logprob": NaN}', "not json at all"])
+    found = transport.strict_json(make_exchange(stream=True, body=body))
+    # the non-JSON payload is STRM-003's finding, not a second JSON-001
+    assert [(v.requirement, v.pointer) for v in found] == [("JSON-001", "/events/1")]
+
+
+def test_strict_json_without_response() -> None:
+    found = transport.strict_json(NO_RESPONSE)
+    assert ids(found) == ["JSON-001"] and "connection refused" in found[0].message
+
+
+# --- duplicate_keys ----------------------------------------------------------------------------------
+
+def test_duplicate_keys() -> None:
+    assert transport.duplicate_keys(make_exchange()) == []
+    found = transport.duplicate_keys(make_exchange(body=b'{"id": "a", "choices": [{"index": 0, "index": 1}]}'))
+    assert ids(found) == ["JSON-002"] and "'index'" in found[0].message
+
+
+def test_duplicate_keys_in_stream_and_unjudgeable() -> None:
+    body = sse_body([chunk(), '{"id": "a", "id": "b"}'])
+    found = transport.duplicate_keys(make_exchange(stream=True, body=body))
+    assert [(v.requirement, v.pointer) for v in found] == [("JSON-002", "/events/1")]
+    assert "cannot judge" in transport.duplicate_keys(make_exchange(body=b"oops"))[0].message
+    assert ids(transport.duplicate_keys(NO_RESPONSE)) == ["JSON-002"]
+
+
+# --- json_charset -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("content_type", [
+    "application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8",
+    'application/json; charset="utf-8"', "application/json; charset=utf8", "text/event-stream",
+])
+def test_json_charset_accepts_utf8(content_type: str) -> None:
+    body = '{"content": "héllo ✓"}'.encode()
+    assert transport.json_charset(make_exchange(body=body, headers={"content-type": content_type})) == []
+
+
+def test_json_charset_flags_other_charset_and_invalid_bytes() -> None:
+    latin = make_exchange(headers={"content-type": "application/json; charset=iso-8859-1"})
+    found = transport.json_charset(latin)
+    assert ids(found) == ["HDR-006"] and "'iso-8859-1'" in found[0].message
+    bad = make_exchange(body=b'{"content": "caf\xe9"}')
+    assert ids(transport.json_charset(bad)) == ["HDR-006"]
+    assert ids(transport.json_charset(NO_RESPONSE)) == ["HDR-006"]
+
+
+# --- content_type --------------------------------------------------------------------------------------
+
+def test_content_type() -> None:
+    ok = make_exchange(headers={"Content-Type": "Application/JSON; charset=utf-8"})
+    assert transport.content_type(ok, "application/json", "HDR-003") == []
+    assert transport.content_type(make_exchange(stream=True), "text/event-stream", "STRM-001") == []
+    wrong = transport.content_type(make_exchange(headers={"content-type": "text/plain"}), "application/json",
+                                   "HDR-003")
+    assert ids(wrong) == ["HDR-003"] and "'text/plain'" in wrong[0].message
+    missing = transport.content_type(make_exchange(headers={}), "text/event-stream", "STRM-001")
+    assert ids(missing) == ["STRM-001"] and "no Content-Type" in missing[0].message
+
+
+def test_content_type_needs_a_2xx() -> None:
+    found = transport.content_type(make_exchange(status=401, body={"detail": "no"}), "application/json", "HDR-003")
+    assert ids(found) == ["HDR-003"] and "HTTP 401" in found[0].message
+    assert transport.content_type(make_exchange(status=401), "application/json", "HDR-003", need_ok=False) == []
+
+
+# --- key_not_echoed -------------------------------------------------------------------------------------
+
+def test_key_not_echoed_passes_clean_response() -> None:
+    assert transport.key_not_echoed(make_exchange(), [KEY]) == []
+    # keys too short to tell from ordinary text, and the empty key, are not judged
+    assert transport.key_not_echoed(make_exchange(body={"detail": "bad key"}), ["", "bad", "key"]) == []
+    assert transport.key_not_echoed(NO_RESPONSE, [KEY]) == []
+
+
+def test_key_echoed_in_header_never_quotes_it() -> None:
+    exchange = make_exchange(headers=[("content-type", "application/json"), ("x-debug", f"key={KEY}")])
+    found = transport.key_not_echoed(exchange, ["unrelated-secret-value", KEY])
+    assert ids(found) == ["AUTH-007"]
+    assert "x-debug" in found[0].message and "#2" in found[0].message
+    assert KEY not in found[0].message and KEY not in found[0].render()
+
+
+@pytest.mark.parametrize("prefix", [b"", b"u", b"us", b"user:"])
+def test_key_echoed_in_body_as_base64_at_any_offset(prefix: bytes) -> None:
+    blob = base64.b64encode(prefix + KEY.encode() + b":rest").decode()
+    found = transport.key_not_echoed(make_exchange(body={"detail": f"token {blob} invalid"}), [KEY])
+    assert ids(found) == ["AUTH-007"] and "base64" in found[0].message and KEY not in found[0].message
+
+
+def test_key_echoed_verbatim_in_body() -> None:
+    found = transport.key_not_echoed(make_exchange(status=401, body={"detail": f"invalid key {KEY}"}), [KEY])
+    assert ids(found) == ["AUTH-007"] and "verbatim" in found[0].message and KEY not in found[0].message
+
+
+# --- request_id ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["x-request-id", "Request-Id", "X-Amzn-RequestId", "cf-ray", "x-trace-id",
+                                  "apim-request-id", "openai-request-id", "traceparent", "x-correlation-id"])
+def test_request_id_names(name: str) -> None:
+    assert transport.request_id(make_exchange(headers={"content-type": "application/json", name: "abc"})) == []
+
+
+def test_request_id_missing() -> None:
+    found = transport.request_id(make_exchange(headers={"content-type": "application/json", "x-requested": "1"}))
+    assert ids(found) == ["HDR-007"]
+    assert ids(transport.request_id(NO_RESPONSE)) == ["HDR-007"]
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+def test_is_event_stream() -> None:
+    assert transport.is_event_stream(make_exchange(stream=True))
+    assert not transport.is_event_stream(make_exchange())
+    # a JSON answer to a stream request is judged as JSON (and fails STRM-001 elsewhere)
+    assert not transport.is_event_stream(make_exchange(stream=True, body=completion(),
+                                                       headers={"content-type": "application/json"}))
+    assert transport.is_event_stream(make_exchange(stream=True, body=sse_body(stream_chunks()),
+                                                   headers={"content-type": "text/plain"}))
+    assert not transport.is_event_stream(NO_RESPONSE)
