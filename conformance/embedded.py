@@ -12,7 +12,6 @@ from typing import Any
 from conformance.config import Config
 from conformance.profiles import get_profile
 
-
 EMBEDDED_ACCOUNT = "acct-sgp-conformance"
 
 

@@ -1,9 +1,10 @@
 """The pytest plugin: options, the session's target and client, requirement marks, and result collection.
 
 Loaded with `-p conformance.plugin` (the CLI does this). Its options carry an `--sgp-` prefix
-(`--sgp-base-url`, `--sgp-timeout` ...) so they never collide with other pytest plugins' options. Each conformance test is tied to exactly one
-requirement by `@requirement(ID, scenarios...)`; the requirement ID becomes the test's parameter id, so
-it reads the same in test names, JUnit, the HTML report and the JSON results.
+(`--sgp-base-url`, `--sgp-timeout` ...) so they never collide with other pytest plugins' options.
+Each conformance test is tied to exactly one requirement by `@requirement(ID, scenarios...)`; the
+requirement ID becomes the test's parameter id, so it reads the same in test names, JUnit, the HTML
+report and the JSON results.
 """
 
 from __future__ import annotations

@@ -94,7 +94,8 @@ Builder = Callable[[Context], RequestSpec]
 BUILDERS: dict[str, Builder] = {
     "basic": lambda c: _json("basic", c, c.body()),
     "no_key": lambda c: _json("no_key", c, c.body(), _without(c.headers(), c.profile.auth_header)),
-    "empty_key": lambda c: _json("empty_key", c, c.body(), {**c.headers(), c.profile.auth_header: c.profile.auth_prefix}),
+    "empty_key": lambda c: _json(
+        "empty_key", c, c.body(), {**c.headers(), c.profile.auth_header: c.profile.auth_prefix.strip()}),
     "wrong_key": lambda c: _json("wrong_key", c, c.body(), {**c.headers(), **c.profile.auth_headers(WRONG_KEY)}),
     "wrong_header": lambda c: _json("wrong_header", c, c.body(), _wrong_header(c)),
     "account_valid": lambda c: _json("account_valid", c, c.body()),

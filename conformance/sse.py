@@ -60,7 +60,7 @@ def parse(text: str) -> Stream:
             event_type = value or "message"
         elif name == "id":
             event_id = value
-    if pending or not ended_with_break and lines:
+    if pending or (not ended_with_break and lines):
         stream.unterminated = True
         if data:
             # a client dispatches nothing here; kept so checks can report what was lost

@@ -24,20 +24,27 @@ _UNSET: Any = object()
 
 def usage(prompt: int = 5, completion: int = 3, total: int | None = None, **extra: Any) -> dict[str, Any]:
     """A usage object; `total` defaults to prompt + completion."""
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion if total is None else total, **extra}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion if total is None else total,
+        **extra,
+    }
 
 
 def top_entry(token: str, logprob: float = -0.1) -> dict[str, Any]:
     return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
 
 
-def logprob_entry(token: str, logprob: float = -0.1, top: list[dict[str, Any]] | None = None,
-                  bytes_: Any = _UNSET) -> dict[str, Any]:
+def logprob_entry(
+    token: str, logprob: float = -0.1, top: list[dict[str, Any]] | None = None, bytes_: Any = _UNSET
+) -> dict[str, Any]:
     """A logprobs.content entry; `top` defaults to [the token itself, one less likely token]."""
     entry: dict[str, Any] = {"token": token, "logprob": logprob}
     entry["bytes"] = list(token.encode("utf-8")) if bytes_ is _UNSET else bytes_
-    entry["top_logprobs"] = top if top is not None else [top_entry(token, logprob), top_entry("x", logprob - 1)]
+    entry["top_logprobs"] = (
+        top if top is not None else [top_entry(token, logprob), top_entry("x", logprob - 1)]
+    )
     return entry
 
 
@@ -46,8 +53,9 @@ def logprobs(tokens: Iterable[str] = ("Hel", "lo!")) -> dict[str, Any]:
     return {"content": [logprob_entry(t) for t in tokens], "refusal": None}
 
 
-def tool_call(call_id: str = "call_1", name: str = "get_weather", arguments: str = '{"city": "Paris"}'
-              ) -> dict[str, Any]:
+def tool_call(
+    call_id: str = "call_1", name: str = "get_weather", arguments: str = '{"city": "Paris"}'
+) -> dict[str, Any]:
     return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
 
 
@@ -55,9 +63,15 @@ def message(content: str | None = "Hello!", **extra: Any) -> dict[str, Any]:
     return {"role": "assistant", "content": content, **extra}
 
 
-def choice(index: int = 0, content: str | None = "Hello!", finish_reason: Any = "stop", *,
-           tool_calls: list[dict[str, Any]] | None = None, logprobs: Any = _UNSET, **overrides: Any
-           ) -> dict[str, Any]:
+def choice(
+    index: int = 0,
+    content: str | None = "Hello!",
+    finish_reason: Any = "stop",
+    *,
+    tool_calls: list[dict[str, Any]] | None = None,
+    logprobs: Any = _UNSET,
+    **overrides: Any,
+) -> dict[str, Any]:
     """A choice; with `tool_calls` the message carries them (content stays as given)."""
     msg = message(content)
     if tool_calls is not None:
@@ -73,16 +87,29 @@ def completion(**overrides: Any) -> dict[str, Any]:
     """A valid chat.completion; keyword arguments replace top-level fields (`usage=None` sends null,
     `drop=("usage",)` removes keys)."""
     drop = overrides.pop("drop", ())
-    doc: dict[str, Any] = {"id": ID, "object": "chat.completion", "created": NOW, "model": MODEL,
-                           "choices": [choice()], "usage": usage()}
+    doc: dict[str, Any] = {
+        "id": ID,
+        "object": "chat.completion",
+        "created": NOW,
+        "model": MODEL,
+        "choices": [choice()],
+        "usage": usage(),
+    }
     doc.update(overrides)
     for key in drop:
         doc.pop(key, None)
     return doc
 
 
-def chunk(delta: dict[str, Any] | None = None, index: int = 0, finish_reason: Any = None, *,
-          logprobs: Any = _UNSET, choices: list[Any] | None = None, **overrides: Any) -> dict[str, Any]:
+def chunk(
+    delta: dict[str, Any] | None = None,
+    index: int = 0,
+    finish_reason: Any = None,
+    *,
+    logprobs: Any = _UNSET,
+    choices: list[Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
     """A chat.completion.chunk with one choice (or `choices` as given); `logprobs` goes into that choice,
     other keyword arguments replace top-level fields (e.g. `usage=usage()`)."""
     doc: dict[str, Any] = {"id": ID, "object": "chat.completion.chunk", "created": NOW, "model": MODEL}
@@ -95,8 +122,12 @@ def chunk(delta: dict[str, Any] | None = None, index: int = 0, finish_reason: An
     return doc
 
 
-def stream_chunks(contents: Sequence[str] = ("Hel", "lo!"), n: int = 1, finish_reason: str = "stop",
-                  include_usage: bool = False) -> list[dict[str, Any]]:
+def stream_chunks(
+    contents: Sequence[str] = ("Hel", "lo!"),
+    n: int = 1,
+    finish_reason: str = "stop",
+    include_usage: bool = False,
+) -> list[dict[str, Any]]:
     """The chunks of a conformant stream: per choice a role chunk, the content pieces, a finish chunk
     (choices interleaved when n > 1), then with `include_usage` a usage chunk with choices []."""
     out: list[dict[str, Any]] = [chunk({"role": "assistant", "content": ""}, i) for i in range(n)]
@@ -116,14 +147,23 @@ def sse_body(chunks: Iterable[Any], terminator: str | None = "[DONE]") -> bytes:
     return "".join(f"data: {e}\n\n" for e in events).encode("utf-8")
 
 
-def make_exchange(scenario: str = "test", status: int = 200, headers: Mapping[str, str] | Sequence[tuple[str, str]]
-                  | None = None, body: Any = _UNSET, params: dict[str, Any] | None = _UNSET, stream: bool = False, *,
-                  error: str | None = None, no_response: bool = False, truncated: str | None = None,
-                  request_headers: dict[str, str] | None = None) -> Exchange:
+def make_exchange(
+    scenario: str = "test",
+    status: int = 200,
+    headers: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
+    body: Any = _UNSET,
+    params: dict[str, Any] | None = _UNSET,
+    stream: bool = False,
+    *,
+    error: str | None = None,
+    no_response: bool = False,
+    truncated: str | None = None,
+    request_headers: dict[str, str] | None = None,
+) -> Exchange:
     """An exchange as the client would record it.
 
-    body: dict, list, None or a number (sent as JSON, NaN allowed so tests can build invalid bodies), str (UTF-8) or
-    bytes (as is); default a conformant completion, or with `stream` a conformant SSE stream.
+    body: dict, list, None or a number (sent as JSON, NaN allowed so tests can build invalid bodies),
+    str (UTF-8) or bytes (as is); default a conformant completion, or with `stream` a conformant SSE stream.
     headers: the response headers, replacing the defaults (Content-Type for the body, x-request-id).
     params: the request body; default a minimal request (with stream: true when `stream`); None for a
     request whose body was not JSON.
@@ -154,5 +194,10 @@ def make_exchange(scenario: str = "test", status: int = 200, headers: Mapping[st
         else:
             header_list = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
         response = Response(status=status, headers=header_list, body=raw, truncated=truncated)
-    return Exchange(scenario=scenario, url="http://test/v4/beta/chat/completions", request=request,
-                    response=response, error=error)
+    return Exchange(
+        scenario=scenario,
+        url="http://test/v4/beta/chat/completions",
+        request=request,
+        response=response,
+        error=error,
+    )

@@ -16,25 +16,42 @@ def ids(found: list[Any]) -> list[str]:
 
 
 NO_RESPONSE = make_exchange(no_response=True, error="read timeout")
-VALIDATION = {"detail": [{"loc": ["body", "messages"], "msg": "Field required", "type": "missing",
-                          "input": {}, "url": "https://errors.pydantic.dev/2/v/missing"}]}
-OPENAI_ERROR = {"error": {"message": "Incorrect API key", "type": "invalid_request_error", "param": None,
-                          "code": "invalid_api_key"}}
+VALIDATION = {
+    "detail": [
+        {
+            "loc": ["body", "messages"],
+            "msg": "Field required",
+            "type": "missing",
+            "input": {},
+            "url": "https://errors.pydantic.dev/2/v/missing",
+        }
+    ]
+}
+OPENAI_ERROR = {
+    "error": {
+        "message": "Incorrect API key",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_api_key",
+    }
+}
 
 
 def error(status: int, body: Any = None) -> Any:
     return make_exchange(status=status, body={"detail": "Not authenticated"} if body is None else body)
 
 
-# --- refused / status_is / client_error / not_server_error ------------------------------------------------
+# --- refused / status_is / client_error / not_server_error ----------------------------------------
+
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_refused_accepts_401_and_403(status: int) -> None:
     assert errors.refused(error(status), "AUTH-001") == []
 
 
-@pytest.mark.parametrize(("status", "words"), [(200, "accepted"), (500, "server error"), (404, "got 404"),
-                                               (422, "got 422")])
+@pytest.mark.parametrize(
+    ("status", "words"), [(200, "accepted"), (500, "server error"), (404, "got 404"), (422, "got 422")]
+)
 def test_refused_flags_other_statuses(status: int, words: str) -> None:
     found = errors.refused(error(status), "AUTH-003")
     assert ids(found) == ["AUTH-003"] and words in found[0].message and "401 or 403" in found[0].message
@@ -57,8 +74,9 @@ def test_client_error_accepts_4xx(status: int) -> None:
     assert errors.client_error(error(status), "VAL-001") == []
 
 
-@pytest.mark.parametrize(("status", "words"), [(200, "accepted an invalid request"), (503, "server error"),
-                                               (302, "got 302")])
+@pytest.mark.parametrize(
+    ("status", "words"), [(200, "accepted an invalid request"), (503, "server error"), (302, "got 302")]
+)
 def test_client_error_flags_non_4xx(status: int, words: str) -> None:
     found = errors.client_error(error(status), "VAL-006")
     assert ids(found) == ["VAL-006"] and words in found[0].message
@@ -70,44 +88,58 @@ def test_not_server_error() -> None:
     assert "read timeout" in errors.not_server_error(NO_RESPONSE, "PROP-002")[0].message
 
 
-# --- error_body_json --------------------------------------------------------------------------------------
+# --- error_body_json ------------------------------------------------------------------------------
+
 
 def test_error_body_json() -> None:
     assert errors.error_body_json(error(422, VALIDATION)) == []
     assert errors.error_body_json(error(400, OPENAI_ERROR), "ERR-001") == []
 
 
-@pytest.mark.parametrize(("exchange", "words"), [
-    (make_exchange(status=422, body=[1, 2]), "got array"),
-    (make_exchange(status=400, body=b"Bad Request", headers={"content-type": "text/plain"}), "text/plain"),
-    (make_exchange(status=400, body=b'{"detail": NaN}'), "not JSON"),
-    (make_exchange(status=200), "no error response to judge: HTTP 200"),
-    (NO_RESPONSE, "no response"),
-])
+@pytest.mark.parametrize(
+    ("exchange", "words"),
+    [
+        (make_exchange(status=422, body=[1, 2]), "got array"),
+        (
+            make_exchange(status=400, body=b"Bad Request", headers={"content-type": "text/plain"}),
+            "text/plain",
+        ),
+        (make_exchange(status=400, body=b'{"detail": NaN}'), "not JSON"),
+        (make_exchange(status=200), "no error response to judge: HTTP 200"),
+        (NO_RESPONSE, "no response"),
+    ],
+)
 def test_error_body_json_flags(exchange: Any, words: str) -> None:
     found = errors.error_body_json(exchange)
     assert ids(found) == ["ERR-001"] and words in found[0].message
 
 
-# --- error_shape --------------------------------------------------------------------------------------------
+# --- error_shape ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("status", "body"), [
-    (401, {"detail": "Not authenticated"}),
-    (401, {"detail": {"detail": "Invalid API key"}}),  # seen from SGP
-    (422, VALIDATION),
-    (401, VALIDATION),  # FastAPI: either shape at any status
-    (422, {"detail": "Unprocessable"}),
-    (403, {"detail": "Forbidden", "request_id": "abc"}),
-])
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"detail": "Not authenticated"}),
+        (401, {"detail": {"detail": "Invalid API key"}}),  # seen from SGP
+        (422, VALIDATION),
+        (401, VALIDATION),  # FastAPI: either shape at any status
+        (422, {"detail": "Unprocessable"}),
+        (403, {"detail": "Forbidden", "request_id": "abc"}),
+    ],
+)
 def test_error_shape_sgp_accepts_fastapi_bodies(status: int, body: Any) -> None:
     assert errors.error_shape(error(status, body), SGP, "AUTH-006") == []
 
 
-@pytest.mark.parametrize(("status", "body", "where"), [
-    (401, OPENAI_ERROR, ""),
-    (401, {"detail": None}, "/detail"),
-    (404, {"message": "not found"}, ""),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "where"),
+    [
+        (401, OPENAI_ERROR, ""),
+        (401, {"detail": None}, "/detail"),
+        (404, {"message": "not found"}, ""),
+    ],
+)
 def test_error_shape_sgp_flags(status: int, body: Any, where: str) -> None:
     found = errors.error_shape(error(status, body), SGP, "AUTH-006")
     assert [(v.requirement, v.pointer) for v in found] == [("AUTH-006", where)]
@@ -129,7 +161,8 @@ def test_error_shape_unjudgeable() -> None:
     assert ids(errors.error_shape(NO_RESPONSE, OPENAI)) == ["ERR-004"]
 
 
-# --- fastapi_validation_body --------------------------------------------------------------------------------
+# --- fastapi_validation_body ----------------------------------------------------------------------
+
 
 def test_fastapi_validation_body() -> None:
     assert errors.fastapi_validation_body(error(422, VALIDATION)) == []
@@ -139,12 +172,15 @@ def test_fastapi_validation_body() -> None:
     assert errors.fastapi_validation_body(NO_RESPONSE) == []
 
 
-@pytest.mark.parametrize(("body", "where"), [
-    ({"detail": "invalid"}, "/detail"),
-    ({"detail": [{"loc": "body", "msg": "x", "type": "y"}]}, "/detail/0/loc"),
-    ({"detail": [{"msg": "x", "type": "y"}]}, "/detail/0"),
-    (OPENAI_ERROR, ""),
-])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"detail": "invalid"}, "/detail"),
+        ({"detail": [{"loc": "body", "msg": "x", "type": "y"}]}, "/detail/0/loc"),
+        ({"detail": [{"msg": "x", "type": "y"}]}, "/detail/0"),
+        (OPENAI_ERROR, ""),
+    ],
+)
 def test_fastapi_validation_body_flags(body: Any, where: str) -> None:
     found = errors.fastapi_validation_body(error(422, body))
     assert [(v.requirement, v.pointer) for v in found] == [("ERR-003", where)]

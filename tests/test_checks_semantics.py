@@ -37,30 +37,40 @@ def where(found: list[Any]) -> list[tuple[str, str]]:
 
 def ex(doc: Any = None, **params: Any) -> Exchange:
     """A 200 exchange whose body is `doc` (default a valid completion) for a request with `params`."""
-    return make_exchange(body=completion() if doc is None else doc,
-                         params={"model": MODEL, "messages": PROMPT, **params})
+    return make_exchange(
+        body=completion() if doc is None else doc, params={"model": MODEL, "messages": PROMPT, **params}
+    )
 
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 
 
-# --- cannot judge ---------------------------------------------------------------------------------------
+# --- cannot judge ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("exchange", "words"), [
-    (make_exchange(no_response=True, error="reset"), "no response to judge: reset"),
-    (make_exchange(status=401, body={"detail": "no"}), "no 200 to judge: HTTP 401"),
-    (make_exchange(body=b"{oops"), "not JSON"),
-    (make_exchange(body=[completion()]), "array, not an object"),
-    (make_exchange(stream=True, body=b": keep-alive\n\n"), "no chunks"),
-])
+
+@pytest.mark.parametrize(
+    ("exchange", "words"),
+    [
+        (make_exchange(no_response=True, error="reset"), "no response to judge: reset"),
+        (make_exchange(status=401, body={"detail": "no"}), "no 200 to judge: HTTP 401"),
+        (make_exchange(body=b"{oops"), "not JSON"),
+        (make_exchange(body=[completion()]), "array, not an object"),
+        (make_exchange(stream=True, body=b": keep-alive\n\n"), "no chunks"),
+    ],
+)
 def test_unjudgeable_exchange_is_reported_under_the_asked_requirement(exchange: Exchange, words: str) -> None:
-    for check, requirement in [(semantics.usage_adds_up, "SEM-001"), (semantics.created_seconds, "SEM-003"),
-                               (semantics.logprob_values, "LOGP-002"), (semantics.tool_call_arguments, "TOOL-003")]:
+    for check, requirement in [
+        (semantics.usage_adds_up, "SEM-001"),
+        (semantics.created_seconds, "SEM-003"),
+        (semantics.logprob_values, "LOGP-002"),
+        (semantics.tool_call_arguments, "TOOL-003"),
+    ]:
         found = check(exchange)
         assert ids(found) == [requirement] and words in found[0].message
 
 
-# --- usage, choices ---------------------------------------------------------------------------------------
+# --- usage, choices -------------------------------------------------------------------------------
+
 
 def test_usage_adds_up() -> None:
     assert semantics.usage_adds_up(ex()) == []
@@ -82,15 +92,18 @@ def test_choice_count() -> None:
     assert ids(semantics.choice_count(ex(completion(choices=[choice(1)])))) == ["SEM-002"]
 
 
-# --- created ----------------------------------------------------------------------------------------------
+# --- created --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("created", [NOW, 1_000_000_000, float(NOW)])
 def test_created_seconds_ok(created: Any) -> None:
     assert semantics.created_seconds(ex(completion(created=created))) == []
 
 
-@pytest.mark.parametrize(("created", "words"), [(NOW * 1000, "milliseconds"), (NOW * 1_000_000_000, "nanoseconds"),
-                                                (12345, ">= 1e9")])
+@pytest.mark.parametrize(
+    ("created", "words"),
+    [(NOW * 1000, "milliseconds"), (NOW * 1_000_000_000, "nanoseconds"), (12345, ">= 1e9")],
+)
 def test_created_seconds_flags(created: int, words: str) -> None:
     found = semantics.created_seconds(ex(completion(created=created)))
     assert where(found) == [("SEM-003", "/created")] and words in found[0].message
@@ -106,19 +119,23 @@ def test_created_near() -> None:
     assert semantics.created_near(ex(), NOW + 100, tolerance_s=10) != []
 
 
-# --- model -------------------------------------------------------------------------------------------------
+# --- model ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("answered", "requested"), [
-    ("gpt-4o-mini", "gpt-4o-mini"),
-    ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
-    ("openai/gpt-4o-mini", "gpt-4o-mini"),
-    ("gpt-4o-mini", "openai/gpt-4o-mini"),
-    ("gpt-4o-mini-2024-07-18", "openai/gpt-4o-mini"),
-    ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"),
-    ("Llama-3.1-8B-Instruct", "meta-llama/llama-3.1-8b-instruct"),
-    ("llama3.2:latest", "llama3.2"),
-    ("claude-3-5-sonnet@20240620", "anthropic/claude-3-5-sonnet"),
-])
+
+@pytest.mark.parametrize(
+    ("answered", "requested"),
+    [
+        ("gpt-4o-mini", "gpt-4o-mini"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("openai/gpt-4o-mini", "gpt-4o-mini"),
+        ("gpt-4o-mini", "openai/gpt-4o-mini"),
+        ("gpt-4o-mini-2024-07-18", "openai/gpt-4o-mini"),
+        ("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-8B-Instruct"),
+        ("Llama-3.1-8B-Instruct", "meta-llama/llama-3.1-8b-instruct"),
+        ("llama3.2:latest", "llama3.2"),
+        ("claude-3-5-sonnet@20240620", "anthropic/claude-3-5-sonnet"),
+    ],
+)
 def test_model_answers_accepts_aliases(answered: str, requested: str) -> None:
     assert semantics.model_answers(ex(completion(model=answered)), requested) == []
 
@@ -131,7 +148,8 @@ def test_model_answers_flags_other_model() -> None:
     assert semantics.model_answers(ex(completion(model=5))) == []  # RESP-001 reports the type
 
 
-# --- max tokens and length ------------------------------------------------------------------------------------
+# --- max tokens and length ------------------------------------------------------------------------
+
 
 def test_max_tokens_respected() -> None:
     assert semantics.max_tokens_respected(ex(completion(usage=usage(5, 1)), max_tokens=1)) == []
@@ -162,14 +180,16 @@ def test_cut_by_length() -> None:
 def test_cut_by_length_skips_choices_that_stopped_short() -> None:
     # an end-of-text first token: 0 tokens < limit, nothing was cut
     assert semantics.cut_by_length(ex(completion(usage=usage(5, 0)), max_tokens=1)) == []
-    short = completion(choices=[choice(logprobs=logprobs(["a"])), choice(1, finish_reason="length")],
-                       drop=("usage",))
+    short = completion(
+        choices=[choice(logprobs=logprobs(["a"])), choice(1, finish_reason="length")], drop=("usage",)
+    )
     assert semantics.cut_by_length(ex(short, max_tokens=5)) == []
     # no evidence either way: the caller vouched the output was cut
     assert ids(semantics.cut_by_length(ex(completion(drop=("usage",)), max_tokens=1))) == ["SEM-007"]
 
 
-# --- same content ----------------------------------------------------------------------------------------------
+# --- same content ---------------------------------------------------------------------------------
+
 
 def test_same_content() -> None:
     assert semantics.same_content(ex(), ex()) == []
@@ -179,12 +199,16 @@ def test_same_content() -> None:
     assert ids(semantics.same_content(ex(), make_exchange(status=500, body=b""))) == ["SEM-009"]
 
 
-# --- logprobs ----------------------------------------------------------------------------------------------------
+# --- logprobs -------------------------------------------------------------------------------------
+
 
 def test_logprobs_present() -> None:
     assert semantics.logprobs_present(ex(completion(choices=[choice(logprobs=logprobs())]))) == []
     # no content, nothing to cover
-    assert semantics.logprobs_present(ex(completion(choices=[choice(content=None, tool_calls=[tool_call()])]))) == []
+    assert (
+        semantics.logprobs_present(ex(completion(choices=[choice(content=None, tool_calls=[tool_call()])])))
+        == []
+    )
     assert semantics.logprobs_present(ex(completion(choices=[choice(content="")]))) == []
     found = semantics.logprobs_present(ex(completion(choices=[choice(logprobs=None)])))
     assert where(found) == [("LOGP-001", "/choices/0/logprobs")]
@@ -199,9 +223,11 @@ def test_logprob_values() -> None:
     assert semantics.logprob_values(ex(completion(choices=[choice(logprobs=noisy)]))) == []
     bad = {"content": [logprob_entry("a", 0.5), logprob_entry("b", -1.0, top=[top_entry("b", 3.0)])]}
     found = semantics.logprob_values(ex(completion(choices=[choice(logprobs=bad)])))
-    assert where(found) == [("LOGP-002", "/choices/0/logprobs/content/0/logprob"),
-                            ("LOGP-002", "/choices/0/logprobs/content/0/top_logprobs/0/logprob"),
-                            ("LOGP-002", "/choices/0/logprobs/content/1/top_logprobs/0/logprob")]
+    assert where(found) == [
+        ("LOGP-002", "/choices/0/logprobs/content/0/logprob"),
+        ("LOGP-002", "/choices/0/logprobs/content/0/top_logprobs/0/logprob"),
+        ("LOGP-002", "/choices/0/logprobs/content/1/top_logprobs/0/logprob"),
+    ]
 
 
 def test_logprob_values_not_finite() -> None:
@@ -212,30 +238,43 @@ def test_logprob_values_not_finite() -> None:
     assert where(found) == [("LOGP-002", "/choices/0/logprobs/content/0/logprob")]
 
 
-@pytest.mark.parametrize("entry", [
-    logprob_entry("héllo"),
-    logprob_entry(" ✓"),
-    # partial UTF-8 sequences: not decodable alone, shown as U+FFFD or bytes:\x.. by servers
-    logprob_entry("\ufffd", bytes_=[0xE2, 0x9C]),
-    logprob_entry("bytes:\\xe2\\x9c", bytes_=[0xE2, 0x9C]),
-    logprob_entry("\ufffd\ufffd", bytes_=[0xE2]),
-    logprob_entry("token_id:123", bytes_=[104, 105]),
-    logprob_entry("a", bytes_=None),
-    {"token": "a", "logprob": -0.1, "top_logprobs": []},
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        logprob_entry("héllo"),
+        logprob_entry(" ✓"),
+        # partial UTF-8 sequences: not decodable alone, shown as U+FFFD or bytes:\x.. by servers
+        logprob_entry("\ufffd", bytes_=[0xE2, 0x9C]),
+        logprob_entry("bytes:\\xe2\\x9c", bytes_=[0xE2, 0x9C]),
+        logprob_entry("\ufffd\ufffd", bytes_=[0xE2]),
+        logprob_entry("token_id:123", bytes_=[104, 105]),
+        logprob_entry("a", bytes_=None),
+        {"token": "a", "logprob": -0.1, "top_logprobs": []},
+    ],
+)
 def test_logprob_bytes_ok(entry: dict[str, Any]) -> None:
     doc = completion(choices=[choice(logprobs={"content": [entry]})])
     assert semantics.logprob_bytes(ex(doc)) == []
 
 
 def test_logprob_bytes_flags_mismatch() -> None:
-    doc = completion(choices=[choice(logprobs={"content": [
-        logprob_entry("hi", bytes_=[104, 111]),
-        logprob_entry("ok", top=[{"token": "é", "logprob": -1, "bytes": [101]}]),
-    ]})])
+    doc = completion(
+        choices=[
+            choice(
+                logprobs={
+                    "content": [
+                        logprob_entry("hi", bytes_=[104, 111]),
+                        logprob_entry("ok", top=[{"token": "é", "logprob": -1, "bytes": [101]}]),
+                    ]
+                }
+            )
+        ]
+    )
     found = semantics.logprob_bytes(ex(doc))
-    assert where(found) == [("LOGP-003", "/choices/0/logprobs/content/0/bytes"),
-                            ("LOGP-003", "/choices/0/logprobs/content/1/top_logprobs/0/bytes")]
+    assert where(found) == [
+        ("LOGP-003", "/choices/0/logprobs/content/0/bytes"),
+        ("LOGP-003", "/choices/0/logprobs/content/1/top_logprobs/0/bytes"),
+    ]
 
 
 def test_top_logprobs_count() -> None:
@@ -246,7 +285,9 @@ def test_top_logprobs_count() -> None:
     found = semantics.top_logprobs_count(ex(doc), 3)
     assert where(found) == [("LOGP-004", "/choices/0/logprobs/content/0/top_logprobs")]
     # k + 1 where the extra is the sampled token itself
-    plus = {"content": [logprob_entry("a", -3, top=[top_entry("b", -1), top_entry("c", -2), top_entry("a", -3)])]}
+    plus = {
+        "content": [logprob_entry("a", -3, top=[top_entry("b", -1), top_entry("c", -2), top_entry("a", -3)])]
+    }
     assert semantics.top_logprobs_count(ex(completion(choices=[choice(logprobs=plus)])), 2) == []
 
 
@@ -259,7 +300,8 @@ def test_top_logprobs_sorted() -> None:
     assert where(found) == [("LOGP-005", "/choices/0/logprobs/content/0/top_logprobs")]
 
 
-# --- tools --------------------------------------------------------------------------------------------------------
+# --- tools ----------------------------------------------------------------------------------------
+
 
 def tools_doc(*calls: dict[str, Any], finish_reason: str = "tool_calls", n: int = 1) -> dict[str, Any]:
     return completion(choices=[choice(i, None, finish_reason, tool_calls=list(calls)) for i in range(n)])
@@ -281,11 +323,14 @@ def test_tool_call_fields() -> None:
     assert where(found) == [("TOOL-002", "/choices/0/message/tool_calls/1/function/name")]
 
 
-@pytest.mark.parametrize(("call", "suffix"), [
-    (tool_call(""), "/id"),
-    ({**tool_call(), "id": None}, "/id"),
-    ({**tool_call(), "type": "custom"}, "/type"),
-])
+@pytest.mark.parametrize(
+    ("call", "suffix"),
+    [
+        (tool_call(""), "/id"),
+        ({**tool_call(), "id": None}, "/id"),
+        ({**tool_call(), "type": "custom"}, "/type"),
+    ],
+)
 def test_tool_call_fields_flags(call: dict[str, Any], suffix: str) -> None:
     found = semantics.tool_call_fields(ex(tools_doc(call)), ["get_weather"])
     assert where(found) == [("TOOL-002", "/choices/0/message/tool_calls/0" + suffix)]
@@ -307,10 +352,16 @@ def test_tool_call_arguments_ok(arguments: str) -> None:
     assert semantics.tool_call_arguments(ex(tools_doc(tool_call(arguments=arguments)))) == []
 
 
-@pytest.mark.parametrize(("arguments", "words"), [
-    ('{"city": ', "holding JSON"), ("[1]", "got array"), ('"x"', "got string"), ("", "holding JSON"),
-    ('{"a": NaN}', "holding JSON"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        ('{"city": ', "holding JSON"),
+        ("[1]", "got array"),
+        ('"x"', "got string"),
+        ("", "holding JSON"),
+        ('{"a": NaN}', "holding JSON"),
+    ],
+)
 def test_tool_call_arguments_flags(arguments: str, words: str) -> None:
     found = semantics.tool_call_arguments(ex(tools_doc(tool_call(arguments=arguments))))
     assert where(found) == [("TOOL-003", "/choices/0/message/tool_calls/0/function/arguments")]
@@ -327,25 +378,37 @@ def test_tool_call_arguments_not_string_and_cut() -> None:
 def test_tool_finish_reason() -> None:
     assert semantics.tool_finish_reason(ex(tools_doc(tool_call()))) == []
     assert semantics.tool_finish_reason(ex()) == []  # no tool calls
-    found = semantics.tool_finish_reason(ex(tools_doc(tool_call(), finish_reason="stop"), tool_choice="required"))
+    found = semantics.tool_finish_reason(
+        ex(tools_doc(tool_call(), finish_reason="stop"), tool_choice="required")
+    )
     assert where(found) == [("TOOL-004", "/choices/0/finish_reason")]
     # OpenAI answers a named tool_choice with finish_reason "stop"
     named = {"type": "function", "function": {"name": "get_weather"}}
-    assert semantics.tool_finish_reason(ex(tools_doc(tool_call(), finish_reason="stop"), tool_choice=named)) == []
+    assert (
+        semantics.tool_finish_reason(ex(tools_doc(tool_call(), finish_reason="stop"), tool_choice=named))
+        == []
+    )
     assert semantics.tool_finish_reason(ex(tools_doc(tool_call(), finish_reason="length"))) == []
 
 
-# --- json_content -------------------------------------------------------------------------------------------------
+# --- json_content ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("content", ['{"a": 1}', '\n  {"answer": "hi"}\n', "{}"])
 def test_json_content_ok(content: str) -> None:
     assert semantics.json_content(ex(completion(choices=[choice(content=content)]))) == []
 
 
-@pytest.mark.parametrize(("content", "words"), [
-    ('```json\n{"a": 1}\n```', "holding a JSON object"), ("[1, 2]", "got array"), ("Hello!", "'Hello!'"),
-    (None, "got null"), ('{"a": NaN}', "holding a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ('```json\n{"a": 1}\n```', "holding a JSON object"),
+        ("[1, 2]", "got array"),
+        ("Hello!", "'Hello!'"),
+        (None, "got null"),
+        ('{"a": NaN}', "holding a JSON object"),
+    ],
+)
 def test_json_content_flags(content: Any, words: str) -> None:
     found = semantics.json_content(ex(completion(choices=[choice(content=content)])))
     assert where(found) == [("FMT-001", "/choices/0/message/content")] and words in found[0].message
@@ -359,17 +422,27 @@ def test_json_content_cut_and_unjudgeable() -> None:
     # one judged choice is enough
     mixed = completion(choices=[choice(content='{"a": 1}'), choice(1, content='{"b', finish_reason="length")])
     assert semantics.json_content(ex(mixed)) == []
-    refusal = completion(choices=[{**choice(), "message": {"role": "assistant", "content": None,
-                                                           "refusal": "I can't"}}])
+    refusal = completion(
+        choices=[{**choice(), "message": {"role": "assistant", "content": None, "refusal": "I can't"}}]
+    )
     assert "cannot judge" in semantics.json_content(ex(refusal))[0].message
 
 
-# --- streams are judged through their assembled document ------------------------------------------------------------
+# --- streams are judged through their assembled document ------------------------------------------
+
 
 def test_semantics_of_a_stream() -> None:
     chunks = stream_chunks(('{"a"', ": 1}"), include_usage=True)
-    exchange = make_exchange(stream=True, body=sse_body(chunks), params={
-        "model": MODEL, "messages": PROMPT, "stream": True, "stream_options": {"include_usage": True}})
+    exchange = make_exchange(
+        stream=True,
+        body=sse_body(chunks),
+        params={
+            "model": MODEL,
+            "messages": PROMPT,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
     assert semantics.json_content(exchange) == []
     assert semantics.created_seconds(exchange) == []
     assert semantics.model_answers(exchange) == []
@@ -380,36 +453,106 @@ def test_semantics_of_a_stream() -> None:
     assert where(found) == [("SEM-003", "/created")]
 
 
-# --- hostile documents never raise ------------------------------------------------------------------------------------
+# --- hostile documents never raise ----------------------------------------------------------------
 
 HOSTILE = [
-    None, "x", 5, [], {}, completion(choices="x"), completion(usage=[]), completion(usage={"total_tokens": "3"}),
-    completion(choices=[choice(logprobs=5)]), completion(choices=[None, 1, "a", [], {"index": True}]),
+    None,
+    "x",
+    5,
+    [],
+    {},
+    completion(choices="x"),
+    completion(usage=[]),
+    completion(usage={"total_tokens": "3"}),
+    completion(choices=[choice(logprobs=5)]),
+    completion(choices=[None, 1, "a", [], {"index": True}]),
     completion(choices=[{"index": 0, "message": "hi", "finish_reason": [], "logprobs": {"content": 7}}]),
-    completion(choices=[choice(logprobs={"content": [5, None, {"logprob": "x", "top_logprobs": "y",
-                                                               "bytes": "z", "token": 3}]})]),
-    completion(choices=[choice(logprobs={"content": [{"token": "a", "bytes": [-1, 999, "x"], "logprob": None,
-                                                      "top_logprobs": [None, {"logprob": []}]}]})]),
+    completion(
+        choices=[
+            choice(
+                logprobs={
+                    "content": [5, None, {"logprob": "x", "top_logprobs": "y", "bytes": "z", "token": 3}]
+                }
+            )
+        ]
+    ),
+    completion(
+        choices=[
+            choice(
+                logprobs={
+                    "content": [
+                        {
+                            "token": "a",
+                            "bytes": [-1, 999, "x"],
+                            "logprob": None,
+                            "top_logprobs": [None, {"logprob": []}],
+                        }
+                    ]
+                }
+            )
+        ]
+    ),
     completion(choices=[{"index": 0, "message": {"tool_calls": "x", "content": 5}}]),
-    completion(choices=[{"index": 0, "message": {"tool_calls": [None, 3, {"id": [], "type": {}, "function": 5},
-                                                                {"function": {"arguments": None, "name": []}}]}}]),
-    completion(created="now", model=None, usage={"prompt_tokens": True, "completion_tokens": 1.5,
-                                                 "total_tokens": None}),
-    completion(created=True), completion(created=[1]),
+    completion(
+        choices=[
+            {
+                "index": 0,
+                "message": {
+                    "tool_calls": [
+                        None,
+                        3,
+                        {"id": [], "type": {}, "function": 5},
+                        {"function": {"arguments": None, "name": []}},
+                    ]
+                },
+            }
+        ]
+    ),
+    completion(
+        created="now",
+        model=None,
+        usage={"prompt_tokens": True, "completion_tokens": 1.5, "total_tokens": None},
+    ),
+    completion(created=True),
+    completion(created=[1]),
 ]
 HOSTILE_PARAMS: list[dict[str, Any]] = [
-    {}, {"n": "2", "max_tokens": "5", "top_logprobs": None, "tools": "x", "tool_choice": 5},
-    {"n": 2, "max_tokens": 1, "max_completion_tokens": 1, "logprobs": True, "top_logprobs": 2, "tools": [WEATHER, 5],
-     "tool_choice": {"type": "function"}, "response_format": {"type": "json_object"}, "model": ["x"]},
+    {},
+    {"n": "2", "max_tokens": "5", "top_logprobs": None, "tools": "x", "tool_choice": 5},
+    {
+        "n": 2,
+        "max_tokens": 1,
+        "max_completion_tokens": 1,
+        "logprobs": True,
+        "top_logprobs": 2,
+        "tools": [WEATHER, 5],
+        "tool_choice": {"type": "function"},
+        "response_format": {"type": "json_object"},
+        "model": ["x"],
+    },
 ]
 CHECKS = [
-    semantics.usage_adds_up, semantics.choice_count, semantics.created_seconds,
-    lambda e: semantics.created_near(e, NOW), semantics.model_answers, semantics.max_tokens_respected,
-    lambda e: semantics.max_tokens_respected(e, 1), semantics.cut_by_length, lambda e: semantics.same_content(e, e),
-    semantics.logprobs_present, semantics.logprob_values, semantics.logprob_bytes, semantics.top_logprobs_count,
-    lambda e: semantics.top_logprobs_count(e, 2), semantics.top_logprobs_sorted, semantics.tool_calls_present,
-    semantics.tool_call_fields, lambda e: semantics.tool_call_fields(e, ["f"]), semantics.tool_call_arguments,
-    semantics.tool_finish_reason, semantics.json_content,
+    semantics.usage_adds_up,
+    semantics.choice_count,
+    semantics.created_seconds,
+    lambda e: semantics.created_near(e, NOW),
+    semantics.model_answers,
+    semantics.max_tokens_respected,
+    lambda e: semantics.max_tokens_respected(e, 1),
+    semantics.cut_by_length,
+    lambda e: semantics.same_content(e, e),
+    semantics.logprobs_present,
+    semantics.logprob_values,
+    semantics.logprob_bytes,
+    semantics.top_logprobs_count,
+    lambda e: semantics.top_logprobs_count(e, 2),
+    semantics.top_logprobs_sorted,
+    semantics.tool_calls_present,
+    semantics.tool_call_fields,
+    lambda e: semantics.tool_call_fields(e, ["f"]),
+    semantics.tool_call_arguments,
+    semantics.tool_finish_reason,
+    semantics.json_content,
 ]
 
 

@@ -20,11 +20,17 @@ def where(found: list[Any]) -> list[tuple[str, str]]:
     return [(v.requirement, v.pointer) for v in found]
 
 
-def stream(chunks: list[Any] | None = None, terminator: str | None = "[DONE]", *, raw: bytes | str | None = None,
-           **params: Any) -> Exchange:
+def stream(
+    chunks: list[Any] | None = None,
+    terminator: str | None = "[DONE]",
+    *,
+    raw: bytes | str | None = None,
+    **params: Any,
+) -> Exchange:
     body = raw if raw is not None else sse_body(stream_chunks() if chunks is None else chunks, terminator)
-    return make_exchange(stream=True, body=body, params={"model": MODEL, "messages": PROMPT, "stream": True,
-                                                         **params})
+    return make_exchange(
+        stream=True, body=body, params={"model": MODEL, "messages": PROMPT, "stream": True, **params}
+    )
 
 
 USAGE = {"stream_options": {"include_usage": True}}
@@ -35,36 +41,55 @@ def test_every_check_passes_a_conformant_stream_with_and_without_done() -> None:
     for terminator in ("[DONE]", None):
         for n in (1, 2):
             exchange = stream(stream_chunks(n=n, include_usage=True), terminator, n=n, **USAGE)
-            found = [*streaming.sse_framing(exchange), *streaming.data_is_json(exchange, SGP),
-                     *streaming.nothing_after_done(exchange), *streaming.chunk_shapes(exchange),
-                     *streaming.constant_identity(exchange), *streaming.role_first(exchange),
-                     *streaming.finish_once(exchange), *streaming.usage_chunk(exchange),
-                     *streaming.assembled_valid(exchange)]
+            found = [
+                *streaming.sse_framing(exchange),
+                *streaming.data_is_json(exchange, SGP),
+                *streaming.nothing_after_done(exchange),
+                *streaming.chunk_shapes(exchange),
+                *streaming.constant_identity(exchange),
+                *streaming.role_first(exchange),
+                *streaming.finish_once(exchange),
+                *streaming.usage_chunk(exchange),
+                *streaming.assembled_valid(exchange),
+            ]
             assert found == []
 
 
-@pytest.mark.parametrize(("check", "requirement"), [
-    (streaming.sse_framing, "STRM-002"), (lambda e: streaming.data_is_json(e, OPENAI), "STRM-003"),
-    (streaming.done_terminator, "STRM-004"), (streaming.no_done, "STRM-005"),
-    (streaming.nothing_after_done, "STRM-006"), (streaming.chunk_shapes, "STRM-010"),
-    (streaming.constant_identity, "STRM-013"), (streaming.role_first, "STRM-014"),
-    (streaming.finish_once, "STRM-015"), (streaming.assembled_valid, "STRM-017"),
-])
+@pytest.mark.parametrize(
+    ("check", "requirement"),
+    [
+        (streaming.sse_framing, "STRM-002"),
+        (lambda e: streaming.data_is_json(e, OPENAI), "STRM-003"),
+        (streaming.done_terminator, "STRM-004"),
+        (streaming.no_done, "STRM-005"),
+        (streaming.nothing_after_done, "STRM-006"),
+        (streaming.chunk_shapes, "STRM-010"),
+        (streaming.constant_identity, "STRM-013"),
+        (streaming.role_first, "STRM-014"),
+        (streaming.finish_once, "STRM-015"),
+        (streaming.assembled_valid, "STRM-017"),
+    ],
+)
 def test_non_2xx_cannot_be_judged(check: Any, requirement: str) -> None:
     found = check(NOT_OK)
     assert ids(found) == [requirement] and "HTTP 401" in found[0].message
 
 
-# --- framing --------------------------------------------------------------------------------------------
+# --- framing --------------------------------------------------------------------------------------
+
 
 def test_sse_framing_accepts_comments_crlf_and_other_fields() -> None:
-    text = ": ping\r\n\r\nid: 1\r\nretry: 1000\r\ndata: " + '{"a": 1}' + "\r\n\r\nevent: message\ndata: [DONE]\n\n"
+    text = (
+        ": ping\r\n\r\nid: 1\r\nretry: 1000\r\ndata: "
+        + '{"a": 1}'
+        + "\r\n\r\nevent: message\ndata: [DONE]\n\n"
+    )
     assert streaming.sse_framing(stream(raw=text)) == []
 
 
 def test_sse_framing_flags_unknown_lines_and_unterminated_stream() -> None:
     found = streaming.sse_framing(stream(raw='data: {"a": 1}\n\n{"id": "x"}\n\n'))
-    assert ids(found) == ["STRM-002"] and "'{\"id\": \"x\"}'" in found[0].message
+    assert ids(found) == ["STRM-002"] and '\'{"id": "x"}\'' in found[0].message
     cut = streaming.sse_framing(stream(raw='data: {"a": 1}\n\ndata: {"b"'))
     assert ids(cut) == ["STRM-002"] and "mid-event" in cut[0].message
 
@@ -82,7 +107,8 @@ def test_data_is_json() -> None:
     assert "got array" in found[1].message
 
 
-# --- terminator ---------------------------------------------------------------------------------------------
+# --- terminator -----------------------------------------------------------------------------------
+
 
 def test_done_terminator() -> None:
     assert streaming.done_terminator(stream()) == []
@@ -106,13 +132,16 @@ def test_nothing_after_done() -> None:
     assert where(found) == [("STRM-006", "/events/2")] and "2 more" in found[0].message
 
 
-# --- chunks ------------------------------------------------------------------------------------------------
+# --- chunks ---------------------------------------------------------------------------------------
+
 
 def test_chunk_shapes() -> None:
     chunks = [chunk({"role": "assistant"}), chunk({"content": 5}), {"id": "x", "choices": []}]
     found = streaming.chunk_shapes(stream(chunks))
-    assert {(v.requirement, v.pointer) for v in found} == {("STRM-012", "/events/1/choices/0/delta/content"),
-                                                           ("STRM-010", "/events/2")}
+    assert {(v.requirement, v.pointer) for v in found} == {
+        ("STRM-012", "/events/1/choices/0/delta/content"),
+        ("STRM-010", "/events/2"),
+    }
 
 
 def test_chunk_shapes_skips_error_events_and_non_objects() -> None:
@@ -124,40 +153,72 @@ def test_chunk_shapes_skips_error_events_and_non_objects() -> None:
 def test_constant_identity() -> None:
     assert streaming.constant_identity(stream(stream_chunks(include_usage=True))) == []
     # fields that are absent or null in a chunk are not compared
-    assert streaming.constant_identity(stream([chunk({"role": "assistant"}), chunk({}, 0, "stop", id=None)])) == []
-    chunks = [chunk({"role": "assistant"}), chunk({"content": "a"}, id="other"), chunk({}, 0, "stop", id="third",
-                                                                                      created=NOW + 1)]
+    assert (
+        streaming.constant_identity(stream([chunk({"role": "assistant"}), chunk({}, 0, "stop", id=None)]))
+        == []
+    )
+    chunks = [
+        chunk({"role": "assistant"}),
+        chunk({"content": "a"}, id="other"),
+        chunk({}, 0, "stop", id="third", created=NOW + 1),
+    ]
     found = streaming.constant_identity(stream(chunks))
-    assert where(found) == [("STRM-013", "/events/1/id"), ("STRM-013", "/events/2/created")]
+    assert where(found) == [("STRM-013", "/events/1/id"), ("STRM-019", "/events/2/created")]
     assert ids(streaming.constant_identity(stream([chunk(), chunk(model="other")]))) == ["STRM-013"]
 
 
 def test_role_first() -> None:
-    found = streaming.role_first(stream([chunk({"content": "a"}), chunk({"role": "assistant"}), chunk({}, 0, "stop")]))
+    found = streaming.role_first(
+        stream([chunk({"content": "a"}), chunk({"role": "assistant"}), chunk({}, 0, "stop")])
+    )
     assert where(found) == [("STRM-014", "/events/0/choices/0/delta")] and "no role" in found[0].message
-    two = [chunk({"role": "assistant"}, 0), chunk({"content": "x"}, 1), chunk({}, 0, "stop"), chunk({}, 1, "stop")]
+    two = [
+        chunk({"role": "assistant"}, 0),
+        chunk({"content": "x"}, 1),
+        chunk({}, 0, "stop"),
+        chunk({}, 1, "stop"),
+    ]
     assert where(streaming.role_first(stream(two))) == [("STRM-014", "/events/1/choices/0/delta")]
     assert "'user'" in streaming.role_first(stream([chunk({"role": "user"})]))[0].message
 
 
 def test_finish_once() -> None:
     # content in the same chunk as the finish, and empty deltas after it, are fine
-    ok = [chunk({"role": "assistant"}), chunk({"content": "hi"}, 0, "stop"), chunk({"content": ""}),
-          chunk({}, logprobs=None)]
+    ok = [
+        chunk({"role": "assistant"}),
+        chunk({"content": "hi"}, 0, "stop"),
+        chunk({"content": ""}),
+        chunk({}, logprobs=None),
+    ]
     assert streaming.finish_once(stream(ok)) == []
     # "" is "not yet" for some servers
-    assert streaming.finish_once(stream([chunk({"role": "assistant"}, finish_reason=""), chunk({}, 0, "stop")])) == []
+    assert (
+        streaming.finish_once(stream([chunk({"role": "assistant"}, finish_reason=""), chunk({}, 0, "stop")]))
+        == []
+    )
 
 
-@pytest.mark.parametrize(("chunks", "pointer", "words"), [
-    ([chunk({"role": "assistant"}), chunk({"content": "hi"})], "", "got none"),
-    ([chunk({"role": "assistant"}), chunk({}, 0, "stop"), chunk({}, 0, "length")], "/events/2/choices/0/finish_reason",
-     "second"),
-    ([chunk({"role": "assistant"}), chunk({}, 0, "stop"), chunk({"content": "more"})], "/events/2/choices/0/delta",
-     "more output"),
-    ([chunk({"role": "assistant"}), chunk({}, 0, "tool_calls"), chunk({"tool_calls": [{"index": 0}]})],
-     "/events/2/choices/0/delta", "more output"),
-])
+@pytest.mark.parametrize(
+    ("chunks", "pointer", "words"),
+    [
+        ([chunk({"role": "assistant"}), chunk({"content": "hi"})], "", "got none"),
+        (
+            [chunk({"role": "assistant"}), chunk({}, 0, "stop"), chunk({}, 0, "length")],
+            "/events/2/choices/0/finish_reason",
+            "second",
+        ),
+        (
+            [chunk({"role": "assistant"}), chunk({}, 0, "stop"), chunk({"content": "more"})],
+            "/events/2/choices/0/delta",
+            "more output",
+        ),
+        (
+            [chunk({"role": "assistant"}), chunk({}, 0, "tool_calls"), chunk({"tool_calls": [{"index": 0}]})],
+            "/events/2/choices/0/delta",
+            "more output",
+        ),
+    ],
+)
 def test_finish_once_flags(chunks: list[Any], pointer: str, words: str) -> None:
     found = streaming.finish_once(stream(chunks))
     assert where(found) == [("STRM-015", pointer)] and words in found[0].message
@@ -166,11 +227,14 @@ def test_finish_once_flags(chunks: list[Any], pointer: str, words: str) -> None:
 def test_finish_once_missing_per_index_and_cut() -> None:
     two = [chunk({"role": "assistant"}, 0), chunk({"role": "assistant"}, 1), chunk({}, 0, "stop")]
     assert "[1]" in streaming.finish_once(stream(two))[0].message
-    cut = make_exchange(stream=True, body=sse_body([chunk({"role": "assistant"})], None), truncated="time limit")
+    cut = make_exchange(
+        stream=True, body=sse_body([chunk({"role": "assistant"})], None), truncated="time limit"
+    )
     assert "cannot judge" in streaming.finish_once(cut)[0].message
 
 
-# --- usage chunk -----------------------------------------------------------------------------------------------
+# --- usage chunk ----------------------------------------------------------------------------------
+
 
 def test_usage_chunk_applies_only_when_asked() -> None:
     assert streaming.usage_chunk(stream()) == []
@@ -180,14 +244,23 @@ def test_usage_chunk_applies_only_when_asked() -> None:
     assert streaming.usage_chunk(stream(chunks, **USAGE)) == []
 
 
-@pytest.mark.parametrize(("chunks", "pointers"), [
-    (stream_chunks(), [""]),
-    (stream_chunks()[:-1] + [chunk({}, 0, "stop", usage=usage())], ["/events/3/choices"]),
-    (stream_chunks() + [chunk(choices=[], usage=usage(5, 3, 7))], ["/events/4/usage/total_tokens"]),
-    ([chunk({"role": "assistant"}, usage=usage()), *stream_chunks()[1:], chunk(choices=[], usage=usage())],
-     ["/events/0/usage"]),
-    (stream_chunks(include_usage=True) + [chunk({})], ["/events/5"]),
-])
+@pytest.mark.parametrize(
+    ("chunks", "pointers"),
+    [
+        (stream_chunks(), [""]),
+        ([*stream_chunks()[:-1], chunk({}, 0, "stop", usage=usage())], ["/events/3/choices"]),
+        ([*stream_chunks(), chunk(choices=[], usage=usage(5, 3, 7))], ["/events/4/usage/total_tokens"]),
+        (
+            [
+                chunk({"role": "assistant"}, usage=usage()),
+                *stream_chunks()[1:],
+                chunk(choices=[], usage=usage()),
+            ],
+            ["/events/0/usage"],
+        ),
+        ([*stream_chunks(include_usage=True), chunk({})], ["/events/5"]),
+    ],
+)
 def test_usage_chunk_flags(chunks: list[Any], pointers: list[str]) -> None:
     found = streaming.usage_chunk(stream(chunks, **USAGE))
     assert where(found) == [("STRM-016", p) for p in pointers]
@@ -199,15 +272,19 @@ def test_usage_chunk_with_continuous_stats() -> None:
     assert streaming.usage_chunk(stream(chunks, **options)) == []
 
 
-# --- assembly --------------------------------------------------------------------------------------------------------
+# --- assembly -------------------------------------------------------------------------------------
+
 
 def test_assemble_folds_content_role_finish_and_logprobs() -> None:
     chunks = [
-        chunk({"role": "assistant", "content": ""}, 0), chunk({"role": "assistant"}, 1),
+        chunk({"role": "assistant", "content": ""}, 0),
+        chunk({"role": "assistant"}, 1),
         chunk({"content": "Hel"}, 0, logprobs={"content": [logprob_entry("Hel")]}),
         chunk({"content": "Yo"}, 1),
         chunk({"content": "lo"}, 0, logprobs={"content": [logprob_entry("lo")]}),
-        chunk({}, 1, "length"), chunk({}, 0, "stop"), chunk(choices=[], usage=usage()),
+        chunk({}, 1, "length"),
+        chunk({}, 0, "stop"),
+        chunk(choices=[], usage=usage()),
     ]
     doc = streaming.assemble(stream(chunks))
     assert doc is not None
@@ -221,18 +298,42 @@ def test_assemble_folds_content_role_finish_and_logprobs() -> None:
 
 def test_assemble_merges_tool_calls_by_index() -> None:
     chunks = [
-        chunk({"role": "assistant", "content": None, "tool_calls": [
-            {"index": 0, "id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]}),
+        chunk(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_a",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ],
+            }
+        ),
         chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": '}}]}),
-        chunk({"tool_calls": [{"index": 1, "id": "call_b", "function": {"name": "get_time", "arguments": "{}"}}]}),
-        chunk({"tool_calls": [{"index": 0, "id": None, "function": {"name": None, "arguments": '"Paris"}'}}]}),
+        chunk(
+            {
+                "tool_calls": [
+                    {"index": 1, "id": "call_b", "function": {"name": "get_time", "arguments": "{}"}}
+                ]
+            }
+        ),
+        chunk(
+            {"tool_calls": [{"index": 0, "id": None, "function": {"name": None, "arguments": '"Paris"}'}}]}
+        ),
         chunk({}, 0, "tool_calls"),
     ]
     doc = streaming.assemble(stream(chunks))
     assert doc is not None
     calls = doc["choices"][0]["message"]["tool_calls"]
     assert calls == [
-        {"id": "call_a", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+        {
+            "id": "call_a",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        },
         {"id": "call_b", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
     ]
     assert doc["choices"][0]["message"]["content"] is None
@@ -253,35 +354,67 @@ def test_assembled_valid() -> None:
 
 
 def test_assembled_valid_flags_incomplete_tool_call_and_keeps_should_level() -> None:
-    chunks = [chunk({"role": "assistant", "tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "{}"}}]}),
-              chunk({}, 0, "tool_calls")]
+    chunks = [
+        chunk(
+            {"role": "assistant", "tool_calls": [{"index": 0, "function": {"name": "f", "arguments": "{}"}}]}
+        ),
+        chunk({}, 0, "tool_calls"),
+    ]
     found = streaming.assembled_valid(stream(chunks))
     assert where(found) == [("STRM-017", "/choices/0/message/tool_calls/0")] and "'id'" in found[0].message
-    tier = streaming.assembled_valid(stream([chunk({"role": "assistant"}, service_tier="fast"), chunk({}, 0, "stop")]))
+    tier = streaming.assembled_valid(
+        stream([chunk({"role": "assistant"}, service_tier="fast"), chunk({}, 0, "stop")])
+    )
     assert ids(tier) == ["RESP-009"]
     assert ids(streaming.assembled_valid(stream(raw=b": nothing\n\n"))) == ["STRM-017"]
 
 
-# --- hostile streams never raise ---------------------------------------------------------------------------------------
+# --- hostile streams never raise ------------------------------------------------------------------
 
 HOSTILE_CHUNKS: list[Any] = [
-    "null", "5", '"x"', "[]", "{}", chunk(choices="x"), chunk(choices=[None, 5, "a", {"index": "0"}]),
+    "null",
+    "5",
+    '"x"',
+    "[]",
+    "{}",
+    chunk(choices="x"),
+    chunk(choices=[None, 5, "a", {"index": "0"}]),
     chunk(choices=[{"index": 0, "delta": "x", "finish_reason": []}]),
     chunk(choices=[{"index": True, "delta": {"role": [], "content": 5, "tool_calls": "x"}}]),
-    chunk({"tool_calls": [None, 5, {"index": "a", "function": "x"}, {"index": 0, "function": {"arguments": 5,
-                                                                                                "name": {}}}]}),
+    chunk(
+        {
+            "tool_calls": [
+                None,
+                5,
+                {"index": "a", "function": "x"},
+                {"index": 0, "function": {"arguments": 5, "name": {}}},
+            ]
+        }
+    ),
     chunk({"tool_calls": [{"id": [], "type": {}, "function": {"name": ["x"]}}]}),
-    chunk({}, logprobs=5), chunk({}, logprobs={"content": "x", "refusal": 5}), chunk(usage=[]),
-    chunk(choices=[], usage={"prompt_tokens": "1"}), chunk(id=[], created={}, model=5),
+    chunk({}, logprobs=5),
+    chunk({}, logprobs={"content": "x", "refusal": 5}),
+    chunk(usage=[]),
+    chunk(choices=[], usage={"prompt_tokens": "1"}),
+    chunk(id=[], created={}, model=5),
 ]
 
 
 @pytest.mark.parametrize("bad", HOSTILE_CHUNKS)
 def test_hostile_chunks_never_raise(bad: Any) -> None:
     exchange = stream([*stream_chunks()[:2], bad, *stream_chunks()[2:]], n="x", **USAGE)
-    for check in (streaming.sse_framing, streaming.nothing_after_done, streaming.chunk_shapes,
-                  streaming.constant_identity, streaming.role_first, streaming.finish_once, streaming.usage_chunk,
-                  streaming.assembled_valid, streaming.done_terminator, streaming.no_done):
+    for check in (
+        streaming.sse_framing,
+        streaming.nothing_after_done,
+        streaming.chunk_shapes,
+        streaming.constant_identity,
+        streaming.role_first,
+        streaming.finish_once,
+        streaming.usage_chunk,
+        streaming.assembled_valid,
+        streaming.done_terminator,
+        streaming.no_done,
+    ):
         for v in check(exchange):
             assert v.requirement and v.message
     streaming.data_is_json(exchange, SGP)

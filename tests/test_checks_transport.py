@@ -19,7 +19,8 @@ def ids(found: list[Any]) -> list[str]:
 NO_RESPONSE = make_exchange(no_response=True, error="connection refused")
 
 
-# --- strict_json -------------------------------------------------------------------------------------
+# --- strict_json ----------------------------------------------------------------------------------
+
 
 def test_strict_json_passes_valid_body_and_stream() -> None:
     assert transport.strict_json(make_exchange()) == []
@@ -55,11 +56,14 @@ def test_strict_json_without_response() -> None:
     assert ids(found) == ["JSON-001"] and "connection refused" in found[0].message
 
 
-# --- duplicate_keys ----------------------------------------------------------------------------------
+# --- duplicate_keys -------------------------------------------------------------------------------
+
 
 def test_duplicate_keys() -> None:
     assert transport.duplicate_keys(make_exchange()) == []
-    found = transport.duplicate_keys(make_exchange(body=b'{"id": "a", "choices": [{"index": 0, "index": 1}]}'))
+    found = transport.duplicate_keys(
+        make_exchange(body=b'{"id": "a", "choices": [{"index": 0, "index": 1}]}')
+    )
     assert ids(found) == ["JSON-002"] and "'index'" in found[0].message
 
 
@@ -71,12 +75,20 @@ def test_duplicate_keys_in_stream_and_unjudgeable() -> None:
     assert ids(transport.duplicate_keys(NO_RESPONSE)) == ["JSON-002"]
 
 
-# --- json_charset -------------------------------------------------------------------------------------
+# --- json_charset ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content_type", [
-    "application/json", "application/json; charset=utf-8", "application/json;charset=UTF-8",
-    'application/json; charset="utf-8"', "application/json; charset=utf8", "text/event-stream",
-])
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+        'application/json; charset="utf-8"',
+        "application/json; charset=utf8",
+        "text/event-stream",
+    ],
+)
 def test_json_charset_accepts_utf8(content_type: str) -> None:
     body = '{"content": "héllo ✓"}'.encode()
     assert transport.json_charset(make_exchange(body=body, headers={"content-type": content_type})) == []
@@ -91,26 +103,33 @@ def test_json_charset_flags_other_charset_and_invalid_bytes() -> None:
     assert ids(transport.json_charset(NO_RESPONSE)) == ["HDR-006"]
 
 
-# --- content_type --------------------------------------------------------------------------------------
+# --- content_type ---------------------------------------------------------------------------------
+
 
 def test_content_type() -> None:
     ok = make_exchange(headers={"Content-Type": "Application/JSON; charset=utf-8"})
     assert transport.content_type(ok, "application/json", "HDR-003") == []
     assert transport.content_type(make_exchange(stream=True), "text/event-stream", "STRM-001") == []
-    wrong = transport.content_type(make_exchange(headers={"content-type": "text/plain"}), "application/json",
-                                   "HDR-003")
+    wrong = transport.content_type(
+        make_exchange(headers={"content-type": "text/plain"}), "application/json", "HDR-003"
+    )
     assert ids(wrong) == ["HDR-003"] and "'text/plain'" in wrong[0].message
     missing = transport.content_type(make_exchange(headers={}), "text/event-stream", "STRM-001")
     assert ids(missing) == ["STRM-001"] and "no Content-Type" in missing[0].message
 
 
 def test_content_type_needs_a_2xx() -> None:
-    found = transport.content_type(make_exchange(status=401, body={"detail": "no"}), "application/json", "HDR-003")
+    found = transport.content_type(
+        make_exchange(status=401, body={"detail": "no"}), "application/json", "HDR-003"
+    )
     assert ids(found) == ["HDR-003"] and "HTTP 401" in found[0].message
-    assert transport.content_type(make_exchange(status=401), "application/json", "HDR-003", need_ok=False) == []
+    assert (
+        transport.content_type(make_exchange(status=401), "application/json", "HDR-003", need_ok=False) == []
+    )
 
 
-# --- key_not_echoed -------------------------------------------------------------------------------------
+# --- key_not_echoed -------------------------------------------------------------------------------
+
 
 def test_key_not_echoed_passes_clean_response() -> None:
     assert transport.key_not_echoed(make_exchange(), [KEY]) == []
@@ -139,28 +158,48 @@ def test_key_echoed_verbatim_in_body() -> None:
     assert ids(found) == ["AUTH-007"] and "verbatim" in found[0].message and KEY not in found[0].message
 
 
-# --- request_id ------------------------------------------------------------------------------------------
+# --- request_id -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["x-request-id", "Request-Id", "X-Amzn-RequestId", "cf-ray", "x-trace-id",
-                                  "apim-request-id", "openai-request-id", "traceparent", "x-correlation-id"])
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x-request-id",
+        "Request-Id",
+        "X-Amzn-RequestId",
+        "cf-ray",
+        "x-trace-id",
+        "apim-request-id",
+        "openai-request-id",
+        "traceparent",
+        "x-correlation-id",
+    ],
+)
 def test_request_id_names(name: str) -> None:
-    assert transport.request_id(make_exchange(headers={"content-type": "application/json", name: "abc"})) == []
+    assert (
+        transport.request_id(make_exchange(headers={"content-type": "application/json", name: "abc"})) == []
+    )
 
 
 def test_request_id_missing() -> None:
-    found = transport.request_id(make_exchange(headers={"content-type": "application/json", "x-requested": "1"}))
+    found = transport.request_id(
+        make_exchange(headers={"content-type": "application/json", "x-requested": "1"})
+    )
     assert ids(found) == ["HDR-007"]
     assert ids(transport.request_id(NO_RESPONSE)) == ["HDR-007"]
 
 
-# --- helpers -----------------------------------------------------------------------------------------------
+# --- helpers --------------------------------------------------------------------------------------
+
 
 def test_is_event_stream() -> None:
     assert transport.is_event_stream(make_exchange(stream=True))
     assert not transport.is_event_stream(make_exchange())
     # a JSON answer to a stream request is judged as JSON (and fails STRM-001 elsewhere)
-    assert not transport.is_event_stream(make_exchange(stream=True, body=completion(),
-                                                       headers={"content-type": "application/json"}))
-    assert transport.is_event_stream(make_exchange(stream=True, body=sse_body(stream_chunks()),
-                                                   headers={"content-type": "text/plain"}))
+    assert not transport.is_event_stream(
+        make_exchange(stream=True, body=completion(), headers={"content-type": "application/json"})
+    )
+    assert transport.is_event_stream(
+        make_exchange(stream=True, body=sse_body(stream_chunks()), headers={"content-type": "text/plain"})
+    )
     assert not transport.is_event_stream(NO_RESPONSE)

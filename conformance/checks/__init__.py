@@ -10,6 +10,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+def is_int(value: Any) -> bool:
+    """A JSON integer as a response must carry it (bool is not one, although Python says so)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def requested_int(value: Any) -> int | None:
+    """An integer request parameter; 2.0 counts, as JSON Schema's `integer` accepts it and servers do."""
+    if is_int(value):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 @dataclass(frozen=True)
 class Violation:
     requirement: str

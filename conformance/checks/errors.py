@@ -8,7 +8,7 @@ from jsonschema.exceptions import best_match
 
 from conformance import schema_store
 from conformance.checks import Violation
-from conformance.checks.shape import describe_error, brief, json_type
+from conformance.checks.shape import brief, describe_error, json_type
 from conformance.checks.transport import unjudgeable
 from conformance.exchange import Exchange
 from conformance.profiles import Profile
@@ -63,8 +63,14 @@ def client_error(exchange: Exchange, requirement_id: str) -> list[Violation]:
 def not_server_error(exchange: Exchange, requirement_id: str = "PROP-002") -> list[Violation]:
     """PROP-002: the response is not a 5xx. A transport failure counts: a crash looks like a reset."""
     if exchange.response is None:
-        return [Violation(requirement_id, f"expected a response, got a transport error: "
-                          f"{exchange.error or 'no response'}", "", exchange.scenario)]
+        return [
+            Violation(
+                requirement_id,
+                f"expected a response, got a transport error: {exchange.error or 'no response'}",
+                "",
+                exchange.scenario,
+            )
+        ]
     status = exchange.response.status
     if status >= 500:
         return [Violation(requirement_id, f"expected no server error, got {status}", "", exchange.scenario)]
@@ -78,12 +84,19 @@ def _error_body(exchange: Exchange, requirement_id: str) -> tuple[object, list[V
         return None, [stop]
     status = exchange.response.status  # type: ignore[union-attr]
     if status < 400:
-        return None, [Violation(requirement_id, f"no error response to judge: HTTP {status}", "",
-                                exchange.scenario)]
+        return None, [
+            Violation(requirement_id, f"no error response to judge: HTTP {status}", "", exchange.scenario)
+        ]
     if exchange.json_error is not None:
         media = exchange.response.media_type or "no Content-Type"  # type: ignore[union-attr]
-        return None, [Violation(requirement_id, f"expected a JSON error body, got {media} that is not JSON", "",
-                                exchange.scenario)]
+        return None, [
+            Violation(
+                requirement_id,
+                f"expected a JSON error body, got {media} that is not JSON",
+                "",
+                exchange.scenario,
+            )
+        ]
     return exchange.json, []
 
 
@@ -93,8 +106,14 @@ def error_body_json(exchange: Exchange, requirement_id: str = "ERR-001") -> list
     if stop:
         return stop
     if not isinstance(body, dict):
-        return [Violation(requirement_id, f"expected a JSON object body, got {json_type(body)} {brief(body)}", "",
-                          exchange.scenario)]
+        return [
+            Violation(
+                requirement_id,
+                f"expected a JSON object body, got {json_type(body)} {brief(body)}",
+                "",
+                exchange.scenario,
+            )
+        ]
     return []
 
 
@@ -145,5 +164,8 @@ def fastapi_validation_body(exchange: Exchange) -> list[Violation]:
     if problem is None:
         return []
     message, where = problem
-    return [Violation("ERR-003", f"422 body is not a FastAPI validation error: {message}", where,
-                      exchange.scenario)]
+    return [
+        Violation(
+            "ERR-003", f"422 body is not a FastAPI validation error: {message}", where, exchange.scenario
+        )
+    ]

@@ -12,10 +12,8 @@ observations about open points, not faults.
 
 from __future__ import annotations
 
-from typing import Any
-
 from conformance import catalogue
-from conformance.checks import Violation, semantics, shape, streaming, transport
+from conformance.checks import Violation, requested_int, semantics, shape, streaming, transport
 from conformance.exchange import Exchange
 from conformance.profiles import Profile
 
@@ -31,9 +29,9 @@ def sent_secrets(exchange: Exchange, profile: Profile) -> list[str]:
     for name, value in exchange.request.headers.items():
         if name.lower() not in names or not isinstance(value, str):
             continue
-        for prefix in {profile.auth_prefix, "Bearer "}:
+        for prefix in (profile.auth_prefix, "Bearer "):
             if prefix and value.lower().startswith(prefix.lower()):
-                value = value[len(prefix):]
+                value = value[len(prefix) :]
                 break
         if value.strip():
             out.append(value.strip())
@@ -52,9 +50,6 @@ def _keep(found: list[Violation], profile: Profile, include_info: bool) -> list[
             out.append(v)
     return out
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _transport(exchange: Exchange, profile: Profile) -> list[Violation]:
@@ -78,15 +73,16 @@ def _semantics(exchange: Exchange, now: float, stream: bool) -> list[Violation]:
     out += semantics.created_near(exchange, now)
     if isinstance(request.get("model"), str):
         out += semantics.model_answers(exchange, request["model"])
-    if _is_int(request.get("max_tokens")):
-        out += semantics.max_tokens_respected(exchange, request["max_tokens"], "SEM-006")
-    if _is_int(request.get("max_completion_tokens")):
-        out += semantics.max_tokens_respected(exchange, request["max_completion_tokens"], "SEM-008")
+    for key, req_id in (("max_tokens", "SEM-006"), ("max_completion_tokens", "SEM-008")):
+        limit = requested_int(request.get(key))
+        if limit is not None:
+            out += semantics.max_tokens_respected(exchange, limit, req_id)
 
     if request.get("logprobs") is True:
         out += semantics.logprobs_present(exchange)
-        if _is_int(request.get("top_logprobs")):
-            out += semantics.top_logprobs_count(exchange, request["top_logprobs"])
+        top = requested_int(request.get("top_logprobs"))
+        if top is not None:
+            out += semantics.top_logprobs_count(exchange, top)
     out += semantics.logprob_values(exchange)
     out += semantics.logprob_bytes(exchange)
     out += semantics.top_logprobs_sorted(exchange)
@@ -100,14 +96,18 @@ def _semantics(exchange: Exchange, now: float, stream: bool) -> list[Violation]:
     out += semantics.tool_finish_reason(exchange)
 
     response_format = request.get("response_format")
-    if isinstance(response_format, dict) and response_format.get("type") == "json_object" \
-            and not request.get("stop"):
+    if (
+        isinstance(response_format, dict)
+        and response_format.get("type") == "json_object"
+        and not request.get("stop")
+    ):
         out += semantics.json_content(exchange, require_judgeable=False)
     return out
 
 
-def completion_checks(exchange: Exchange, profile: Profile, now: float, include_info: bool = False
-                      ) -> list[Violation]:
+def completion_checks(
+    exchange: Exchange, profile: Profile, now: float, include_info: bool = False
+) -> list[Violation]:
     """Every single-exchange check of a non-streaming 200 response; `now` is the client clock (Unix s)."""
     stop = transport.unjudgeable(exchange, "RESP-001")
     if stop:
@@ -115,25 +115,29 @@ def completion_checks(exchange: Exchange, profile: Profile, now: float, include_
     found = [*transport.content_type(exchange, "application/json", "HDR-003"), *_transport(exchange, profile)]
     if exchange.json_error is not None:
         if not any(v.requirement == "JSON-001" for v in found):
-            found.append(Violation("RESP-001", "body is not JSON: cannot judge the completion", "",
-                                   exchange.scenario))
+            found.append(
+                Violation("RESP-001", "body is not JSON: cannot judge the completion", "", exchange.scenario)
+            )
         return _keep(found, profile, include_info)
     found += transport.duplicate_keys(exchange)
     found += shape.schema_violations(exchange.json, "chat-completion", exchange.scenario)
     if isinstance(exchange.json, dict):
-        found += shape.null_fields(exchange.json, exchange.scenario)
         found += _semantics(exchange, now, stream=False)
     return _keep(found, profile, include_info)
 
 
-def stream_checks(exchange: Exchange, profile: Profile, now: float, include_info: bool = False
-                  ) -> list[Violation]:
+def stream_checks(
+    exchange: Exchange, profile: Profile, now: float, include_info: bool = False
+) -> list[Violation]:
     """Every single-exchange check of a streamed 200 response: framing, chunks, stream conventions, the
     assembled completion, and the semantic rules applied to it."""
     stop = transport.unjudgeable(exchange, "STRM-001")
     if stop:
         return [stop]
-    found = [*transport.content_type(exchange, "text/event-stream", "STRM-001"), *_transport(exchange, profile)]
+    found = [
+        *transport.content_type(exchange, "text/event-stream", "STRM-001"),
+        *_transport(exchange, profile),
+    ]
     if not transport.is_event_stream(exchange):
         # a JSON answer to a stream request: STRM-001 has said so, there is no stream to judge
         return _keep(found, profile, include_info)

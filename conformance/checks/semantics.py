@@ -9,11 +9,12 @@ and a second finding for the same fault would be noise.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
 from conformance import strictjson
-from conformance.checks import Violation
+from conformance.checks import Violation, is_int, requested_int
 from conformance.checks.shape import brief, json_type
 from conformance.checks.streaming import assemble, usage_problem
 from conformance.checks.transport import is_event_stream, unjudgeable
@@ -22,9 +23,6 @@ from conformance.exchange import Exchange
 # logprobs are floats that went through exp/log and JSON: a hair above 0 is rounding, not a probability > 1
 EPSILON = 1e-6
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _is_number(value: Any) -> bool:
@@ -39,14 +37,21 @@ def document(exchange: Exchange, requirement_id: str) -> tuple[dict[str, Any] | 
     if is_event_stream(exchange):
         doc = assemble(exchange)
         if doc is None:
-            return None, [Violation(requirement_id, "stream carried no chunks: cannot judge", "",
-                                    exchange.scenario)]
+            return None, [
+                Violation(requirement_id, "stream carried no chunks: cannot judge", "", exchange.scenario)
+            ]
         return doc, []
     if exchange.json_error is not None:
         return None, [Violation(requirement_id, "body is not JSON: cannot judge", "", exchange.scenario)]
     if not isinstance(exchange.json, dict):
-        return None, [Violation(requirement_id, f"body is {json_type(exchange.json)}, not an object: cannot judge",
-                                "", exchange.scenario)]
+        return None, [
+            Violation(
+                requirement_id,
+                f"body is {json_type(exchange.json)}, not an object: cannot judge",
+                "",
+                exchange.scenario,
+            )
+        ]
     return exchange.json, []
 
 
@@ -94,12 +99,14 @@ def _entries(doc: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
                 out.append((where, entry))
                 top = entry.get("top_logprobs")
                 if isinstance(top, list):
-                    out.extend((f"{where}/top_logprobs/{m}", t) for m, t in enumerate(top) if isinstance(t, dict))
+                    out.extend(
+                        (f"{where}/top_logprobs/{m}", t) for m, t in enumerate(top) if isinstance(t, dict)
+                    )
     return out
 
 
 def usage_adds_up(exchange: Exchange) -> list[Violation]:
-    """SEM-001: usage.total_tokens == prompt_tokens + completion_tokens (when usage has the three integers)."""
+    """SEM-001: usage.total_tokens == prompt_tokens + completion_tokens (when all three are integers)."""
     doc, stop = document(exchange, "SEM-001")
     if doc is None:
         return stop
@@ -116,16 +123,24 @@ def choice_count(exchange: Exchange, n: int | None = None) -> list[Violation]:
         return stop
     if n is None:
         asked = params(exchange).get("n")
-        n = asked if _is_int(asked) and asked >= 1 else 1
+        n = requested_int(asked) or 1
     items = doc.get("choices")
     if not isinstance(items, list):
         return []  # RESP-001 reports it
     if len(items) != n:
-        return [Violation("SEM-002", f"expected {n} choice(s), got {len(items)}", "/choices", exchange.scenario)]
+        return [
+            Violation("SEM-002", f"expected {n} choice(s), got {len(items)}", "/choices", exchange.scenario)
+        ]
     indices = [c.get("index") if isinstance(c, dict) else None for c in items]
-    if sorted(i for i in indices if _is_int(i)) != list(range(n)):
-        return [Violation("SEM-002", f"expected choice indices 0..{n - 1}, got {brief(indices, 60)}", "/choices",
-                          exchange.scenario)]
+    if sorted(i for i in indices if is_int(i)) != list(range(n)):
+        return [
+            Violation(
+                "SEM-002",
+                f"expected choice indices 0..{n - 1}, got {brief(indices, 60)}",
+                "/choices",
+                exchange.scenario,
+            )
+        ]
     return []
 
 
@@ -149,11 +164,23 @@ def created_seconds(exchange: Exchange) -> list[Violation]:
     low, high = _SECONDS_RANGE
     if created >= high:
         unit = "milliseconds" if created < 1e14 else "micro- or nanoseconds"
-        return [Violation("SEM-003", f"expected Unix seconds, got {brief(doc['created'])}, which looks like {unit}",
-                          "/created", exchange.scenario)]
+        return [
+            Violation(
+                "SEM-003",
+                f"expected Unix seconds, got {brief(doc['created'])}, which looks like {unit}",
+                "/created",
+                exchange.scenario,
+            )
+        ]
     if created < low:
-        return [Violation("SEM-003", f"expected Unix seconds (>= 1e9), got {brief(doc['created'])}", "/created",
-                          exchange.scenario)]
+        return [
+            Violation(
+                "SEM-003",
+                f"expected Unix seconds (>= 1e9), got {brief(doc['created'])}",
+                "/created",
+                exchange.scenario,
+            )
+        ]
     return []
 
 
@@ -172,8 +199,15 @@ def created_near(exchange: Exchange, now: float, tolerance_s: float = 600) -> li
     if abs(off) <= tolerance_s:
         return []
     direction = "ahead of" if off > 0 else "behind"
-    return [Violation("SEM-004", f"expected created within {tolerance_s:g} s of the client clock, it is "
-                      f"{abs(off):.0f} s {direction} it", "/created", exchange.scenario)]
+    return [
+        Violation(
+            "SEM-004",
+            f"expected created within {tolerance_s:g} s of the client clock, it is "
+            f"{abs(off):.0f} s {direction} it",
+            "/created",
+            exchange.scenario,
+        )
+    ]
 
 
 _VERSION_SEPARATORS = ("-", ":", "@", ".", "_")
@@ -214,12 +248,19 @@ def model_answers(exchange: Exchange, requested: str | None = None) -> list[Viol
         return []  # nothing asked, or a shape error RESP-001 reports
     if model_matches(answered, requested):
         return []
-    return [Violation("SEM-005", f"expected model {brief(requested)} (or a dated form), got {brief(answered)}",
-                      "/model", exchange.scenario)]
+    return [
+        Violation(
+            "SEM-005",
+            f"expected model {brief(requested)} (or a dated form), got {brief(answered)}",
+            "/model",
+            exchange.scenario,
+        )
+    ]
 
 
-def max_tokens_respected(exchange: Exchange, limit: int | None = None, requirement_id: str = "SEM-006"
-                         ) -> list[Violation]:
+def max_tokens_respected(
+    exchange: Exchange, limit: int | None = None, requirement_id: str = "SEM-006"
+) -> list[Violation]:
     """SEM-006 (max_tokens) / SEM-008 (max_completion_tokens): usage.completion_tokens <= limit per choice.
 
     The limit is per choice, so the total may reach limit * number of choices. Where a choice lists
@@ -232,31 +273,43 @@ def max_tokens_respected(exchange: Exchange, limit: int | None = None, requireme
     if limit is None:
         key = "max_completion_tokens" if requirement_id == "SEM-008" else "max_tokens"
         asked = params(exchange).get(key)
-        limit = asked if _is_int(asked) else None
+        limit = requested_int(asked)
     if limit is None or limit < 0:
         return []
     out: list[Violation] = []
     listed = choices(doc)
     usage = doc.get("usage")
     completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
-    if _is_int(completion):
+    if is_int(completion):
         allowed = limit * max(len(listed), 1)
         if completion > allowed:
             per = f"{limit} x {len(listed)} choices = {allowed}" if len(listed) > 1 else f"{limit}"
-            out.append(Violation(requirement_id, f"expected completion_tokens <= {per}, got {completion}",
-                                 "/usage/completion_tokens", exchange.scenario))
+            out.append(
+                Violation(
+                    requirement_id,
+                    f"expected completion_tokens <= {per}, got {completion}",
+                    "/usage/completion_tokens",
+                    exchange.scenario,
+                )
+            )
     for j, choice in listed:
         for key, entries in _logprob_lists(choice):
             if key == "content" and len(entries) > limit:
-                out.append(Violation(requirement_id, f"expected at most {limit} tokens in choice {j}, logprobs "
-                                     f"list {len(entries)}", f"/choices/{j}/logprobs/content", exchange.scenario))
+                out.append(
+                    Violation(
+                        requirement_id,
+                        f"expected at most {limit} tokens in choice {j}, logprobs list {len(entries)}",
+                        f"/choices/{j}/logprobs/content",
+                        exchange.scenario,
+                    )
+                )
     return out
 
 
 def request_limit(request: dict[str, Any]) -> int | None:
     """The per-choice token limit a request set: the smaller of max_tokens and max_completion_tokens."""
     limits = [request.get(k) for k in ("max_tokens", "max_completion_tokens")]
-    ints = [v for v in limits if _is_int(v) and v >= 0]
+    ints = [n for n in map(requested_int, limits) if n is not None and n >= 0]
     return min(ints) if ints else None
 
 
@@ -286,15 +339,22 @@ def cut_by_length(exchange: Exchange, limit: int | None = None) -> list[Violatio
             content = dict(_logprob_lists(choice)).get("content")
             if content is not None and len(content) < limit:
                 continue
-            if len(listed) == 1 and _is_int(completion) and completion < limit:
+            if len(listed) == 1 and is_int(completion) and completion < limit:
                 continue
-        out.append(Violation("SEM-007", f"expected finish_reason 'length' for a completion cut at max_tokens, "
-                             f"got {brief(reason)}", f"/choices/{j}/finish_reason", exchange.scenario))
+        out.append(
+            Violation(
+                "SEM-007",
+                f"expected finish_reason 'length' for a completion cut at max_tokens, got {brief(reason)}",
+                f"/choices/{j}/finish_reason",
+                exchange.scenario,
+            )
+        )
     return out
 
 
-def _contents(doc: dict[str, Any]) -> dict[Any, Any]:
-    return {c.get("index", j): _message(c).get("content") for j, c in choices(doc)}
+def _contents(doc: dict[str, Any]) -> dict[int, Any]:
+    """Content per choice index (the position where the index is not an integer)."""
+    return {c["index"] if is_int(c.get("index")) else j: _message(c).get("content") for j, c in choices(doc)}
 
 
 def same_content(a: Exchange, b: Exchange) -> list[Violation]:
@@ -306,10 +366,17 @@ def same_content(a: Exchange, b: Exchange) -> list[Violation]:
         return stop_a + stop_b
     first, second = _contents(doc_a), _contents(doc_b)
     out: list[Violation] = []
-    for index in sorted(set(first) | set(second), key=repr):
+    for index in sorted(set(first) | set(second)):
         if first.get(index) != second.get(index):
-            out.append(Violation("SEM-009", f"content of choice {index} differs: {brief(first.get(index))} then "
-                                 f"{brief(second.get(index))}", "/choices", b.scenario))
+            out.append(
+                Violation(
+                    "SEM-009",
+                    f"content of choice {index} differs: {brief(first.get(index))} then "
+                    f"{brief(second.get(index))}",
+                    "/choices",
+                    b.scenario,
+                )
+            )
     return out
 
 
@@ -328,8 +395,14 @@ def logprobs_present(exchange: Exchange) -> list[Violation]:
         if isinstance(entries, list) and entries:
             continue
         got = "no logprobs" if logprobs is None else f"logprobs.content {brief(entries)}"
-        out.append(Violation("LOGP-001", f"expected logprobs.content for the tokens of choice {j}, got {got}",
-                             f"/choices/{j}/logprobs", exchange.scenario))
+        out.append(
+            Violation(
+                "LOGP-001",
+                f"expected logprobs.content for the tokens of choice {j}, got {got}",
+                f"/choices/{j}/logprobs",
+                exchange.scenario,
+            )
+        )
     return out
 
 
@@ -344,8 +417,14 @@ def logprob_values(exchange: Exchange) -> list[Violation]:
         if not _is_number(value):
             continue  # missing or not a number: RESP-006 reports it
         if not math.isfinite(value) or value > EPSILON:
-            out.append(Violation("LOGP-002", f"expected a finite logprob <= 0, got {brief(value)}",
-                                 f"{where}/logprob", exchange.scenario))
+            out.append(
+                Violation(
+                    "LOGP-002",
+                    f"expected a finite logprob <= 0, got {brief(value)}",
+                    f"{where}/logprob",
+                    exchange.scenario,
+                )
+            )
     return out
 
 
@@ -374,14 +453,20 @@ def logprob_bytes(exchange: Exchange) -> list[Violation]:
         token, raw = entry.get("token"), entry.get("bytes")
         if not isinstance(token, str) or not isinstance(raw, list):
             continue
-        if not all(_is_int(b) and 0 <= b <= 255 for b in raw):
+        if not all(is_int(b) and 0 <= b <= 255 for b in raw):
             continue  # RESP-006 reports bytes out of range
         data = bytes(raw)
         if not _whole_characters(token, data):
             continue
         if data != token.encode("utf-8"):
-            out.append(Violation("LOGP-003", f"expected bytes of {brief(token)} = {list(token.encode('utf-8'))[:12]},"
-                                 f" got {raw[:12]}", f"{where}/bytes", exchange.scenario))
+            out.append(
+                Violation(
+                    "LOGP-003",
+                    f"expected bytes of {brief(token)} = {list(token.encode('utf-8'))[:12]}, got {raw[:12]}",
+                    f"{where}/bytes",
+                    exchange.scenario,
+                )
+            )
     return out
 
 
@@ -396,7 +481,7 @@ def top_logprobs_count(exchange: Exchange, k: int | None = None) -> list[Violati
         return stop
     if k is None:
         asked = params(exchange).get("top_logprobs")
-        k = asked if _is_int(asked) else None
+        k = requested_int(asked)
     if k is None or k < 0:
         return []
     out: list[Violation] = []
@@ -409,8 +494,14 @@ def top_logprobs_count(exchange: Exchange, k: int | None = None) -> list[Violati
             tokens = [t.get("token") for t in top if isinstance(t, dict)]
             if len(top) == k + 1 and entry.get("token") in tokens:
                 continue
-            out.append(Violation("LOGP-004", f"expected {k} top_logprobs, got {len(top)}",
-                                 f"/choices/{j}/logprobs/content/{m}/top_logprobs", exchange.scenario))
+            out.append(
+                Violation(
+                    "LOGP-004",
+                    f"expected {k} top_logprobs, got {len(top)}",
+                    f"/choices/{j}/logprobs/content/{m}/top_logprobs",
+                    exchange.scenario,
+                )
+            )
             break  # one finding per choice: the same cause repeats for every token
     return out
 
@@ -429,9 +520,15 @@ def top_logprobs_sorted(exchange: Exchange) -> list[Violation]:
                     continue
                 values = [t.get("logprob") for t in top if isinstance(t, dict)]
                 values = [v for v in values if _is_number(v) and math.isfinite(v)]
-                if any(b > a + EPSILON for a, b in zip(values, values[1:], strict=False)):
-                    out.append(Violation("LOGP-005", f"expected top_logprobs highest first, got {brief(values, 60)}",
-                                         f"/choices/{j}/logprobs/{key}/{m}/top_logprobs", exchange.scenario))
+                if any(b > a + EPSILON for a, b in itertools.pairwise(values)):
+                    out.append(
+                        Violation(
+                            "LOGP-005",
+                            f"expected top_logprobs highest first, got {brief(values, 60)}",
+                            f"/choices/{j}/logprobs/{key}/{m}/top_logprobs",
+                            exchange.scenario,
+                        )
+                    )
     return out
 
 
@@ -451,8 +548,14 @@ def tool_calls_present(exchange: Exchange) -> list[Violation]:
             continue
         calls = _message(choice).get("tool_calls")
         if not (isinstance(calls, list) and calls):
-            out.append(Violation("TOOL-001", f"expected tool_calls in choice {j}, got {brief(calls)}",
-                                 f"/choices/{j}/message", exchange.scenario))
+            out.append(
+                Violation(
+                    "TOOL-001",
+                    f"expected tool_calls in choice {j}, got {brief(calls)}",
+                    f"/choices/{j}/message",
+                    exchange.scenario,
+                )
+            )
     return out
 
 
@@ -476,7 +579,9 @@ def offered_tools(request: dict[str, Any]) -> tuple[set[str], set[str]] | None:
     return names, types
 
 
-def tool_call_fields(exchange: Exchange, offered_names: list[str] | set[str] | None = None) -> list[Violation]:
+def tool_call_fields(
+    exchange: Exchange, offered_names: list[str] | set[str] | None = None
+) -> list[Violation]:
     """TOOL-002: tool call ids are non-empty strings unique across all choices, type is "function" (or a
     type the request offered), and the name is one of `offered_names` (default: the request's tools)."""
     doc, stop = document(exchange, "TOOL-002")
@@ -494,23 +599,47 @@ def tool_call_fields(exchange: Exchange, offered_names: list[str] | set[str] | N
             where = f"/choices/{j}/message/tool_calls/{m}"
             call_id = call.get("id")
             if not (isinstance(call_id, str) and call_id.strip()):
-                out.append(Violation("TOOL-002", f"expected a non-empty id, got {brief(call_id)}", f"{where}/id",
-                                     exchange.scenario))
+                out.append(
+                    Violation(
+                        "TOOL-002",
+                        f"expected a non-empty id, got {brief(call_id)}",
+                        f"{where}/id",
+                        exchange.scenario,
+                    )
+                )
             elif call_id in seen:
-                out.append(Violation("TOOL-002", f"expected unique ids, {brief(call_id)} already used at "
-                                     f"{seen[call_id]}", f"{where}/id", exchange.scenario))
+                out.append(
+                    Violation(
+                        "TOOL-002",
+                        f"expected unique ids, {brief(call_id)} already used at {seen[call_id]}",
+                        f"{where}/id",
+                        exchange.scenario,
+                    )
+                )
             else:
                 seen[call_id] = where
             kind = call.get("type")
             if not (isinstance(kind, str) and kind in types):
-                out.append(Violation("TOOL-002", f"expected type 'function', got {brief(kind)}", f"{where}/type",
-                                     exchange.scenario))
+                out.append(
+                    Violation(
+                        "TOOL-002",
+                        f"expected type 'function', got {brief(kind)}",
+                        f"{where}/type",
+                        exchange.scenario,
+                    )
+                )
                 continue
             spec = call.get(kind)
             name = spec.get("name") if isinstance(spec, dict) else None
             if names is not None and isinstance(name, str) and name not in names:
-                out.append(Violation("TOOL-002", f"expected one of the offered tools {brief(sorted(names), 60)}, "
-                                     f"got {brief(name)}", f"{where}/{kind}/name", exchange.scenario))
+                out.append(
+                    Violation(
+                        "TOOL-002",
+                        f"expected one of the offered tools {brief(sorted(names), 60)}, got {brief(name)}",
+                        f"{where}/{kind}/name",
+                        exchange.scenario,
+                    )
+                )
     return out
 
 
@@ -533,18 +662,36 @@ def tool_call_arguments(exchange: Exchange) -> list[Violation]:
             arguments = function.get("arguments")
             where = f"/choices/{j}/message/tool_calls/{m}/function/arguments"
             if not isinstance(arguments, str):
-                out.append(Violation("TOOL-003", f"expected arguments as a string, got {json_type(arguments)}",
-                                     where, exchange.scenario))
+                out.append(
+                    Violation(
+                        "TOOL-003",
+                        f"expected arguments as a string, got {json_type(arguments)}",
+                        where,
+                        exchange.scenario,
+                    )
+                )
                 continue
             try:
                 value = strictjson.loads(arguments)
             except strictjson.StrictJSONError:
-                out.append(Violation("TOOL-003", f"expected arguments holding JSON, got {brief(arguments)}", where,
-                                     exchange.scenario))
+                out.append(
+                    Violation(
+                        "TOOL-003",
+                        f"expected arguments holding JSON, got {brief(arguments)}",
+                        where,
+                        exchange.scenario,
+                    )
+                )
                 continue
             if not isinstance(value, dict):
-                out.append(Violation("TOOL-003", f"expected arguments holding a JSON object, got {json_type(value)}",
-                                     where, exchange.scenario))
+                out.append(
+                    Violation(
+                        "TOOL-003",
+                        f"expected arguments holding a JSON object, got {json_type(value)}",
+                        where,
+                        exchange.scenario,
+                    )
+                )
     return out
 
 
@@ -557,9 +704,10 @@ def tool_finish_reason(exchange: Exchange) -> list[Violation]:
     doc, stop = document(exchange, "TOOL-004")
     if doc is None:
         return stop
-    accepted = {"tool_calls", *_INTERRUPTED}
+    # a tuple, not a set: finish_reason may be any JSON value, lists included
+    accepted: tuple[str, ...] = ("tool_calls", *_INTERRUPTED)
     if isinstance(params(exchange).get("tool_choice"), dict):
-        accepted.add("stop")
+        accepted += ("stop",)
     out: list[Violation] = []
     for j, choice in choices(doc):
         calls = _message(choice).get("tool_calls")
@@ -567,8 +715,14 @@ def tool_finish_reason(exchange: Exchange) -> list[Violation]:
             continue
         reason = choice.get("finish_reason")
         if reason not in accepted:
-            out.append(Violation("TOOL-004", f"expected finish_reason 'tool_calls' with tool calls, got {brief(reason)}",
-                                 f"/choices/{j}/finish_reason", exchange.scenario))
+            out.append(
+                Violation(
+                    "TOOL-004",
+                    f"expected finish_reason 'tool_calls' with tool calls, got {brief(reason)}",
+                    f"/choices/{j}/finish_reason",
+                    exchange.scenario,
+                )
+            )
     return out
 
 
@@ -576,9 +730,9 @@ def json_content(exchange: Exchange, require_judgeable: bool = True) -> list[Vio
     """FMT-001: with response_format json_object, content of every choice that finished with "stop"
     parses (strictly) as a JSON object.
 
-    Choices cut by length, filtered, refusing, or answering with tool calls are not judged. If no choice could be
-    judged, that is reported (a test asked for a verdict and got none) unless `require_judgeable` is False,
-    which callers use when any valid request may be judged (max_tokens may legitimately cut every choice).
+    Choices cut by length, filtered, refusing, or answering with tool calls are not judged. If no choice
+    could be judged, that is reported (a test asked for a verdict and got none) unless `require_judgeable`
+    is False, which callers use when any valid request may be judged (max_tokens may cut every choice).
     """
     doc, stop = document(exchange, "FMT-001")
     if doc is None:
@@ -598,20 +752,41 @@ def json_content(exchange: Exchange, require_judgeable: bool = True) -> list[Vio
         judged += 1
         where = f"/choices/{j}/message/content"
         if not isinstance(content, str):
-            out.append(Violation("FMT-001", f"expected content holding a JSON object, got {json_type(content)}",
-                                 where, exchange.scenario))
+            out.append(
+                Violation(
+                    "FMT-001",
+                    f"expected content holding a JSON object, got {json_type(content)}",
+                    where,
+                    exchange.scenario,
+                )
+            )
             continue
         try:
             value = strictjson.loads(content)
         except strictjson.StrictJSONError:
-            out.append(Violation("FMT-001", f"expected content holding a JSON object, got {brief(content)}", where,
-                                 exchange.scenario))
+            out.append(
+                Violation(
+                    "FMT-001",
+                    f"expected content holding a JSON object, got {brief(content)}",
+                    where,
+                    exchange.scenario,
+                )
+            )
             continue
         if not isinstance(value, dict):
-            out.append(Violation("FMT-001", f"expected content holding a JSON object, got {json_type(value)}", where,
-                                 exchange.scenario))
+            out.append(
+                Violation(
+                    "FMT-001",
+                    f"expected content holding a JSON object, got {json_type(value)}",
+                    where,
+                    exchange.scenario,
+                )
+            )
     if judged == 0 and require_judgeable:
-        why = "cut at max_tokens: cannot judge" if "length" in reasons else \
-            f"no choice finished with 'stop' (finish reasons {brief(reasons, 60)}): cannot judge"
+        why = (
+            "cut at max_tokens: cannot judge"
+            if "length" in reasons
+            else f"no choice finished with 'stop' (finish reasons {brief(reasons, 60)}): cannot judge"
+        )
         out.append(Violation("FMT-001", why, "/choices", exchange.scenario))
     return out

@@ -148,15 +148,3 @@ def _walk(node: Any, path: tuple[str, ...], where: tuple[Any, ...]) -> Iterable[
                 yield (*where, key)
         else:
             yield from _walk(child, rest, (*where, key))
-
-
-def null_fields(document: Any, scenario: str = "") -> list[Violation]:
-    """RESP-010 (INFO): optional fields of a chat.completion sent as null instead of left out.
-
-    One violation listing every such pointer; null is conformant, this only tells clients what to expect.
-    """
-    found = [pointer(*where) for path in _OPTIONAL_COMPLETION for where in _walk(document, path, ())]
-    if not found:
-        return []
-    shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
-    return [Violation("RESP-010", f"optional fields sent as null instead of absent: {shown}", "", scenario)]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from conformance import catalogue
-from conformance.checks import Violation
+from conformance.checks import Violation, is_int, requested_int
 from conformance.checks.shape import brief, json_type, schema_violations
 from conformance.checks.transport import DONE, lenient_loads, unjudgeable
 from conformance.exchange import Exchange
@@ -36,8 +36,11 @@ def _choices(chunk: dict[str, Any]) -> list[tuple[int, int, dict[str, Any]]]:
     items = chunk.get("choices")
     if not isinstance(items, list):
         return []
-    return [(j, c["index"], c) for j, c in enumerate(items)
-            if isinstance(c, dict) and isinstance(c.get("index"), int) and not isinstance(c.get("index"), bool)]
+    return [
+        (j, c["index"], c)
+        for j, c in enumerate(items)
+        if isinstance(c, dict) and isinstance(c.get("index"), int) and not isinstance(c.get("index"), bool)
+    ]
 
 
 def _cut_short(exchange: Exchange) -> str | None:
@@ -50,9 +53,6 @@ def _cut_short(exchange: Exchange) -> str | None:
     return None
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
 
 def usage_problem(usage: Any) -> tuple[str, str] | None:
     """(message, pointer below usage) if integer token counts do not add up; None if they do or are not
@@ -60,7 +60,7 @@ def usage_problem(usage: Any) -> tuple[str, str] | None:
     if not isinstance(usage, dict):
         return None
     p, c, t = usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens")
-    if not (_is_int(p) and _is_int(c) and _is_int(t)):
+    if not (is_int(p) and is_int(c) and is_int(t)):
         return None
     if t != p + c:
         return f"expected total_tokens {p} + {c} = {p + c}, got {t}", "/total_tokens"
@@ -78,10 +78,18 @@ def sse_framing(exchange: Exchange) -> list[Violation]:
     if stream.unknown_lines:
         shown = ", ".join(brief(line) for line in stream.unknown_lines[:3])
         more = f" and {len(stream.unknown_lines) - 3} more" if len(stream.unknown_lines) > 3 else ""
-        out.append(Violation("STRM-002", f"expected SSE field lines, got {shown}{more}", "", exchange.scenario))
+        out.append(
+            Violation("STRM-002", f"expected SSE field lines, got {shown}{more}", "", exchange.scenario)
+        )
     if stream.unterminated and not (exchange.response and exchange.response.truncated):
-        out.append(Violation("STRM-002", "the stream ended mid-event: no blank line after the last line", "",
-                             exchange.scenario))
+        out.append(
+            Violation(
+                "STRM-002",
+                "the stream ended mid-event: no blank line after the last line",
+                "",
+                exchange.scenario,
+            )
+        )
     return out
 
 
@@ -101,11 +109,23 @@ def data_is_json(exchange: Exchange, profile: Profile) -> list[Violation]:
             continue
         ok, value = lenient_loads(event.data)
         if not ok:
-            out.append(Violation("STRM-003", f"expected a JSON object, got non-JSON data {brief(event.data)}",
-                                 f"/events/{i}", exchange.scenario))
+            out.append(
+                Violation(
+                    "STRM-003",
+                    f"expected a JSON object, got non-JSON data {brief(event.data)}",
+                    f"/events/{i}",
+                    exchange.scenario,
+                )
+            )
         elif not isinstance(value, dict):
-            out.append(Violation("STRM-003", f"expected a JSON object, got {json_type(value)} {brief(value)}",
-                                 f"/events/{i}", exchange.scenario))
+            out.append(
+                Violation(
+                    "STRM-003",
+                    f"expected a JSON object, got {json_type(value)} {brief(value)}",
+                    f"/events/{i}",
+                    exchange.scenario,
+                )
+            )
     return out
 
 
@@ -121,8 +141,14 @@ def done_terminator(exchange: Exchange) -> list[Violation]:
     if cut:
         return [Violation("STRM-004", f"{cut}: cannot judge the terminator", "", exchange.scenario)]
     last = brief(events[-1].data) if events else "no events at all"
-    return [Violation("STRM-004", f"expected the stream to end with data: [DONE], last was {last}", "",
-                      exchange.scenario)]
+    return [
+        Violation(
+            "STRM-004",
+            f"expected the stream to end with data: [DONE], last was {last}",
+            "",
+            exchange.scenario,
+        )
+    ]
 
 
 def no_done(exchange: Exchange) -> list[Violation]:
@@ -132,8 +158,14 @@ def no_done(exchange: Exchange) -> list[Violation]:
         return [stop]
     for i, event in enumerate(exchange.events.events):
         if event.data.strip() == DONE:
-            return [Violation("STRM-005", "stream sends data: [DONE]; the SGP SDKs fail to parse it as JSON",
-                              f"/events/{i}", exchange.scenario)]
+            return [
+                Violation(
+                    "STRM-005",
+                    "stream sends data: [DONE]; the SGP SDKs fail to parse it as JSON",
+                    f"/events/{i}",
+                    exchange.scenario,
+                )
+            ]
     return []
 
 
@@ -146,8 +178,15 @@ def nothing_after_done(exchange: Exchange) -> list[Violation]:
     for i, event in enumerate(events):
         if event.data.strip() == DONE and i + 1 < len(events):
             after = len(events) - i - 1
-            return [Violation("STRM-006", f"expected nothing after [DONE], got {after} more event(s), first "
-                              f"{brief(events[i + 1].data)}", f"/events/{i + 1}", exchange.scenario)]
+            return [
+                Violation(
+                    "STRM-006",
+                    f"expected nothing after [DONE], got {after} more event(s), first "
+                    f"{brief(events[i + 1].data)}",
+                    f"/events/{i + 1}",
+                    exchange.scenario,
+                )
+            ]
     return []
 
 
@@ -159,12 +198,18 @@ def chunk_shapes(exchange: Exchange) -> list[Violation]:
     out: list[Violation] = []
     for i, chunk in chunks(exchange):
         for v in schema_violations(chunk, "chat-completion-chunk", exchange.scenario):
-            out.append(Violation(v.requirement, v.message, f"/events/{i}{v.pointer}", v.scenario, v.schema_excerpt))
+            out.append(
+                Violation(v.requirement, v.message, f"/events/{i}{v.pointer}", v.scenario, v.schema_excerpt)
+            )
     return out
 
 
 def constant_identity(exchange: Exchange) -> list[Violation]:
-    """STRM-013: id, created and model are the same in every chunk that carries them (one finding per field)."""
+    """STRM-013: id and model are the same in every chunk that has them; STRM-019 (SHOULD): created too.
+
+    `created` is split out because some servers stamp each chunk with the clock, so a long stream may
+    cross a second boundary; clients rely on id and model, rarely on created.
+    """
     stop = unjudgeable(exchange, "STRM-013")
     if stop:
         return [stop]
@@ -178,8 +223,14 @@ def constant_identity(exchange: Exchange) -> list[Violation]:
             if first is None:
                 first = value
             elif value != first or type(value) is not type(first):
-                out.append(Violation("STRM-013", f"expected {field} {brief(first)} as in the first chunk, got "
-                                     f"{brief(value)}", f"/events/{i}/{field}", exchange.scenario))
+                out.append(
+                    Violation(
+                        "STRM-019" if field == "created" else "STRM-013",
+                        f"expected {field} {brief(first)} as in the first chunk, got {brief(value)}",
+                        f"/events/{i}/{field}",
+                        exchange.scenario,
+                    )
+                )
                 break
     return out
 
@@ -202,9 +253,14 @@ def role_first(exchange: Exchange) -> list[Violation]:
             role = delta.get("role")
             if role != "assistant":
                 got = "no role" if role is None else f"role {brief(role)}"
-                out.append(Violation("STRM-014", f"expected the first delta of choice {index} to have role "
-                                     f"'assistant', got {got}", f"/events/{i}/choices/{j}/delta",
-                                     exchange.scenario))
+                out.append(
+                    Violation(
+                        "STRM-014",
+                        f"expected the first delta of choice {index} to have role 'assistant', got {got}",
+                        f"/events/{i}/choices/{j}/delta",
+                        exchange.scenario,
+                    )
+                )
     return out
 
 
@@ -238,12 +294,24 @@ def finish_once(exchange: Exchange) -> list[Violation]:
             where = f"/events/{i}/choices/{j}"
             if index in finished:
                 if reason not in (None, ""):
-                    out.append(Violation("STRM-015", f"choice {index} got a second finish_reason {brief(reason)}",
-                                         f"{where}/finish_reason", exchange.scenario))
+                    out.append(
+                        Violation(
+                            "STRM-015",
+                            f"choice {index} got a second finish_reason {brief(reason)}",
+                            f"{where}/finish_reason",
+                            exchange.scenario,
+                        )
+                    )
                     reported.add(index)
                 elif _carries_output(choice.get("delta")):
-                    out.append(Violation("STRM-015", f"choice {index} got more output after its finish_reason",
-                                         f"{where}/delta", exchange.scenario))
+                    out.append(
+                        Violation(
+                            "STRM-015",
+                            f"choice {index} got more output after its finish_reason",
+                            f"{where}/delta",
+                            exchange.scenario,
+                        )
+                    )
                     reported.add(index)
             elif reason not in (None, ""):
                 finished[index] = i
@@ -251,11 +319,23 @@ def finish_once(exchange: Exchange) -> list[Violation]:
     if missing:
         cut = _cut_short(exchange)
         if cut:
-            out.append(Violation("STRM-015", f"{cut}: cannot judge the finish_reason of choice(s) {missing}", "",
-                                 exchange.scenario))
+            out.append(
+                Violation(
+                    "STRM-015",
+                    f"{cut}: cannot judge the finish_reason of choice(s) {missing}",
+                    "",
+                    exchange.scenario,
+                )
+            )
         else:
-            out.append(Violation("STRM-015", f"expected a finish_reason for choice(s) {missing}, got none", "",
-                                 exchange.scenario))
+            out.append(
+                Violation(
+                    "STRM-015",
+                    f"expected a finish_reason for choice(s) {missing}, got none",
+                    "",
+                    exchange.scenario,
+                )
+            )
     return out
 
 
@@ -289,18 +369,38 @@ def usage_chunk(exchange: Exchange) -> list[Violation]:
         return [Violation("STRM-016", reason, "", exchange.scenario)]
     continuous = options.get("continuous_usage_stats") is True
     if len(with_usage) > 1 and not continuous:
-        out.append(Violation("STRM-016", f"expected one chunk with usage, got {len(with_usage)}",
-                             f"/events/{with_usage[0][0]}/usage", exchange.scenario))
+        out.append(
+            Violation(
+                "STRM-016",
+                f"expected one chunk with usage, got {len(with_usage)}",
+                f"/events/{with_usage[0][0]}/usage",
+                exchange.scenario,
+            )
+        )
     if last.get("usage") is None:
-        out.append(Violation("STRM-016", "expected usage in the last chunk, it has none", f"/events/{last_i}",
-                             exchange.scenario))
+        out.append(
+            Violation(
+                "STRM-016",
+                "expected usage in the last chunk, it has none",
+                f"/events/{last_i}",
+                exchange.scenario,
+            )
+        )
         return out
     if last.get("choices") != []:
-        out.append(Violation("STRM-016", f"expected choices [] in the usage chunk, got {brief(last.get('choices'))}",
-                             f"/events/{last_i}/choices", exchange.scenario))
+        out.append(
+            Violation(
+                "STRM-016",
+                f"expected choices [] in the usage chunk, got {brief(last.get('choices'))}",
+                f"/events/{last_i}/choices",
+                exchange.scenario,
+            )
+        )
     problem = usage_problem(last["usage"])
     if problem:
-        out.append(Violation("STRM-016", problem[0], f"/events/{last_i}/usage{problem[1]}", exchange.scenario))
+        out.append(
+            Violation("STRM-016", problem[0], f"/events/{last_i}/usage{problem[1]}", exchange.scenario)
+        )
     return out
 
 
@@ -314,9 +414,9 @@ def _merge_tool_calls(slots: list[dict[str, Any]], deltas: Any) -> None:
         if not isinstance(delta, dict):
             continue
         position = delta.get("index")
-        slot = next((s for s in slots if _is_int(position) and s["_index"] == position), None)
+        slot = next((s for s in slots if is_int(position) and s["_index"] == position), None)
         if slot is None:
-            slot = {"_index": position if _is_int(position) else None, "function": {"arguments": ""}}
+            slot = {"_index": position if is_int(position) else None, "function": {"arguments": ""}}
             slots.append(slot)
         for key in ("id", "type"):
             if delta.get(key) not in (None, "") and key not in slot:
@@ -356,8 +456,17 @@ def assemble(exchange: Exchange) -> dict[str, Any] | None:
         if chunk.get("usage") is not None:
             doc["usage"] = chunk["usage"]
         for _, index, choice in _choices(chunk):
-            state = states.setdefault(index, {"role": None, "content": None, "refusal": None, "finish": None,
-                                              "logprobs": None, "tools": []})
+            state = states.setdefault(
+                index,
+                {
+                    "role": None,
+                    "content": None,
+                    "refusal": None,
+                    "finish": None,
+                    "logprobs": None,
+                    "tools": [],
+                },
+            )
             delta = choice.get("delta")
             if isinstance(delta, dict):
                 if state["role"] is None and delta.get("role") is not None:
@@ -376,13 +485,16 @@ def assemble(exchange: Exchange) -> dict[str, Any] | None:
     choices = []
     for index in sorted(states):
         state = states[index]
-        message: dict[str, Any] = {"role": state["role"] if state["role"] is not None else "assistant",
-                                   "content": state["content"]}
+        message: dict[str, Any] = {
+            "role": state["role"] if state["role"] is not None else "assistant",
+            "content": state["content"],
+        }
         if state["refusal"] is not None:
             message["refusal"] = state["refusal"]
         if state["tools"]:
             message["tool_calls"] = [
-                {"id": s["id"], "type": s.get("type", "function"), "function": s["function"]} if "id" in s
+                {"id": s["id"], "type": s.get("type", "function"), "function": s["function"]}
+                if "id" in s
                 else {"type": s.get("type", "function"), "function": s["function"]}
                 for s in state["tools"]
             ]
@@ -408,15 +520,22 @@ def assembled_valid(exchange: Exchange, n: int | None = None) -> list[Violation]
         return [Violation("STRM-017", why, "", exchange.scenario)]
     if n is None:
         asked = _params(exchange).get("n")
-        n = asked if _is_int(asked) and asked >= 1 else 1
+        n = requested_int(asked) or 1
     out: list[Violation] = []
     for v in schema_violations(doc, "chat-completion", exchange.scenario):
         level = catalogue.BY_ID[v.requirement].level if v.requirement in catalogue.BY_ID else catalogue.MUST
         requirement = "STRM-017" if level == catalogue.MUST else v.requirement
-        out.append(Violation(requirement, f"assembled stream: {v.message}", v.pointer, v.scenario,
-                             v.schema_excerpt))
+        out.append(
+            Violation(requirement, f"assembled stream: {v.message}", v.pointer, v.scenario, v.schema_excerpt)
+        )
     indices = [c["index"] for c in doc["choices"]]
     if indices != list(range(n)):
-        out.append(Violation("STRM-017", f"expected choice indices {list(range(n))}, got {brief(indices, 60)}",
-                             "/choices", exchange.scenario))
+        out.append(
+            Violation(
+                "STRM-017",
+                f"expected choice indices {list(range(n))}, got {brief(indices, 60)}",
+                "/choices",
+                exchange.scenario,
+            )
+        )
     return out

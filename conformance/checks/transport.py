@@ -23,11 +23,16 @@ DONE = "[DONE]"
 def unjudgeable(exchange: Exchange, requirement_id: str, need_ok: bool = True) -> Violation | None:
     """A violation saying why the exchange cannot be judged (no response; not 2xx when `need_ok`)."""
     if exchange.response is None:
-        return Violation(requirement_id, f"no response to judge: {exchange.error or 'transport error'}", "",
-                         exchange.scenario)
+        return Violation(
+            requirement_id,
+            f"no response to judge: {exchange.error or 'transport error'}",
+            "",
+            exchange.scenario,
+        )
     if need_ok and not 200 <= exchange.response.status < 300:
-        return Violation(requirement_id, f"no 200 to judge: HTTP {exchange.response.status}", "",
-                         exchange.scenario)
+        return Violation(
+            requirement_id, f"no 200 to judge: HTTP {exchange.response.status}", "", exchange.scenario
+        )
     return None
 
 
@@ -82,22 +87,36 @@ def strict_json(exchange: Exchange) -> list[Violation]:
             try:
                 strictjson.loads(data)
             except strictjson.StrictJSONError as exc:
-                out.append(Violation("JSON-001", f"data payload is not RFC 8259 JSON: {exc}", f"/events/{i}",
-                                     exchange.scenario))
+                out.append(
+                    Violation(
+                        "JSON-001",
+                        f"data payload is not RFC 8259 JSON: {exc}",
+                        f"/events/{i}",
+                        exchange.scenario,
+                    )
+                )
         return out
     response = exchange.response
     assert response is not None  # for the type checker: unjudgeable returned None
     claims_json = _is_json_media(response.media_type)
     if not response.body.strip():
         if claims_json:
-            out.append(Violation("JSON-001", "expected a JSON body, got an empty body", "", exchange.scenario))
+            out.append(
+                Violation("JSON-001", "expected a JSON body, got an empty body", "", exchange.scenario)
+            )
         return out
     lenient_ok, _ = lenient_loads(response.body)
     if not (claims_json or lenient_ok):
         return out
     if exchange.json_error is not None:
-        out.append(Violation("JSON-001", f"body is not RFC 8259 JSON: {brief(exchange.json_error, 120)}", "",
-                             exchange.scenario))
+        out.append(
+            Violation(
+                "JSON-001",
+                f"body is not RFC 8259 JSON: {brief(exchange.json_error, 120)}",
+                "",
+                exchange.scenario,
+            )
+        )
     return out
 
 
@@ -115,8 +134,14 @@ def duplicate_keys(exchange: Exchange) -> list[Violation]:
         for i, data in payloads(exchange):
             dupes = strictjson.duplicate_keys(data)
             if dupes:
-                out.append(Violation("JSON-002", f"keys repeated within an object: {brief(sorted(set(dupes)), 80)}",
-                                     f"/events/{i}", exchange.scenario))
+                out.append(
+                    Violation(
+                        "JSON-002",
+                        f"keys repeated within an object: {brief(sorted(set(dupes)), 80)}",
+                        f"/events/{i}",
+                        exchange.scenario,
+                    )
+                )
         return out
     assert exchange.response is not None
     ok, _ = lenient_loads(exchange.response.body)
@@ -124,8 +149,14 @@ def duplicate_keys(exchange: Exchange) -> list[Violation]:
         return [Violation("JSON-002", "body is not JSON: cannot judge key uniqueness", "", exchange.scenario)]
     dupes = strictjson.duplicate_keys(exchange.response.body)
     if dupes:
-        return [Violation("JSON-002", f"keys repeated within an object: {brief(sorted(set(dupes)), 80)}", "",
-                          exchange.scenario)]
+        return [
+            Violation(
+                "JSON-002",
+                f"keys repeated within an object: {brief(sorted(set(dupes)), 80)}",
+                "",
+                exchange.scenario,
+            )
+        ]
     return []
 
 
@@ -152,12 +183,17 @@ def json_charset(exchange: Exchange) -> list[Violation]:
     out: list[Violation] = []
     charset = _charset(response.header("content-type") or "")
     if charset is not None and charset.lower() not in ("utf-8", "utf8"):
-        out.append(Violation("HDR-006", f"expected charset utf-8, got {brief(charset)}", "", exchange.scenario))
+        out.append(
+            Violation("HDR-006", f"expected charset utf-8, got {brief(charset)}", "", exchange.scenario)
+        )
     try:
         response.body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        out.append(Violation("HDR-006", f"body is not UTF-8: invalid byte at offset {exc.start}", "",
-                             exchange.scenario))
+        out.append(
+            Violation(
+                "HDR-006", f"body is not UTF-8: invalid byte at offset {exc.start}", "", exchange.scenario
+            )
+        )
     return out
 
 
@@ -173,8 +209,11 @@ def content_type(
     if seen == expected_media_type.lower():
         return []
     shown = brief(exchange.response.header("content-type")) if seen else "no Content-Type"
-    return [Violation(requirement_id, f"expected Content-Type {expected_media_type}, got {shown}", "",
-                      exchange.scenario)]
+    return [
+        Violation(
+            requirement_id, f"expected Content-Type {expected_media_type}, got {shown}", "", exchange.scenario
+        )
+    ]
 
 
 # shorter secrets would match ordinary text by chance ("bad", "test"): such keys are not judged
@@ -222,12 +261,21 @@ def key_not_echoed(exchange: Exchange, secrets: list[str]) -> list[Violation]:
             data = value.encode("utf-8", errors="surrogateescape") if isinstance(value, str) else bytes(value)
             found = next((form for form, needle in forms if needle in data), None)
             if found:
-                out.append(Violation("AUTH-007", f"key #{number} appears ({found}) in response header {name!r}",
-                                     "", exchange.scenario))
+                out.append(
+                    Violation(
+                        "AUTH-007",
+                        f"key #{number} appears ({found}) in response header {name!r}",
+                        "",
+                        exchange.scenario,
+                    )
+                )
         found = next((form for form, needle in forms if needle in response.body), None)
         if found:
-            out.append(Violation("AUTH-007", f"key #{number} appears ({found}) in the response body", "",
-                                 exchange.scenario))
+            out.append(
+                Violation(
+                    "AUTH-007", f"key #{number} appears ({found}) in the response body", "", exchange.scenario
+                )
+            )
     return out
 
 
@@ -247,5 +295,11 @@ def request_id(exchange: Exchange) -> list[Violation]:
     assert exchange.response is not None
     if any(_REQUEST_ID.match(name.strip().lower()) for name, _ in exchange.response.headers):
         return []
-    return [Violation("HDR-007", "expected a request id header (x-request-id, request-id, ...), found none", "",
-                      exchange.scenario)]
+    return [
+        Violation(
+            "HDR-007",
+            "expected a request id header (x-request-id, request-id, ...), found none",
+            "",
+            exchange.scenario,
+        )
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.checks import shape, streaming, transport
+from conformance.checks import streaming, transport
 from conformance.plugin import Judge, requirement
 from conformance.suite._common import needs_ok
 
@@ -62,6 +62,11 @@ def test_constant_identity(req, judge: Judge) -> None:
     judge(streaming.constant_identity(_stream(judge)))
 
 
+@requirement("STRM-019", STREAM)
+def test_constant_created(req, judge: Judge) -> None:
+    judge(streaming.constant_identity(_stream(judge)))
+
+
 @requirement("STRM-014", STREAM)
 def test_role_in_first_delta(req, judge: Judge) -> None:
     judge(streaming.role_first(_stream(judge)))
@@ -81,5 +86,3 @@ def test_usage_chunk(req, judge: Judge) -> None:
 def test_assembled_stream_is_a_completion(req, judge: Judge) -> None:
     judge(streaming.assembled_valid(_stream(judge), 2))
 
-
-__all__ = ["shape"]
