@@ -243,3 +243,10 @@ class Collector:
             if mark and not item.get_closest_marker("skip"):
                 planned.extend(mark.args)
         self.run.prefetch(planned)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        output = getattr(session.config, "workeroutput", None)
+        if output is not None:
+            # an xdist worker: its findings about the run reach the controller this way
+            output["sgp_stats"] = json.dumps(self.run.client.stats.to_json())
+            output["sgp_dead"] = self.run.client.dead or ""

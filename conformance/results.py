@@ -58,6 +58,8 @@ class ResultsCollector:
         self.config = config
         self.results: dict[str, Result] = {}
         self.started = time.time()
+        self.worker_stats: list[dict[str, Any]] = []
+        self.dead: str | None = None
 
     def result(self, req_id: str) -> Result:
         if req_id not in self.results:
@@ -126,6 +128,27 @@ class ResultsCollector:
         extras.extend(evidence_extras(req_id, evidence))
         report.extras = extras
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Add an xdist worker's request counts to the run's."""
+        output = getattr(node, "workeroutput", {}) or {}
+        if "sgp_stats" in output:
+            self.worker_stats.append(json.loads(output["sgp_stats"]))
+        if output.get("sgp_dead"):
+            self.dead = self.dead or output["sgp_dead"]
+
+    def request_stats(self) -> dict[str, Any]:
+        total: dict[str, Any] = self.run.client.stats.to_json()
+        for stats in self.worker_stats:
+            for key, value in stats.items():
+                if isinstance(value, dict):
+                    merged = total.setdefault(key, {})
+                    for k, v in value.items():
+                        merged[k] = merged.get(k, 0) + v
+                else:
+                    total[key] = total.get(key, 0) + value
+        return total
+
     def document(self) -> dict[str, Any]:
         run = self.run
         results = [self.results[r.id] for r in catalogue.REQUIREMENTS if r.id in self.results]
@@ -144,8 +167,8 @@ class ResultsCollector:
                 "duration_s": round(time.time() - self.started, 2),
                 "configuration": run.config.redacted(),
             },
-            "requests": run.client.stats.to_json(),
-            "unreachable": run.client.dead,
+            "requests": self.request_stats(),
+            "unreachable": run.client.dead or self.dead,
             "verdict": verdict(results, run.config.fail_on),
             "counts": counts,
             "results": [asdict(r) for r in results],
