@@ -116,6 +116,8 @@ class Client:
         self._budget = config.max_requests if budget is None else budget
         self._lock = threading.Lock()
         self._limiter = RateLimiter(config.rate_limit)
+        # every sender (scenario prefetch, property cases) shares one bound on requests in flight
+        self._in_flight = threading.BoundedSemaphore(max(config.concurrency, 1))
         self._timeouts_in_a_row = 0
         # set once the target cannot be reached: later sends fail fast with the same reason
         self.dead: str | None = None
@@ -161,6 +163,10 @@ class Client:
             return Exchange(spec.scenario, self.url, spec, None, error=self.dead)
         self._take()
         self._limiter.wait()
+        with self._in_flight:
+            return self._transfer(spec)
+
+    def _transfer(self, spec: RequestSpec) -> Exchange:
         request = self._http.build_request(spec.method, self.url, headers=spec.headers, content=spec.body)
         started = time.monotonic()
         deadline = started + (self.config.stream_timeout if spec.stream else self.config.timeout * 3)

@@ -58,6 +58,8 @@ class Config:
     allow_insecure_http: bool = False
     baseline: str | None = None
     clients: bool = False
+    # print the requests each requirement would send, and send none
+    dry_run: bool = False
     # names of extra request headers whose values are secret (scrubbed like the key)
     secret_headers: list[str] = field(default_factory=list)
 

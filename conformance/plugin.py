@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -47,7 +48,12 @@ OPTION_FIELDS = {
     "seed": ("seed for generated cases", int),
     "baseline": ("baseline file of accepted deviations", str),
 }
-FLAG_FIELDS = {"allow-insecure-http": "send the key over http to a non-loopback host"}
+FLAG_FIELDS = {
+    "allow-insecure-http": "send the key over http to a non-loopback host",
+    "dry-run": "print the planned requests per requirement and send none",
+}
+# property tests send up to max_examples generated requests each (PROP-003 reuses PROP-002's)
+GENERATED = {"PROP-001": 1, "PROP-002": 1, "PROP-003": 0}
 STASH_RUN = pytest.StashKey["Run"]()
 
 
@@ -76,26 +82,32 @@ class Run:
         self.client = Client(config, self.profile, config.base_url or "", budget=budget)
         self.context = Context(config, self.profile)
         self._cache: dict[str, Exchange] = {}
+        self._pending: dict[str, Future[Exchange | None]] = {}
+        self._pool: ThreadPoolExecutor | None = None
         # state that several tests of this run share, such as the generated negative cases
         self.shared: dict[str, Any] = {}
         self.started = time.time()
 
     def exchange(self, scenario: str) -> Exchange:
+        pending = self._pending.pop(scenario, None)
+        if pending is not None and scenario not in self._cache:
+            exchange = pending.result()
+            if exchange is not None:
+                self._cache[scenario] = exchange
         if scenario not in self._cache:
             self._cache[scenario] = self.client.send(build(scenario, self.context))
         return self._cache[scenario]
 
     def prefetch(self, scenarios: Iterable[str]) -> None:
-        """Send the planned scenarios, `concurrency` at a time, so a slow target costs latency once."""
-        wanted = [s for s in dict.fromkeys(scenarios) if s not in self._cache]
+        """Start sending the planned scenarios in the background, so a slow target costs its latency
+        once per `concurrency` requests while the run goes on; tests wait only for what they judge."""
+        wanted = [s for s in dict.fromkeys(scenarios) if s not in self._cache and s not in self._pending]
         if self.config.concurrency <= 1 or len(wanted) < 2:
             return
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(self.config.concurrency) as pool:
-            for name, exchange in zip(wanted, pool.map(self._try_send, wanted), strict=True):
-                if exchange is not None:
-                    self._cache[name] = exchange
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="sgp-prefetch")
+        for name in wanted:
+            self._pending[name] = self._pool.submit(self._try_send, name)
 
     def _try_send(self, scenario: str) -> Exchange | None:
         try:
@@ -104,6 +116,8 @@ class Run:
             return None
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         self.client.close()
         if self.embedded is not None:
             self.embedded.stop()
@@ -126,7 +140,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     embedded = None
-    if settings.base_url is None:
+    if settings.base_url is None and not settings.dry_run:
         from conformance.embedded import start_embedded
 
         embedded = start_embedded(settings)
@@ -237,12 +251,43 @@ class Collector:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-        planned: list[str] = []
+        planned: list[tuple[str, tuple[str, ...]]] = []
         for item in keep:
             mark = item.get_closest_marker("scenarios")
-            if mark and not item.get_closest_marker("skip"):
-                planned.extend(mark.args)
-        self.run.prefetch(planned)
+            if not item.get_closest_marker("skip"):
+                planned.append((requirement_of(item) or item.nodeid, tuple(mark.args) if mark else ()))
+        if self.run.config.dry_run:
+            self.print_plan(planned)
+            config.hook.pytest_deselected(items=list(items))
+            items[:] = []
+            return
+        self.run.prefetch(s for _, scenarios in planned for s in scenarios)
+
+    def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
+        """The requests of the run, per requirement; a scenario shared by several is sent once."""
+        writer = self.config.pluginmanager.get_plugin("terminalreporter")
+        examples = self.run.config.property_examples()
+        sent: set[str] = set()
+        total = 0
+        lines = [f"planned requests ({self.run.profile.name} profile, depth {self.run.config.depth}):"]
+        for req_id, scenarios in planned:
+            new = [s for s in scenarios if s not in sent]
+            sent.update(new)
+            generated = GENERATED.get(req_id, 0) * examples
+            count = len(new) + generated
+            total += count
+            shared = len(scenarios) - len(new)
+            what = ", ".join(new) if new else "-"
+            if generated:
+                what = f"up to {generated} generated request(s)"
+            note = f" (+{shared} shared)" if shared else ""
+            lines.append(f"  {req_id:<10} {count:>4}  {what}{note}")
+        lines.append(f"total: {total} request(s) at most, budget {self.run.config.max_requests} (--max-requests)")
+        for line in lines:
+            if writer is not None:
+                writer.write_line(line)
+            else:
+                print(line)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         output = getattr(session.config, "workeroutput", None)

@@ -57,9 +57,7 @@ def build_parser(prog: str = "sgp-conformance serve") -> argparse.ArgumentParser
         metavar="ID",
         help="an accepted account id; repeat for several (default: any non-empty id)",
     )
-    parser.add_argument(
-        "--profile", default="sgp", choices=sorted(PROFILES), help="API flavour to serve (default sgp)"
-    )
+    parser.add_argument("--profile", default="sgp", choices=sorted(PROFILES), help="API flavour to serve (default sgp)")
     parser.add_argument(
         "--model",
         action="append",
@@ -102,9 +100,7 @@ def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve
     try:
         serve_forever(settings, args.host, args.port, on_listening=announce)
     except OSError as exc:
-        print(
-            f"{prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr
-        )
+        print(f"{prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         pass

@@ -179,9 +179,7 @@ def stop_sequences(body: dict[str, Any]) -> list[str]:
 
 def chosen_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     """The function definition the model calls, or None for a text answer."""
-    tools = [
-        t for t in body.get("tools") or [] if isinstance(t, dict) and isinstance(t.get("function"), dict)
-    ]
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and isinstance(t.get("function"), dict)]
     choice = body.get("tool_choice", "auto")
     if not tools or choice == "none":
         return None

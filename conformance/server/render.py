@@ -86,9 +86,7 @@ def _choice_deltas(choice: Choice) -> list[dict[str, Any]]:
             if choice.logprobs is not None:
                 logprobs = {"content": [choice.logprobs[position].entry()], "refusal": None}
         entries.append({"index": choice.index, "delta": delta, "logprobs": logprobs, "finish_reason": None})
-    entries.append(
-        {"index": choice.index, "delta": {}, "logprobs": None, "finish_reason": choice.finish_reason}
-    )
+    entries.append({"index": choice.index, "delta": {}, "logprobs": None, "finish_reason": choice.finish_reason})
     return entries
 
 
@@ -116,8 +114,6 @@ def chunks(completion: Completion, envelope: Envelope, *, include_usage: bool) -
 
 def sse_event(data: dict[str, Any] | str) -> bytes:
     text = (
-        data
-        if isinstance(data, str)
-        else json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        data if isinstance(data, str) else json.dumps(data, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     )
     return f"data: {text}\n\n".encode()

@@ -132,14 +132,14 @@ def parse_body(content_type: str | None, raw: bytes) -> Any:
         )
     if _media_type(content_type) != "application/json":
         # FastAPI does not parse a body of another media type and fails validating the raw text
-        return_text = raw.decode("utf-8", errors="replace")
+        text = raw.decode("utf-8", errors="replace")
         raise InvalidRequest(
             [
                 Issue(
                     type="model_attributes_type",
                     loc=(),
                     msg="Input should be a valid dictionary or object to extract fields from",
-                    input=return_text,
+                    input=text,
                     openai_message=(
                         f"Unsupported Content-Type {content_type or '(none)'!r}: "
                         "the request body must be JSON sent as application/json."
@@ -271,53 +271,26 @@ def _function_name(holder: Any) -> Any:
     return function.get("name") if isinstance(function, dict) else None
 
 
+def _combination(field: str, body: dict[str, Any], why: str) -> Issue:
+    return Issue("value_error", (field,), f"Value error, {why}", body[field])
+
+
 def semantic_issues(body: Any) -> list[Issue]:
     """Combinations every field of which is valid alone but OpenAI rejects together."""
-    issues: list[Issue] = []
     if not isinstance(body, dict):
-        return issues
+        return []
+    issues: list[Issue] = []
     if "top_logprobs" in body and body.get("logprobs") is not True:
-        issues.append(
-            Issue(
-                type="value_error",
-                loc=("top_logprobs",),
-                input=body["top_logprobs"],
-                msg="Value error, top_logprobs requires logprobs to be true",
-            )
-        )
-    tools = body.get("tools")
-    tools = tools if isinstance(tools, list) else []
-    names = {_function_name(t) for t in tools}
+        issues.append(_combination("top_logprobs", body, "top_logprobs requires logprobs to be true"))
+    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
     choice = body.get("tool_choice")
     if choice == "required" and not tools:
-        issues.append(
-            Issue(
-                type="value_error",
-                loc=("tool_choice",),
-                input=choice,
-                msg="Value error, tool_choice 'required' needs at least one tool in tools",
-            )
-        )
-    if isinstance(choice, dict):
-        wanted = _function_name(choice)
-        if isinstance(wanted, str) and wanted not in names:
-            issues.append(
-                Issue(
-                    type="value_error",
-                    loc=("tool_choice",),
-                    input=choice,
-                    msg=f"Value error, tool_choice names function {wanted!r}, which is not in tools",
-                )
-            )
+        issues.append(_combination("tool_choice", body, "tool_choice 'required' needs at least one tool"))
+    wanted = _function_name(choice)
+    if isinstance(wanted, str) and wanted not in {_function_name(t) for t in tools}:
+        issues.append(_combination("tool_choice", body, f"tool_choice names {wanted!r}, which is not in tools"))
     if "stream_options" in body and body.get("stream") is not True:
-        issues.append(
-            Issue(
-                type="value_error",
-                loc=("stream_options",),
-                input=body["stream_options"],
-                msg="Value error, stream_options is only allowed when stream is true",
-            )
-        )
+        issues.append(_combination("stream_options", body, "stream_options is only allowed when stream is true"))
     return issues
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any
 
@@ -26,6 +28,7 @@ from conformance.evidence import curl_line
 from conformance.exchange import Exchange, RequestSpec
 from conformance.plugin import Judge, Run, requirement
 
+DEFAULT_SEED = 20261124
 MUST_LEVEL = {r.id for r in catalogue.REQUIREMENTS if r.level == catalogue.MUST}
 
 
@@ -74,38 +77,95 @@ class Cases:
         self.out_of_budget = False
         self.failure: str | None = None
 
-    def send(self, body: Any) -> Exchange | None:
+    @staticmethod
+    def encode(body: Any) -> bytes | None:
         # negative generation may produce a body that is not JSON at all: it is sent as it is
-        raw = body if isinstance(body, bytes) else json.dumps(body, allow_nan=False).encode()
+        if isinstance(body, bytes):
+            return body
+        try:
+            return json.dumps(body, allow_nan=False).encode()
+        except (TypeError, ValueError):
+            return None
+
+    def _spec(self, raw: bytes, body: Any) -> RequestSpec:
+        stream = isinstance(body, dict) and body.get("stream") is True
+        return RequestSpec(self.scenario, headers=self.judge.run.context.headers(), body=raw,
+                           params=body if isinstance(body, dict) else None, stream=stream)
+
+    def send(self, body: Any) -> Exchange | None:
+        raw = self.encode(body)
+        if raw is None:
+            return None
         if raw not in self.seen:
             if self.out_of_budget:
                 return None
-            ctx = self.judge.run.context
-            stream = isinstance(body, dict) and body.get("stream") is True
-            spec = RequestSpec(self.scenario, headers=ctx.headers(), body=raw,
-                               params=body if isinstance(body, dict) else None, stream=stream)
             try:
-                self.seen[raw] = self.judge.run.client.send(spec)
+                self.seen[raw] = self.judge.run.client.send(self._spec(raw, body))
             except BudgetExhausted:
                 self.out_of_budget = True
                 return None
         return self.seen[raw]
 
+    def prefetch(self, bodies: list[Any]) -> None:
+        """Send bodies `concurrency` at a time, so a slow target is not paid for case by case."""
+        todo = {raw: body for body in bodies if (raw := self.encode(body)) is not None and raw not in self.seen}
+        with ThreadPoolExecutor(self.judge.run.config.concurrency) as pool:
+            for raw, exchange in zip(todo, pool.map(self._try, todo.items()), strict=True):
+                if exchange is not None:
+                    self.seen[raw] = exchange
 
-def _settings(run: Run) -> settings:
+    def _try(self, item: tuple[bytes, Any]) -> Exchange | None:
+        try:
+            return self.judge.run.client.send(self._spec(*item))
+        except BudgetExhausted:
+            self.out_of_budget = True
+            return None
+
+
+def _settings(run: Run, shrink: bool = True) -> settings:
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
-    if run.config.depth != "smoke":
+    if shrink and run.config.depth != "smoke":
         phases.append(Phase.shrink)
     return settings(max_examples=run.config.property_examples(), deadline=None, database=None,
-                    phases=phases, suppress_health_check=list(HealthCheck), print_blob=False,
-                    derandomize=run.config.seed is None)
+                    phases=phases, suppress_health_check=list(HealthCheck), print_blob=False)
 
 
-def _explore(run: Run, strategy: st.SearchStrategy[Any], test: Any) -> None:
-    wrapped = _settings(run)(given(case=strategy)(test))
-    if run.config.seed is not None:
-        wrapped = seed(run.config.seed)(wrapped)
+def _hypothesis(run: Run, strategy: st.SearchStrategy[Any], test: Any, shrink: bool = True) -> None:
+    # one seed for the collecting and the judging pass, so both draw the same cases; a run is repeatable
+    wrapped = seed(DEFAULT_SEED if run.config.seed is None else run.config.seed)(
+        _settings(run, shrink)(given(case=strategy)(test)))
     wrapped()
+
+
+def explore(run: Run, cases: Cases, strategy: st.SearchStrategy[Any], prepare: Callable[[Any], Any],
+            verdict: Callable[[Exchange], list[Violation]]) -> None:
+    """Generate, send and judge; raises AssertionError with a reproduction for the minimal failing case.
+
+    With --concurrency above 1 the cases are first generated without sending, sent concurrently, and
+    then replayed from the cache, where only cases new to the replay (shrinking) cost a request.
+    """
+    if run.config.concurrency > 1:
+        bodies: list[Any] = []
+
+        def collect(case: Any) -> None:
+            body = prepare(case)
+            assume(body is not None)
+            bodies.append(body)
+
+        _hypothesis(run, strategy, collect, shrink=False)
+        cases.prefetch(bodies)
+
+    def check(case: Any) -> None:
+        body = prepare(case)
+        assume(body is not None)
+        exchange = cases.send(body)
+        if exchange is None:
+            return
+        found = verdict(exchange)
+        if found:
+            raise AssertionError(_describe(exchange, run, found))
+
+    _hypothesis(run, strategy, check)
 
 
 def _describe(exchange: Exchange, run: Run, found: list[Violation]) -> str:
@@ -121,25 +181,21 @@ def test_generated_valid_requests(req, judge: Judge) -> None:
     cases = Cases(judge, "generated_valid")
     recorded: list[Violation] = []
 
-    def check(case: Any) -> None:
-        assume(isinstance(case.body, dict))
-        exchange = cases.send(portable(case.body, run))
-        if exchange is None:
-            return
+    def prepare(case: Any) -> Any:
+        return portable(case.body, run) if isinstance(case.body, dict) else None
+
+    def verdict(exchange: Exchange) -> list[Violation]:
         if not exchange.ok:
-            found = [Violation(req.id, f"a valid request was not answered with 2xx: {exchange.describe()}",
-                               scenario=exchange.scenario)]
-        else:
-            now = time.time()
-            found = (response.stream_checks(exchange, run.profile, now) if exchange.request.stream
-                     else response.completion_checks(exchange, run.profile, now))
+            return [Violation(req.id, f"a valid request was not answered with 2xx: {exchange.describe()}",
+                              scenario=exchange.scenario)]
+        now = time.time()
+        found = (response.stream_checks(exchange, run.profile, now) if exchange.request.stream
+                 else response.completion_checks(exchange, run.profile, now))
         recorded.extend(v for v in found if v not in recorded)
-        failing = [v for v in found if v.requirement in MUST_LEVEL or v.requirement == req.id]
-        if failing:
-            raise AssertionError(_describe(exchange, run, failing))
+        return [v for v in found if v.requirement in MUST_LEVEL]
 
     try:
-        _explore(run, _operation(run.profile.name).as_strategy(GenerationMode.POSITIVE), check)
+        explore(run, cases, _operation(run.profile.name).as_strategy(GenerationMode.POSITIVE), prepare, verdict)
     except AssertionError as exc:
         judge([*recorded, Violation(req.id, str(exc).split("\n", 1)[0])], detail=str(exc))
     if cases.out_of_budget and not cases.seen:
@@ -156,24 +212,18 @@ def _negative(judge: Judge) -> Cases:
     run.shared["negative"] = cases
     request_schema = schema_store.validator("chat-completion-request")
 
-    def check(case: Any) -> None:
+    def prepare(case: Any) -> Any:
         # a case whose body is valid is negative only in a header or parameter we do not send
-        assume(case.body is not None and not request_schema.is_valid(case.body))
+        if case.body is None or request_schema.is_valid(case.body):
+            return None
         body = case.body
         if isinstance(body, dict) and isinstance(body.get("model"), str):
             body = {**body, "model": run.config.model}
-        try:
-            exchange = cases.send(body)
-        except ValueError:
-            return
-        if exchange is None:
-            return
-        found = errors.not_server_error(exchange, "PROP-002")
-        if found:
-            raise AssertionError(_describe(exchange, run, found))
+        return body if Cases.encode(body) is not None else None
 
     try:
-        _explore(run, _operation(run.profile.name).as_strategy(GenerationMode.NEGATIVE), check)
+        explore(run, cases, _operation(run.profile.name).as_strategy(GenerationMode.NEGATIVE), prepare,
+                lambda exchange: errors.not_server_error(exchange, "PROP-002"))
     except AssertionError as exc:
         cases.failure = str(exc)
     return cases

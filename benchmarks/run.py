@@ -1,0 +1,156 @@
+"""Benchmarks of sgp-conformance against the reference server on this machine; prints figures.
+
+    python benchmarks/run.py [--cases 200] [--latency-ms 200] [--concurrency 8]
+
+1. the standard suite's wall time against the embedded server (goal: at most 20 s on 2 cores);
+2. property-test cases per second: our suite (PROP-001 only) against `st run` (the schemathesis CLI) on
+   the same OpenAPI document and server (goal: at least 2x), and against a plain httpx loop sending the
+   same number of generated bodies (the limit);
+3. a slow target (`serve --latency-ms 200`): wall time against the ideal, requests x latency / concurrency
+   (goal: at most 1.5x + 5 s);
+4. the number of requests of the smoke profile (goal: at most 30).
+Timings are of whole commands, start-up included, as a user meets them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+KEY = "bench-key"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def server(latency_ms: int = 0):
+    port = free_port()
+    proc = subprocess.Popen([str(BIN / "sgp-conformance"), "serve", "--port", str(port), "--api-key", KEY,
+                             "--latency-ms", str(latency_ms)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"{url}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
+    return time.perf_counter() - started, done
+
+
+def suite(args: list[str], report_dir: Path, url: str | None = None) -> tuple[float, dict[str, Any]]:
+    cmd = [str(BIN / "sgp-conformance"), "run", "--report-dir", str(report_dir), *args]
+    if url:
+        cmd += ["--base-url", url]
+    seconds, done = timed(cmd, {"SGP_API_KEY": KEY} if url else None)
+    doc = json.loads((report_dir / "conformance.json").read_text())
+    if done.returncode != 0:
+        print(f"  (run exited {done.returncode}: {doc['verdict']})")
+    return seconds, doc
+
+
+def generated_bodies(n: int) -> list[dict[str, Any]]:
+    from hypothesis import HealthCheck, given, seed, settings
+    from schemathesis import GenerationMode
+    from schemathesis.openapi import from_dict
+
+    from conformance import schema_store
+
+    schema = from_dict(schema_store.openapi_document("sgp", generation=True))
+    op = next(o.ok() for o in schema.get_all_operations())
+    bodies: list[dict[str, Any]] = []
+
+    @seed(1)
+    @settings(max_examples=n, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(case=op.as_strategy(GenerationMode.POSITIVE))
+    def collect(case: Any) -> None:
+        if isinstance(case.body, dict):
+            bodies.append({**case.body, "model": "openai/gpt-4o-mini", "max_tokens": 16, "stream": False})
+
+    collect()
+    return bodies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--cases", type=int, default=200)
+    parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=8)
+    opts = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="sgp-bench-"))
+    print(f"sgp-conformance benchmarks ({os.cpu_count()} cores, python {sys.version.split()[0]})")
+
+    seconds, doc = suite([], work / "standard")
+    print(f"1. standard suite, embedded server: {seconds:.1f} s wall, {doc['requests']['sent']} requests "
+          f"(goal <= 20 s)")
+
+    with server() as url:
+        ours_s, ours = suite(["-k", "PROP-001", "--max-examples", str(opts.cases)], work / "prop", url)
+        ours_cases = ours["requests"]["sent"]
+        spec = work / "openapi.json"
+        from conformance import schema_store
+
+        spec.write_text(json.dumps(schema_store.openapi_document("sgp", generation=True)))
+        st = shutil.which("st", path=str(BIN)) or "st"
+        st_s, st_done = timed([st, "run", str(spec), "--url", url, "-n", str(opts.cases), "--mode", "positive",
+                               "-H", f"x-api-key: {KEY}", "--checks", "not_a_server_error",
+                               "--phases", "fuzzing", "--report-dir", str(work / "st")])
+        # its summary says "N generated, N passed"
+        found = re.search(r"(\d+) generated", st_done.stdout)
+        st_cases = int(found.group(1)) if found else opts.cases
+        bodies = generated_bodies(opts.cases)
+        started = time.perf_counter()
+        with httpx.Client(headers={"x-api-key": KEY}) as client:
+            for body in bodies:
+                client.post(f"{url}/v4/beta/chat/completions", json=body)
+        loop_s = time.perf_counter() - started
+    ours_rate, st_rate, loop_rate = ours_cases / ours_s, st_cases / st_s, len(bodies) / loop_s
+    print(f"2. property cases/s: sgp-conformance {ours_rate:.0f} ({ours_cases} in {ours_s:.1f} s), "
+          f"st run {st_rate:.0f} ({st_cases} in {st_s:.1f} s, exit {st_done.returncode}), "
+          f"plain httpx loop {loop_rate:.0f} ({len(bodies)} in {loop_s:.1f} s); "
+          f"ratio to st run {ours_rate / st_rate:.2f}x (goal >= 2x)")
+
+    with server(opts.latency_ms) as url:
+        slow_s, slow = suite(["--concurrency", str(opts.concurrency)], work / "slow", url)
+    sent = slow["requests"]["sent"]
+    ideal = sent * opts.latency_ms / 1000 / opts.concurrency
+    print(f"3. slow target ({opts.latency_ms} ms/request, concurrency {opts.concurrency}): {slow_s:.1f} s wall "
+          f"for {sent} requests; ideal {ideal:.1f} s; {slow_s / ideal:.2f}x "
+          f"(goal <= 1.5x + 5 s = {1.5 * ideal + 5:.1f} s)")
+
+    _, smoke = suite(["--depth", "smoke"], work / "smoke")
+    print(f"4. smoke profile: {smoke['requests']['sent']} requests (goal <= 30)")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
