@@ -50,6 +50,7 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-requests", type=int, help="hard cap on requests sent (default 500)")
     p.add_argument("--rate-limit", type=float, help="requests per second at most")
     p.add_argument("--concurrency", type=int, help="requests in flight at once")
+    p.add_argument("--retries", type=int, help="retries of a 429/503 answer, honouring Retry-After (default 2)")
     p.add_argument("--depth", choices=("smoke", "standard", "deep"))
     p.add_argument("--fail-on", choices=("must", "should"))
     p.add_argument("--report-dir", help="where reports are written (default reports/)")
@@ -97,7 +98,7 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
         if name in {"api_key", "secret_headers", "clients", "allow_insecure_http"} or value is None:
             continue
         if name in {"base_url", "account_id", "model", "profile", "timeout", "stream_timeout", "max_tokens",
-                    "max_requests", "rate_limit", "concurrency", "depth", "fail_on", "report_dir",
+                    "max_requests", "rate_limit", "concurrency", "retries", "depth", "fail_on", "report_dir",
                     "max_examples", "seed", "baseline"}:
             args += [f"--sgp-{name.replace('_', '-')}", str(value)]
     if config.allow_insecure_http:

@@ -8,49 +8,90 @@ from typing import Any
 from conformance.config import Config
 from conformance.exchange import Exchange
 from conformance.profiles import Profile
-from conformance.redact import MASK, Scrubber
+from conformance.redact import MASK, Scrubber, safe_url
 
+# characters of a body kept in the evidence; the rest is cut with a note saying how much
 BODY_LIMIT = 4000
-KEY_VARIABLE = "$SGP_API_KEY"
+KEY_VARIABLE = "SGP_API_KEY"
+# the key, as the shell expands it: in double quotes so a key with spaces or specials stays one word
+KEY_EXPANSION = '"${SGP_API_KEY}"'
 
 
-def _truncate(text: str, limit: int = BODY_LIMIT) -> str:
+def truncate(text: str, limit: int = BODY_LIMIT) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}\n… [{len(text) - limit} more characters cut]"
 
 
+def _ansi_c(data: bytes) -> str:
+    """Bytes as a bash $'...' word, for bodies that are not printable UTF-8 (sent so on purpose)."""
+    out = []
+    for byte in data:
+        char = chr(byte)
+        if char == "'" or char == "\\":
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "$'" + "".join(out) + "'"
+
+
+def shell_word(text: str, key: str | None, scrubber: Scrubber) -> str:
+    """One shell word for `text`, in which the key becomes "${SGP_API_KEY}" and other secrets the mask.
+
+    Quoted pieces side by side make one word: 'x-api-key: '"${SGP_API_KEY}". Single quotes elsewhere,
+    so `!` and `$` in bodies mean nothing to an interactive shell.
+    """
+    if not key or key not in text:
+        return shlex.quote(scrubber.text(text))
+    pieces = text.split(key)
+    words = [shlex.quote(scrubber.text(p)) if p else "" for p in pieces]
+    return KEY_EXPANSION.join(words)
+
+
+def _printable(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c in "\n\t\r" or ord(c) >= 0x20 for c in text)
+
+
 def curl_line(exchange: Exchange, scrubber: Scrubber, profile: Profile, config: Config) -> str:
     """A one-line reproduction that reads the key from $SGP_API_KEY, never carrying the key itself."""
     spec = exchange.request
+    key = config.api_key or None
     parts = ["curl", "-sS", "-i"]
     if spec.stream:
         parts.append("-N")
-    parts += ["-X", spec.method, shlex.quote(exchange.url)]
-    key = config.api_key or ""
+    parts += ["-X", spec.method, shell_word(exchange.url, key, scrubber)]
     for name, value in spec.headers.items():
-        if key and key in value:
-            # double quotes so the shell expands the variable; the rest of the value has no specials
-            shown = value.replace(key, KEY_VARIABLE)
-            parts += ["-H", f'"{name}: {shown}"']
-        else:
-            parts += ["-H", shlex.quote(f"{name}: {scrubber.text(value)}")]
+        if key is None or key not in value:
+            value = MASK if name.lower() in scrubber.declared else value
+        parts += ["-H", shell_word(f"{name}: {value}", key, scrubber)]
     if spec.body is not None:
-        body = spec.body.decode("utf-8", errors="replace")
-        parts += ["--data-binary", shlex.quote(scrubber.text(body))]
+        if _printable(spec.body):
+            body = shell_word(spec.body.decode("utf-8"), key, scrubber)
+        else:
+            body = _ansi_c(scrubber.data(spec.body))
+        parts += ["--data-binary", body]
     return " ".join(parts)
 
 
 def exchange_evidence(exchange: Exchange, scrubber: Scrubber, profile: Profile, config: Config) -> dict[str, Any]:
+    """The exchange as the reports show it: every string scrubbed, bodies cut at BODY_LIMIT."""
     spec = exchange.request
     request_body = spec.body.decode("utf-8", errors="replace") if spec.body is not None else ""
     out: dict[str, Any] = {
         "scenario": exchange.scenario,
         "request": {
             "method": spec.method,
-            "url": scrubber.text(exchange.url),
+            "url": scrubber.text(safe_url(exchange.url) or ""),
+            # headers first: a declared-secret header's value is learnt here, before the bodies are scrubbed
             "headers": scrubber.headers(spec.headers.items()),
-            "body": _truncate(scrubber.text(request_body)),
+            "body": truncate(scrubber.text(request_body)),
+            "body_bytes": len(spec.body or b""),
         },
         "curl": curl_line(exchange, scrubber, profile, config),
     }
@@ -61,10 +102,13 @@ def exchange_evidence(exchange: Exchange, scrubber: Scrubber, profile: Profile, 
         out["response"] = {
             "status": response.status,
             "headers": scrubber.headers(response.headers),
-            "body": _truncate(scrubber.text(response.text)),
+            "body": truncate(scrubber.text(response.text)),
+            "body_bytes": len(response.body),
             "elapsed_ms": round(response.elapsed_ms, 1),
         }
+        if response.truncated:
+            out["response"]["truncated"] = scrubber.text(response.truncated)
     return out
 
 
-__all__ = ["MASK", "curl_line", "exchange_evidence"]
+__all__ = ["BODY_LIMIT", "MASK", "curl_line", "exchange_evidence", "truncate"]

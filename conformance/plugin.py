@@ -41,6 +41,7 @@ OPTION_FIELDS = {
     "max-requests": ("hard cap on requests sent", int),
     "rate-limit": ("requests per second at most", float),
     "concurrency": ("requests in flight at once when scenarios are fetched", int),
+    "retries": ("retries of a 429/503 answer, honouring Retry-After", int),
     "depth": ("smoke, standard (default) or deep", str),
     "fail-on": ("must (default) or should: the level that fails the run", str),
     "report-dir": ("where conformance.json is written", str),
@@ -150,7 +151,7 @@ def pytest_configure(config: pytest.Config) -> None:
     run = Run(settings, embedded)
     config.stash[STASH_RUN] = run
     config.pluginmanager.register(Collector(run, config), "sgp-conformance-collector")
-    if not hasattr(config, "workerinput"):
+    if not hasattr(config, "workerinput") and not settings.dry_run:
         from conformance.results import ResultsCollector
 
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")

@@ -1,25 +1,45 @@
 """Per-requirement results, gathered from test reports on the controller, and the run's verdict.
 
 Workers attach violations and evidence to their reports as user properties; this collector takes them
-off (so JUnit keeps only the requirement ID and level), folds them per requirement, and writes
-conformance.json when the session ends.
+off (so JUnit keeps only the requirement ID and level), scrubs every report before any reporter sees it,
+folds the results per requirement, writes conformance.json when the session ends (its schema is
+schemas/conformance-result.json) and gives pytest-html its summary, matrix and failure evidence.
+
+Other plugins add top-level sections to conformance.json with `register_section(config, name, provider)`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import platform
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conformance import __version__, catalogue
+from conformance import __version__, baseline, catalogue
+from conformance.redact import Scrubber, ScrubbingStream, safe_url
 
 RESULT_FILE = "conformance.json"
+HTML_FILE = "conformance.html"
+SCHEMA_ID = "https://sgp-conformance.dev/schemas/conformance-result.json"
+# bumped when a consumer of conformance.json would have to change; added fields do not bump it
+FORMAT_VERSION = 1
+PLUGIN_NAME = "sgp-conformance-results"
+STATUSES = ("pass", "fail", "error", "stale", "known", "skip")
 # worst first: a requirement hit by several tests keeps its worst status
 STATUS_ORDER = ("fail", "error", "stale", "known", "skip", "pass")
+BAD = frozenset({"fail", "error", "stale"})
+# what one requirement keeps for the reports; the counts say how many there were
+MAX_VIOLATIONS = 20
+MAX_EXCHANGES = 5
+CORE_KEYS = frozenset({"schema", "format_version", "versions", "run", "requests", "unreachable", "verdict",
+                       "verdicts", "counts", "results"})
 
 
 @dataclass
@@ -32,13 +52,57 @@ class Result:
     message: str = ""
     tests: list[str] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
+    violation_count: int = 0
+    # the exchanges behind a failure as exchange_evidence made them; only the HTML report shows them whole
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None
 
     def worsen(self, status: str, message: str) -> None:
         if STATUS_ORDER.index(status) < STATUS_ORDER.index(self.status):
             self.status, self.message = status, message
         elif status == self.status and message and not self.message:
             self.message = message
+
+    def add_violations(self, found: Iterable[dict[str, Any]]) -> None:
+        for violation in found:
+            self.violation_count += 1
+            if len(self.violations) < MAX_VIOLATIONS:
+                self.violations.append(violation)
+
+    def add_evidence(self, found: Iterable[dict[str, Any]]) -> None:
+        for item in found:
+            if len(self.evidence) < MAX_EXCHANGES and item not in self.evidence:
+                self.evidence.append(item)
+
+    def to_json(self, html_name: str = HTML_FILE) -> dict[str, Any]:
+        pointer = None
+        if self.evidence:
+            anchor = evidence_anchor(self.id)
+            pointer = {
+                "anchor": anchor,
+                "html": f"{html_name}#{anchor}",
+                "scenarios": [_exchange_pointer(e) for e in self.evidence],
+            }
+        return {
+            "id": self.id, "level": self.level, "statement": self.statement, "source": self.source,
+            "status": self.status, "message": self.message, "tests": list(self.tests),
+            "violations": list(self.violations), "violation_count": self.violation_count,
+            "evidence": pointer, "baseline": self.baseline,
+        }
+
+
+def evidence_anchor(req_id: str) -> str:
+    return f"evidence-{req_id}"
+
+
+def matrix_anchor(req_id: str) -> str:
+    return f"req-{req_id}"
+
+
+def _exchange_pointer(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    request, response = evidence.get("request") or {}, evidence.get("response") or {}
+    return {"scenario": evidence.get("scenario", ""), "method": request.get("method"),
+            "status": response.get("status"), "error": evidence.get("error")}
 
 
 def _props(report: pytest.TestReport) -> dict[str, str]:
@@ -52,20 +116,135 @@ def _first_line(text: str) -> str:
     return ""
 
 
+def gating(results: Iterable[Mapping[str, Any]], fail_on: str) -> list[Mapping[str, Any]]:
+    """The results that make a run fail: a failure or error at a gating level, and at any level a stale
+    baseline entry (so the list only shrinks) or an expired one."""
+    levels = {catalogue.MUST} if fail_on == "must" else {catalogue.MUST, catalogue.SHOULD}
+    out = []
+    for r in results:
+        expired = bool((r.get("baseline") or {}).get("expired"))
+        if r["status"] == "stale" or (r["status"] == "error" and expired) or \
+                (r["level"] in levels and r["status"] in BAD):
+            out.append(r)
+    return out
+
+
+def verdict(results: Iterable[Mapping[str, Any]], fail_on: str) -> str:
+    return "not conformant" if gating(results, fail_on) else "conformant"
+
+
+def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    results = list(results)
+    return {level: "not conformant" if any(r["level"] == level and r["status"] in BAD for r in results)
+            else "conformant" for level in catalogue.LEVELS}
+
+
+def count(results: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    counts = {level: dict.fromkeys(STATUSES, 0) for level in (*catalogue.LEVELS, "total")}
+    for r in results:
+        counts[r["level"]][r["status"]] += 1
+        counts["total"][r["status"]] += 1
+    return counts
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, Any]:
+    """The suite's and the contract's versions: the schemas' version and a digest of their bytes, so two
+    runs judged by different schema files are told apart even where nobody bumped the version."""
+    files = resources.files("conformance.schemas")
+    digest = hashlib.sha256()
+    schema_version = None
+    for entry in sorted((f for f in files.iterdir() if f.name.endswith(".json")), key=lambda f: f.name):
+        data = entry.read_bytes()
+        digest.update(entry.name.encode() + b"\0" + data)
+        if entry.name == "openapi.json":
+            schema_version = json.loads(data).get("info", {}).get("version")
+    return {
+        "suite": __version__,
+        "schemas": schema_version,
+        "schemas_digest": f"sha256:{digest.hexdigest()[:16]}",
+        "python": platform.python_version(),
+        "pytest": pytest.__version__,
+        "pytest_html": _dist_version("pytest-html"),
+    }
+
+
+def register_section(config: pytest.Config, name: str, provider: Callable[[], Any]) -> None:
+    """Add a top-level section to conformance.json: `provider()` is called once, when the file is written,
+    and must return JSON-able data (it is scrubbed like the rest). Does nothing on an xdist worker, where
+    no results are written: register on the controller."""
+    collector = config.pluginmanager.get_plugin(PLUGIN_NAME)
+    if collector is not None:
+        collector.add_section(name, provider)
+
+
 class ResultsCollector:
     def __init__(self, run: Any, config: pytest.Config) -> None:
         self.run = run
         self.config = config
         self.results: dict[str, Result] = {}
         self.started = time.time()
+        self.finished: float | None = None
         self.worker_stats: list[dict[str, Any]] = []
         self.dead: str | None = None
+        self.sections: dict[str, Callable[[], Any]] = {}
+        self.doc: dict[str, Any] | None = None
+        self.accepted = baseline.load(run.config.baseline) if run.config.baseline else {}
+        html_path = getattr(config.option, "htmlpath", None)
+        self.html_name = Path(html_path).name if html_path else HTML_FILE
+
+    @property
+    def scrubber(self) -> Scrubber:
+        scrubber: Scrubber = self.run.scrubber
+        return scrubber
+
+    def add_section(self, name: str, provider: Callable[[], Any]) -> None:
+        if name in CORE_KEYS:
+            raise ValueError(f"conformance.json section {name!r} is one of the core keys: pick another name")
+        self.sections[name] = provider
 
     def result(self, req_id: str) -> Result:
         if req_id not in self.results:
             req = catalogue.get(req_id)
             self.results[req_id] = Result(req.id, req.level, req.statement, req.source)
+            entry = self.accepted.get(req_id)
+            if entry is not None:
+                self.results[req_id].baseline = {
+                    "reason": entry.reason, "expires": entry.expires.isoformat() if entry.expires else None,
+                    "expired": entry.expired(),
+                }
         return self.results[req_id]
+
+    # -- every report passes here first, so no reporter (terminal, JUnit, HTML) sees a secret ---------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        writer = getattr(reporter, "_tw", None)
+        stream = getattr(writer, "_file", None)
+        if stream is not None and self.scrubber.active and not isinstance(stream, ScrubbingStream):
+            # whatever pytest or another plugin prints through the terminal writer is masked on its way out
+            writer._file = ScrubbingStream(stream, self.scrubber)  # type: ignore[union-attr]
+
+    def _scrub(self, report: pytest.CollectReport | pytest.TestReport) -> None:
+        scrub = self.scrubber
+        if not scrub.active:
+            return
+        text = report.longreprtext + "".join(content for _, content in report.sections)
+        if scrub.contains_secret(text):
+            report.longrepr = scrub.scrub_in_place(report.longrepr)
+            report.sections = [(scrub.text(title), scrub.text(content)) for title, content in report.sections]
+        report.user_properties = [(k, scrub.value(v)) for k, v in getattr(report, "user_properties", [])]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self._scrub(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -75,13 +254,14 @@ class ResultsCollector:
         evidence = json.loads(props.get("sgp_evidence", "[]"))
         # the bulky parts stay out of JUnit: they are in the JSON results and the HTML report
         report.user_properties = [(k, v) for k, v in report.user_properties if not str(k).startswith("sgp_")]
+        self._scrub(report)
+        violations, evidence = self.scrubber.value(violations), self.scrubber.value(evidence)
         for violation in violations:
             other = violation.get("requirement")
             if other and other != req_id and other in catalogue.BY_ID:
                 found = self.result(other)
                 found.worsen("fail", f"violated in {report.nodeid}: {violation.get('message', '')}")
-                if len(found.violations) < 50:
-                    found.violations.append(violation)
+                found.add_violations([violation])
         if req_id is None:
             return
         result = self.result(req_id)
@@ -93,10 +273,10 @@ class ResultsCollector:
         if "sgp_baseline_expired" in props:
             status, message = "error", f"the baseline entry for {req_id} expired on {props['sgp_baseline_expired']}"
         result.worsen(status, message)
-        result.violations.extend(v for v in violations if v.get("requirement") == req_id)
-        result.evidence.extend(evidence)
+        result.add_violations(v for v in violations if v.get("requirement") == req_id)
+        result.add_evidence(evidence)
         if evidence:
-            self._attach_html(report, req_id, evidence)
+            self._attach_html(report, req_id)
 
     @staticmethod
     def _status(report: pytest.TestReport) -> tuple[str | None, str]:
@@ -116,16 +296,14 @@ class ResultsCollector:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else text
             return "skip", str(reason).removeprefix("Skipped: ")
         if report.failed:
-            if report.when == "call":
-                return "fail", _first_line(text)
             return "error", _first_line(text) or f"error in {report.when}"
         return None, ""
 
-    def _attach_html(self, report: pytest.TestReport, req_id: str, evidence: list[dict[str, Any]]) -> None:
-        from conformance.html_evidence import evidence_extras
+    def _attach_html(self, report: pytest.TestReport, req_id: str) -> None:
+        from conformance.report_html import evidence_link
 
         extras = getattr(report, "extras", [])
-        extras.extend(evidence_extras(req_id, evidence))
+        extras.append(evidence_link(req_id))
         report.extras = extras
 
     @pytest.hookimpl(optionalhook=True)
@@ -149,42 +327,92 @@ class ResultsCollector:
                     total[key] = total.get(key, 0) + value
         return total
 
+    def ordered(self) -> list[Result]:
+        known = [self.results[r.id] for r in catalogue.REQUIREMENTS if r.id in self.results]
+        return known + [r for rid, r in self.results.items() if rid not in catalogue.BY_ID]
+
     def document(self) -> dict[str, Any]:
         run = self.run
-        results = [self.results[r.id] for r in catalogue.REQUIREMENTS if r.id in self.results]
-        counts: dict[str, dict[str, int]] = {level: {} for level in catalogue.LEVELS}
-        for r in results:
-            counts[r.level][r.status] = counts[r.level].get(r.status, 0) + 1
-        return {
-            "schema": "https://sgp-conformance.dev/schemas/conformance-result.json",
-            "suite_version": __version__,
+        finished = self.finished or time.time()
+        results = [r.to_json(self.html_name) for r in self.ordered()]
+        configuration = run.config.redacted()
+        configuration["base_url"] = safe_url(configuration.get("base_url"))
+        doc: dict[str, Any] = {
+            "schema": SCHEMA_ID,
+            "format_version": FORMAT_VERSION,
+            "versions": versions(),
             "run": {
-                "target": run.config.base_url,
+                "target": safe_url(run.config.base_url),
                 "embedded": run.embedded is not None,
                 "profile": run.profile.name,
                 "model": run.config.model,
-                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
-                "duration_s": round(time.time() - self.started, 2),
-                "configuration": run.config.redacted(),
+                "depth": run.config.depth,
+                "fail_on": run.config.fail_on,
+                "started": _iso(self.started),
+                "finished": _iso(finished),
+                "duration_s": round(finished - self.started, 2),
+                "configuration": configuration,
             },
             "requests": self.request_stats(),
             "unreachable": run.client.dead or self.dead,
             "verdict": verdict(results, run.config.fail_on),
-            "counts": counts,
-            "results": [asdict(r) for r in results],
+            "verdicts": level_verdicts(results),
+            "counts": count(results),
+            "results": results,
         }
+        for name, provider in self.sections.items():
+            try:
+                doc[name] = provider()
+            except Exception as exc:  # one broken section must not cost the run its results
+                doc[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        scrubbed: dict[str, Any] = self.scrubber.value(doc)
+        return scrubbed
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.finished = time.time()
+        self.doc = self.document()
         out = Path(self.run.config.report_dir)
         out.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.document(), indent=2, ensure_ascii=False)
-        (out / RESULT_FILE).write_text(self.run.scrubber.text(text), encoding="utf-8")
+        text = json.dumps(self.doc, indent=2, ensure_ascii=False)
+        (out / RESULT_FILE).write_text(self.scrubber.text(text), encoding="utf-8")
+
+    # -- pytest-html: title, summary, matrix and evidence; optional, so `-p no:html` still works ------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        report.title = "SGP conformance report"
+        environment = report.data.get("environment")
+        if isinstance(environment, dict):
+            report.set_data("environment", self.scrubber.value(environment))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
+                                    session: pytest.Session) -> None:
+        from conformance.report_html import evidence_html, matrix_html, summary_html
+
+        doc = self.doc or self.document()
+        scrub = self.scrubber.text
+        prefix.append(scrub(summary_html(doc)))
+        postfix.append(scrub(matrix_html(doc)))
+        postfix.append(scrub(evidence_html(self.ordered())))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(1, '<th class="sortable" data-column-type="requirement">Requirement</th>')
+        cells.insert(2, '<th class="sortable" data-column-type="level">Level</th>')
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        from conformance.report_html import requirement_cells
+
+        props = {k: v for k, v in getattr(report, "user_properties", []) if isinstance(k, str)}
+        cells[1:1] = requirement_cells(props.get("requirement"), props.get("level"))
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 def failing(results: list[Result], fail_on: str) -> list[Result]:
-    levels = {catalogue.MUST} if fail_on == "must" else {catalogue.MUST, catalogue.SHOULD}
-    return [r for r in results if r.level in levels and r.status in {"fail", "error", "stale"}]
-
-
-def verdict(results: list[Result], fail_on: str) -> str:
-    return "not conformant" if failing(results, fail_on) else "conformant"
+    by_id = {r.id: r for r in results}
+    return [by_id[r["id"]] for r in gating([r.to_json() for r in results], fail_on)]

@@ -52,9 +52,12 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
     failed = [r for r in results if r["level"] in levels and r["status"] in {"fail", "error", "stale"}]
     if failed:
         return EXIT_FAIL, "not conformant"
-    budget = [r for r in results if r["status"] == "skip" and "budget" in r.get("message", "")]
+    # not judged for want of requests: the budget ran out, or the target kept answering 429
+    budget = [r for r in results if r["status"] == "skip" and ("budget" in r.get("message", "")
+                                                                or "429" in r.get("message", ""))]
     if budget:
-        return EXIT_INCOMPLETE, f"incomplete: {len(budget)} requirement(s) not judged, the request budget ran out"
+        return EXIT_INCOMPLETE, (f"incomplete: {len(budget)} requirement(s) not judged "
+                                 "(request budget reached or the target throttled)")
     return EXIT_OK, "conformant"
 
 
