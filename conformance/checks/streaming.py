@@ -507,8 +507,8 @@ def assemble(exchange: Exchange) -> dict[str, Any] | None:
 
 
 def assembled_valid(exchange: Exchange, n: int | None = None) -> list[Violation]:
-    """STRM-017: the assembled stream validates as chat.completion and has n choices, indices 0..n-1
-    (n from the request, default 1). Schema findings of SHOULD level (service_tier) keep their own ID:
+    """STRM-017: the assembled stream validates as chat.completion with choice indices 0..k-1; SEM-002 when
+    k is not the n of the request (default 1). Schema findings of SHOULD level (service_tier) keep their own ID:
     assembling must not turn a SHOULD into a MUST."""
     stop = unjudgeable(exchange, "STRM-017")
     if stop:
@@ -529,13 +529,19 @@ def assembled_valid(exchange: Exchange, n: int | None = None) -> list[Violation]
             Violation(requirement, f"assembled stream: {v.message}", v.pointer, v.scenario, v.schema_excerpt)
         )
     indices = [c["index"] for c in doc["choices"]]
-    if indices != list(range(n)):
+    if indices != list(range(len(indices))):
         out.append(
             Violation(
                 "STRM-017",
-                f"expected choice indices {list(range(n))}, got {brief(indices, 60)}",
+                f"expected choice indices 0..{len(indices) - 1}, got {brief(indices, 60)}",
                 "/choices",
                 exchange.scenario,
             )
+        )
+    elif len(indices) != n:
+        # a stream that ignores n is judged by the requirement on n, not as a broken stream
+        out.append(
+            Violation("SEM-002", f"expected {n} choice(s) in the stream, got {len(indices)}", "/choices",
+                      exchange.scenario)
         )
     return out

@@ -39,7 +39,9 @@ def _operation(profile_name: str) -> Any:
 
 
 def portable(body: dict[str, Any], run: Run) -> dict[str, Any]:
-    """Pin the model and token budget, and drop combinations a valid schema allows but servers refuse."""
+    """Pin the model and token budget, and drop what a valid schema allows but a real server may refuse
+    for reasons outside the contract: token ids of its vocabulary, stored-completion metadata, seeds
+    beyond 32 bits, model-specific JSON schemas, and parameter combinations OpenAI documents as invalid."""
     body = {k: v for k, v in body.items() if k not in run.profile.unsupported_params}
     body["model"] = run.config.model
     limit = run.config.max_tokens
@@ -60,6 +62,14 @@ def portable(body: dict[str, Any], run: Run) -> dict[str, Any]:
             body["tool_choice"] = "auto"
     if not body.get("stream"):
         body.pop("stream_options", None)
+    # values whose validity depends on the model or the account, not on the contract
+    for key in ("logit_bias", "metadata", "store"):
+        body.pop(key, None)
+    if isinstance(body.get("seed"), int):
+        body["seed"] = body["seed"] % 2**31
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        body.pop("response_format")
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_object":
         # OpenAI refuses json_object unless a message mentions JSON
