@@ -195,6 +195,9 @@ class Judge:
         except BudgetExhausted as exc:
             pytest.skip(f"not run: {exc}")
         self.exchanges.append(exchange)
+        if exchange.response is None and self.run.client.dead:
+            # nothing can be judged of a target that cannot be reached: not run, and the run exits 3
+            pytest.skip(f"not run: target unreachable: {self.run.client.dead}")
         if exchange.response is not None and exchange.response.status == 429:
             pytest.skip("not run: the target kept answering 429 Too Many Requests after retries")
         return exchange

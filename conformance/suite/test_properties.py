@@ -116,6 +116,8 @@ class Cases:
                 self.out_of_budget = True
                 return None
         exchange = self.seen[raw]
+        if exchange.response is None and self.judge.run.client.dead:
+            return None
         if exchange.status == 429:
             # still throttled after the client's retries: not judged, and counted in the report
             self.throttled += 1
@@ -124,8 +126,11 @@ class Cases:
 
     def not_run(self) -> str | None:
         """Why no generated case was judged, if none was."""
-        if any(e.status != 429 for e in self.seen.values()):
+        dead = self.judge.run.client.dead
+        if any(e.status != 429 and not (e.response is None and dead) for e in self.seen.values()):
             return None
+        if dead:
+            return f"not run: target unreachable: {dead}"
         if self.out_of_budget:
             return "not run: request budget reached before any generated case"
         if self.throttled:
