@@ -1,0 +1,56 @@
+"""The wheel: schemas ship inside it and are found without the source tree; its server and suite work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMAS = sorted(p.name for p in (ROOT / "schemas").glob("*.json"))
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The package as a wheel installs it, in a directory of its own, away from the source tree."""
+    work = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work), str(ROOT)],
+                   check=True, timeout=600, capture_output=True)
+    wheel = next(work.glob("sgp_conformance-*.whl"))
+    target = work / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        zf.extractall(target)
+    assert {f"conformance/schemas/{n}" for n in SCHEMAS} <= set(names)
+    assert not any(n.startswith(("tests/", "schemas/")) for n in names)
+    yield target
+
+
+def run_from(site: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    env["PYTHONPATH"] = str(site)
+    # run outside the checkout, so nothing can come from the source tree
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env,
+                          cwd=site.parent)
+
+
+def test_schemas_load_from_the_wheel(installed: Path) -> None:
+    code = ("import conformance, conformance.schema_store as s; "
+            "print(conformance.__file__); print(sorted(s.load(n)['$id'] for n in s.SCHEMA_NAMES))")
+    done = run_from(installed, "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(str(installed)), done.stdout
+    assert "chat-completion.json" in done.stdout
+
+
+@pytest.mark.parametrize("profile", ["sgp", "openai"])
+def test_installed_suite_passes_against_installed_server(installed: Path, profile: str) -> None:
+    done = run_from(installed, "-m", "conformance.cli", "run", "--profile", profile, "--depth", "smoke",
+                    "--report-dir", str(installed.parent / f"reports-{profile}"))
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "CONFORMANT" in done.stdout
