@@ -28,6 +28,8 @@ from conformance.redact import Scrubber, ScrubbingStream, safe_url
 RESULT_FILE = "conformance.json"
 HTML_FILE = "conformance.html"
 SCHEMA_ID = "https://sgp-conformance.dev/schemas/conformance-result.json"
+# in schemas/ beside the contract's schemas, but not one of them: it describes this file, not the API
+RESULT_SCHEMA = "conformance-result.json"
 # bumped when a consumer of conformance.json would have to change; added fields do not bump it
 FORMAT_VERSION = 1
 PLUGIN_NAME = "sgp-conformance-results"
@@ -56,12 +58,14 @@ class Result:
     # the exchanges behind a failure as exchange_evidence made them; only the HTML report shows them whole
     evidence: list[dict[str, Any]] = field(default_factory=list)
     baseline: dict[str, Any] | None = None
+    # the message came from another requirement's test; the requirement's own test says it better
+    borrowed: bool = field(default=False, repr=False)
 
-    def worsen(self, status: str, message: str) -> None:
+    def worsen(self, status: str, message: str, own: bool = True) -> None:
         if STATUS_ORDER.index(status) < STATUS_ORDER.index(self.status):
-            self.status, self.message = status, message
-        elif status == self.status and message and not self.message:
-            self.message = message
+            self.status, self.message, self.borrowed = status, message, not own
+        elif status == self.status and message and (not self.message or (own and self.borrowed)):
+            self.message, self.borrowed = message, not own
 
     def add_violations(self, found: Iterable[dict[str, Any]]) -> None:
         for violation in found:
@@ -160,7 +164,8 @@ def versions() -> dict[str, Any]:
     files = resources.files("conformance.schemas")
     digest = hashlib.sha256()
     schema_version = None
-    for entry in sorted((f for f in files.iterdir() if f.name.endswith(".json")), key=lambda f: f.name):
+    contract = (f for f in files.iterdir() if f.name.endswith(".json") and f.name != RESULT_SCHEMA)
+    for entry in sorted(contract, key=lambda f: f.name):
         data = entry.read_bytes()
         digest.update(entry.name.encode() + b"\0" + data)
         if entry.name == "openapi.json":
@@ -260,7 +265,7 @@ class ResultsCollector:
             other = violation.get("requirement")
             if other and other != req_id and other in catalogue.BY_ID:
                 found = self.result(other)
-                found.worsen("fail", f"violated in {report.nodeid}: {violation.get('message', '')}")
+                found.worsen("fail", f"violated in {report.nodeid}: {violation.get('message', '')}", own=False)
                 found.add_violations([violation])
         if req_id is None:
             return
@@ -291,7 +296,8 @@ class ResultsCollector:
             if report.passed:
                 return "pass", ""
             if report.failed:
-                return "fail", _first_line(text.split("violation(s) of", 1)[-1].split("\n", 1)[-1]) or "failed"
+                line = _first_line(text.split("violation(s) of", 1)[-1].split("\n", 1)[-1]).removeprefix("- ")
+                return "fail", line or "failed"
         if report.skipped:
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else text
             return "skip", str(reason).removeprefix("Skipped: ")
@@ -393,8 +399,9 @@ class ResultsCollector:
         doc = self.doc or self.document()
         scrub = self.scrubber.text
         prefix.append(scrub(summary_html(doc)))
-        postfix.append(scrub(matrix_html(doc)))
+        # failures before the matrix: collapsed they take a line each, and they are what a reader wants next
         postfix.append(scrub(evidence_html(self.ordered())))
+        postfix.append(scrub(matrix_html(doc)))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:

@@ -9,19 +9,33 @@ from typing import Any
 
 from conformance import catalogue
 from conformance.config import Config
-from conformance.redact import Scrubber
+from conformance.redact import Scrubber, config_secrets
+from conformance.results import gating
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
 PYTEST_USAGE = 4
 
 
-def leaked_files(report_dir: Path, config: Config) -> list[Path]:
-    """Every file the run wrote that holds the key, plain or base64."""
-    scrubber = Scrubber(config.secrets())
-    if not config.secrets():
+def leaked_files(report_dir: Path, config: Config, neutralise: bool = False) -> list[Path]:
+    """Every file under the report directory that holds a secret of the run (plain, base64, quoted, escaped).
+
+    With `neutralise`, each such file is also rewritten with the secret masked, so a CI step that uploads
+    the reports whatever the outcome does not publish the key.
+    """
+    scrubber = Scrubber(config_secrets(config))
+    if not scrubber.active or not report_dir.is_dir():
         return []
-    return [p for p in sorted(report_dir.rglob("*")) if p.is_file() and scrubber.contains_secret(p.read_bytes())]
+    found = []
+    for path in sorted(report_dir.rglob("*")):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        if scrubber.contains_secret(data):
+            found.append(path)
+            if neutralise:
+                path.write_bytes(scrubber.data(data))
+    return found
 
 
 def _load(report_dir: Path) -> dict[str, Any] | None:
@@ -34,8 +48,8 @@ def _load(report_dir: Path) -> dict[str, Any] | None:
 def _key_refused(doc: dict[str, Any]) -> str | None:
     for result in doc.get("results", []):
         if result["id"] == "BASIC-001" and result["status"] == "fail":
-            for ev in result.get("evidence", []):
-                status = (ev.get("response") or {}).get("status")
+            for ev in (result.get("evidence") or {}).get("scenarios", []):
+                status = ev.get("status")
                 if status in (401, 403):
                     return f"the configured key was refused (HTTP {status}): check --api-key / SGP_API_KEY"
     return None
@@ -48,9 +62,7 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
     if refused:
         return EXIT_UNREACHABLE, refused
     results = doc.get("results", [])
-    levels = {catalogue.MUST} if fail_on == "must" else {catalogue.MUST, catalogue.SHOULD}
-    failed = [r for r in results if r["level"] in levels and r["status"] in {"fail", "error", "stale"}]
-    if failed:
+    if gating(results, fail_on):
         return EXIT_FAIL, "not conformant"
     # not judged for want of requests: the budget ran out, or the target kept answering 429
     budget = [r for r in results if r["status"] == "skip" and ("budget" in r.get("message", "")
@@ -65,16 +77,21 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
     lines = ["", "=" * 72, f"sgp-conformance: {verdict_line.upper()} (--fail-on {fail_on})"]
     run = doc.get("run", {})
     lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}")
+    verdicts = doc.get("verdicts", {})
     for level in catalogue.LEVELS:
-        counts = doc.get("counts", {}).get(level, {})
+        counts = {s: n for s, n in doc.get("counts", {}).get(level, {}).items() if n}
         if counts:
             parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-            lines.append(f"  {level:<6} {parts}")
+            shown = f"{verdicts[level]}: " if level in verdicts else ""
+            lines.append(f"  {level:<6} {shown}{parts}")
     failed = [r for r in doc.get("results", []) if r["status"] in {"fail", "error", "stale"}]
     for r in failed[:25]:
-        lines.append(f"  x {r['id']:<10} {r['level']:<6} {r['message'][:90]}")
+        lines.append(f"  x {r['id']:<10} {r['level']:<6} {r['status']:<5} {r['message'][:84]}")
     if len(failed) > 25:
         lines.append(f"  ... and {len(failed) - 25} more")
+    known = [r["id"] for r in doc.get("results", []) if r["status"] == "known"]
+    if known:
+        lines.append(f"  known (accepted in the baseline): {', '.join(known)}")
     req = doc.get("requests", {})
     lines.append(f"requests sent: {req.get('sent', 0)}  (429 seen: {req.get('throttled', 0)})")
     for name in ("conformance.html", "junit.xml", "conformance.json"):
@@ -86,10 +103,11 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
 
 
 def finish(config: Config, pytest_code: int, report_dir: Path) -> int:
-    leaks = leaked_files(report_dir, config)
+    leaks = leaked_files(report_dir, config, neutralise=True)
     if leaks:
         names = ", ".join(str(p) for p in leaks)
-        print(f"sgp-conformance: SECRET LEAK: the API key was found in {names}; delete these files", file=sys.stderr)
+        print(f"sgp-conformance: SECRET LEAK: the API key was found in {names} (now masked there); "
+              "the run fails: report this as a bug of sgp-conformance", file=sys.stderr)
         return EXIT_FAIL
     doc = _load(report_dir)
     if doc is None:
@@ -98,5 +116,5 @@ def finish(config: Config, pytest_code: int, report_dir: Path) -> int:
         print("sgp-conformance: the run ended before writing its results", file=sys.stderr)
         return EXIT_FAIL
     code, line = exit_code(doc, config.fail_on)
-    print(render(doc, line, report_dir, config.fail_on))
+    print(Scrubber(config_secrets(config)).text(render(doc, line, report_dir, config.fail_on)))
     return code

@@ -1,0 +1,257 @@
+"""The HTML report's own parts, put into pytest-html's page through its hooks: the run summary, the
+requirement matrix and, for each failure, its evidence.
+
+Everything here is static HTML (no script needed to read it), evidence is collapsed in <details>, and only
+results that did not pass carry any. The page stays small at any scale: an exchange shared by several
+failures is shown once and linked from the others, and once EVIDENCE_BUDGET characters of evidence are
+written, later failures show their first violations and curl lines but no headers or bodies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pytest_html import extras
+
+from conformance import catalogue
+from conformance.results import STATUSES, Result, evidence_anchor, matrix_anchor
+
+# characters of failure evidence in the page before later failures are shown compactly
+EVIDENCE_BUDGET = 1_500_000
+# what a failure past the budget keeps
+COMPACT_VIOLATIONS = 3
+COMPACT_EXCHANGES = 2
+SCHEMA_EXCERPT_LIMIT = 1500
+# statuses whose results get an evidence section
+SHOWN = ("fail", "error", "stale", "known")
+
+# pytest-html's environment table is hidden: it would stand above the summary, whose Runner row says the same
+STYLE = """
+<style>
+.sgp h2{margin:.6em 0 .3em} .sgp table{border-collapse:collapse;margin:.3em 0 1em}
+.sgp th,.sgp td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;font-size:13px}
+.sgp th{background:#f3f3f3} .sgp pre{white-space:pre-wrap;word-break:break-all;background:#f8f8f8;
+border:1px solid #e3e3e3;padding:6px;margin:2px 0 8px;font-size:12px;max-height:30em;overflow:auto}
+.sgp .st{font-weight:bold;padding:1px 6px;border-radius:3px;color:#fff;white-space:nowrap}
+.st-pass{background:#2e7d32}.st-fail{background:#c62828}.st-error{background:#6a1b9a}.st-stale{background:#ef6c00}
+.st-known{background:#546e7a}.st-skip{background:#9e9e9e}.sgp .verdict-ok{color:#2e7d32}.sgp .verdict-bad{color:#c62828}
+.sgp .msg{color:#555;font-size:12px} .sgp details{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
+.sgp details[open]{background:#fffdf6} .sgp summary{cursor:pointer;padding:3px 0}
+.sgp .note{color:#777;font-style:italic} #environment-header,#environment{display:none}
+#sgp-matrix tr.row-fail td,#sgp-matrix tr.row-error td{background:#fff3f3}
+</style>
+"""
+# a link to an evidence anchor opens its <details>: fragment navigation alone leaves it closed
+SCRIPT = """
+<script>(function(){function o(){var t=document.getElementById(decodeURIComponent(location.hash.slice(1)));
+if(t&&t.tagName==='DETAILS'){t.open=true;}}window.addEventListener('hashchange',o);
+window.addEventListener('DOMContentLoaded',o);})();</script>
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape("" if value is None else str(value))
+
+
+def _status(status: str) -> str:
+    return f'<span class="st st-{_e(status)}">{_e(status)}</span>'
+
+
+def evidence_link(req_id: str) -> dict[str, Any]:
+    """The pytest-html extra of a failed test: a pointer to the evidence, which lives once in the page."""
+    anchor = evidence_anchor(req_id)
+    return extras.html(f'<p class="sgp-evidence-link">Evidence: <a href="#{_e(anchor)}">{_e(req_id)}</a></p>')
+
+
+def requirement_cells(req_id: str | None, level: str | None) -> list[str]:
+    if req_id is None:
+        return ['<td class="col-requirement"></td>', '<td class="col-level"></td>']
+    return [f'<td class="col-requirement"><a href="#{_e(matrix_anchor(req_id))}">{_e(req_id)}</a></td>',
+            f'<td class="col-level">{_e(level)}</td>']
+
+
+def summary_html(doc: Mapping[str, Any]) -> str:
+    run, versions, req = doc.get("run", {}), doc.get("versions", {}), doc.get("requests", {})
+    fail_on = run.get("fail_on", "must")
+    good = doc.get("verdict") == "conformant"
+    target = run.get("target") or ""
+    if run.get("embedded"):
+        target += " (the embedded reference server)"
+    by_status = ", ".join(f"{k}: {v}" for k, v in (req.get("by_status") or {}).items())
+    rows = [
+        ("Target", target), ("Profile", run.get("profile")), ("Model", run.get("model")),
+        ("Suite", f"sgp-conformance {versions.get('suite')}"),
+        ("Schemas", f"{versions.get('schemas')} ({versions.get('schemas_digest')})"),
+        ("Runner", f"Python {versions.get('python')}, pytest {versions.get('pytest')}, "
+                   f"pytest-html {versions.get('pytest_html')}"),
+        ("Date", (run.get("started") or "").replace("T", " ").replace("Z", " UTC")),
+        ("Duration", f"{run.get('duration_s', 0):.1f} s"),
+        ("Requests sent", f"{req.get('sent', 0)} (429 seen: {req.get('throttled', 0)}, retries: "
+                          f"{req.get('retries', 0)}, transport errors: {req.get('transport_errors', 0)}"
+                          f"{'; by status ' + by_status if by_status else ''})"),
+        ("Depth / fail on", f"{run.get('depth')} / {fail_on}"),
+    ]
+    if doc.get("unreachable"):
+        rows.append(("Unreachable", doc["unreachable"]))
+    verdict_class = "verdict-ok" if good else "verdict-bad"
+    out = [STYLE, SCRIPT, '<section id="sgp-summary" class="sgp">',
+           f'<h2 id="sgp-verdict" class="{verdict_class}">{_e(str(doc.get("verdict", "")).upper())} '
+           f'<span class="msg">(--fail-on {_e(fail_on)})</span></h2>',
+           '<table id="sgp-run">']
+    out += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows]
+    out.append("</table>")
+    counts, verdicts = doc.get("counts", {}), doc.get("verdicts", {})
+    out.append('<table id="sgp-levels"><tr><th>Level</th><th>Verdict</th>'
+               + "".join(f"<th>{_e(s)}</th>" for s in STATUSES) + "</tr>")
+    for level in (*catalogue.LEVELS, "total"):
+        row = counts.get(level, {})
+        if level != "total" and not any(row.values()):
+            continue
+        shown = verdicts.get(level, doc.get("verdict", "")) if level != "total" else doc.get("verdict", "")
+        cls = "verdict-ok" if shown == "conformant" else "verdict-bad"
+        out.append(f'<tr><th>{_e(level)}</th><td class="{cls}">{_e(shown)}</td>'
+                   + "".join(f"<td>{row.get(s, 0)}</td>" for s in STATUSES) + "</tr>")
+    out.append("</table></section>")
+    return "\n".join(out)
+
+
+def matrix_html(doc: Mapping[str, Any]) -> str:
+    out = ['<section id="sgp-matrix" class="sgp"><h2>Requirements</h2><table>',
+           "<thead><tr><th>ID</th><th>Level</th><th>Statement</th><th>Status</th><th>Evidence</th></tr></thead>",
+           "<tbody>"]
+    for r in doc.get("results", []):
+        message = f'<div class="msg">{_e(r.get("message"))}</div>' if r.get("message") else ""
+        link = ""
+        if r.get("status") in SHOWN:
+            link = f'<a href="#{_e(evidence_anchor(r["id"]))}">evidence</a>'
+        out.append(f'<tr id="{_e(matrix_anchor(r["id"]))}" class="row-{_e(r["status"])}"><td>{_e(r["id"])}</td>'
+                   f'<td>{_e(r["level"])}</td><td>{_e(r["statement"])}{message}</td>'
+                   f"<td>{_status(r['status'])}</td><td>{link}</td></tr>")
+    out.append("</tbody></table></section>")
+    return "\n".join(out)
+
+
+def _headers(pairs: Iterable[Iterable[str]]) -> str:
+    return "\n".join(": ".join(str(x) for x in pair) for pair in pairs)
+
+
+def _excerpt(schema: Any) -> str:
+    text = json.dumps(schema, indent=1, ensure_ascii=False)
+    if len(text) > SCHEMA_EXCERPT_LIMIT:
+        text = text[:SCHEMA_EXCERPT_LIMIT] + f"\n… [{len(text) - SCHEMA_EXCERPT_LIMIT} more characters cut]"
+    return text
+
+
+def _violations(result: Result, limit: int) -> str:
+    if not result.violations:
+        return ""
+    rows = ["<table class='sgp-violations'><tr><th>rule</th><th>JSON pointer</th><th>what is wrong</th>"
+            "<th>scenario</th></tr>"]
+    excerpts: list[str] = []
+    for v in result.violations[:limit]:
+        pointer = v.get("pointer")
+        rows.append(f"<tr><td>{_e(v.get('requirement'))}</td><td><code>{_e(pointer if pointer else '(whole)')}"
+                    f"</code></td><td>{_e(v.get('message'))}</td><td>{_e(v.get('scenario', ''))}</td></tr>")
+        if v.get("schema_excerpt") is not None:
+            excerpt = _excerpt(v["schema_excerpt"])
+            if excerpt not in excerpts:
+                excerpts.append(excerpt)
+    rows.append("</table>")
+    listed = min(limit, len(result.violations))
+    if result.violation_count > listed:
+        rows.append(f"<p class='note'>… and {result.violation_count - listed} more violation(s), not listed</p>")
+    for excerpt in excerpts[: max(1, limit // 5)]:
+        rows.append(f"<div><b>schema excerpt</b><pre>{_e(excerpt)}</pre></div>")
+    return "".join(rows)
+
+
+class _Budget:
+    """Characters of evidence still to spend, and the exchanges already shown whole."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        # an exchange already shown: its anchor, so later failures link to it instead of repeating it
+        self.shown: dict[str, str] = {}
+
+    @property
+    def spent(self) -> bool:
+        return self.left <= 0
+
+
+def _exchange_key(item: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _exchange(item: Mapping[str, Any], anchor: str, budget: _Budget) -> str:
+    request, response = item.get("request") or {}, item.get("response")
+    status = f"→ {response.get('status')}" if response else "→ no response"
+    head = (f"<h4>{_e(item.get('scenario', ''))}: {_e(request.get('method', ''))} {_e(request.get('url', ''))} "
+            f"{_e(status)}</h4>")
+    curl = (f"<div><b>reproduce</b> (reads the key from $SGP_API_KEY)<pre class='curl'>{_e(item.get('curl'))}"
+            "</pre></div>")
+    key = _exchange_key(item)
+    if key in budget.shown:
+        return (f"<div class='sgp-exchange'>{head}{curl}<p class='note'>request and response as shown "
+                f"<a href='#{_e(budget.shown[key])}'>above</a></p></div>")
+    parts = [f"<div class='sgp-exchange' id='{_e(anchor)}'>", head, curl]
+    if item.get("error"):
+        parts.append(f"<div><b>transport</b><pre>{_e(item['error'])}</pre></div>")
+    if budget.spent:
+        parts.append("<p class='note'>headers and bodies left out: the report's evidence budget is spent "
+                     "(the curl line above reproduces the request)</p>")
+    else:
+        parts.append(f"<div><b>request</b><pre>{_e(_headers(request.get('headers', [])))}\n\n"
+                     f"{_e(request.get('body', ''))}</pre></div>")
+        if response is not None:
+            cut = f" ({_e(response['truncated'])})" if response.get("truncated") else ""
+            parts.append(f"<div><b>response {_e(response.get('status'))}</b>{cut}<pre>"
+                         f"{_e(_headers(response.get('headers', [])))}\n\n{_e(response.get('body', ''))}</pre></div>")
+        budget.shown[key] = anchor
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def evidence_html(results: Iterable[Result], budget_chars: int = EVIDENCE_BUDGET) -> str:
+    """One collapsed <details> per result that did not pass, anchored as the matrix and JSON point to.
+
+    Once `budget_chars` of evidence are written, later failures keep their rule, first violations and curl
+    lines, but lose headers, bodies and the other violations: the page stays small however many fail.
+    """
+    budget = _Budget(budget_chars)
+    sections = []
+    for r in results:
+        if r.status not in SHOWN:
+            continue
+        anchor = evidence_anchor(r.id)
+        compact = budget.spent
+        body = [f"<details id='{_e(anchor)}' class='sgp-evidence'><summary>{_status(r.status)} <b>{_e(r.id)}</b> "
+                f"{_e(r.level)} — {_e(r.message)}</summary>",
+                f"<p><b>rule</b>: {_e(r.statement)} <span class='msg'>({_e(r.source)})</span></p>"]
+        if r.baseline:
+            body.append(f"<p><b>baseline</b>: {_e(r.baseline.get('reason'))}"
+                        f"{' (expires ' + _e(r.baseline['expires']) + ')' if r.baseline.get('expires') else ''}</p>")
+        body.append(_violations(r, COMPACT_VIOLATIONS if compact else len(r.violations)))
+        for i, item in enumerate(r.evidence[:COMPACT_EXCHANGES] if compact else r.evidence):
+            shown = _exchange(item, f"{anchor}-{i + 1}", budget)
+            if i:
+                # the first exchange says what went wrong; the others are there for whoever wants them
+                request, response = item.get("request") or {}, item.get("response") or {}
+                shown = (f"<details class='sgp-more'><summary>{_e(item.get('scenario', ''))}: "
+                         f"{_e(request.get('method', ''))} → {_e(response.get('status', 'no response'))}</summary>"
+                         f"{shown}</details>")
+            body.append(shown)
+        if not r.evidence and r.tests:
+            body.append(f"<p class='note'>no exchange recorded; see the test {_e(', '.join(r.tests))} below</p>")
+        body.append("</details>")
+        section = "".join(body)
+        budget.left -= len(section)
+        sections.append(section)
+    if not sections:
+        return '<section id="sgp-failures" class="sgp"><h2>Failures</h2><p>None.</p></section>'
+    return ('<section id="sgp-failures" class="sgp"><h2>Failures and their evidence</h2>'
+            f"<p class='msg'>{len(sections)} result(s); click one to show its evidence.</p>"
+            + "\n".join(sections) + "</section>")
