@@ -139,8 +139,17 @@ def verdict(results: Iterable[Mapping[str, Any]], fail_on: str) -> str:
 
 def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     results = list(results)
-    return {level: "not conformant" if any(r["level"] == level and r["status"] in BAD for r in results)
-            else "conformant" for level in catalogue.LEVELS}
+    out = {}
+    for level in catalogue.LEVELS:
+        statuses = {r["status"] for r in results if r["level"] == level}
+        if statuses & BAD:
+            out[level] = "not conformant"
+        elif "pass" in statuses:
+            out[level] = "conformant"
+        else:
+            # nothing at this level was judged (skipped, not run, or only known deviations)
+            out[level] = "not judged"
+    return out
 
 
 def count(results: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:

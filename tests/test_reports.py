@@ -133,8 +133,10 @@ def test_gating_counts_stale_and_expired_at_any_level() -> None:
     assert len(gating([r("SHOULD", "fail")], "should")) == 1
     assert len(gating([r("INFO", "stale")], "must")) == 1
     assert len(gating([r("INFO", "error", expired=True)], "must")) == 1
-    assert level_verdicts([r("SHOULD", "fail")]) == {"MUST": "conformant", "SHOULD": "not conformant",
-                                                    "INFO": "conformant"}
+    assert level_verdicts([r("SHOULD", "fail"), r("MUST", "pass")]) == {
+        "MUST": "conformant", "SHOULD": "not conformant", "INFO": "not judged"}
+    # a level where nothing was judged is not called conformant
+    assert level_verdicts([r("MUST", "skip"), r("MUST", "known")])["MUST"] == "not judged"
 
 
 # -- sections other plugins add -------------------------------------------------------------------------------
