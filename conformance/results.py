@@ -134,7 +134,10 @@ def gating(results: Iterable[Mapping[str, Any]], fail_on: str) -> list[Mapping[s
 
 
 def verdict(results: Iterable[Mapping[str, Any]], fail_on: str) -> str:
-    return "not conformant" if gating(results, fail_on) else "conformant"
+    results = list(results)
+    if gating(results, fail_on):
+        return "not conformant"
+    return "conformant" if any(r["status"] == "pass" for r in results) else "not judged"
 
 
 def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
