@@ -1,4 +1,5 @@
-"""`sgp-conformance`: run the suite, serve the reference server, list requirements, diff results.
+"""`sgp-conformance`: run the suite, serve the reference server, list requirements, diff results, validate
+recorded traffic (conformance.validate; same reports and exit codes 0/1/2 as run).
 
 Exit codes of `run`: 0 conformant at the --fail-on level, 1 not conformant, 2 usage or configuration
 error, 3 target unreachable or the configured key refused, 4 incomplete (the request budget ran out
@@ -77,6 +78,14 @@ def build_parser() -> Parser:
     diff = sub.add_parser("diff", help="compare two conformance.json results")
     diff.add_argument("old")
     diff.add_argument("new")
+    validate = sub.add_parser("validate", help="judge recorded traffic (JSON, JSONL, SSE/HTTP transcripts, HAR)",
+                              description="Judge recorded responses with the suite's schemas and checks; "
+                                          "writes the same reports as run.")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--profile", help="sgp (default) or openai")
+    validate.add_argument("--report-dir", help="where reports are written (default reports/)")
+    validate.add_argument("--fail-on", choices=("must", "should"))
+    validate.add_argument("--baseline", help="baseline file of accepted deviations")
     return parser
 
 
@@ -103,7 +112,29 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
             args += [f"--sgp-{name.replace('_', '-')}", str(value)]
     if config.allow_insecure_http:
         args.append("--sgp-allow-insecure-http")
+    if config.clients:
+        args.append("--sgp-clients")
     return args + extra
+
+
+def _one_line_usage_errors() -> object:
+    """A pytest plugin that turns pytest's own usage error (a usage text and an error over four lines, for
+    an option neither `run` nor pytest knows) into the one line every other usage error of `run` is."""
+    import pytest
+
+    class OneLineUsageErrors:
+        @pytest.hookimpl(wrapper=True)
+        def pytest_cmdline_parse(self, pluginmanager: Any, args: list[str]) -> Any:
+            try:
+                return (yield)
+            except pytest.UsageError as exc:
+                lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+                what = next((line.split("error:", 1)[1].strip() for line in lines if "error:" in line),
+                            lines[0] if lines else "invalid arguments")
+                raise pytest.UsageError(f"sgp-conformance run: {what} (see sgp-conformance run --help; "
+                                        "other options go to pytest: see pytest --help)") from None
+
+    return OneLineUsageErrors()
 
 
 def command_run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -115,7 +146,8 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     if config.dry_run:
         import pytest
 
-        code = pytest.main([*pytest_args(config, extra, reports=False), "--sgp-dry-run"])
+        code = pytest.main([*pytest_args(config, extra, reports=False), "--sgp-dry-run"],
+                           plugins=[_one_line_usage_errors()])
         return EXIT_OK if code in (0, 5) else EXIT_USAGE
     embedded = None
     if config.base_url is None:
@@ -146,7 +178,7 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "sgp-hypothesis"))
     try:
         extra = ["--sgp-config", args.config, *extra] if args.config else extra
-        code = pytest.main(pytest_args(config, extra))
+        code = pytest.main(pytest_args(config, extra), plugins=[_one_line_usage_errors()])
     finally:
         os.environ.clear()
         os.environ.update(env_before)
@@ -189,6 +221,10 @@ def main(argv: list[str] | None = None) -> int:
             from conformance.diff import command_diff
 
             return command_diff(args.old, args.new)
+        if args.command == "validate":
+            from conformance.validate import command_validate
+
+            return command_validate(args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

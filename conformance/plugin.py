@@ -25,7 +25,7 @@ from conformance.config import Config, ConfigError, resolve
 from conformance.evidence import exchange_evidence
 from conformance.exchange import Exchange
 from conformance.profiles import Profile, get_profile
-from conformance.redact import Scrubber
+from conformance.redact import Scrubber, config_secrets
 from conformance.scenarios import Context, build
 
 OPTION_FIELDS = {
@@ -52,6 +52,7 @@ OPTION_FIELDS = {
 FLAG_FIELDS = {
     "allow-insecure-http": "send the key over http to a non-loopback host",
     "dry-run": "print the planned requests per requirement and send none",
+    "clients": "also drive the official SDKs against the target (CLIENT-*)",
 }
 # property tests send up to max_examples generated requests each (PROP-003 reuses PROP-002's)
 GENERATED = {"PROP-001": 1, "PROP-002": 1, "PROP-003": 0}
@@ -75,7 +76,7 @@ class Run:
         self.config = config
         self.profile: Profile = get_profile(config.profile)
         self.embedded = embedded
-        self.scrubber = Scrubber(config.secrets(), config.secret_headers)
+        self.scrubber = Scrubber(config_secrets(config), config.secret_headers)
         budget = config.max_requests
         workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
         if workers > 1:
@@ -155,6 +156,11 @@ def pytest_configure(config: pytest.Config) -> None:
         from conformance.results import ResultsCollector
 
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
+    if not settings.dry_run:
+        from conformance.census import PLUGIN_NAME, CensusPlugin
+
+        # after the results collector: the census registers its conformance.json section with it
+        config.pluginmanager.register(CensusPlugin(run, config), PLUGIN_NAME)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

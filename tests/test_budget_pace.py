@@ -59,7 +59,7 @@ def test_budget_stops_sending_and_marks_the_rest_not_run(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("throttled_server", [(3, (b"retry-after-ms", b"20"))], indirect=True)
 def test_retry_after_is_honoured_and_429s_do_not_fail(throttled_server: str, tmp_path: Path) -> None:
-    out = run_cli(["run", "--base-url", throttled_server, "--max-examples", "5", "--account-id", ACCOUNT],
+    out = run_cli(["run", "--base-url", throttled_server, "--max-examples", "5", "--account-id", ACCOUNT, "--clients"],
                   tmp_path / "reports",
                   env={"SGP_API_KEY": KEY})
     assert out.code == 0, out.output[-3000:]

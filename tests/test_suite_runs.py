@@ -14,7 +14,7 @@ PROFILES = ["sgp", "openai"]
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_reference_server_conforms_fully(profile: str, tmp_path: Path) -> None:
-    out = run_cli(["run", "--profile", profile], tmp_path / "reports")
+    out = run_cli(["run", "--profile", profile, "--clients"], tmp_path / "reports")
     assert out.code == 0, out.output[-3000:]
     doc = out.doc
     judged = {r["id"]: r["status"] for r in doc["results"]}
@@ -29,7 +29,7 @@ def test_reference_server_conforms_fully(profile: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_smoke_judges_every_must_within_30_requests(profile: str, tmp_path: Path) -> None:
-    out = run_cli(["run", "--profile", profile, "--depth", "smoke"], tmp_path / "reports")
+    out = run_cli(["run", "--profile", profile, "--depth", "smoke", "--clients"], tmp_path / "reports")
     assert out.code == 0, out.output[-3000:]
     doc = out.doc
     assert doc["requests"]["sent"] <= 30
@@ -40,7 +40,7 @@ def test_smoke_judges_every_must_within_30_requests(profile: str, tmp_path: Path
 
 
 def test_parallel_workers_and_concurrency_agree(tmp_path: Path) -> None:
-    out = run_cli(["run", "-n", "2", "--concurrency", "4", "--max-examples", "5"], tmp_path / "reports")
+    out = run_cli(["run", "-n", "2", "--concurrency", "4", "--max-examples", "5", "--clients"], tmp_path / "reports")
     assert out.code == 0, out.output[-3000:]
     doc = out.doc
     # the workers' requests are counted on the controller

@@ -1,0 +1,103 @@
+"""The official SDKs against the target: CLIENT-001..004, only with `run --clients`.
+
+The tests are always collected (the catalogue, the dry-run plan and the results list them) and skip at
+run time without --clients or without the SDK installed, so a run says why they were not judged. Each SDK
+call is made once a run and shared by the requirements that judge it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from conformance import sdk_clients
+from conformance.client import BudgetExhausted
+from conformance.exchange import Exchange
+from conformance.plugin import Judge, Run, requirement
+
+CALLS = "sdk_calls"
+
+
+def _counted(run: Run) -> tuple[Any, Any, Any]:
+    """Hooks that put the SDK's requests under the run's budget, pace and request counts, as if the
+    suite's own client had sent them (client.py keeps these internals to itself; this is their one
+    other user)."""
+    client = run.client
+
+    def before_send() -> None:
+        client._take()
+        client._limiter.wait()
+
+    def record(exchange: Exchange) -> None:
+        with client._lock:
+            key = str(exchange.response.status) if exchange.response is not None else "error"
+            client.stats.by_status[key] = client.stats.by_status.get(key, 0) + 1
+            client.stats.transport_errors += exchange.error is not None
+            client.exchanges.append(exchange)
+
+    def on_retry(exchange: Exchange) -> None:
+        with client._lock:
+            client.stats.throttled += exchange.status == 429
+            client.stats.retries += 1
+
+    return before_send, record, on_retry
+
+
+def _call(judge: Judge, stream: bool) -> sdk_clients.Call:
+    run = judge.run
+    if not run.config.clients:
+        pytest.skip("not run: pass --clients to drive the official SDKs")
+    unusable = sdk_clients.missing_sdk(run.profile) or sdk_clients.layout_problem(run.profile)
+    if unusable:
+        pytest.skip(f"not run: {unusable}")
+    calls: dict[bool, sdk_clients.Call | str] = run.shared.setdefault(CALLS, {})
+    if stream not in calls:
+        if run.client.dead:
+            pytest.skip(f"not run: target unreachable: {run.client.dead}")
+        before_send, record, on_retry = _counted(run)
+        try:
+            made = sdk_clients.call_sdk(run.profile, run.config, stream, before_send, record, on_retry=on_retry)
+        except BudgetExhausted as exc:
+            calls[stream] = f"not run: {exc}"
+        else:
+            calls[stream] = made
+            if made.unreachable:
+                # as the suite's client does: a target that cannot be reached ends the run as unreachable
+                run.client.dead = run.client.dead or made.unreachable
+                calls[stream] = f"not run: target unreachable: {made.unreachable}"
+            elif made.exchange is not None and made.exchange.status == 429:
+                with run.client._lock:
+                    run.client.stats.throttled += 1
+                # as for the suite's own requests: throttling is no finding, the requirement is not judged
+                calls[stream] = "not run: the target kept answering 429 Too Many Requests after retries"
+    found = calls[stream]
+    if isinstance(found, str):
+        pytest.skip(found)
+    judge.exchanges.extend(found.exchanges)
+    return found
+
+
+@requirement("CLIENT-001")
+def test_sdk_parses_a_completion(req, judge: Judge) -> None:
+    call = _call(judge, stream=False)
+    judge(sdk_clients.completion_parsed(call, sdk_clients.sdk_for(judge.run.profile)))
+
+
+@requirement("CLIENT-002")
+def test_sgp_sdk_consumes_a_stream(req, judge: Judge) -> None:
+    call = _call(judge, stream=True)
+    judge(sdk_clients.stream_consumed(call, sdk_clients.sdk_for(judge.run.profile), req.id))
+
+
+@requirement("CLIENT-003")
+def test_openai_sdk_consumes_a_stream(req, judge: Judge) -> None:
+    call = _call(judge, stream=True)
+    judge(sdk_clients.stream_consumed(call, sdk_clients.sdk_for(judge.run.profile), req.id))
+
+
+@requirement("CLIENT-004")
+def test_bodies_validate_against_sdk_types(req, judge: Judge) -> None:
+    completion = _call(judge, stream=False)
+    stream = _call(judge, stream=True)
+    judge(sdk_clients.strict_types(completion, stream, sdk_clients.sdk_for(judge.run.profile)))
