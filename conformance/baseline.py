@@ -50,8 +50,8 @@ def load(path: str | Path) -> dict[str, Entry]:
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"baseline {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'}: {exc}") \
-            from None
+        raise ConfigError(f"baseline {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({exc}): "
+                          "fix the syntax") from None
     rows = data.get("accepted") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise ConfigError(f"baseline {path}: expected a list of [[accepted]] entries with id and reason")

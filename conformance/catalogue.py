@@ -79,6 +79,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("VAL-014", SHOULD, "An empty `messages` array is refused with 4xx.", f"{C} Request body"),
     _r("VAL-015", SHOULD, "NaN in a request body (not JSON) is refused with 4xx.",
        "RFC 8259 §6, §9 (a parser MAY accept extensions; FastAPI does)"),
+    # the bounded parameters the scripted scenarios above left to chance: a server clamping them silently
+    # was caught only when property generation happened to break one (found by the mutation matrix)
+    _r("VAL-016", SHOULD, "`top_p` outside 0..1 is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-017", SHOULD, "`presence_penalty` outside -2..2 is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-018", SHOULD, "`frequency_penalty` outside -2..2 is refused with 4xx.", f"{C} Request body"),
     # error bodies
     _r("ERR-001", MUST, "Request-validation errors are answered with a JSON object body.", f"{C} Transport"),
     _r("ERR-002", SHOULD, "Request-validation errors use the profile's status (sgp 422, openai 400).",
@@ -167,6 +172,24 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "schemas/openapi.json"),
     _r("PROP-002", MUST, "No generated request, valid or invalid, gets a 5xx.", "schemas/openapi.json"),
     _r("PROP-003", SHOULD, "Generated invalid requests are refused with 4xx.", "schemas/openapi.json"),
+    # the official SDKs against the target (`run --clients`): what a client author actually meets.
+    # A response meeting RESP-* always parses in the SDKs' default (lenient) mode, so a non-streaming call
+    # that raises or mis-parses is a real incompatibility: MUST in both profiles.
+    _r("CLIENT-001", MUST, "The profile's official SDK (scale-gp, openai) parses a non-streaming response: "
+       "create() returns the completion type carrying the fields the response sent.",
+       f"{C} Transport and Response (both drawn from the SDKs)"),
+    # The scale-gp SDK parses every data line as JSON, so a `data: [DONE]` terminator makes it raise after
+    # the last chunk. Which terminator an SGP server should send is open in the contract: SHOULD, not MUST.
+    _r("CLIENT-002", SHOULD, "The scale-gp SDK consumes a streamed response to its end, every chunk parsed "
+       "(it cannot parse data: [DONE]).", f"{C} Streaming (terminator open for SGP)", ("sgp",)),
+    # An OpenAI-compatible server exists to be used by OpenAI clients: a stream the openai SDK cannot
+    # consume defeats the profile's purpose.
+    _r("CLIENT-003", MUST, "The openai SDK consumes a streamed response to its end, every chunk parsed.",
+       f"{C} Differences from OpenAI", ("openai",)),
+    # The SDKs validate nothing by default; their strict mode holds the body to their own types, which are
+    # stricter than the contract where it is open (absent vs null, service_tier values): SHOULD.
+    _r("CLIENT-004", SHOULD, "Responses and chunks validate against the SDK's own response types "
+       "(its strict validation).", f"{C} Response (SDK types; absent vs null open)"),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}

@@ -80,9 +80,13 @@ def retry_delay(response: Response, attempt: int, cap: float) -> float:
     return min(0.5 * 2**attempt, cap)
 
 
+def host_port(url: httpx.URL) -> str:
+    return f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+
+
 def describe_error(exc: Exception, url: httpx.URL, timeout: float) -> str:
     """One line naming a transport failure the way an operator would look for it."""
-    host = f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
+    host = host_port(url)
     text = str(exc) or type(exc).__name__
     cause = exc.__context__ or exc.__cause__
     if isinstance(exc, httpx.ConnectTimeout):
@@ -90,7 +94,11 @@ def describe_error(exc: Exception, url: httpx.URL, timeout: float) -> str:
     if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout | httpx.PoolTimeout):
         return f"{host} did not answer within {timeout:g} s"
     if isinstance(cause, ssl.SSLError) or "SSL" in text or "certificate" in text.lower():
-        return f"TLS handshake with {host} failed: {text}"
+        # a plain-HTTP server answers a ClientHello with text, which OpenSSL reads as a bad record (its
+        # code depends on the OpenSSL version)
+        plain = any(code in text for code in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE"))
+        hint = ": the port speaks plain HTTP, use an http:// URL" if plain else ""
+        return f"TLS handshake with {host} failed: {text}{hint}"
     if isinstance(exc, httpx.ConnectError):
         lowered = text.lower()
         if "name or service not known" in lowered or "nodename" in lowered or "getaddrinfo" in lowered \
@@ -171,6 +179,7 @@ class Client:
         started = time.monotonic()
         deadline = started + (self.config.stream_timeout if spec.stream else self.config.timeout * 3)
         status, headers, chunks, size, cut, error = 0, [], [], 0, None, None
+        late = False
         try:
             response = self._http.send(request, stream=True)
             status, headers = response.status_code, list(response.headers.multi_items())
@@ -184,6 +193,7 @@ class Client:
                     if time.monotonic() > deadline:
                         limit = deadline - started
                         cut = f"response still arriving after {limit:g} s: read stopped there"
+                        late = True
                         break
             finally:
                 response.close()
@@ -191,7 +201,13 @@ class Client:
             error = describe_error(exc, request.url, self.config.timeout)
             self._note_failure(exc, error, got_response=bool(status))
         else:
-            self._timeouts_in_a_row = 0
+            if late and not spec.stream:
+                # a body still dribbling in at its deadline is no answer either: without this, a target
+                # that sends a byte a second costs timeout * 3 on every request of the run
+                self._note_unanswered(f"{host_port(request.url)} never finished a response "
+                                      f"within {deadline - started:g} s")
+            else:
+                self._timeouts_in_a_row = 0
         elapsed = (time.monotonic() - started) * 1000
         with self._lock:
             key = str(status) if status else "error"
@@ -205,6 +221,9 @@ class Client:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):
             self.dead = reason
         elif isinstance(exc, httpx.TimeoutException) and not got_response:
-            self._timeouts_in_a_row += 1
-            if self._timeouts_in_a_row >= UNRESPONSIVE_AFTER:
-                self.dead = f"{reason} ({UNRESPONSIVE_AFTER} requests in a row): stopped sending"
+            self._note_unanswered(reason)
+
+    def _note_unanswered(self, reason: str) -> None:
+        self._timeouts_in_a_row += 1
+        if self._timeouts_in_a_row >= UNRESPONSIVE_AFTER:
+            self.dead = f"{reason} ({UNRESPONSIVE_AFTER} requests in a row): stopped sending"

@@ -107,6 +107,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist: fix the path given to --config") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory: give --config the path of a TOML file") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read ({exc.strerror}): check its permissions") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -122,6 +122,9 @@ BUILDERS: dict[str, Builder] = {
     "val_stop_five": lambda c: _json("val_stop_five", c, c.body(stop=["a", "b", "c", "d", "e"])),
     "val_max_tokens_negative": lambda c: _json("val_max_tokens_negative", c, c.body(max_tokens=-1)),
     "val_empty_messages": lambda c: _json("val_empty_messages", c, c.body(messages=[])),
+    "val_top_p": lambda c: _json("val_top_p", c, c.body(top_p=1.5)),
+    "val_presence_penalty": lambda c: _json("val_presence_penalty", c, c.body(presence_penalty=3)),
+    "val_frequency_penalty": lambda c: _json("val_frequency_penalty", c, c.body(frequency_penalty=-3)),
     "val_nan": lambda c: _raw("val_nan", c, json.dumps(c.body(), allow_nan=True)[:-1].encode()
                               + b', "temperature": NaN}'),
     # semantics

@@ -15,6 +15,7 @@ from conformance.results import gating
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
 PYTEST_USAGE = 4
+PYTEST_NO_TESTS = 5
 
 
 def leaked_files(report_dir: Path, config: Config, neutralise: bool = False) -> list[Path]:
@@ -51,6 +52,11 @@ def _key_refused(doc: dict[str, Any]) -> str | None:
             for ev in (result.get("evidence") or {}).get("scenarios", []):
                 status = ev.get("status")
                 if status in (401, 403):
+                    # a 403 may refuse the account the key acts for, not the key: name both fixes then
+                    account = ((doc.get("run") or {}).get("configuration") or {}).get("account_id")
+                    if status == 403 and account:
+                        return ("the configured key or account was refused (HTTP 403): check --api-key / "
+                                "SGP_API_KEY and --account-id / SGP_ACCOUNT_ID")
                     return f"the configured key was refused (HTTP {status}): check --api-key / SGP_API_KEY"
     return None
 
@@ -74,7 +80,9 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
 
 
 def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str) -> str:
-    lines = ["", "=" * 72, f"sgp-conformance: {verdict_line.upper()} (--fail-on {fail_on})"]
+    # the verdict shouts; what follows it (a host name, the flag to fix) keeps its case, to be copied as is
+    verdict, sep, detail = verdict_line.partition(": ")
+    lines = ["", "=" * 72, f"sgp-conformance: {verdict.upper()}{sep}{detail} (--fail-on {fail_on})"]
     run = doc.get("run", {})
     lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}")
     verdicts = doc.get("verdicts", {})
@@ -109,10 +117,15 @@ def finish(config: Config, pytest_code: int, report_dir: Path) -> int:
         print(f"sgp-conformance: SECRET LEAK: the API key was found in {names} (now masked there); "
               "the run fails: report this as a bug of sgp-conformance", file=sys.stderr)
         return EXIT_FAIL
+    if pytest_code == PYTEST_USAGE:
+        # pytest has printed why (a bad -k expression ...); the empty results must not read as conformant
+        return EXIT_USAGE
+    if pytest_code == PYTEST_NO_TESTS:
+        print("sgp-conformance: the selection matched no requirement, nothing was judged: "
+              "check -k / -m (sgp-conformance list shows the IDs)", file=sys.stderr)
+        return EXIT_USAGE
     doc = _load(report_dir)
     if doc is None:
-        if pytest_code == PYTEST_USAGE:
-            return EXIT_USAGE
         print("sgp-conformance: the run ended before writing its results", file=sys.stderr)
         return EXIT_FAIL
     code, line = exit_code(doc, config.fail_on)

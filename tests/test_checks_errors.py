@@ -188,3 +188,21 @@ def test_fastapi_validation_body_flags(body: Any, where: str) -> None:
 
 def test_fastapi_validation_body_not_json() -> None:
     assert ids(errors.fastapi_validation_body(make_exchange(status=422, body=b"nope"))) == ["ERR-003"]
+
+
+def test_refusal_messages_name_non_json_answers_and_what_was_wanted() -> None:
+    page = make_exchange(status=502, body=b"<html>Bad Gateway</html>", headers={"content-type": "text/html"})
+    assert errors.status_is(page, "BASIC-001", 200)[0].message == (
+        "expected 200, got 502 (text/html): a server error instead of an answer")
+    assert errors.refused(page, "AUTH-001")[0].message == (
+        "expected 401 or 403, got 502 (text/html): a server error instead of a refusal")
+    assert "got 500:" in errors.client_error(make_exchange(status=500, body={"detail": "x"}), "VAL-001")[0].message
+
+
+def test_not_server_error_counts_a_body_broken_off() -> None:
+    reset = make_exchange(body=b'{"id": "x", "ch', error="127.0.0.1:1 closed the connection mid-response")
+    found = errors.not_server_error(reset)
+    assert ids(found) == ["PROP-002"] and "cut short" in found[0].message
+    # a body the client cut at its own limit is not the server's crash
+    cut = make_exchange(body=b"[0,0", error="body larger than 10 bytes", truncated="body larger than 10 bytes")
+    assert errors.not_server_error(cut) == []

@@ -400,9 +400,17 @@ def test_openai_key_is_found_without_its_bearer_prefix() -> None:
 
 
 def test_body_not_json_stops_after_transport_checks() -> None:
-    assert ids(response.completion_checks(ex(b'{"id": NaN}', req()), SGP, NOW)) == ["JSON-001"]
     html = ex(b"<html>", req(), headers={"content-type": "text/html"})
     assert ids(response.completion_checks(html, SGP, NOW)) == ["HDR-003", "RESP-001"]
+
+
+def test_nan_is_json_001_only_and_the_rest_is_still_judged() -> None:
+    # one fault, one ID: a NaN in a vendor extension must not fail every rule that reads the body
+    nan_extra = json.dumps({**completion(), "x_latency": float("nan")}).encode()
+    assert ids(response.completion_checks(ex(nan_extra, req()), SGP, NOW)) == ["JSON-001"]
+    # and a real fault next to the NaN is still found
+    broken = json.dumps({**completion(), "created": 1_700_000_000_000, "x": float("nan")}).encode()
+    assert ids(response.completion_checks(ex(broken, req()), SGP, NOW)) == ["JSON-001", "SEM-003"]
 
 
 def test_unjudgeable_exchanges() -> None:

@@ -420,3 +420,22 @@ def test_hostile_chunks_never_raise(bad: Any) -> None:
             assert v.requirement and v.message
     streaming.data_is_json(exchange, SGP)
     streaming.assemble(exchange)
+
+
+def test_assembled_valid_does_not_judge_a_stream_cut_by_the_client() -> None:
+    cut = make_exchange(stream=True, body=sse_body([chunk({"role": "assistant", "content": "1 2"})], None),
+                        truncated="response still arriving after 60 s: read stopped there")
+    found = streaming.assembled_valid(cut)
+    assert ids(found) == ["STRM-017"] and "cannot judge the assembled completion" in found[0].message
+
+
+def test_suite_judges_a_stream_cut_by_the_client_but_not_one_broken_off() -> None:
+    from conformance.suite._common import judgeable, why_not
+
+    limit = "response still arriving after 1 s: read stopped there"
+    endless = make_exchange(stream=True, body=sse_body(stream_chunks(), None), error=limit, truncated=limit)
+    assert judgeable(endless)
+    reset = make_exchange(stream=True, body=sse_body(stream_chunks(), None), error="reset mid-response")
+    assert not judgeable(reset)
+    assert why_not(reset) == "test: HTTP 200 cut short: reset mid-response"
+    assert not judgeable(make_exchange(status=500, body={"detail": "x"}))

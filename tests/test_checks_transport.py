@@ -203,3 +203,37 @@ def test_is_event_stream() -> None:
         make_exchange(stream=True, body=sse_body(stream_chunks()), headers={"content-type": "text/plain"})
     )
     assert not transport.is_event_stream(NO_RESPONSE)
+
+
+# --- unjudgeable: bodies that did not arrive whole ----------------------------------------------------
+
+RESET = "127.0.0.1:8000 closed the connection mid-response: peer closed connection"
+TOO_BIG = "body larger than 2000000 bytes: read stopped there"
+
+
+def test_a_body_broken_off_by_the_transport_is_no_answer_at_all() -> None:
+    # the status of a crashed answer says nothing: even status-only checks stop, naming the failure
+    reset = make_exchange(body=b'{"id": "chatcmpl-1", "cho', error=RESET)
+    for need_body in (True, False):
+        stop = transport.unjudgeable(reset, "AUTH-001", need_ok=False, need_body=need_body)
+        assert stop is not None and stop.message.startswith("response cut short: ") and RESET in stop.message
+
+
+def test_a_body_cut_by_the_client_leaves_status_and_headers_judgeable() -> None:
+    big = make_exchange(body=b"[0,0,0", error=TOO_BIG, truncated=TOO_BIG)
+    assert transport.unjudgeable(big, "AUTH-001", need_ok=False, need_body=False) is None
+    stop = transport.unjudgeable(big, "JSON-001", need_ok=False)
+    assert stop is not None and stop.message.startswith("body not judged: ") and TOO_BIG in stop.message
+    assert transport.strict_json(big)[0].message.startswith("body not judged: ")
+    assert transport.content_type(big, "application/json", "HDR-003", need_ok=False) == []
+
+
+def test_streams_cut_short_are_left_to_the_stream_checks() -> None:
+    cut = make_exchange(stream=True, body=sse_body(stream_chunks(), None), error=RESET)
+    assert transport.unjudgeable(cut, "STRM-010") is None
+
+
+def test_judged_json_reads_past_nan_only() -> None:
+    assert transport.judged_json(make_exchange(body=b'{"a": NaN, "b": 1}'))[0]["b"] == 1
+    value, error = transport.judged_json(make_exchange(body=b'{"a": 1'))
+    assert value is None and error

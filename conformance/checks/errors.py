@@ -22,20 +22,32 @@ def _statuses(allowed: Iterable[int]) -> str:
 def refused(exchange: Exchange, requirement_id: str, allowed: Iterable[int] = (401, 403)) -> list[Violation]:
     """The request was refused with one of `allowed` (AUTH-001..005, HDR-002, MODEL-002...)."""
     allowed = tuple(allowed)
-    stop = unjudgeable(exchange, requirement_id, need_ok=False)
+    stop = unjudgeable(exchange, requirement_id, need_ok=False, need_body=False)
     if stop:
         return [stop]
     status = exchange.response.status  # type: ignore[union-attr]  # unjudgeable ruled out None
     if status in allowed:
         return []
     expected = f"expected {_statuses(allowed)}"
+    got = _got(exchange)
     if 200 <= status < 300:
-        message = f"{expected}, got {status}: the request was accepted"
+        message = f"{expected}, got {got}: the request was accepted"
     elif status >= 500:
-        message = f"{expected}, got {status}: a server error instead of a refusal"
+        wanted = "an answer" if any(200 <= s < 300 for s in allowed) else "a refusal"
+        message = f"{expected}, got {got}: a server error instead of {wanted}"
     else:
-        message = f"{expected}, got {status}"
+        message = f"{expected}, got {got}"
     return [Violation(requirement_id, message, "", exchange.scenario)]
+
+
+def _got(exchange: Exchange) -> str:
+    """The status, with the media type when the body is not JSON: an HTML 502 page says "gateway"."""
+    response = exchange.response
+    assert response is not None
+    media = response.media_type
+    if response.body.strip() and media and media != "application/json" and not media.endswith("+json"):
+        return f"{response.status} ({media})"
+    return str(response.status)
 
 
 def status_is(exchange: Exchange, requirement_id: str, expected: int) -> list[Violation]:
@@ -45,18 +57,19 @@ def status_is(exchange: Exchange, requirement_id: str, expected: int) -> list[Vi
 
 def client_error(exchange: Exchange, requirement_id: str) -> list[Violation]:
     """The request was refused with a 4xx (VAL-*, MODEL-001, PROP-003)."""
-    stop = unjudgeable(exchange, requirement_id, need_ok=False)
+    stop = unjudgeable(exchange, requirement_id, need_ok=False, need_body=False)
     if stop:
         return [stop]
     status = exchange.response.status  # type: ignore[union-attr]
     if 400 <= status < 500:
         return []
+    got = _got(exchange)
     if 200 <= status < 300:
-        message = f"expected 4xx, got {status}: the server accepted an invalid request"
+        message = f"expected 4xx, got {got}: the server accepted an invalid request"
     elif status >= 500:
-        message = f"expected 4xx, got {status}: a server error instead of a refusal"
+        message = f"expected 4xx, got {got}: a server error instead of a refusal"
     else:
-        message = f"expected 4xx, got {status}"
+        message = f"expected 4xx, got {got}"
     return [Violation(requirement_id, message, "", exchange.scenario)]
 
 
@@ -73,7 +86,17 @@ def not_server_error(exchange: Exchange, requirement_id: str = "PROP-002") -> li
         ]
     status = exchange.response.status
     if status >= 500:
-        return [Violation(requirement_id, f"expected no server error, got {status}", "", exchange.scenario)]
+        return [Violation(requirement_id, f"expected no server error, got {_got(exchange)}", "", exchange.scenario)]
+    if exchange.error and exchange.response.truncated is None:
+        # the connection broke mid-answer: what a crashing worker looks like behind a proxy
+        return [
+            Violation(
+                requirement_id,
+                f"response cut short: {exchange.error} (after HTTP {status})",
+                "",
+                exchange.scenario,
+            )
+        ]
     return []
 
 

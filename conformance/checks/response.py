@@ -113,15 +113,16 @@ def completion_checks(
     if stop:
         return [stop]
     found = [*transport.content_type(exchange, "application/json", "HDR-003"), *_transport(exchange, profile)]
-    if exchange.json_error is not None:
+    body, error = transport.judged_json(exchange)
+    if error is not None:
         if not any(v.requirement == "JSON-001" for v in found):
             found.append(
                 Violation("RESP-001", "body is not JSON: cannot judge the completion", "", exchange.scenario)
             )
         return _keep(found, profile, include_info)
     found += transport.duplicate_keys(exchange)
-    found += shape.schema_violations(exchange.json, "chat-completion", exchange.scenario)
-    if isinstance(exchange.json, dict):
+    found += shape.schema_violations(body, "chat-completion", exchange.scenario)
+    if isinstance(body, dict):
         found += _semantics(exchange, now, stream=False)
     return _keep(found, profile, include_info)
 

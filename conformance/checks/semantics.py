@@ -17,7 +17,7 @@ from conformance import strictjson
 from conformance.checks import Violation, is_int, requested_int
 from conformance.checks.shape import brief, json_type
 from conformance.checks.streaming import assemble, usage_problem
-from conformance.checks.transport import is_event_stream, unjudgeable
+from conformance.checks.transport import is_event_stream, judged_json, unjudgeable
 from conformance.exchange import Exchange
 
 # logprobs are floats that went through exp/log and JSON: a hair above 0 is rounding, not a probability > 1
@@ -41,18 +41,19 @@ def document(exchange: Exchange, requirement_id: str) -> tuple[dict[str, Any] | 
                 Violation(requirement_id, "stream carried no chunks: cannot judge", "", exchange.scenario)
             ]
         return doc, []
-    if exchange.json_error is not None:
+    body, error = judged_json(exchange)
+    if error is not None:
         return None, [Violation(requirement_id, "body is not JSON: cannot judge", "", exchange.scenario)]
-    if not isinstance(exchange.json, dict):
+    if not isinstance(body, dict):
         return None, [
             Violation(
                 requirement_id,
-                f"body is {json_type(exchange.json)}, not an object: cannot judge",
+                f"body is {json_type(body)}, not an object: cannot judge",
                 "",
                 exchange.scenario,
             )
         ]
-    return exchange.json, []
+    return body, []
 
 
 def params(exchange: Exchange) -> dict[str, Any]:

@@ -518,6 +518,10 @@ def assembled_valid(exchange: Exchange, n: int | None = None) -> list[Violation]
         cut = _cut_short(exchange)
         why = f"{cut}: no chunks to assemble" if cut else "expected chunks to assemble, got none"
         return [Violation("STRM-017", why, "", exchange.scenario)]
+    cut = _cut_short(exchange)
+    if cut:
+        # the chunks that arrived assemble into a completion without its ends: nothing to hold to the schema
+        return [Violation("STRM-017", f"{cut}: cannot judge the assembled completion", "", exchange.scenario)]
     if n is None:
         asked = _params(exchange).get("n")
         n = requested_int(asked) or 1

@@ -20,8 +20,17 @@ from conformance.exchange import Exchange
 DONE = "[DONE]"
 
 
-def unjudgeable(exchange: Exchange, requirement_id: str, need_ok: bool = True) -> Violation | None:
-    """A violation saying why the exchange cannot be judged (no response; not 2xx when `need_ok`)."""
+def unjudgeable(
+    exchange: Exchange, requirement_id: str, need_ok: bool = True, need_body: bool = True
+) -> Violation | None:
+    """A violation saying why the exchange cannot be judged (no response; not 2xx when `need_ok`; a body
+    that did not arrive whole when `need_body`).
+
+    A body the transport broke off (a reset, a close mid-response) is no answer at all: not even its status
+    is judged, since a server that crashed while answering said nothing reliable. A body the client cut at
+    its own size or time limit still has a real status and headers, so checks of those (`need_body=False`)
+    go on. Streams are judged as far as they arrived: the stream checks say where a cut leaves them blind.
+    """
     if exchange.response is None:
         return Violation(
             requirement_id,
@@ -29,6 +38,23 @@ def unjudgeable(exchange: Exchange, requirement_id: str, need_ok: bool = True) -
             "",
             exchange.scenario,
         )
+    if exchange.error and not is_event_stream(exchange):
+        cut_by_client = exchange.response.truncated is not None
+        # the problem first: a one-line summary cuts long messages
+        if not cut_by_client:
+            return Violation(
+                requirement_id,
+                f"response cut short: {exchange.error} (after HTTP {exchange.response.status})",
+                "",
+                exchange.scenario,
+            )
+        if need_body:
+            return Violation(
+                requirement_id,
+                f"body not judged: {exchange.error} (HTTP {exchange.response.status})",
+                "",
+                exchange.scenario,
+            )
     if need_ok and not 200 <= exchange.response.status < 300:
         return Violation(
             requirement_id, f"no 200 to judge: HTTP {exchange.response.status}", "", exchange.scenario
@@ -66,6 +92,18 @@ def lenient_loads(text: str | bytes) -> tuple[bool, Any]:
         return True, json.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return False, None
+
+
+def judged_json(exchange: Exchange) -> tuple[Any, str | None]:
+    """(value, None) of the body to judge, or (None, why) when it is not JSON at all.
+
+    A body that is JSON but for NaN or Infinity is judged on its lenient parse: the non-finite numbers are
+    JSON-001's finding, and every other rule still has a document to hold to (one fault, one ID).
+    """
+    if exchange.json_error is None:
+        return exchange.json, None
+    ok, value = lenient_loads(exchange.response.body) if exchange.response is not None else (False, None)
+    return (value, None) if ok else (None, exchange.json_error)
 
 
 def strict_json(exchange: Exchange) -> list[Violation]:
@@ -201,7 +239,7 @@ def content_type(
     exchange: Exchange, expected_media_type: str, requirement_id: str, need_ok: bool = True
 ) -> list[Violation]:
     """HDR-003 / STRM-001: the media type (parameters ignored, case-insensitive) is `expected_media_type`."""
-    stop = unjudgeable(exchange, requirement_id, need_ok=need_ok)
+    stop = unjudgeable(exchange, requirement_id, need_ok=need_ok, need_body=False)
     if stop:
         return [stop]
     assert exchange.response is not None
@@ -289,7 +327,7 @@ _REQUEST_ID = re.compile(
 
 def request_id(exchange: Exchange) -> list[Violation]:
     """HDR-007 (INFO): a request id header is present (x-request-id, request-id, cf-ray, traceparent...)."""
-    stop = unjudgeable(exchange, "HDR-007", need_ok=False)
+    stop = unjudgeable(exchange, "HDR-007", need_ok=False, need_body=False)
     if stop:
         return [stop]
     assert exchange.response is not None

@@ -27,6 +27,7 @@ from conformance.client import BudgetExhausted
 from conformance.evidence import curl_line
 from conformance.exchange import Exchange, RequestSpec
 from conformance.plugin import Judge, Run, requirement
+from conformance.suite._common import judgeable, why_not
 
 DEFAULT_SEED = 20261124
 MUST_LEVEL = {r.id for r in catalogue.REQUIREMENTS if r.level == catalogue.MUST}
@@ -200,7 +201,9 @@ def explore(run: Run, cases: Cases, strategy: st.SearchStrategy[Any], prepare: C
 
 
 def _describe(exchange: Exchange, run: Run, found: list[Violation]) -> str:
-    lines = [f"{exchange.describe()}"]
+    # the first line is what the summary shows: it names the finding, not just the status
+    first = found[0].render() if found else exchange.describe()
+    lines = [f"{exchange.describe()}: {first}"]
     lines += [f"- {v.render()}" for v in found[:10]]
     lines.append("reproduce: " + curl_line(exchange, run.scrubber, run.profile, run.config))
     return run.scrubber.text("\n".join(lines))
@@ -216,8 +219,8 @@ def test_generated_valid_requests(req, judge: Judge) -> None:
         return portable(case.body, run) if isinstance(case.body, dict) else None
 
     def verdict(exchange: Exchange) -> list[Violation]:
-        if not exchange.ok:
-            return [Violation(req.id, f"a valid request was not answered with 2xx: {exchange.describe()}",
+        if not judgeable(exchange):
+            return [Violation(req.id, f"a valid request was not answered whole with 2xx: {why_not(exchange)}",
                               scenario=exchange.scenario)]
         now = time.time()
         found = (response.stream_checks(exchange, run.profile, now) if exchange.request.stream

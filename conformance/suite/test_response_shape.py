@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.checks import shape, transport
+from conformance.checks import Violation, shape, transport
+from conformance.exchange import Exchange
 from conformance.plugin import Judge, requirement
 from conformance.suite._common import COMPLETIONS, completions
 
@@ -10,11 +11,19 @@ SHAPE_REQUIREMENTS = ("RESP-001", "RESP-002", "RESP-003", "RESP-004", "RESP-005"
                       "RESP-008", "RESP-009")
 
 
+def _violations(judge: Judge, exchange: Exchange) -> list[Violation]:
+    """Schema findings of one completion, computed once a run: nine requirements read the same ones."""
+    cache: dict[str, list[Violation]] = judge.run.shared.setdefault("shape", {})
+    if exchange.scenario not in cache:
+        body = transport.judged_json(exchange)[0]
+        cache[exchange.scenario] = shape.schema_violations(body, "chat-completion", exchange.scenario)
+    return cache[exchange.scenario]
+
+
 def _shape_case(req_id: str):
     @requirement(req_id, *COMPLETIONS)
     def test(req, judge: Judge) -> None:
-        found = [v for e in completions(judge) for v in shape.schema_violations(e.json, "chat-completion",
-                                                                                 e.scenario)]
+        found = [v for e in completions(judge) for v in _violations(judge, e)]
         judge(v for v in found if v.requirement == req.id)
 
     test.__name__ = f"test_response_shape_{req_id.replace('-', '_').lower()}"

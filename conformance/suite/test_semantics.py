@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conformance.checks import semantics
+from conformance.checks import semantics, transport
 from conformance.plugin import Judge, requirement
 from conformance.scenarios import WEATHER_TOOL
 from conformance.suite._common import COMPLETIONS, completions, needs_ok
@@ -108,7 +108,9 @@ def test_tool_finish_reason(req, judge: Judge) -> None:
 @requirement("FMT-001", "json_object")
 def test_json_object_content(req, judge: Judge) -> None:
     exchange = needs_ok(judge, "json_object")
-    reasons = [c.get("finish_reason") for c in (exchange.json or {}).get("choices") or [] if isinstance(c, dict)]
+    body = transport.judged_json(exchange)[0] if exchange is not None else None
+    reasons = [c.get("finish_reason") for c in (body if isinstance(body, dict) else {}).get("choices") or []
+               if isinstance(c, dict)]
     if reasons and all(r == "length" for r in reasons):
         pytest.skip("not judged: the JSON answer was cut at max_tokens; raise --max-tokens")
     judge(semantics.json_content(exchange))

@@ -23,6 +23,9 @@ INVALID = {
     "VAL-013": "val_max_tokens_negative",
     "VAL-014": "val_empty_messages",
     "VAL-015": "val_nan",
+    "VAL-016": "val_top_p",
+    "VAL-017": "val_presence_penalty",
+    "VAL-018": "val_frequency_penalty",
 }
 # the invalid requests every run sends (their requirements are MUST), used to judge the error bodies
 CORE_INVALID = ("val_missing_messages", "val_missing_model", "val_messages_string", "val_malformed_json")

@@ -1,0 +1,193 @@
+"""The mutation matrix: the suite catches every single-fault variant of the reference server, at the right
+level, and stays quiet about the variants that only do what the contract leaves open.
+
+For each mutant (tests/mutants.py) the suite runs against it and must report the mutant's requirement as
+`fail`, with the exit code its level calls for:
+
+- MUST: 1 at `--fail-on must` (a smoke run, which judges every MUST);
+- SHOULD: 0 at `--fail-on must` and 1 at `--fail-on should`;
+- INFO: 0 at both (observations never fail a run).
+
+Against each negative control, no MUST may fail, the run exits 0 at `--fail-on must`, and the only
+findings are exactly the SHOULD/INFO requirements the control names (the open point, reported).
+
+The runs of one area share one interpreter (`mutants.run_many`, the CLI's own entry point) because a
+fresh interpreter costs three times the run; `test_real_cli_agrees_with_the_shared_interpreter` runs a
+few of them through the `sgp-conformance` command itself, to show both ways give the same verdicts. The
+property mutants, which only generated cases reach, each get a fresh interpreter, as a user's run does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import mutants
+import pytest
+from cli_runs import run_cli
+from mutants import CONTROLS, MUTANTS, Invocation
+
+from conformance import catalogue
+from conformance.profiles import PROFILES
+from conformance.server import RunningServer, start_server
+
+MUTANTS_PY = Path(mutants.__file__).resolve()
+# few generated cases: the hand-written tests catch every non-property mutant on their own
+FEW = ("--max-examples", "1")
+AREAS = {
+    "auth-headers": ("BASIC", "AUTH", "HDR"),
+    "validation": ("VAL",),
+    "errors": ("ERR", "MODEL"),
+    "shape-json": ("RESP", "JSON"),
+    "semantics": ("SEM",),
+    "logprobs-tools": ("LOGP", "TOOL", "FMT"),
+    "streaming": ("STRM",),
+    "properties": ("PROP",),
+}
+
+
+def _area(requirement: str) -> str:
+    return next(name for name, prefixes in AREAS.items() if requirement.split("-")[0] in prefixes)
+
+
+def invocations(name: str, profile: str) -> list[Invocation]:
+    """The runs that prove one mutant killed (or one control harmless), labelled by what they check."""
+    mutant = mutants.variant(name)
+    extra = mutant.run_args
+    if mutant.requirement is None:
+        return [Invocation("control", name, profile, ("--fail-on", "must", *FEW, *extra))]
+    if mutant.level == catalogue.MUST:
+        return [Invocation("must", name, profile, ("--depth", "smoke", "--fail-on", "must", *extra))]
+    strict = Invocation("should", name, profile, ("--fail-on", "should", *FEW, *extra))
+    if mutant.level == catalogue.INFO:
+        return [strict]
+    return [strict, Invocation("must", name, profile, ("--fail-on", "must", *FEW, *extra))]
+
+
+def expected_code(mutant: mutants.Mutant, label: str) -> int:
+    if mutant.exit_code is not None:
+        return mutant.exit_code
+    if mutant.requirement is None or mutant.level == catalogue.INFO:
+        return 0
+    if mutant.level == catalogue.SHOULD and label == "must":
+        return 0
+    return 1
+
+
+def problems_of(result: dict[str, Any]) -> list[str]:
+    """What is wrong with one run's outcome; empty when the mutant was caught as it should be."""
+    mutant = mutants.variant(result["variant"])
+    where = f"{result['variant']} [{result['profile']}, {' '.join(result['args'])}]"
+    out: list[str] = []
+    output = result["stdout"] + result["stderr"]
+    if "Traceback" in output:
+        out.append(f"{where}: a traceback in the output:\n{output[-1500:]}")
+    missing = {"conformance.json", "junit.xml", "conformance.html"} - set(result["reports"])
+    if missing:
+        out.append(f"{where}: reports not written: {sorted(missing)}")
+    statuses: dict[str, str] = result["statuses"]
+    bad = {rid for rid, status in statuses.items() if status in ("fail", "error")}
+    if mutant.requirement is None:
+        musts = {rid for rid in bad if catalogue.get(rid).level == catalogue.MUST}
+        if musts:
+            out.append(f"{where}: a MUST failed on behaviour the contract leaves open: {sorted(musts)}")
+        if bad != mutant.allowed:
+            # the open point is still reported, at its own level: the control shows it, the table says so
+            out.append(f"{where}: expected exactly {sorted(mutant.allowed)} reported, got {sorted(bad)}")
+    elif statuses.get(mutant.requirement) != "fail":
+        out.append(f"{where}: expected {mutant.requirement} to fail, it is {statuses.get(mutant.requirement)!r}; "
+                   f"failed: {sorted(bad)}")
+    code = expected_code(mutant, result["label"])
+    if code == 3 and "--account-id" not in result["stdout"]:
+        out.append(f"{where}: a refused account must be named as the fix:\n{result['stdout'][-800:]}")
+    if result["code"] != code:
+        out.append(f"{where}: exit code {result['code']}, expected {code} ({mutant.level} at "
+                   f"--fail-on {'should' if result['label'] == 'should' else 'must'}); failed: {sorted(bad)}\n"
+                   f"{result['stderr'][-600:]}")
+    return out
+
+
+def run_group(names: list[str], tmp_path: Path, fresh: bool = False) -> list[dict[str, Any]]:
+    plan = [inv for name in names for profile in mutants.variant(name).profiles for inv in invocations(name, profile)]
+    plan_file, results_file = tmp_path / "plan.json", tmp_path / "results.json"
+    plan_file.write_text(json.dumps([{"label": i.label, "variant": i.variant, "profile": i.profile,
+                                      "args": list(i.args)} for i in plan]), encoding="utf-8")
+    done = subprocess.run([sys.executable, str(MUTANTS_PY), "run-many", str(plan_file), str(results_file),
+                           "--report-root", str(tmp_path / "reports"), *(["--fresh"] if fresh else [])],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results: list[dict[str, Any]] = json.loads(results_file.read_text(encoding="utf-8"))
+    assert len(results) == len(plan)
+    return results
+
+
+GROUPS: dict[str, list[str]] = {area: [n for n, m in MUTANTS.items() if _area(m.requirement or "") == area]
+                                for area in AREAS}
+GROUPS["controls"] = list(CONTROLS)
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_mutant_is_killed_at_its_level(group: str, tmp_path: Path) -> None:
+    # property mutants are found by generation, which depends on the interpreter's history: a fresh one each
+    results = run_group(GROUPS[group], tmp_path, fresh=group == "properties")
+    problems = [p for result in results for p in problems_of(result)]
+    assert not problems, "\n".join(problems)
+
+
+# --- the matrix itself -------------------------------------------------------------------------------
+
+
+def test_matrix_size_and_coverage() -> None:
+    assert len(MUTANTS) >= 40
+    areas = {m.requirement.split("-")[0] for m in MUTANTS.values() if m.requirement}
+    assert {"AUTH", "HDR", "VAL", "ERR", "RESP", "JSON", "SEM", "LOGP", "TOOL", "FMT", "STRM", "PROP"} <= areas
+    # every MUST of the hand-written suite has a mutant, except the documented exceptions
+    untargeted = {r.id for r in catalogue.REQUIREMENTS if r.level == catalogue.MUST and not r.id.startswith("CLIENT")}
+    untargeted -= {m.requirement for m in MUTANTS.values()}
+    assert untargeted == {"HDR-004"}
+
+
+@pytest.mark.parametrize("name", [*MUTANTS, *CONTROLS])
+def test_variant_is_well_formed(name: str) -> None:
+    mutant = mutants.variant(name)
+    assert mutant.fault and mutant.profiles and set(mutant.profiles) <= set(PROFILES)
+    assert (mutant.request is not None) or (mutant.response is not None)
+    if mutant.requirement is not None:
+        requirement = catalogue.get(mutant.requirement)
+        assert all(requirement.applies_to(p) for p in mutant.profiles), "the requirement is not judged there"
+        assert not mutant.allowed
+    else:
+        assert all(catalogue.get(rid).level != catalogue.MUST for rid in mutant.allowed)
+
+
+def test_kill_table_is_current() -> None:
+    assert mutants.KILL_TABLE.read_text(encoding="utf-8") == mutants.kill_table(), (
+        "docs/kill-table.md is out of date: run `python tests/mutants.py table > docs/kill-table.md`")
+
+
+# --- the shared interpreter gives the verdicts the command gives ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sgp_host() -> Iterator[RunningServer]:
+    server = start_server(mutants.MutantHost("sgp"), profile=PROFILES["sgp"])
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("name", ["sem_created_ms", "logp_top_unsorted", "open_refusal_403"])
+def test_real_cli_agrees_with_the_shared_interpreter(name: str, sgp_host: RunningServer, tmp_path: Path) -> None:
+    for number, invocation in enumerate(invocations(name, "sgp")):
+        report_dir = tmp_path / f"run{number}"
+        args = mutants.run_args(name, "sgp", sgp_host.base_url)  # run_cli adds --report-dir
+        out = run_cli([*args, *invocation.args], report_dir, env={"SGP_API_KEY": mutants.KEY}, timeout=120)
+        assert out.doc["run"]["configuration"]["account_id"] == mutants.ACCOUNT
+        result = {"label": invocation.label, "variant": name, "profile": "sgp", "args": list(invocation.args),
+                  "code": out.code, "stdout": out.stdout, "stderr": out.stderr,
+                  "statuses": {r["id"]: r["status"] for r in out.doc["results"]},
+                  "reports": sorted(p.name for p in report_dir.iterdir())}
+        assert problems_of(result) == []
