@@ -147,6 +147,40 @@ class Client:
                 raise BudgetExhausted(f"request budget of {self.config.max_requests} reached (--max-requests)")
             self.stats.sent += 1
 
+    # Requests that another HTTP stack sends (the official SDKs) are admitted, paced and counted here
+    # too, so the budget, the rate limit and the report's request counts cover every request of a run.
+
+    def admit(self) -> None:
+        """Take one request from the budget (BudgetExhausted when spent) and wait for the rate limit."""
+        self._take()
+        self._limiter.wait()
+
+    def count_status(self, exchange: Exchange) -> None:
+        with self._lock:
+            key = str(exchange.status) if exchange.status else "error"
+            self.stats.by_status[key] = self.stats.by_status.get(key, 0) + 1
+            self.stats.transport_errors += exchange.error is not None
+
+    def keep(self, exchange: Exchange) -> None:
+        """Keep an exchange of the run, for evidence and the census."""
+        with self._lock:
+            self.exchanges.append(exchange)
+
+    def record(self, exchange: Exchange) -> None:
+        """Keep the final exchange of a request; a 429 that survived the retries is counted as throttled."""
+        self.keep(exchange)
+        if exchange.status == 429:
+            self.note_throttled()
+
+    def note_throttled(self) -> None:
+        with self._lock:
+            self.stats.throttled += 1
+
+    def note_retry(self, exchange: Exchange) -> None:
+        with self._lock:
+            self.stats.throttled += exchange.status == 429
+            self.stats.retries += 1
+
     def send(self, spec: RequestSpec) -> Exchange:
         """Send one request (with bounded retries on 429/503) and record it."""
         attempt = 0
@@ -155,15 +189,10 @@ class Client:
             response = exchange.response
             if response is None or response.status not in (429, 503) or attempt >= self.config.retries:
                 break
-            with self._lock:
-                self.stats.throttled += response.status == 429
-                self.stats.retries += 1
+            self.note_retry(exchange)
             time.sleep(retry_delay(response, attempt, self.config.max_retry_wait))
             attempt += 1
-        with self._lock:
-            self.exchanges.append(exchange)
-            if response is not None and response.status == 429:
-                self.stats.throttled += 1
+        self.record(exchange)
         return exchange
 
     def _send_once(self, spec: RequestSpec) -> Exchange:
@@ -209,13 +238,11 @@ class Client:
             else:
                 self._timeouts_in_a_row = 0
         elapsed = (time.monotonic() - started) * 1000
-        with self._lock:
-            key = str(status) if status else "error"
-            self.stats.by_status[key] = self.stats.by_status.get(key, 0) + 1
-            self.stats.transport_errors += error is not None
         body = b"".join(chunks)[: self.config.max_body_bytes]
         result = Response(status, headers, body, elapsed, truncated=cut) if status else None
-        return Exchange(spec.scenario, self.url, spec, result, error=error or cut)
+        exchange = Exchange(spec.scenario, self.url, spec, result, error=error or cut)
+        self.count_status(exchange)
+        return exchange
 
     def _note_failure(self, exc: Exception, reason: str, got_response: bool) -> None:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):

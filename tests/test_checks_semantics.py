@@ -355,11 +355,11 @@ def test_tool_call_arguments_ok(arguments: str) -> None:
 @pytest.mark.parametrize(
     ("arguments", "words"),
     [
-        ('{"city": ', "holding JSON"),
+        ('{"city": ', "holding a JSON object"),
         ("[1]", "got array"),
         ('"x"', "got string"),
-        ("", "holding JSON"),
-        ('{"a": NaN}', "holding JSON"),
+        ("", "holding a JSON object"),
+        ('{"a": NaN}', "holding a JSON object"),
     ],
 )
 def test_tool_call_arguments_flags(arguments: str, words: str) -> None:

@@ -644,6 +644,19 @@ def tool_call_fields(
     return out
 
 
+def json_object_problem(text: Any, what: str) -> str | None:
+    """What keeps `text` from being a string that holds a strict-JSON object, or None."""
+    if not isinstance(text, str):
+        return f"expected {what} as a string holding a JSON object, got {json_type(text)}"
+    try:
+        value = strictjson.loads(text)
+    except strictjson.StrictJSONError:
+        return f"expected {what} holding a JSON object, got {brief(text)}"
+    if not isinstance(value, dict):
+        return f"expected {what} holding a JSON object, got {json_type(value)}"
+    return None
+
+
 def tool_call_arguments(exchange: Exchange) -> list[Violation]:
     """TOOL-003: function.arguments is a string holding a JSON object (strict JSON).
     Choices cut by length or a content filter are not judged: their last call may be incomplete."""
@@ -660,39 +673,10 @@ def tool_call_arguments(exchange: Exchange) -> list[Violation]:
             function = call.get("function")
             if not isinstance(function, dict):
                 continue  # RESP-007 reports it
-            arguments = function.get("arguments")
-            where = f"/choices/{j}/message/tool_calls/{m}/function/arguments"
-            if not isinstance(arguments, str):
-                out.append(
-                    Violation(
-                        "TOOL-003",
-                        f"expected arguments as a string, got {json_type(arguments)}",
-                        where,
-                        exchange.scenario,
-                    )
-                )
-                continue
-            try:
-                value = strictjson.loads(arguments)
-            except strictjson.StrictJSONError:
-                out.append(
-                    Violation(
-                        "TOOL-003",
-                        f"expected arguments holding JSON, got {brief(arguments)}",
-                        where,
-                        exchange.scenario,
-                    )
-                )
-                continue
-            if not isinstance(value, dict):
-                out.append(
-                    Violation(
-                        "TOOL-003",
-                        f"expected arguments holding a JSON object, got {json_type(value)}",
-                        where,
-                        exchange.scenario,
-                    )
-                )
+            problem = json_object_problem(function.get("arguments"), "arguments")
+            if problem:
+                where = f"/choices/{j}/message/tool_calls/{m}/function/arguments"
+                out.append(Violation("TOOL-003", problem, where, exchange.scenario))
     return out
 
 
@@ -751,38 +735,9 @@ def json_content(exchange: Exchange, require_judgeable: bool = True) -> list[Vio
         if content is None and (isinstance(message.get("refusal"), str) or _tool_calls(choice)):
             continue  # a refusal or a tool call carries no content to format
         judged += 1
-        where = f"/choices/{j}/message/content"
-        if not isinstance(content, str):
-            out.append(
-                Violation(
-                    "FMT-001",
-                    f"expected content holding a JSON object, got {json_type(content)}",
-                    where,
-                    exchange.scenario,
-                )
-            )
-            continue
-        try:
-            value = strictjson.loads(content)
-        except strictjson.StrictJSONError:
-            out.append(
-                Violation(
-                    "FMT-001",
-                    f"expected content holding a JSON object, got {brief(content)}",
-                    where,
-                    exchange.scenario,
-                )
-            )
-            continue
-        if not isinstance(value, dict):
-            out.append(
-                Violation(
-                    "FMT-001",
-                    f"expected content holding a JSON object, got {json_type(value)}",
-                    where,
-                    exchange.scenario,
-                )
-            )
+        problem = json_object_problem(content, "content")
+        if problem:
+            out.append(Violation("FMT-001", problem, f"/choices/{j}/message/content", exchange.scenario))
     if judged == 0 and require_judgeable:
         why = (
             "cut at max_tokens: cannot judge"

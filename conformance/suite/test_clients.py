@@ -21,27 +21,15 @@ CALLS = "sdk_calls"
 
 def _counted(run: Run) -> tuple[Any, Any, Any]:
     """Hooks that put the SDK's requests under the run's budget, pace and request counts, as if the
-    suite's own client had sent them (client.py keeps these internals to itself; this is their one
-    other user)."""
+    suite's own client had sent them."""
     client = run.client
 
-    def before_send() -> None:
-        client._take()
-        client._limiter.wait()
-
     def record(exchange: Exchange) -> None:
-        with client._lock:
-            key = str(exchange.response.status) if exchange.response is not None else "error"
-            client.stats.by_status[key] = client.stats.by_status.get(key, 0) + 1
-            client.stats.transport_errors += exchange.error is not None
-            client.exchanges.append(exchange)
+        # every attempt is kept; a final 429 is counted where the call's outcome is known (below)
+        client.count_status(exchange)
+        client.keep(exchange)
 
-    def on_retry(exchange: Exchange) -> None:
-        with client._lock:
-            client.stats.throttled += exchange.status == 429
-            client.stats.retries += 1
-
-    return before_send, record, on_retry
+    return client.admit, record, client.note_retry
 
 
 def _call(judge: Judge, stream: bool) -> sdk_clients.Call:
@@ -67,8 +55,7 @@ def _call(judge: Judge, stream: bool) -> sdk_clients.Call:
                 run.client.dead = run.client.dead or made.unreachable
                 calls[stream] = f"not run: target unreachable: {made.unreachable}"
             elif made.exchange is not None and made.exchange.status == 429:
-                with run.client._lock:
-                    run.client.stats.throttled += 1
+                run.client.note_throttled()
                 # as for the suite's own requests: throttling is no finding, the requirement is not judged
                 calls[stream] = "not run: the target kept answering 429 Too Many Requests after retries"
     found = calls[stream]
