@@ -4,7 +4,6 @@ and no traceback, whatever is wrong: the URL, the profile, the config file, the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
