@@ -110,7 +110,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a directory: give --config the path of a TOML file") from None
     except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}): check its permissions") from None
+        fix = "check its permissions" if isinstance(exc, PermissionError) else "fix the path given to --config"
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}): {fix}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix the syntax") from None
     table = data.get("tool", {}).get("sgp-conformance")
