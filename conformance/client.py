@@ -12,6 +12,7 @@ import email.utils
 import ssl
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import httpx
@@ -78,6 +79,21 @@ def retry_delay(response: Response, attempt: int, cap: float) -> float:
             if parsed is not None:
                 return min(max(parsed.timestamp() - time.time(), 0.0), cap)
     return min(0.5 * 2**attempt, cap)
+
+
+def read_bounded(stream: Iterable[bytes], into: list[bytes], max_bytes: int, started: float,
+                 deadline: float) -> tuple[str | None, bool]:
+    """Read a body into `into` until it ends, passes max_bytes or its deadline; returns why it was cut
+    (or None) and whether the deadline cut it. What arrived stays in `into` if the connection breaks."""
+    size = 0
+    for chunk in stream:
+        into.append(chunk)
+        size += len(chunk)
+        if size > max_bytes:
+            return f"body larger than {max_bytes} bytes: read stopped there", False
+        if time.monotonic() > deadline:
+            return f"response still arriving after {deadline - started:g} s: read stopped there", True
+    return None, False
 
 
 def host_port(url: httpx.URL) -> str:
@@ -207,23 +223,14 @@ class Client:
         request = self._http.build_request(spec.method, self.url, headers=spec.headers, content=spec.body)
         started = time.monotonic()
         deadline = started + (self.config.stream_timeout if spec.stream else self.config.timeout * 3)
-        status, headers, chunks, size, cut, error = 0, [], [], 0, None, None
+        status, headers, cut, error = 0, [], None, None
+        chunks: list[bytes] = []
         late = False
         try:
             response = self._http.send(request, stream=True)
             status, headers = response.status_code, list(response.headers.multi_items())
             try:
-                for chunk in response.iter_raw():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > self.config.max_body_bytes:
-                        cut = f"body larger than {self.config.max_body_bytes} bytes: read stopped there"
-                        break
-                    if time.monotonic() > deadline:
-                        limit = deadline - started
-                        cut = f"response still arriving after {limit:g} s: read stopped there"
-                        late = True
-                        break
+                cut, late = read_bounded(response.iter_raw(), chunks, self.config.max_body_bytes, started, deadline)
             finally:
                 response.close()
         except httpx.HTTPError as exc:

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from conformance.checks import Violation
-from conformance.client import describe_error, retry_delay
+from conformance.client import describe_error, read_bounded, retry_delay
 from conformance.config import Config
 from conformance.exchange import Exchange, RequestSpec, Response
 from conformance.profiles import Profile
@@ -157,17 +157,11 @@ class RecordingTransport(httpx.BaseTransport):
             self._keep(Exchange(spec.scenario, url, spec, None, error=reason))
             raise
         chunks: list[bytes] = []
-        size, cut, error = 0, None, None
+        cut, error = None, None
         try:
-            for chunk in upstream.stream:  # type: ignore[union-attr]  # a sync transport's stream is iterable
-                chunks.append(chunk)
-                size += len(chunk)
-                if size > self.config.max_body_bytes:
-                    cut = f"body larger than {self.config.max_body_bytes} bytes: read stopped there"
-                    break
-                if time.monotonic() > deadline:
-                    cut = f"response still arriving after {deadline - started:g} s: read stopped there"
-                    break
+            # a sync transport's stream is iterable
+            stream: Any = upstream.stream
+            cut, _ = read_bounded(stream, chunks, self.config.max_body_bytes, started, deadline)
         except httpx.HTTPError as exc:
             error = describe_error(exc, request.url, self.config.timeout)
         finally:
