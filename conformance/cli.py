@@ -49,7 +49,7 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--stream-timeout", type=float, help="seconds a whole stream may take (default 60)")
     p.add_argument("--max-tokens", type=int, help="max_tokens of every request (default 16)")
     p.add_argument("--max-requests", type=int, help="hard cap on requests sent (default 500)")
-    p.add_argument("--rate-limit", type=float, help="requests per second at most")
+    p.add_argument("--rate-limit", help="requests per second at most, as N or N/s")
     p.add_argument("--concurrency", type=int, help="requests in flight at once")
     p.add_argument("--retries", type=int, help="retries of a 429/503 answer, honouring Retry-After (default 2)")
     p.add_argument("--depth", choices=("smoke", "standard", "deep"))

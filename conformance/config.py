@@ -93,7 +93,8 @@ def _coerce(name: str, value: Any) -> Any:
                 raise ValueError
             return int(value)
         if base == "float":
-            return float(value)
+            # a rate may be written as it is read: 5/s
+            return float(value.removesuffix("/s")) if isinstance(value, str) else float(value)
         if base == "list[str]":
             return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
         return str(value)

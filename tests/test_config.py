@@ -77,3 +77,10 @@ def test_bad_config_files(tmp_path: Path) -> None:
         resolve({}, env={}, config_file=str(write(tmp_path / "bad.toml", "x = [")), cwd=tmp_path)
     with pytest.raises(ConfigError, match="unknown setting"):
         resolve({}, env={}, config_file=str(write(tmp_path / "u.toml", "colour = 1\n")), cwd=tmp_path)
+
+
+def test_rate_limit_reads_as_per_second(tmp_path: Path) -> None:
+    assert resolve({"rate_limit": "5/s"}, env={}, cwd=tmp_path).rate_limit == 5.0
+    assert resolve({"rate_limit": "0.5"}, env={}, cwd=tmp_path).rate_limit == 0.5
+    with pytest.raises(ConfigError, match="rate-limit"):
+        resolve({"rate_limit": "fast"}, env={}, cwd=tmp_path)
