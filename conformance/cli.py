@@ -19,10 +19,10 @@ from typing import Any
 from conformance import __version__, catalogue
 from conformance.config import Config, ConfigError, resolve
 from conformance.profiles import get_profile
+from conformance.summary import prepare_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 SUITE_DIR = Path(__file__).parent / "suite"
-REPORT_FILES = ("conformance.html", "junit.xml", "conformance.json")
 
 
 class UsageError(Exception):
@@ -149,6 +149,12 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         code = pytest.main([*pytest_args(config, extra, reports=False), "--sgp-dry-run"],
                            plugins=[_one_line_usage_errors()])
         return EXIT_OK if code in (0, 5) else EXIT_USAGE
+    # the report directory is checked before anything starts, so a bad one costs nothing
+    report_dir = Path(config.report_dir)
+    problem = prepare_report_dir(report_dir)
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     embedded = None
     if config.base_url is None:
         from conformance.embedded import start_embedded
@@ -160,17 +166,6 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"sgp-conformance: no --base-url given: started the reference server at {config.base_url}")
     import pytest
 
-    report_dir = Path(config.report_dir)
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        for name in REPORT_FILES:
-            (report_dir / name).unlink(missing_ok=True)
-    except OSError as exc:
-        if embedded is not None:
-            embedded.stop()
-        print(f"sgp-conformance: cannot write reports to {report_dir} ({exc.strerror}): choose another --report-dir",
-              file=sys.stderr)
-        return EXIT_USAGE
     env_before = dict(os.environ)
     # the key travels to pytest (and its workers) in the environment, never on a command line
     if config.api_key:

@@ -18,6 +18,20 @@ PYTEST_USAGE = 4
 PYTEST_NO_TESTS = 5
 
 
+REPORT_FILES = ("conformance.html", "junit.xml", "conformance.json")
+
+
+def prepare_report_dir(report_dir: Path) -> str | None:
+    """Create the report directory and remove the last run's reports; a one-line error, or None."""
+    try:
+        report_dir.mkdir(parents=True, exist_ok=True)
+        for name in REPORT_FILES:
+            (report_dir / name).unlink(missing_ok=True)
+    except OSError as exc:
+        return f"sgp-conformance: cannot write reports to {report_dir} ({exc.strerror}): choose another --report-dir"
+    return None
+
+
 def leaked_files(report_dir: Path, config: Config, neutralise: bool = False) -> list[Path]:
     """Every file under the report directory that holds a secret of the run (plain, base64, quoted, escaped).
 

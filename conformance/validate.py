@@ -35,9 +35,9 @@ from conformance.checks.response import completion_checks, sent_secrets, stream_
 from conformance.config import Config
 from conformance.profiles import Profile, get_profile
 from conformance.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
+from conformance.summary import prepare_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-REPORT_FILES = ("conformance.html", "junit.xml", "conformance.json")
 # exchanges shown as evidence per requirement: the first few records that broke it
 MAX_EVIDENCE = 5
 
@@ -351,13 +351,9 @@ def command_validate(args: argparse.Namespace) -> int:
     settings.api_key = keys[0] if keys else None
     settings.model = _model(records)
     report_dir = Path(settings.report_dir)
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-        for name in REPORT_FILES:
-            (report_dir / name).unlink(missing_ok=True)
-    except OSError as exc:
-        print(f"sgp-conformance: cannot write reports to {report_dir} ({exc.strerror}): choose another "
-              "--report-dir", file=sys.stderr)
+    problem = prepare_report_dir(report_dir)
+    if problem:
+        print(problem, file=sys.stderr)
         return EXIT_USAGE
     validation = Validation(list(args.files), records, profile)
     plugin = ValidatePlugin(settings, validation, keys)
