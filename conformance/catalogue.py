@@ -18,11 +18,16 @@ C = "CONTRACT.md"
 
 @dataclass(frozen=True)
 class Requirement:
+    """One rule. `level` holds in every profile unless `levels` names another for a profile: where the SGP
+    contract leaves a point open that OpenAI settles, the two profiles judge it at different levels."""
+
     id: str
     level: str
     statement: str
     source: str
     profiles: tuple[str, ...] = ALL_PROFILES
+    # (profile, level) pairs that override `level`
+    levels: tuple[tuple[str, str], ...] = ()
 
     @property
     def area(self) -> str:
@@ -31,9 +36,19 @@ class Requirement:
     def applies_to(self, profile: str) -> bool:
         return profile in self.profiles
 
+    def level_for(self, profile: str) -> str:
+        """The level this requirement is judged at under `profile`."""
+        return dict(self.levels).get(profile, self.level)
 
-def _r(id: str, level: str, statement: str, source: str, profiles: tuple[str, ...] = ALL_PROFILES) -> Requirement:
-    return Requirement(id, level, statement, source, profiles)
+    def level_text(self) -> str:
+        """The level as a table shows it: "SHOULD (MUST under openai)" where the profiles differ."""
+        others = [f"{level} under {profile}" for profile, level in self.levels if profile in self.profiles]
+        return f"{self.level} ({', '.join(others)})" if others else self.level
+
+
+def _r(id: str, level: str, statement: str, source: str, profiles: tuple[str, ...] = ALL_PROFILES,
+       **levels: str) -> Requirement:
+    return Requirement(id, level, statement, source, profiles, tuple(levels.items()))
 
 
 REQUIREMENTS: tuple[Requirement, ...] = (
@@ -41,16 +56,23 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("BASIC-001", MUST, "A minimal valid request (model, one user message) with a valid key gets 200.",
        f"{DOC} Response 200"),
     # auth
-    _r("AUTH-001", MUST, "A request without a key is refused with 401 or 403.", f"{DOC} Authorizations; {C} Transport"),
-    _r("AUTH-002", MUST, "A request with an empty key is refused with 401 or 403.", f"{C} Transport"),
-    _r("AUTH-003", MUST, "A request with a wrong key is refused with 401 or 403.", f"{C} Transport"),
-    _r("AUTH-004", SHOULD, "A valid key sent in another profile's header is refused with 401 or 403.",
+    # the key is required (settled); which refusal status is open: the status is AUTH-005's (SHOULD)
+    _r("AUTH-001", MUST, "A request without a key is refused with a 4xx, never served.",
+       f"{DOC} Authorizations; {C} Transport"),
+    _r("AUTH-002", MUST, "A request with an empty key is refused with a 4xx, never served.", f"{C} Transport"),
+    _r("AUTH-003", MUST, "A request with a wrong key is refused with a 4xx, never served.", f"{C} Transport"),
+    # INFO: gateways built on LiteLLM accept the key in either header by design; the contract names the
+    # header a client must use, not that the other one must be refused
+    _r("AUTH-004", INFO, "A valid key sent only in another profile's header is refused with 401 or 403.",
        f"{DOC} Authorizations (x-api-key); {C} Differences from OpenAI"),
-    _r("AUTH-005", SHOULD, "A refused key gets 401 (403 is also seen; the contract leaves it open).",
-       f"{C} Transport (open)"),
+    _r("AUTH-005", SHOULD, "A missing, empty or wrong key is refused with 401 or 403 (the SDKs map those to "
+       "auth errors; another 4xx, such as a 422 for a missing header, reads as a bad request).",
+       f"{C} Transport (401 typical, 403 seen; open)"),
     _r("AUTH-006", SHOULD, "Auth errors carry a JSON body in the profile's error shape.", f"{C} Transport (open)"),
     _r("AUTH-007", MUST, "No response ever echoes the key the client sent, in headers or body.",
        "OWASP ASVS 8.3 (sensitive data not returned)"),
+    _r("AUTH-008", MUST, "A streamed request without a valid key (none, empty, wrong) is refused with a 4xx "
+       "before any event is sent, never served as a stream.", f"{DOC} Authorizations; {C} Transport"),
     # headers
     _r("HDR-001", MUST, "A request naming the configured account in x-selected-account-id is accepted.",
        f"{DOC} Headers", ("sgp",)),
@@ -60,14 +82,20 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("HDR-004", MUST, "Request header names are case-insensitive (an upper-case key header is accepted).",
        "RFC 9110 §5.1"),
     _r("HDR-005", SHOULD, "Unknown request headers are ignored.", "RFC 9110 §5.1"),
-    _r("HDR-006", MUST, "JSON bodies are UTF-8, and a charset parameter, if any, says utf-8.", "RFC 8259 §8.1"),
+    _r("HDR-006", MUST, "JSON bodies and event streams are UTF-8.", "RFC 8259 §8.1; WHATWG HTML §9.2"),
     _r("HDR-007", INFO, "Responses carry a request id header for support cases.", "common API practice"),
+    # RFC 8259 defines no charset for application/json ("no effect on compliant recipients"), but clients
+    # that honour a wrong one misread the body
+    _r("HDR-008", SHOULD, "A charset parameter on a response's Content-Type, if any, says utf-8.",
+       "RFC 8259 §11; WHATWG HTML §9.2"),
     # request validation
     _r("VAL-001", MUST, "A body without `messages` is refused with 4xx.", f"{C} Request body"),
     _r("VAL-002", MUST, "A body without `model` is refused with 4xx.", f"{C} Request body"),
     _r("VAL-003", MUST, "`messages` that is not an array is refused with 4xx.", f"{C} Request body"),
     _r("VAL-004", MUST, "`model` that is not a string is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-005", MUST, "A message without `role` is refused with 4xx.", f"{C} Request body"),
+    # the documented example itself sends messages: [{foo: 'bar'}] (free-form objects); OpenAI refuses them
+    _r("VAL-005", SHOULD, "A message without `role` is refused with 4xx.",
+       f"{DOC} Body (messages: free-form objects); {C} Request body", openai=MUST),
     _r("VAL-006", MUST, "A body that is not JSON is refused with 4xx.", f"{C} Transport (FastAPI json_invalid)"),
     _r("VAL-007", MUST, "A JSON body that is not an object is refused with 4xx.", f"{C} Transport (FastAPI)"),
     _r("VAL-008", SHOULD, "A JSON body sent as text/plain is refused with 4xx.", f"{C} Transport"),
@@ -76,7 +104,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("VAL-011", SHOULD, "`top_logprobs` above 20 is refused with 4xx.", f"{C} Request body"),
     _r("VAL-012", SHOULD, "`stop` with more than 4 sequences is refused with 4xx.", f"{C} Request body"),
     _r("VAL-013", SHOULD, "A negative `max_tokens` is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-014", SHOULD, "An empty `messages` array is refused with 4xx.", f"{C} Request body"),
+    # the documented type sets no minimum length; OpenAI refuses an empty array
+    _r("VAL-014", INFO, "An empty `messages` array is refused with 4xx.", f"{C} Request body (no minimum)",
+       openai=SHOULD),
     _r("VAL-015", SHOULD, "NaN in a request body (not JSON) is refused with 4xx.",
        "RFC 8259 §6, §9 (a parser MAY accept extensions; FastAPI does)"),
     # the bounded parameters the scripted scenarios above left to chance: a server clamping them silently
@@ -84,6 +114,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("VAL-016", SHOULD, "`top_p` outside 0..1 is refused with 4xx.", f"{C} Request body"),
     _r("VAL-017", SHOULD, "`presence_penalty` outside -2..2 is refused with 4xx.", f"{C} Request body"),
     _r("VAL-018", SHOULD, "`frequency_penalty` outside -2..2 is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-019", SHOULD, "A message whose role is outside the documented set is refused with 4xx.",
+       f"{C} Request body; {C} Streaming (delta roles)", openai=MUST),
+    _r("VAL-020", SHOULD, "An unknown `response_format.type` is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-021", SHOULD, "An unknown `tool_choice` string is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-022", MUST, "An invalid body with `stream: true` is refused with a 4xx status, not a 200 stream "
+       "carrying an error.", f"{C} Transport (422 for an invalid body)"),
+    # pydantic's lax mode coerces "2" to 2 and "true" to true, so accepting the value is not a fault;
+    # dropping it silently is, since the client gets an answer to a request it did not send
+    _r("VAL-023", SHOULD, "A parameter sent with the wrong JSON type is refused with 4xx or honoured as its "
+       "coerced value, never silently ignored.", f"{C} Request body; {C} Transport (FastAPI/pydantic)"),
     # error bodies
     _r("ERR-001", MUST, "Request-validation errors are answered with a JSON object body.", f"{C} Transport"),
     _r("ERR-002", SHOULD, "Request-validation errors use the profile's status (sgp 422, openai 400).",
@@ -91,9 +131,13 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("ERR-003", MUST, "A 422 carries the FastAPI validation body {detail: [{loc, msg, type}]}.",
        f"{C} Transport (422 is documented)", ("sgp",)),
     _r("ERR-004", SHOULD, "Every 4xx body matches the profile's error shape.", f"{C} Transport; Differences"),
+    _r("ERR-005", MUST, "A request the server ought to refuse (an invalid body, no or a wrong key, an unknown "
+       "model or account) is never answered with a 5xx.", f"{C} Transport (a refusal is a 4xx)"),
+    _r("ERR-006", SHOULD, "A 429 answer says when to retry: Retry-After (seconds or an HTTP date) or "
+       "retry-after-ms, with a valid value.", f"{C} Transport (the SDKs honour them); RFC 9110 §10.2.3"),
     _r("MODEL-001", SHOULD, "A request for an unknown model is refused with 4xx.",
        f"{C} Request body (the answer to an unknown model is not documented)"),
-    _r("MODEL-002", SHOULD, "A request for an unknown model gets 404.", f"{C} (reference behaviour; open)"),
+    _r("MODEL-002", SHOULD, "A request for an unknown model gets 404.", "OpenAI practice (404 model_not_found)"),
     # response shape (attributed from schema annotations)
     _r("RESP-001", MUST, "The response has id (string), created (integer), model (string) and choices (array).",
        f"{DOC} Response; {C} Response"),
@@ -105,12 +149,17 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("RESP-005", MUST, "usage, when present, holds non-negative integer token counts.", f"{DOC} Response"),
     _r("RESP-006", MUST, "logprobs entries have token, logprob, bytes (0..255) and top_logprobs as documented.",
        f"{DOC} Response"),
-    _r("RESP-007", MUST, "tool_calls entries have id, type \"function\" and function {name, arguments} strings.",
-       f"{DOC} Response"),
+    _r("RESP-007", MUST, "tool_calls entries have id, a type, and for type \"function\" function {name, "
+       "arguments} strings (the SDK also knows \"custom\" calls).", f"{DOC} Response; {C} Response"),
     _r("RESP-008", MUST, "annotations, audio and function_call, when present, have their documented fields.",
        f"{DOC} Response"),
-    _r("RESP-009", SHOULD, "service_tier, when present, is one of auto, default, flex, scale, priority.",
+    _r("RESP-009", SHOULD, "service_tier, when present, is one of auto, default, flex, scale, priority "
+       "(or OpenAI's fast).",
        f"{DOC} Response; {C} (open)"),
+    # OpenAI's schema has these keys required-but-nullable; strict OpenAI clients break without them
+    _r("RESP-010", SHOULD, "The keys OpenAI always sends are present (null when empty): object, "
+       "choices[].logprobs, message.content, message.refusal, and a chunk choice's finish_reason.",
+       f"{C} Differences from OpenAI", ("openai",)),
     # strict JSON
     _r("JSON-001", MUST, "Every JSON body and SSE data payload is RFC 8259 JSON (no NaN or Infinity).",
        "RFC 8259 §6"),
@@ -120,12 +169,18 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("SEM-002", MUST, "A request for n choices gets n choices with indices 0..n-1.", f"{C} Response"),
     _r("SEM-003", MUST, "`created` is Unix time in seconds (not milliseconds).", f"{C} Response"),
     _r("SEM-004", SHOULD, "`created` is within 10 minutes of the client's clock.", f"{C} Response"),
-    _r("SEM-005", SHOULD, "`model` names the requested model (or a dated version of it).", f"{C} Response"),
-    _r("SEM-006", MUST, "completion_tokens does not exceed max_tokens for each choice.", f"{C} Request body"),
+    _r("SEM-005", SHOULD, "`model` names the requested model (or a dated version of it).",
+       "OpenAI API reference (model)"),
+    _r("SEM-006", MUST, "completion_tokens does not exceed max_tokens for each choice.",
+       f"{C} Request body (max_tokens); OpenAI API reference"),
     _r("SEM-007", MUST, "A completion cut by max_tokens has finish_reason \"length\".", "OpenAI API reference"),
     _r("SEM-008", SHOULD, "max_completion_tokens is honoured like max_tokens.", f"{C} Request body"),
     _r("SEM-009", INFO, "The same request with a seed and temperature 0 gives the same content twice.",
        f"{C} Request body (seed)"),
+    _r("SEM-010", SHOULD, "No choice's text contains a requested stop sequence (the returned text excludes it).",
+       "OpenAI API reference (stop)"),
+    _r("SEM-011", SHOULD, "usage.completion_tokens counts every choice: with n choices that each carry text, "
+       "it is at least n.", f"{C} Response (usage)"),
     # logprobs
     _r("LOGP-001", MUST, "With logprobs true, each choice carries logprobs.content for its tokens.",
        f"{C} Request body; Response"),
@@ -136,16 +191,22 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("LOGP-005", SHOULD, "top_logprobs are sorted by logprob, highest first.", "OpenAI API reference"),
     # tools
     _r("TOOL-001", MUST, "With tool_choice \"required\", the message carries tool_calls.", "OpenAI API reference"),
-    _r("TOOL-002", MUST, "Tool call ids are unique and non-empty, type is function, name is an offered tool.",
-       f"{C} Response"),
-    _r("TOOL-003", MUST, "Tool call arguments are a string holding a JSON object.", f"{C} Response"),
+    # no source settles unique ids or offered names, and OpenAI warns that arguments may not be valid JSON:
+    # clients rely on both, so SHOULD
+    _r("TOOL-002", SHOULD, "Tool call ids are unique and non-empty, type is function, name is an offered tool.",
+       f"{C} Response; OpenAI API reference"),
+    _r("TOOL-003", SHOULD, "Tool call arguments are a string holding a JSON object.",
+       f"{C} Response; OpenAI API reference (arguments may not be valid JSON)"),
     _r("TOOL-004", SHOULD, "A message with tool calls has finish_reason \"tool_calls\".", "OpenAI API reference"),
-    _r("FMT-001", MUST, "response_format json_object gives content that parses as a JSON object.",
-       f"{C} Request body"),
+    _r("TOOL-005", MUST, "finish_reason \"tool_calls\" is given only to a choice that carries tool calls.",
+       f"{C} Response (finish_reason); OpenAI API reference"),
+    # a model behaviour the contract does not document: SHOULD, judged only where a choice carries text
+    _r("FMT-001", SHOULD, "response_format json_object gives content that parses as a JSON object.",
+       f"{C} Request body (response_format)"),
     # streaming
     _r("STRM-001", MUST, "A streamed response has Content-Type text/event-stream.", f"{C} Transport"),
-    _r("STRM-002", MUST, "The stream is well-formed SSE: known fields only, every event ended by a blank line.",
-       "WHATWG HTML §9.2"),
+    _r("STRM-002", MUST, "The stream is well-formed SSE: every line is a field (name: value) or a comment, and "
+       "every event is ended by a blank line (text outside that is lost to every client).", "WHATWG HTML §9.2"),
     _r("STRM-003", MUST, "Every data payload is a JSON object, except a final [DONE].", f"{C} Streaming"),
     _r("STRM-004", MUST, "The stream ends with data: [DONE] and nothing after it.", f"{C} Differences from OpenAI",
        ("openai",)),
@@ -158,19 +219,21 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        f"{C} Streaming"),
     _r("STRM-012", MUST, "Every delta has a documented role, string content and well-formed tool_calls.",
        f"{C} Streaming"),
-    _r("STRM-013", MUST, "id and model are the same in every chunk.", f"{C} Streaming (conventions)"),
+    _r("STRM-013", MUST, "id is the same in every chunk.", f"{C} Streaming (conventions)"),
     _r("STRM-014", SHOULD, "The first delta of each choice carries role \"assistant\".",
        f"{C} Streaming (conventions)"),
     _r("STRM-015", MUST, "Each choice gets exactly one finish_reason, in its last chunk.",
        f"{C} Streaming (conventions)"),
     _r("STRM-016", MUST, "With include_usage, one final chunk has choices [] and usage that adds up.",
        f"{C} Streaming"),
-    _r("STRM-019", SHOULD, "created is the same in every chunk.", f"{C} Streaming (conventions)"),
+    # some servers stamp each chunk with the clock, and the sources state the same model nowhere
+    _r("STRM-019", SHOULD, "created and model are the same in every chunk.", f"{C} Streaming (conventions)"),
     _r("STRM-017", MUST, "The assembled stream forms a valid completion with n choices.", f"{C} Streaming"),
     # property-based
     _r("PROP-001", MUST, "Generated valid requests get 2xx and pass every response check.",
        "schemas/openapi.json"),
-    _r("PROP-002", MUST, "No generated request, valid or invalid, gets a 5xx.", "schemas/openapi.json"),
+    _r("PROP-002", MUST, "No generated request, valid or invalid, gets a 5xx (a timeout is no answer, not "
+       "a 5xx).", "schemas/openapi.json"),
     _r("PROP-003", SHOULD, "Generated invalid requests are refused with 4xx.", "schemas/openapi.json"),
     # the official SDKs against the target (`run --clients`): what a client author actually meets.
     # A response meeting RESP-* always parses in the SDKs' default (lenient) mode, so a non-streaming call
@@ -207,5 +270,5 @@ def markdown_table(requirements: list[Requirement] | None = None) -> str:
     rows = ["| ID | Level | Requirement | Source | Profiles |", "|---|---|---|---|---|"]
     for r in requirements if requirements is not None else REQUIREMENTS:
         statement = r.statement.replace("|", "\\|")
-        rows.append(f"| {r.id} | {r.level} | {statement} | {r.source} | {', '.join(r.profiles)} |")
+        rows.append(f"| {r.id} | {r.level_text()} | {statement} | {r.source} | {', '.join(r.profiles)} |")
     return "\n".join(rows)

@@ -27,11 +27,12 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from conformance.checks import Violation
+from conformance.checks import NotJudged, Violation
 from conformance.client import describe_error, read_bounded, retry_delay
 from conformance.config import Config
 from conformance.exchange import Exchange, RequestSpec, Response
@@ -39,6 +40,20 @@ from conformance.profiles import Profile
 from conformance.sse import parse as parse_sse
 
 INSTALL_HINT = "pip install 'sgp-conformance[clients]'"
+
+
+def install_hint() -> str:
+    """How to install the SDKs into this environment: the extra of the installed package, or of the source
+    checkout this package runs from (an editable install, or the tests of a checkout)."""
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    try:
+        ours = 'name = "sgp-conformance"' in pyproject.read_text(encoding="utf-8")
+    except OSError:
+        ours = False
+    if ours:
+        return f"pip install -e '{root}[clients]'"
+    return INSTALL_HINT
 PROMPT = "Count from 1 to 5, separated by spaces."
 COMPLETION_SCENARIO = "sdk_completion"
 STREAM_SCENARIO = "sdk_stream"
@@ -90,7 +105,7 @@ def missing_sdk(profile: Profile | str) -> str | None:
         # imported, not just found: a broken install is as unusable as a missing one
         importlib.import_module(sdk.module)
     except ImportError as exc:
-        return f"the {sdk.distribution} SDK is not installed ({exc}): {INSTALL_HINT}"
+        return f"the {sdk.distribution} SDK is not installed ({exc}): {install_hint()}"
     return None
 
 
@@ -452,9 +467,22 @@ def _ends_with_done(exchange: Exchange) -> bool:
     return bool(data) and data[-1].strip() == DONE
 
 
+def _not_answered(call: Call, req_id: str) -> NotJudged | None:
+    """A note when the SDK's request was not answered with 2xx: the SDK rightly raises then, and the
+    answer's status is judged by the requirements on that request (BASIC-001 for the minimal one)."""
+    exchange = call.exchange
+    if exchange is None or exchange.response is None or 200 <= exchange.response.status < 300:
+        return None
+    return NotJudged(req_id, f"the SDK's request was answered with HTTP {exchange.response.status}", "",
+                     exchange.scenario, needs="BASIC-001")
+
+
 def completion_parsed(call: Call, sdk: SDK) -> list[Violation]:
     """CLIENT-001: the call returned the completion type, holding what the server sent."""
     req_id = "CLIENT-001"
+    unanswered = _not_answered(call, req_id)
+    if unanswered is not None:
+        return [unanswered]
     if call.error is not None:
         return [_failure(req_id, call)]
     scenario = call.exchange.scenario if call.exchange is not None else COMPLETION_SCENARIO
@@ -490,11 +518,17 @@ def stream_events(exchange: Exchange | None) -> list[tuple[int, Any]]:
 
 def stream_consumed(call: Call, sdk: SDK, req_id: str) -> list[Violation]:
     """CLIENT-002/003: the stream was iterated to its end, one chunk of the chunk type per JSON event,
-    each holding what the server sent."""
-    if call.error is not None:
-        return [_failure(req_id, call)]
+    each holding what the server sent. A stream without JSON events gives the SDK nothing to parse: not
+    judged (STRM-017 reports a stream without chunks)."""
+    unanswered = _not_answered(call, req_id)
+    if unanswered is not None:
+        return [unanswered]
     scenario = call.exchange.scenario if call.exchange is not None else STREAM_SCENARIO
     events = stream_events(call.exchange)
+    if call.error is not None:
+        return [_failure(req_id, call)]
+    if not events:
+        return [NotJudged(req_id, "the stream carried no JSON events", "", scenario, needs="STRM-017")]
     if len(call.chunks) != len(events):
         return [Violation(req_id, f"the {call.sdk} SDK yielded {len(call.chunks)} chunk(s), the stream holds "
                                   f"{len(events)} JSON event(s)", "", scenario)]
@@ -538,7 +572,7 @@ def strict_types(completion: Call | None, stream: Call | None, sdk: SDK) -> list
     out: list[Violation] = []
     judged = [c for c in (completion, stream) if c is not None and c.exchange is not None and c.exchange.ok]
     if not judged:
-        return [Violation("CLIENT-004", "no 200 response to judge: the SDK calls were not answered with 2xx")]
+        return [NotJudged("CLIENT-004", "the SDK calls were not answered with 2xx", needs="BASIC-001")]
     if completion is not None and completion.exchange is not None and completion.exchange.ok:
         sent = _sent_document(completion.exchange)
         if sent is not None:

@@ -60,7 +60,8 @@ def tool_call(
 
 
 def message(content: str | None = "Hello!", **extra: Any) -> dict[str, Any]:
-    return {"role": "assistant", "content": content, **extra}
+    """An assistant message with the keys OpenAI always sends (refusal null)."""
+    return {"role": "assistant", "content": content, "refusal": None, **extra}
 
 
 def choice(
@@ -72,13 +73,13 @@ def choice(
     logprobs: Any = _UNSET,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A choice; with `tool_calls` the message carries them (content stays as given)."""
+    """A choice (logprobs null unless given, as OpenAI sends it); with `tool_calls` the message carries
+    them (content stays as given)."""
     msg = message(content)
     if tool_calls is not None:
         msg["tool_calls"] = tool_calls
-    out: dict[str, Any] = {"index": index, "message": msg, "finish_reason": finish_reason}
-    if logprobs is not _UNSET:
-        out["logprobs"] = logprobs
+    out: dict[str, Any] = {"index": index, "message": msg, "finish_reason": finish_reason,
+                           "logprobs": None if logprobs is _UNSET else logprobs}
     out.update(overrides)
     return out
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from builders import make_exchange
 
-from conformance.checks import errors
+from conformance.checks import NotJudged, errors
 from conformance.profiles import OPENAI, SGP
 
 
@@ -75,17 +75,38 @@ def test_client_error_accepts_4xx(status: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "words"), [(200, "accepted an invalid request"), (503, "server error"), (302, "got 302")]
+    ("status", "words"), [(200, "accepted a request it ought to refuse"), (302, "got 302")]
 )
 def test_client_error_flags_non_4xx(status: int, words: str) -> None:
     found = errors.client_error(error(status), "VAL-006")
     assert ids(found) == ["VAL-006"] and words in found[0].message
 
 
+def test_client_error_leaves_a_5xx_to_its_owner() -> None:
+    # a 5xx is no refusal, and not this rule's finding either: ERR-005 (PROP-002 for generated cases) reports it
+    (note,) = errors.client_error(error(503), "VAL-006")
+    assert isinstance(note, NotJudged) and note.needs == "ERR-005" and "503" in note.message
+    (note,) = errors.client_error(error(500), "PROP-003")
+    assert isinstance(note, NotJudged) and note.needs == "PROP-002"
+
+
+def test_client_error_names_a_200_stream_with_an_error_event() -> None:
+    body = b'event: error\ndata: {"error": {"message": "invalid"}}\n\n'
+    found = errors.client_error(make_exchange(stream=True, body=body), "AUTH-008")
+    assert ids(found) == ["AUTH-008"] and "error event" in found[0].message
+
+
 def test_not_server_error() -> None:
     assert errors.not_server_error(error(422), "PROP-002") == []
     assert ids(errors.not_server_error(error(500), "PROP-002")) == ["PROP-002"]
-    assert "read timeout" in errors.not_server_error(NO_RESPONSE, "PROP-002")[0].message
+    # a timeout is no answer, not a 5xx
+    timeout = make_exchange(no_response=True, error="did not answer within 20 s")
+    timeout.error_kind = "timeout"
+    assert [type(v) for v in errors.not_server_error(timeout, "PROP-002")] == [NotJudged]
+    # the connection closed without an answer, after the client's second try on a fresh connection
+    closed = make_exchange(no_response=True, error="closed the connection without answering, twice")
+    closed.error_kind = "closed"
+    assert ids(errors.not_server_error(closed, "PROP-002")) == ["PROP-002"]
 
 
 # --- error_body_json ------------------------------------------------------------------------------
@@ -196,7 +217,21 @@ def test_refusal_messages_name_non_json_answers_and_what_was_wanted() -> None:
         "expected 200, got 502 (text/html): a server error instead of an answer")
     assert errors.refused(page, "AUTH-001")[0].message == (
         "expected 401 or 403, got 502 (text/html): a server error instead of a refusal")
-    assert "got 500:" in errors.client_error(make_exchange(status=500, body={"detail": "x"}), "VAL-001")[0].message
+    assert "got 302" in errors.client_error(make_exchange(status=302, body={"detail": "x"}), "VAL-001")[0].message
+
+
+@pytest.mark.parametrize(("headers", "ok"), [
+    ({"retry-after": "2"}, True), ({"retry-after": "Wed, 21 Oct 2026 07:28:00 GMT"}, True),
+    ({"retry-after-ms": "1500"}, True), ({"retry-after-ms": "1.5e3"}, True),
+    ({}, False), ({"retry-after": "soon"}, False), ({"retry-after-ms": "-1"}, False),
+    ({"retry-after": "-3"}, False), ({"retry-after-ms": "x", "retry-after": "1"}, True),
+])
+def test_retry_after(headers: dict[str, str], ok: bool) -> None:
+    throttled = make_exchange(status=429, body={"detail": "slow down"}, headers={"content-type": "application/json",
+                                                                                  **headers})
+    found = errors.retry_after(throttled)
+    assert (found == []) is ok, found
+    assert all(v.requirement == "ERR-006" for v in found)
 
 
 def test_not_server_error_counts_a_body_broken_off() -> None:

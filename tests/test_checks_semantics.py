@@ -23,7 +23,7 @@ from builders import (
     usage,
 )
 
-from conformance.checks import semantics
+from conformance.checks import NotJudged, semantics
 from conformance.exchange import Exchange
 
 
@@ -311,8 +311,12 @@ def test_tool_calls_present() -> None:
     assert semantics.tool_calls_present(ex(tools_doc(tool_call()))) == []
     found = semantics.tool_calls_present(ex())
     assert where(found) == [("TOOL-001", "/choices/0/message")]
-    # cut before the call was complete: not judged
-    assert semantics.tool_calls_present(ex(completion(choices=[choice(finish_reason="length")]))) == []
+    # cut before it said anything: not judged
+    cut = semantics.tool_calls_present(ex(completion(choices=[choice(content=None, finish_reason="length")])))
+    assert [type(v) for v in cut] == [NotJudged]
+    # answering in text ignores the forced call, whatever cut it afterwards
+    texted = semantics.tool_calls_present(ex(completion(choices=[choice(finish_reason="length")])))
+    assert where(texted) == [("TOOL-001", "/choices/0/message")] and "Hello!" in texted[0].message
 
 
 def test_tool_call_fields() -> None:
@@ -405,7 +409,6 @@ def test_json_content_ok(content: str) -> None:
         ('```json\n{"a": 1}\n```', "holding a JSON object"),
         ("[1, 2]", "got array"),
         ("Hello!", "'Hello!'"),
-        (None, "got null"),
         ('{"a": NaN}', "holding a JSON object"),
     ],
 )
@@ -417,7 +420,7 @@ def test_json_content_flags(content: Any, words: str) -> None:
 def test_json_content_cut_and_unjudgeable() -> None:
     cut = completion(choices=[choice(content='{"a": ', finish_reason="length")])
     found = semantics.json_content(ex(cut))
-    assert ids(found) == ["FMT-001"] and found[0].message == "cut at max_tokens: cannot judge"
+    assert [type(v) for v in found] == [NotJudged] and "cut at max_tokens" in found[0].message
     assert semantics.json_content(ex(cut), require_judgeable=False) == []
     # one judged choice is enough
     mixed = completion(choices=[choice(content='{"a": 1}'), choice(1, content='{"b', finish_reason="length")])
@@ -425,7 +428,10 @@ def test_json_content_cut_and_unjudgeable() -> None:
     refusal = completion(
         choices=[{**choice(), "message": {"role": "assistant", "content": None, "refusal": "I can't"}}]
     )
-    assert "cannot judge" in semantics.json_content(ex(refusal))[0].message
+    assert isinstance(semantics.json_content(ex(refusal))[0], NotJudged)
+    # no text at all (content null, finish stop): nothing to judge, not a finding
+    empty = semantics.json_content(ex(completion(choices=[choice(content=None)])))
+    assert [type(v) for v in empty] == [NotJudged] and "no choice carried text" in empty[0].message
 
 
 # --- streams are judged through their assembled document ------------------------------------------

@@ -107,7 +107,7 @@ def test_open_points_are_not_violations(doc: dict[str, Any]) -> None:
             "RESP-008",
             "/choices/0/message/audio",
         ),
-        (completion(service_tier="fast"), "RESP-009", "/service_tier"),
+        (completion(service_tier="turbo"), "RESP-009", "/service_tier"),
     ],
 )
 def test_schema_errors_are_attributed(doc: dict[str, Any], requirement: str, where: str) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from builders import MODEL, NOW, PROMPT, chunk, logprob_entry, make_exchange, sse_body, stream_chunks, usage
 
-from conformance.checks import streaming
+from conformance.checks import NotJudged, streaming
 from conformance.exchange import Exchange
 from conformance.profiles import OPENAI, SGP
 
@@ -117,7 +117,7 @@ def test_done_terminator() -> None:
     late = stream(raw=sse_body([chunk(), "[DONE]", chunk()], None))
     assert ids(streaming.done_terminator(late)) == ["STRM-004"]
     cut = make_exchange(stream=True, body=sse_body(stream_chunks(), None), truncated="size limit")
-    assert "cannot judge" in streaming.done_terminator(cut)[0].message
+    assert [type(v) for v in streaming.done_terminator(cut)] == [NotJudged]
 
 
 def test_no_done() -> None:
@@ -164,7 +164,8 @@ def test_constant_identity() -> None:
     ]
     found = streaming.constant_identity(stream(chunks))
     assert where(found) == [("STRM-013", "/events/1/id"), ("STRM-019", "/events/2/created")]
-    assert ids(streaming.constant_identity(stream([chunk(), chunk(model="other")]))) == ["STRM-013"]
+    # the same model is a convention no source states: SHOULD, with created
+    assert ids(streaming.constant_identity(stream([chunk(), chunk(model="other")]))) == ["STRM-019"]
 
 
 def test_role_first() -> None:
@@ -230,7 +231,7 @@ def test_finish_once_missing_per_index_and_cut() -> None:
     cut = make_exchange(
         stream=True, body=sse_body([chunk({"role": "assistant"})], None), truncated="time limit"
     )
-    assert "cannot judge" in streaming.finish_once(cut)[0].message
+    assert [type(v) for v in streaming.finish_once(cut)] == [NotJudged]
 
 
 # --- usage chunk ----------------------------------------------------------------------------------
@@ -364,7 +365,7 @@ def test_assembled_valid_flags_incomplete_tool_call_and_keeps_should_level() -> 
     found = streaming.assembled_valid(stream(chunks))
     assert where(found) == [("STRM-017", "/choices/0/message/tool_calls/0")] and "'id'" in found[0].message
     tier = streaming.assembled_valid(
-        stream([chunk({"role": "assistant"}, service_tier="fast"), chunk({}, 0, "stop")])
+        stream([chunk({"role": "assistant"}, service_tier="turbo"), chunk({}, 0, "stop")])
     )
     assert ids(tier) == ["RESP-009"]
     assert ids(streaming.assembled_valid(stream(raw=b": nothing\n\n"))) == ["STRM-017"]
@@ -426,16 +427,16 @@ def test_assembled_valid_does_not_judge_a_stream_cut_by_the_client() -> None:
     cut = make_exchange(stream=True, body=sse_body([chunk({"role": "assistant", "content": "1 2"})], None),
                         truncated="response still arriving after 60 s: read stopped there")
     found = streaming.assembled_valid(cut)
-    assert ids(found) == ["STRM-017"] and "cannot judge the assembled completion" in found[0].message
+    assert [type(v) for v in found] == [NotJudged] and "never arrived whole" in found[0].message
 
 
 def test_suite_judges_a_stream_cut_by_the_client_but_not_one_broken_off() -> None:
-    from conformance.suite._common import judgeable, why_not
+    from conformance.needs import judgeable, why_not
 
     limit = "response still arriving after 1 s: read stopped there"
     endless = make_exchange(stream=True, body=sse_body(stream_chunks(), None), error=limit, truncated=limit)
     assert judgeable(endless)
     reset = make_exchange(stream=True, body=sse_body(stream_chunks(), None), error="reset mid-response")
     assert not judgeable(reset)
-    assert why_not(reset) == "test: HTTP 200 cut short: reset mid-response"
+    assert why_not(reset) == "HTTP 200 cut short: reset mid-response"
     assert not judgeable(make_exchange(status=500, body={"detail": "x"}))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import email.utils
+import re
 from collections.abc import Iterable
 
 from jsonschema.exceptions import best_match
 
 from conformance import schema_store
-from conformance.checks import Violation
+from conformance.checks import NotJudged, Violation
 from conformance.checks.shape import brief, describe_error, json_type
-from conformance.checks.transport import unjudgeable
+from conformance.checks.transport import is_event_stream, unjudgeable
 from conformance.exchange import Exchange
 from conformance.profiles import Profile
 
@@ -56,7 +58,8 @@ def status_is(exchange: Exchange, requirement_id: str, expected: int) -> list[Vi
 
 
 def client_error(exchange: Exchange, requirement_id: str) -> list[Violation]:
-    """The request was refused with a 4xx (VAL-*, MODEL-001, PROP-003)."""
+    """The request was refused with a 4xx (AUTH-001..003, VAL-*, MODEL-001, PROP-003). A 5xx is no refusal
+    but not this rule's finding either: ERR-005 (or PROP-002) reports it, and this rule is not judged."""
     stop = unjudgeable(exchange, requirement_id, need_ok=False, need_body=False)
     if stop:
         return [stop]
@@ -64,22 +67,35 @@ def client_error(exchange: Exchange, requirement_id: str) -> list[Violation]:
     if 400 <= status < 500:
         return []
     got = _got(exchange)
+    if status >= 500:
+        owner = "PROP-002" if requirement_id.startswith("PROP") else "ERR-005"
+        return [NotJudged(requirement_id, f"answered with {got}", "", exchange.scenario, needs=owner)]
     if 200 <= status < 300:
-        message = f"expected 4xx, got {got}: the server accepted an invalid request"
-    elif status >= 500:
-        message = f"expected 4xx, got {got}: a server error instead of a refusal"
+        message = f"expected 4xx, got {got}: the server accepted a request it ought to refuse"
+        if is_event_stream(exchange):
+            errors = [e for e in exchange.events.events if e.event == "error" or '"error"' in e.data]
+            what = " carrying an error event" if errors else ""
+            message = f"expected a 4xx refusal before any event, got {got} and an event stream{what}"
     else:
         message = f"expected 4xx, got {got}"
     return [Violation(requirement_id, message, "", exchange.scenario)]
 
 
 def not_server_error(exchange: Exchange, requirement_id: str = "PROP-002") -> list[Violation]:
-    """PROP-002: the response is not a 5xx. A transport failure counts: a crash looks like a reset."""
+    """PROP-002 / ERR-005: the response is not a 5xx.
+
+    A timeout is no answer, not a 5xx: not judged. A connection the server closed without answering (the
+    client has already sent the request again once on a fresh connection, see client.py) counts: a worker
+    crashing on the request looks like that.
+    """
     if exchange.response is None:
+        if exchange.error_kind in ("timeout", "connect", None):
+            return [NotJudged(requirement_id, f"no answer: {exchange.error or 'no response'}", "",
+                              exchange.scenario)]
         return [
             Violation(
                 requirement_id,
-                f"expected a response, got a transport error: {exchange.error or 'no response'}",
+                f"expected a response, got none: {exchange.error or 'no response'}",
                 "",
                 exchange.scenario,
             )
@@ -108,7 +124,7 @@ def _error_body(exchange: Exchange, requirement_id: str) -> tuple[object, list[V
     status = exchange.response.status  # type: ignore[union-attr]
     if status < 400:
         return None, [
-            Violation(requirement_id, f"no error response to judge: HTTP {status}", "", exchange.scenario)
+            NotJudged(requirement_id, f"no error response to judge: HTTP {status}", "", exchange.scenario)
         ]
     if exchange.json_error is not None:
         media = exchange.response.media_type or "no Content-Type"  # type: ignore[union-attr]
@@ -192,3 +208,40 @@ def fastapi_validation_body(exchange: Exchange) -> list[Violation]:
             "ERR-003", f"422 body is not a FastAPI validation error: {message}", where, exchange.scenario
         )
     ]
+
+
+_SECONDS = re.compile(r"^\d+$")
+
+
+def http_date(value: str) -> float | None:
+    """An HTTP-date as Unix seconds, or None when `value` is not one."""
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def retry_after(exchange: Exchange) -> list[Violation]:
+    """ERR-006: a 429 answer says when to retry: Retry-After as delay-seconds or an HTTP-date (RFC 9110
+    §10.2.3), or retry-after-ms as a non-negative number of milliseconds (the SDKs honour both)."""
+    response = exchange.response
+    if response is None or response.status != 429:
+        return [NotJudged("ERR-006", "not a 429 answer", "", exchange.scenario)]
+    found: list[Violation] = []
+    ms, after = response.header("retry-after-ms"), response.header("retry-after")
+    if ms is not None:
+        try:
+            ok = float(ms) >= 0
+        except ValueError:
+            ok = False
+        if ok:
+            return []
+        found.append(Violation("ERR-006", f"retry-after-ms {brief(ms)} is not a number of milliseconds", "",
+                               exchange.scenario))
+    if after is not None:
+        value = after.strip()
+        if _SECONDS.match(value) or http_date(value) is not None:
+            return []
+        found.append(Violation("ERR-006", f"Retry-After {brief(after)} is neither seconds nor an HTTP date", "",
+                               exchange.scenario))
+    return found or [Violation("ERR-006", "a 429 without Retry-After or retry-after-ms", "", exchange.scenario)]

@@ -13,7 +13,7 @@ observations about open points, not faults.
 from __future__ import annotations
 
 from conformance import catalogue
-from conformance.checks import Violation, requested_int, semantics, shape, streaming, transport
+from conformance.checks import NotJudged, Violation, presence, requested_int, semantics, shape, streaming, transport
 from conformance.exchange import Exchange
 from conformance.profiles import Profile
 
@@ -44,7 +44,7 @@ def _keep(found: list[Violation], profile: Profile, include_info: bool) -> list[
         requirement = catalogue.BY_ID.get(v.requirement)
         if requirement is not None and not requirement.applies_to(profile.name):
             continue
-        if requirement is not None and requirement.level == catalogue.INFO and not include_info:
+        if requirement is not None and requirement.level_for(profile.name) == catalogue.INFO and not include_info:
             continue
         if v not in out:
             out.append(v)
@@ -69,6 +69,9 @@ def _semantics(exchange: Exchange, now: float, stream: bool) -> list[Violation]:
         # streams: STRM-016 judges the usage chunk and STRM-017 the choices; no second finding
         out += semantics.usage_adds_up(exchange)
         out += semantics.choice_count(exchange)
+    out += semantics.usage_counts_choices(exchange)
+    out += semantics.stop_excluded(exchange)
+    out += semantics.tool_finish_without_calls(exchange)
     out += semantics.created_seconds(exchange)
     out += semantics.created_near(exchange, now)
     if isinstance(request.get("model"), str):
@@ -115,13 +118,13 @@ def completion_checks(
     found = [*transport.content_type(exchange, "application/json", "HDR-003"), *_transport(exchange, profile)]
     body, error = transport.judged_json(exchange)
     if error is not None:
-        if not any(v.requirement == "JSON-001" for v in found):
-            found.append(
-                Violation("RESP-001", "body is not JSON: cannot judge the completion", "", exchange.scenario)
-            )
+        # one fault, one ID: JSON-001 (a body that claims JSON) or HDR-003 (a label that does not) says it
+        owner = "JSON-001" if any(v.requirement == "JSON-001" for v in found) else "HDR-003"
+        found.append(NotJudged("RESP-001", "the body is not JSON", "", exchange.scenario, needs=owner))
         return _keep(found, profile, include_info)
     found += transport.duplicate_keys(exchange)
     found += shape.schema_violations(body, "chat-completion", exchange.scenario)
+    found += presence.openai_keys(exchange)
     if isinstance(body, dict):
         found += _semantics(exchange, now, stream=False)
     return _keep(found, profile, include_info)
@@ -150,6 +153,7 @@ def stream_checks(
     found += streaming.no_done(exchange)
     found += streaming.nothing_after_done(exchange)
     found += streaming.chunk_shapes(exchange)
+    found += presence.openai_keys(exchange)
     found += streaming.constant_identity(exchange)
     found += streaming.role_first(exchange)
     found += streaming.finish_once(exchange)

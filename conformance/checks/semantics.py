@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from typing import Any
 
 from conformance import strictjson
-from conformance.checks import Violation, is_int, requested_int
+from conformance.checks import NotJudged, Violation, is_int, requested_int
 from conformance.checks.shape import brief, json_type
 from conformance.checks.streaming import assemble, usage_problem
 from conformance.checks.transport import is_event_stream, judged_json, unjudgeable
@@ -38,19 +39,20 @@ def document(exchange: Exchange, requirement_id: str) -> tuple[dict[str, Any] | 
         doc = assemble(exchange)
         if doc is None:
             return None, [
-                Violation(requirement_id, "stream carried no chunks: cannot judge", "", exchange.scenario)
+                NotJudged(requirement_id, "the stream carried no chunks", "", exchange.scenario, needs="STRM-017")
             ]
         return doc, []
     body, error = judged_json(exchange)
     if error is not None:
-        return None, [Violation(requirement_id, "body is not JSON: cannot judge", "", exchange.scenario)]
+        return None, [NotJudged(requirement_id, "the body is not JSON", "", exchange.scenario, needs="JSON-001")]
     if not isinstance(body, dict):
         return None, [
-            Violation(
+            NotJudged(
                 requirement_id,
-                f"body is {json_type(body)}, not an object: cannot judge",
+                f"the body is {json_type(body)}, not an object",
                 "",
                 exchange.scenario,
+                needs="RESP-001",
             )
         ]
     return body, []
@@ -429,23 +431,23 @@ def logprob_values(exchange: Exchange) -> list[Violation]:
     return out
 
 
-def _whole_characters(token: str, raw: bytes) -> bool:
-    """Whether `token` renders whole characters, so `bytes` must equal its UTF-8 encoding.
+# how servers spell a token that is part of a multi-byte character: a replacement character, vLLM's
+# `bytes:\xe2\x80` and `token_id:123`, sentencepiece's `<0xE2>`, an escaped `\xe2`
+_FRAGMENT = re.compile(r"\ufffd|^(bytes:|token_id:)|^(<0x[0-9A-Fa-f]{2}>)+$|^(\\x[0-9A-Fa-f]{2})+$")
 
-    A token that is part of a multi-byte character cannot be a string on its own: servers show it with
-    U+FFFD, as `bytes:\\xe2\\x80`, or as `token_id:123`, and its bytes need not decode alone.
+
+def is_fragment(token: str) -> bool:
+    """Whether `token` stands for part of a character, so its bytes need not be its own UTF-8 encoding.
+
+    Any other token is whole characters, and its `bytes` must be exactly its UTF-8 encoding: `é` with
+    bytes [233] (its code point) is wrong, [195, 169] is right.
     """
-    if "\ufffd" in token or token.startswith(("bytes:", "token_id:")):
-        return False
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    return token == "" or bool(_FRAGMENT.search(token))
 
 
 def logprob_bytes(exchange: Exchange) -> list[Violation]:
-    """LOGP-003: where `bytes` is present and the token is whole characters, bytes == token.encode()."""
+    """LOGP-003: where `bytes` is present and the token is whole characters (not a fragment, see
+    `is_fragment`), bytes == token.encode("utf-8")."""
     doc, stop = document(exchange, "LOGP-003")
     if doc is None:
         return stop
@@ -456,10 +458,9 @@ def logprob_bytes(exchange: Exchange) -> list[Violation]:
             continue
         if not all(is_int(b) and 0 <= b <= 255 for b in raw):
             continue  # RESP-006 reports bytes out of range
-        data = bytes(raw)
-        if not _whole_characters(token, data):
+        if is_fragment(token):
             continue
-        if data != token.encode("utf-8"):
+        if bytes(raw) != token.encode("utf-8"):
             out.append(
                 Violation(
                     "LOGP-003",
@@ -474,8 +475,8 @@ def logprob_bytes(exchange: Exchange) -> list[Violation]:
 def top_logprobs_count(exchange: Exchange, k: int | None = None) -> list[Violation]:
     """LOGP-004: each logprobs.content entry has k top_logprobs (k from the request's top_logprobs).
 
-    k + 1 is accepted when the extra one is the sampled token itself: some servers add it when it
-    falls outside the top k.
+    k + 1 is accepted when k > 0 and the extra one is the sampled token itself: some servers add it when
+    it falls outside the top k. With k = 0 there are no alternatives at all.
     """
     doc, stop = document(exchange, "LOGP-004")
     if doc is None:
@@ -493,7 +494,7 @@ def top_logprobs_count(exchange: Exchange, k: int | None = None) -> list[Violati
             if not isinstance(top, list) or len(top) == k:
                 continue
             tokens = [t.get("token") for t in top if isinstance(t, dict)]
-            if len(top) == k + 1 and entry.get("token") in tokens:
+            if k > 0 and len(top) == k + 1 and entry.get("token") in tokens:
                 continue
             out.append(
                 Violation(
@@ -539,24 +540,60 @@ _INTERRUPTED = ("length", "content_filter")
 
 def tool_calls_present(exchange: Exchange) -> list[Violation]:
     """TOOL-001: with tool_choice "required" (or a named function) every choice's message has tool_calls.
-    Choices cut by length or a content filter are not judged."""
+
+    A choice cut by length or a content filter before it said anything is not judged; one that had already
+    started answering in text was ignoring the forced call, whatever cut it.
+    """
     doc, stop = document(exchange, "TOOL-001")
     if doc is None:
         return stop
     out: list[Violation] = []
+    judged = 0
     for j, choice in choices(doc):
-        if choice.get("finish_reason") in _INTERRUPTED:
+        calls = _message(choice).get("tool_calls")
+        if isinstance(calls, list) and calls:
+            judged += 1
+            continue
+        text = _message(choice).get("content")
+        if choice.get("finish_reason") in _INTERRUPTED and not (isinstance(text, str) and text.strip()):
+            continue
+        judged += 1
+        got = f"text {brief(text)}" if isinstance(text, str) and text else brief(calls)
+        out.append(
+            Violation(
+                "TOOL-001",
+                f"expected tool_calls in choice {j}, got {got}",
+                f"/choices/{j}/message",
+                exchange.scenario,
+            )
+        )
+    if not judged:
+        return [NotJudged("TOOL-001", "every choice was cut before it said anything", "/choices",
+                          exchange.scenario)]
+    return out
+
+
+def tool_finish_without_calls(exchange: Exchange) -> list[Violation]:
+    """TOOL-005: a choice whose finish_reason is "tool_calls" carries at least one tool call."""
+    doc, stop = document(exchange, "TOOL-005")
+    if doc is None:
+        return stop
+    out: list[Violation] = []
+    for j, choice in choices(doc):
+        if choice.get("finish_reason") != "tool_calls":
             continue
         calls = _message(choice).get("tool_calls")
-        if not (isinstance(calls, list) and calls):
-            out.append(
-                Violation(
-                    "TOOL-001",
-                    f"expected tool_calls in choice {j}, got {brief(calls)}",
-                    f"/choices/{j}/message",
-                    exchange.scenario,
-                )
+        if isinstance(calls, list) and calls:
+            continue
+        offered = "" if offered_tools(params(exchange)) else " (and no tool was offered)"
+        out.append(
+            Violation(
+                "TOOL-005",
+                f"finish_reason 'tool_calls' in choice {j}, which carries no tool call{offered}",
+                f"/choices/{j}/finish_reason",
+                exchange.scenario,
             )
+        )
     return out
 
 
@@ -712,12 +749,12 @@ def tool_finish_reason(exchange: Exchange) -> list[Violation]:
 
 
 def json_content(exchange: Exchange, require_judgeable: bool = True) -> list[Violation]:
-    """FMT-001: with response_format json_object, content of every choice that finished with "stop"
-    parses (strictly) as a JSON object.
+    """FMT-001: with response_format json_object, the text of every choice that carries text and ended on
+    its own parses (strictly) as a JSON object.
 
-    Choices cut by length, filtered, refusing, or answering with tool calls are not judged. If no choice
-    could be judged, that is reported (a test asked for a verdict and got none) unless `require_judgeable`
-    is False, which callers use when any valid request may be judged (max_tokens may cut every choice).
+    Not judged: a choice with no text (content null or empty, a refusal, tool calls instead), and one cut by
+    length or a content filter (its JSON may be unfinished). Where no choice could be judged, a NotJudged
+    note says why when `require_judgeable` (a test asked for a verdict); otherwise nothing is returned.
     """
     doc, stop = document(exchange, "FMT-001")
     if doc is None:
@@ -728,21 +765,77 @@ def json_content(exchange: Exchange, require_judgeable: bool = True) -> list[Vio
     for j, choice in choices(doc):
         reason = choice.get("finish_reason")
         reasons.append(reason)
-        if reason != "stop":
+        content = _message(choice).get("content")
+        if reason in _INTERRUPTED or not (isinstance(content, str) and content.strip()):
             continue
-        message = _message(choice)
-        content = message.get("content")
-        if content is None and (isinstance(message.get("refusal"), str) or _tool_calls(choice)):
-            continue  # a refusal or a tool call carries no content to format
         judged += 1
         problem = json_object_problem(content, "content")
         if problem:
             out.append(Violation("FMT-001", problem, f"/choices/{j}/message/content", exchange.scenario))
     if judged == 0 and require_judgeable:
-        why = (
-            "cut at max_tokens: cannot judge"
-            if "length" in reasons
-            else f"no choice finished with 'stop' (finish reasons {brief(reasons, 60)}): cannot judge"
-        )
-        out.append(Violation("FMT-001", why, "/choices", exchange.scenario))
+        why = ("every choice was cut at max_tokens or filtered (raise --max-tokens)"
+               if any(r in _INTERRUPTED for r in reasons)
+               else f"no choice carried text (finish reasons {brief(reasons, 60)})")
+        out.append(NotJudged("FMT-001", why, "/choices", exchange.scenario))
     return out
+
+
+def stop_sequences(request: dict[str, Any]) -> list[str]:
+    """The non-empty stop sequences a request set (a string or a list of strings)."""
+    stop = request.get("stop")
+    items = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
+    return [s for s in items if isinstance(s, str) and s]
+
+
+def stop_excluded(exchange: Exchange) -> list[Violation]:
+    """SEM-010: no choice's content contains a stop sequence of the request (OpenAI: the returned text
+    does not contain it). Judged where the request set stop sequences and a choice carries text."""
+    wanted = stop_sequences(params(exchange))
+    if not wanted:
+        return []
+    doc, stop = document(exchange, "SEM-010")
+    if doc is None:
+        return stop
+    out: list[Violation] = []
+    for j, choice in choices(doc):
+        content = _message(choice).get("content")
+        if not isinstance(content, str):
+            continue
+        kept = next((s for s in wanted if s in content), None)
+        if kept is not None:
+            out.append(
+                Violation(
+                    "SEM-010",
+                    f"content of choice {j} contains the stop sequence {brief(kept)}: {brief(content, 60)}",
+                    f"/choices/{j}/message/content",
+                    exchange.scenario,
+                )
+            )
+    return out
+
+
+def usage_counts_choices(exchange: Exchange) -> list[Violation]:
+    """SEM-011: usage.completion_tokens is at least the number of choices that carry text or tool calls
+    (every such choice took a token; a server counting only the first choice falls short). No usage, or no
+    choice with output: nothing to judge."""
+    doc, stop = document(exchange, "SEM-011")
+    if doc is None:
+        return stop
+    usage = doc.get("usage")
+    completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
+    if not is_int(completion):
+        return []
+    answered = [j for j, choice in choices(doc)
+                if (isinstance(_message(choice).get("content"), str) and _message(choice)["content"])
+                or _tool_calls(choice)]
+    if not answered or completion >= len(answered):
+        return []
+    return [
+        Violation(
+            "SEM-011",
+            f"expected completion_tokens >= {len(answered)} for {len(answered)} choices with output, got "
+            f"{completion} (only one choice counted?)",
+            "/usage/completion_tokens",
+            exchange.scenario,
+        )
+    ]

@@ -9,10 +9,11 @@ in `exchange.events.events`.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from conformance import catalogue
-from conformance.checks import Violation, is_int, requested_int
+from conformance.checks import NotJudged, Violation, is_int, requested_int
 from conformance.checks.shape import brief, json_type, schema_violations
 from conformance.checks.transport import DONE, lenient_loads, unjudgeable
 from conformance.exchange import Exchange
@@ -67,17 +68,25 @@ def usage_problem(usage: Any) -> tuple[str, str] | None:
     return None
 
 
+# an SSE field line: a name of field characters, then a colon (WHATWG HTML §9.2.6); clients ignore unknown
+# names, so only lines that are no field at all (JSON text, a bare word with spaces) lose data
+_FIELD_LINE = re.compile(r"^[A-Za-z0-9_-]+:")
+
+
 def sse_framing(exchange: Exchange) -> list[Violation]:
-    """STRM-002: only known SSE fields (data, event, id, retry) or comments, and the last event ended by
-    a blank line. An end the client cut (size or time limit) is not the server's fault and is not judged."""
+    """STRM-002: every line is a field (`name: value`; the names data, event, id and retry are used, others
+    ignored by clients) or a comment, and the last event is ended by a blank line. An end the client cut
+    (size or time limit) is not the server's fault and is not judged."""
     stop = unjudgeable(exchange, "STRM-002")
     if stop:
         return [stop]
     stream = exchange.events
     out: list[Violation] = []
-    if stream.unknown_lines:
-        shown = ", ".join(brief(line) for line in stream.unknown_lines[:3])
-        more = f" and {len(stream.unknown_lines) - 3} more" if len(stream.unknown_lines) > 3 else ""
+    # a field of another name is allowed (clients ignore it); a line that is no field at all is text lost
+    lost = [line for line in stream.unknown_lines if not _FIELD_LINE.match(line)]
+    if lost:
+        shown = ", ".join(brief(line) for line in lost[:3])
+        more = f" and {len(lost) - 3} more" if len(lost) > 3 else ""
         out.append(
             Violation("STRM-002", f"expected SSE field lines, got {shown}{more}", "", exchange.scenario)
         )
@@ -139,7 +148,7 @@ def done_terminator(exchange: Exchange) -> list[Violation]:
         return []
     cut = _cut_short(exchange)
     if cut:
-        return [Violation("STRM-004", f"{cut}: cannot judge the terminator", "", exchange.scenario)]
+        return [NotJudged("STRM-004", f"{cut}: its end never arrived", "", exchange.scenario)]
     last = brief(events[-1].data) if events else "no events at all"
     return [
         Violation(
@@ -205,10 +214,10 @@ def chunk_shapes(exchange: Exchange) -> list[Violation]:
 
 
 def constant_identity(exchange: Exchange) -> list[Violation]:
-    """STRM-013: id and model are the same in every chunk that has them; STRM-019 (SHOULD): created too.
+    """STRM-013: id is the same in every chunk that has one; STRM-019 (SHOULD): created and model too.
 
-    `created` is split out because some servers stamp each chunk with the clock, so a long stream may
-    cross a second boundary; clients rely on id and model, rarely on created.
+    `created` and `model` are apart because some servers stamp each chunk with the clock (a long stream
+    crosses a second boundary) and no source states a constant model; clients rely on the id.
     """
     stop = unjudgeable(exchange, "STRM-013")
     if stop:
@@ -225,7 +234,7 @@ def constant_identity(exchange: Exchange) -> list[Violation]:
             elif value != first or type(value) is not type(first):
                 out.append(
                     Violation(
-                        "STRM-019" if field == "created" else "STRM-013",
+                        "STRM-013" if field == "id" else "STRM-019",
                         f"expected {field} {brief(first)} as in the first chunk, got {brief(value)}",
                         f"/events/{i}/{field}",
                         exchange.scenario,
@@ -318,11 +327,15 @@ def finish_once(exchange: Exchange) -> list[Violation]:
     missing = [index for index in indices if index not in finished]
     if missing:
         cut = _cut_short(exchange)
-        if cut:
+        endless = _past_the_cap(exchange, max(len(indices), 1))
+        if cut and endless:
+            out.append(Violation("STRM-015", f"{cut} after {endless}: the stream does not end", "",
+                                 exchange.scenario))
+        elif cut:
             out.append(
-                Violation(
+                NotJudged(
                     "STRM-015",
-                    f"{cut}: cannot judge the finish_reason of choice(s) {missing}",
+                    f"{cut}: the end of choice(s) {missing} never arrived",
                     "",
                     exchange.scenario,
                 )
@@ -337,6 +350,20 @@ def finish_once(exchange: Exchange) -> list[Violation]:
                 )
             )
     return out
+
+
+def _past_the_cap(exchange: Exchange, choices: int) -> str | None:
+    """When a stream cut by the client had carried more chunks than its request's token cap allows (each
+    token at most one chunk, plus a role, a finish and a usage chunk per choice), what it carried: such a
+    stream was not slow, it does not end. None when the cap is unknown or not passed."""
+    params = exchange.request.params if isinstance(exchange.request.params, dict) else {}
+    limits = [requested_int(params.get(k)) for k in ("max_tokens", "max_completion_tokens")]
+    caps = [n for n in limits if n is not None and n >= 0]
+    if not caps:
+        return None
+    allowed = choices * (min(caps) + 2) + 2
+    count = len(chunks(exchange))
+    return f"{count} chunks where max_tokens {min(caps)} allows {allowed}" if count > allowed else None
 
 
 def _params(exchange: Exchange) -> dict[str, Any]:
@@ -359,14 +386,15 @@ def usage_chunk(exchange: Exchange) -> list[Violation]:
         return [stop]
     found = chunks(exchange)
     if not found:
-        return [Violation("STRM-016", "expected a final usage chunk, got no chunks", "", exchange.scenario)]
+        return [NotJudged("STRM-016", "the stream carried no chunks", "", exchange.scenario, needs="STRM-017")]
     with_usage = [(i, c) for i, c in found if c.get("usage") is not None]
     last_i, last = found[-1]
     out: list[Violation] = []
     if not with_usage:
         cut = _cut_short(exchange)
-        reason = f"{cut}: cannot judge the usage chunk" if cut else "expected a chunk with usage, got none"
-        return [Violation("STRM-016", reason, "", exchange.scenario)]
+        if cut:
+            return [NotJudged("STRM-016", f"{cut}: the usage chunk never arrived", "", exchange.scenario)]
+        return [Violation("STRM-016", "expected a chunk with usage, got none", "", exchange.scenario)]
     continuous = options.get("continuous_usage_stats") is True
     if len(with_usage) > 1 and not continuous:
         out.append(
@@ -514,14 +542,12 @@ def assembled_valid(exchange: Exchange, n: int | None = None) -> list[Violation]
     if stop:
         return [stop]
     doc = assemble(exchange)
-    if doc is None:
-        cut = _cut_short(exchange)
-        why = f"{cut}: no chunks to assemble" if cut else "expected chunks to assemble, got none"
-        return [Violation("STRM-017", why, "", exchange.scenario)]
     cut = _cut_short(exchange)
     if cut:
         # the chunks that arrived assemble into a completion without its ends: nothing to hold to the schema
-        return [Violation("STRM-017", f"{cut}: cannot judge the assembled completion", "", exchange.scenario)]
+        return [NotJudged("STRM-017", f"{cut}: the completion never arrived whole", "", exchange.scenario)]
+    if doc is None:
+        return [Violation("STRM-017", "expected chunks to assemble, got none", "", exchange.scenario)]
     if n is None:
         asked = _params(exchange).get("n")
         n = requested_int(asked) or 1

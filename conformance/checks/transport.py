@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from conformance import strictjson
-from conformance.checks import Violation
+from conformance.checks import NotJudged, Violation
 from conformance.checks.shape import brief
 from conformance.exchange import Exchange
 
@@ -22,9 +22,9 @@ DONE = "[DONE]"
 
 def unjudgeable(
     exchange: Exchange, requirement_id: str, need_ok: bool = True, need_body: bool = True
-) -> Violation | None:
-    """A violation saying why the exchange cannot be judged (no response; not 2xx when `need_ok`; a body
-    that did not arrive whole when `need_body`).
+) -> NotJudged | None:
+    """Why the exchange cannot be judged, as a NotJudged note (no response; not 2xx when `need_ok`; a body
+    that did not arrive whole when `need_body`), or None when it can.
 
     A body the transport broke off (a reset, a close mid-response) is no answer at all: not even its status
     is judged, since a server that crashed while answering said nothing reliable. A body the client cut at
@@ -32,7 +32,7 @@ def unjudgeable(
     go on. Streams are judged as far as they arrived: the stream checks say where a cut leaves them blind.
     """
     if exchange.response is None:
-        return Violation(
+        return NotJudged(
             requirement_id,
             f"no response to judge: {exchange.error or 'transport error'}",
             "",
@@ -42,37 +42,41 @@ def unjudgeable(
         cut_by_client = exchange.response.truncated is not None
         # the problem first: a one-line summary cuts long messages
         if not cut_by_client:
-            return Violation(
+            return NotJudged(
                 requirement_id,
                 f"response cut short: {exchange.error} (after HTTP {exchange.response.status})",
                 "",
                 exchange.scenario,
             )
         if need_body:
-            return Violation(
+            return NotJudged(
                 requirement_id,
                 f"body not judged: {exchange.error} (HTTP {exchange.response.status})",
                 "",
                 exchange.scenario,
             )
     if need_ok and not 200 <= exchange.response.status < 300:
-        return Violation(
+        return NotJudged(
             requirement_id, f"no 200 to judge: HTTP {exchange.response.status}", "", exchange.scenario
         )
     return None
 
 
 def is_event_stream(exchange: Exchange) -> bool:
-    """The body is judged as SSE: the server said text/event-stream, or a stream was asked and the
-    server did not claim JSON (a JSON body for a stream request is judged as JSON, and STRM-001 fails)."""
-    if exchange.response is None:
+    """Whether the body is judged as SSE. The request decides where it is known: a stream was asked, and
+    the answer is not a JSON document (an SSE body labelled application/json is still a stream, and STRM-001
+    reports the label); a plain answer was asked, and the body is judged as JSON whatever its label (HDR-003
+    reports it). Where the request is not known (a bare recording), the label decides."""
+    response = exchange.response
+    if response is None:
         return False
-    media = exchange.response.media_type
-    if media == "text/event-stream":
-        return True
-    params = exchange.request.params if isinstance(exchange.request.params, dict) else {}
-    asked = exchange.request.stream or params.get("stream") is True
-    return asked and not _is_json_media(media)
+    params = exchange.request.params if isinstance(exchange.request.params, dict) else None
+    asked = exchange.request.stream or (params or {}).get("stream") is True
+    if asked:
+        return not (_is_json_media(response.media_type) and lenient_loads(response.body)[0])
+    if params is not None:
+        return False
+    return response.media_type == "text/event-stream"
 
 
 def _is_json_media(media: str) -> bool:
@@ -184,7 +188,7 @@ def duplicate_keys(exchange: Exchange) -> list[Violation]:
     assert exchange.response is not None
     ok, _ = lenient_loads(exchange.response.body)
     if not ok:
-        return [Violation("JSON-002", "body is not JSON: cannot judge key uniqueness", "", exchange.scenario)]
+        return [NotJudged("JSON-002", "body is not JSON: no keys to judge", "", exchange.scenario)]
     dupes = strictjson.duplicate_keys(exchange.response.body)
     if dupes:
         return [
@@ -208,21 +212,21 @@ def _charset(content_type: str) -> str | None:
 
 
 def json_charset(exchange: Exchange) -> list[Violation]:
-    """HDR-006: the body decodes as UTF-8, and a charset parameter, if present, says utf-8.
+    """HDR-006: the body decodes as UTF-8; HDR-008: a charset parameter, if present, says utf-8.
 
     "utf8" is accepted as well: it is a common alias every decoder understands, and flagging it would be
     pedantry rather than a client-visible fault.
     """
     stop = unjudgeable(exchange, "HDR-006", need_ok=False)
     if stop:
-        return [stop]
+        return [stop, NotJudged("HDR-008", stop.message, "", exchange.scenario)]
     response = exchange.response
     assert response is not None
     out: list[Violation] = []
     charset = _charset(response.header("content-type") or "")
     if charset is not None and charset.lower() not in ("utf-8", "utf8"):
         out.append(
-            Violation("HDR-006", f"expected charset utf-8, got {brief(charset)}", "", exchange.scenario)
+            Violation("HDR-008", f"expected charset utf-8, got {brief(charset)}", "", exchange.scenario)
         )
     try:
         response.body.decode("utf-8")
@@ -317,21 +321,39 @@ def key_not_echoed(exchange: Exchange, secrets: list[str]) -> list[Violation]:
     return out
 
 
-# header names that carry a request or trace id in common gateways and frameworks
-_REQUEST_ID = re.compile(
-    r"^(x-)?(amzn-|amz-|ms-|apim-|goog-|cloud-|b3-)?(request|req|trace|correlation)-?id$"
-    r"|^(cf-ray|traceparent|x-amzn-trace-id|x-cloud-trace-context|x-b3-traceid|x-datadog-trace-id)$"
-    r"|^[a-z0-9-]*-request-id$"
+# header names that carry a request, call or trace id: the family, not a list of vendors (x-request-id,
+# request-id, openai-request-id, x-litellm-call-id, x-amzn-trace-id, cf-ray, traceparent, x-b3-traceid ...)
+_REQUEST_ID_NAME = re.compile(
+    r"^[a-z0-9-]*(request|req|call|trace|correlation|span)[-_]?id$"
+    r"|^(cf-ray|traceparent|x-cloud-trace-context|x-b3-traceid|x-datadog-trace-id)$"
 )
+# any other name ending in -id (x-litellm-id, x-kong-request-id ...) counts when its value looks like an id
+_ID_SUFFIX = re.compile(r"^[a-z0-9-]+-id$")
+_ID_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/+=-]{5,199}$")
+# -id headers that name something else than the request
+_NOT_REQUEST_IDS = frozenset({"x-selected-account-id", "x-account-id", "x-organization-id", "openai-organization",
+                              "openai-project-id", "x-project-id", "x-user-id"})
+
+
+def is_request_id(name: str, value: str) -> bool:
+    """Whether a response header carries a request (or call, trace) id: a name of the family, or a name
+    ending in -id whose value looks like an id (6 to 200 characters, no spaces)."""
+    name = name.strip().lower()
+    if name in _NOT_REQUEST_IDS:
+        return False
+    if _REQUEST_ID_NAME.match(name):
+        return bool(value.strip())
+    return bool(_ID_SUFFIX.match(name) and _ID_VALUE.match(value.strip()))
 
 
 def request_id(exchange: Exchange) -> list[Violation]:
-    """HDR-007 (INFO): a request id header is present (x-request-id, request-id, cf-ray, traceparent...)."""
+    """HDR-007 (INFO): a request id header is present (x-request-id, request-id, x-litellm-call-id, cf-ray,
+    traceparent, ...: see is_request_id)."""
     stop = unjudgeable(exchange, "HDR-007", need_ok=False, need_body=False)
     if stop:
         return [stop]
     assert exchange.response is not None
-    if any(_REQUEST_ID.match(name.strip().lower()) for name, _ in exchange.response.headers):
+    if any(is_request_id(name, value) for name, value in exchange.response.headers):
         return []
     return [
         Violation(
