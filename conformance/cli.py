@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__, catalogue
-from conformance.config import Config, ConfigError, resolve
+from conformance.config import Config, ConfigError, require_key, resolve
 from conformance.profiles import get_profile
-from conformance.summary import prepare_report_dir
+from conformance.summary import JUNIT_SUITE_NAME, prepare_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -101,7 +101,8 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
             # the suite judges with explicit failures, never bare asserts: rewriting would cost seconds
             "--assert=plain"]
     if reports:
-        args += ["-o", "junit_family=xunit1", f"--junitxml={report_dir / 'junit.xml'}",
+        args += ["-o", "junit_family=xunit1", "-o", f"junit_suite_name={JUNIT_SUITE_NAME}",
+                 f"--junitxml={report_dir / 'junit.xml'}",
                  f"--html={report_dir / 'conformance.html'}", "--self-contained-html"]
     for name, value in config.redacted().items():
         if name in {"api_key", "secret_headers", "clients", "allow_insecure_http"} or value is None:
@@ -137,9 +138,23 @@ def _one_line_usage_errors() -> object:
     return OneLineUsageErrors()
 
 
+def require_sdk(config: Config) -> None:
+    """--clients needs the profile's official SDK: without it the run would spend its budget and leave
+    the CLIENT requirements not judged, so the run does not start."""
+    from conformance.sdk_clients import layout_problem, missing_sdk
+
+    problem = missing_sdk(config.profile) or layout_problem(config.profile)
+    if problem:
+        raise ConfigError(f"--clients: {problem}")
+
+
 def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     try:
         config = resolve(_flags(args), config_file=args.config)
+        if not config.dry_run:
+            require_key(config)
+            if config.clients:
+                require_sdk(config)
     except ConfigError as exc:
         print(f"sgp-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE

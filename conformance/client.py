@@ -9,6 +9,7 @@ client stops sending, so a dead target costs one timeout, not one per test.
 from __future__ import annotations
 
 import email.utils
+import math
 import ssl
 import threading
 import time
@@ -24,6 +25,8 @@ from conformance.profiles import Profile
 USER_AGENT = "sgp-conformance"
 # after this many requests in a row that got no answer in time, the target is taken as unresponsive
 UNRESPONSIVE_AFTER = 3
+# 429 answers kept for judging what they carry
+MAX_THROTTLES_KEPT = 20
 
 
 class BudgetExhausted(RuntimeError):
@@ -67,17 +70,26 @@ def retry_delay(response: Response, attempt: int, cap: float) -> float:
     ms = response.header("retry-after-ms")
     if ms:
         try:
-            return min(max(float(ms) / 1000.0, 0.0), cap)
+            value = float(ms)
         except ValueError:
-            pass
+            value = math.nan
+        if math.isfinite(value) or value == math.inf:
+            return min(max(value / 1000.0, 0.0), cap)
     after = response.header("retry-after")
     if after:
         try:
-            return min(max(float(after), 0.0), cap)
+            value = float(after)
+            if math.isnan(value):
+                raise ValueError(after)
+            return min(max(value, 0.0), cap)
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(after) if after else None
+            # an HTTP-date; anything else ("soon") is ignored, as the SDKs do
+            try:
+                parsed = email.utils.parsedate_to_datetime(after).timestamp()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                parsed = None
             if parsed is not None:
-                return min(max(parsed.timestamp() - time.time(), 0.0), cap)
+                return min(max(parsed - time.time(), 0.0), cap)
     return min(0.5 * 2**attempt, cap)
 
 
@@ -100,7 +112,25 @@ def host_port(url: httpx.URL) -> str:
     return f"{url.host}:{url.port or (443 if url.scheme == 'https' else 80)}"
 
 
-def describe_error(exc: Exception, url: httpx.URL, timeout: float) -> str:
+def error_kind(exc: Exception) -> str:
+    """The kind of a transport failure (see Exchange.error_kind)."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):
+        return "connect"
+    if isinstance(exc, httpx.TimeoutException):
+        return "timeout"
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return "closed"
+    return "other"
+
+
+def unanswered(exc: Exception, got_response: bool) -> bool:
+    """Whether the server closed a connection before sending any byte of an answer: on a kept-alive
+    connection that it closed after the last answer (uvicorn does so a moment after a 500, without
+    `Connection: close`), the request never reached it, and the official SDKs send it again."""
+    return not got_response and isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError)
+
+
+def describe_error(exc: Exception, url: httpx.URL, timeout: float, got_response: bool = True) -> str:
     """One line naming a transport failure the way an operator would look for it."""
     host = host_port(url)
     text = str(exc) or type(exc).__name__
@@ -123,6 +153,9 @@ def describe_error(exc: Exception, url: httpx.URL, timeout: float) -> str:
         if "refused" in lowered:
             return f"connection refused by {host}"
         return f"cannot connect to {host}: {text}"
+    # "mid-response" only where part of a response arrived
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError) and not got_response:
+        return f"{host} closed the connection without answering, twice (a fresh connection too): {text or 'reset'}"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"{host} closed the connection mid-response: {text}"
     if isinstance(exc, httpx.ReadError):
@@ -137,6 +170,8 @@ class Client:
         self.url = profile.url(base_url)
         self.stats = Stats()
         self.exchanges: list[Exchange] = []
+        # every 429 answer met, retried ones included (bounded): what they carry is judged (ERR-006)
+        self.throttles: list[Exchange] = []
         self._budget = config.max_requests if budget is None else budget
         self._lock = threading.Lock()
         self._limiter = RateLimiter(config.rate_limit)
@@ -198,11 +233,16 @@ class Client:
             self.stats.retries += 1
 
     def send(self, spec: RequestSpec) -> Exchange:
-        """Send one request (with bounded retries on 429/503) and record it."""
+        """Send one request (with bounded retries on 429/503) and record it. Every 429 met on the way is
+        kept in `throttles`, whether retried or not, so the rule on what a 429 carries can judge it."""
         attempt = 0
         while True:
             exchange = self._send_once(spec)
             response = exchange.response
+            if response is not None and response.status == 429:
+                with self._lock:
+                    if len(self.throttles) < MAX_THROTTLES_KEPT:
+                        self.throttles.append(exchange)
             if response is None or response.status not in (429, 503) or attempt >= self.config.retries:
                 break
             self.note_retry(exchange)
@@ -213,17 +253,31 @@ class Client:
 
     def _send_once(self, spec: RequestSpec) -> Exchange:
         if self.dead:
-            return Exchange(spec.scenario, self.url, spec, None, error=self.dead)
+            return Exchange(spec.scenario, spec.url or self.url, spec, None, error=self.dead, error_kind="connect")
         self._take()
         self._limiter.wait()
         with self._in_flight:
             return self._transfer(spec)
 
     def _transfer(self, spec: RequestSpec) -> Exchange:
-        request = self._http.build_request(spec.method, self.url, headers=spec.headers, content=spec.body)
+        exchange, unanswered_exc = self._transfer_once(spec)
+        if unanswered_exc is not None:
+            # the pool has dropped the dead connection: this attempt opens a fresh one (counted as a retry,
+            # not against the budget: the first attempt never reached the server)
+            with self._lock:
+                self.stats.retries += 1
+            exchange, _ = self._transfer_once(spec, retried=True)
+        self.count_status(exchange)
+        return exchange
+
+    def _transfer_once(self, spec: RequestSpec, retried: bool = False) -> tuple[Exchange, Exception | None]:
+        """One attempt; also returns the exception when the server closed the connection before any byte of
+        an answer and this was the first attempt (the caller sends the request again once)."""
+        url = spec.url or self.url
+        request = self._http.build_request(spec.method, url, headers=spec.headers, content=spec.body)
         started = time.monotonic()
         deadline = started + (self.config.stream_timeout if spec.stream else self.config.timeout * 3)
-        status, headers, cut, error = 0, [], None, None
+        status, headers, cut, error, kind = 0, [], None, None, None
         chunks: list[bytes] = []
         late = False
         try:
@@ -234,8 +288,12 @@ class Client:
             finally:
                 response.close()
         except httpx.HTTPError as exc:
-            error = describe_error(exc, request.url, self.config.timeout)
-            self._note_failure(exc, error, got_response=bool(status))
+            got_response = bool(status)
+            if not retried and unanswered(exc, got_response):
+                return Exchange(spec.scenario, url, spec, None), exc
+            error = describe_error(exc, request.url, self.config.timeout, got_response)
+            kind = error_kind(exc)
+            self._note_failure(exc, error, got_response=got_response)
         else:
             if late and not spec.stream:
                 # a body still dribbling in at its deadline is no answer either: without this, a target
@@ -247,9 +305,9 @@ class Client:
         elapsed = (time.monotonic() - started) * 1000
         body = b"".join(chunks)[: self.config.max_body_bytes]
         result = Response(status, headers, body, elapsed, truncated=cut) if status else None
-        exchange = Exchange(spec.scenario, self.url, spec, result, error=error or cut)
-        self.count_status(exchange)
-        return exchange
+        if error is None and cut is not None:
+            kind = "cut"
+        return Exchange(spec.scenario, url, spec, result, error=error or cut, error_kind=kind), None
 
     def _note_failure(self, exc: Exception, reason: str, got_response: bool) -> None:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):

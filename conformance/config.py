@@ -18,6 +18,7 @@ from conformance.profiles import PROFILES
 
 DEPTHS = ("smoke", "standard", "deep")
 FAIL_ON = ("must", "should")
+JUNIT_SHOULD = ("failure", "skip", "pass")
 ENV_VARS = {
     "base_url": "SGP_BASE_URL",
     "api_key": "SGP_API_KEY",
@@ -62,6 +63,8 @@ class Config:
     dry_run: bool = False
     # names of extra request headers whose values are secret (scrubbed like the key)
     secret_headers: list[str] = field(default_factory=list)
+    # how junit.xml shows a SHOULD failure: failure, skip or pass; None: failure at --fail-on should, else skip
+    junit_should: str | None = None
 
     def secrets(self) -> list[str]:
         return [s for s in (self.api_key,) if s]
@@ -71,6 +74,10 @@ class Config:
         if out.get("api_key"):
             out["api_key"] = REDACTED
         return out
+
+    def junit_should_as(self) -> str:
+        """How junit.xml shows a SHOULD failure: as the exit code treats it unless --junit-should says."""
+        return self.junit_should or ("failure" if self.fail_on == "should" else "skip")
 
     def property_examples(self) -> int:
         if self.max_examples is not None:
@@ -149,6 +156,14 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, config_fil
     return config
 
 
+def require_key(config: Config) -> None:
+    """A target given by URL needs a key: without one every request would be refused, and the auth rules
+    would judge an empty header the tool itself built (the embedded server makes its own key)."""
+    if config.base_url is not None and not config.api_key:
+        raise ConfigError("no API key configured: set SGP_API_KEY in the environment (or pass --api-key); "
+                          "for a server without auth, any value will do")
+
+
 def is_loopback(host: str) -> bool:
     if host in {"localhost", "localhost.localdomain"}:
         return True
@@ -165,6 +180,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"unknown depth {config.depth!r}: use --depth {', '.join(DEPTHS)}")
     if config.fail_on not in FAIL_ON:
         raise ConfigError(f"unknown --fail-on {config.fail_on!r}: use must or should")
+    if config.junit_should not in (None, *JUNIT_SHOULD):
+        raise ConfigError(f"unknown --junit-should {config.junit_should!r}: use {', '.join(JUNIT_SHOULD)}")
     for name in ("timeout", "stream_timeout"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive number of seconds")

@@ -1,9 +1,12 @@
 """`sgp-conformance diff OLD.json NEW.json`: what changed between two releases' results.
 
-A regression is a requirement that was not failing (pass, stale or not judged) and now fails or errs. It
-fails the diff when its level gates the new run (`fail_on` of NEW: must, or must and should), so the diff
-and the run agree on what blocks a release. A requirement newly accepted in the baseline (now `known`) is
-listed apart and does not fail the diff: accepting it was a decision, not an accident.
+A regression is a requirement that was not failing (pass, stale, not judged, not run) and now fails or errs.
+Lost coverage is a requirement that passed and is now not judged or not run: nothing shows it still holds
+(a run that could not reach its target loses everything). Both fail the diff when the requirement's level
+gates the new run (`fail_on` of NEW: must, or must and should), so the diff and the run agree on what blocks
+a release; they are listed apart. A requirement newly accepted in the baseline (now `known`) is listed apart
+and does not fail the diff: accepting it was a decision, not an accident. Results written before the outcome
+model had `not judged` and `not run` read their old `skip` as `not run`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from typing import Any
 
 FAILING = frozenset({"fail", "error"})
 # passing now, or never judged as failing: a change from here to FAILING is a regression
-NOT_FAILING = frozenset({"pass", "stale", "skip"})
+NOT_FAILING = frozenset({"pass", "stale", "observed", "not judged", "not run"})
+UNJUDGED = frozenset({"not judged", "not run"})
+# the statuses of results written before the outcome model
+OLD_STATUSES = {"skip": "not run"}
 FIXED = frozenset({"pass", "stale"})
 WAS_FAILING = frozenset({"fail", "error", "known"})
 GATING_LEVELS = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}}
@@ -35,7 +41,7 @@ def _load(path: str) -> dict[str, Any]:
 
 
 def _results(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {r["id"]: r for r in doc["results"]}
+    return {r["id"]: {**r, "status": OLD_STATUSES.get(r["status"], r["status"])} for r in doc["results"]}
 
 
 def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]],
@@ -43,8 +49,8 @@ def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]],
     """The changes, by kind; `regressions` holds only those at a gating level, the rest go to
     `regressions_not_gating`."""
     gating_levels = {"MUST"} if gating_levels is None else gating_levels
-    out: dict[str, list[str]] = {"regressions": [], "regressions_not_gating": [], "accepted": [], "fixes": [],
-                                 "new": [], "removed": [], "changed": []}
+    out: dict[str, list[str]] = {"regressions": [], "lost": [], "regressions_not_gating": [], "lost_not_gating": [],
+                                 "accepted": [], "fixes": [], "new": [], "removed": [], "changed": []}
     for rid, result in new.items():
         before = old.get(rid)
         status, level = result["status"], result["level"]
@@ -53,9 +59,12 @@ def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]],
             continue
         was = before["status"]
         line = f"{rid} {level} {was} -> {status}"
+        message = result.get("message") or ""
         if was in NOT_FAILING and status in FAILING:
-            message = result.get("message") or ""
             kind = "regressions" if level in gating_levels else "regressions_not_gating"
+            out[kind].append(f"{line}: {message}" if message else line)
+        elif was == "pass" and status in UNJUDGED:
+            kind = "lost" if level in gating_levels else "lost_not_gating"
             out[kind].append(f"{line}: {message}" if message else line)
         elif was in NOT_FAILING and status == "known":
             out["accepted"].append(line)
@@ -69,7 +78,9 @@ def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]],
 
 TITLES = {
     "regressions": "regressions",
+    "lost": "coverage lost (passed before, not judged or not run now)",
     "regressions_not_gating": "regressions below the gating level",
+    "lost_not_gating": "coverage lost below the gating level",
     "accepted": "newly accepted in the baseline (known)",
     "fixes": "fixes",
     "new": "new requirements",
@@ -86,6 +97,9 @@ def command_diff(old_path: str, new_path: str) -> int:
         return EXIT_USAGE
     fail_on = (new_doc.get("run") or {}).get("fail_on", "must")
     changes = compare(_results(old_doc), _results(new_doc), GATING_LEVELS.get(fail_on, {"MUST"}))
+    if new_doc.get("verdict") in ("unreachable", "interrupted", "key refused"):
+        why = new_doc.get("unreachable") or (new_doc.get("run") or {}).get("halted") or "interrupted"
+        print(f"the new run could not judge: {new_doc['verdict']} ({why})")
     for kind, rows in changes.items():
         if rows:
             print(f"{TITLES[kind]} ({len(rows)}):")
@@ -93,7 +107,7 @@ def command_diff(old_path: str, new_path: str) -> int:
                 print(f"  {row}")
     if not any(changes.values()):
         print("no change")
-    n = len(changes["regressions"])
-    print(f"{n} regression(s) (--fail-on {fail_on}), {len(changes['fixes'])} fix(es), "
+    n, lost = len(changes["regressions"]), len(changes["lost"])
+    print(f"{n} regression(s) and {lost} lost (--fail-on {fail_on}), {len(changes['fixes'])} fix(es), "
           f"{len(changes['new'])} new requirement(s)")
-    return EXIT_REGRESSION if n else EXIT_OK
+    return EXIT_REGRESSION if n or lost else EXIT_OK

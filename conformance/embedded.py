@@ -11,8 +11,7 @@ from typing import Any
 
 from conformance.config import Config
 from conformance.profiles import get_profile
-
-EMBEDDED_ACCOUNT = "acct-sgp-conformance"
+from conformance.server.settings import DEFAULT_ACCOUNT as EMBEDDED_ACCOUNT
 
 
 @dataclass

@@ -20,7 +20,8 @@ class RequestSpec:
     # the parsed request, where the body is JSON: checks compare the response with it
     params: dict[str, Any] | None = None
     stream: bool = False
-    # extra path below the operation's URL is never needed; `url` is filled in by the client
+    # the operation's URL, where it is not the client's own (the preflight's guesses at a mistyped base URL)
+    url: str | None = None
 
 
 @dataclass
@@ -56,6 +57,10 @@ class Exchange:
     response: Response | None
     # a transport failure (refused, reset, timeout, TLS): no response, or a response cut short
     error: str | None = None
+    # what kind of failure `error` is: "connect" (no connection), "timeout" (no answer in time), "closed"
+    # (the server closed the connection: before any byte of an answer, or mid-answer when a response is
+    # set), "cut" (the client stopped reading at its own size or time limit), "other"
+    error_kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -88,6 +93,24 @@ class Exchange:
         if self.response is None:
             return sse.Stream()
         return sse.parse(self.response.text)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The exchange as plain data (for an xdist worker: the preflight's answer, not sent twice)."""
+        spec, response = self.request, self.response
+        return {"scenario": self.scenario, "url": self.url, "error": self.error, "error_kind": self.error_kind,
+                "request": {"scenario": spec.scenario, "method": spec.method, "headers": dict(spec.headers),
+                            "body": spec.body, "params": spec.params, "stream": spec.stream, "url": spec.url},
+                "response": None if response is None else {
+                    "status": response.status, "headers": [list(h) for h in response.headers],
+                    "body": response.body, "elapsed_ms": response.elapsed_ms, "truncated": response.truncated}}
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Exchange:
+        r = data["response"]
+        response = None if r is None else Response(r["status"], [(k, v) for k, v in r["headers"]], r["body"],
+                                                   r["elapsed_ms"], r["truncated"])
+        return cls(data["scenario"], data["url"], RequestSpec(**data["request"]), response, data["error"],
+                   data["error_kind"])
 
     def describe(self) -> str:
         if self.response is None:

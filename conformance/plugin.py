@@ -11,19 +11,25 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
 from conformance import baseline, catalogue
-from conformance.checks import Violation
+from conformance.checks import NotJudged, Violation, split
 from conformance.client import BudgetExhausted, Client
-from conformance.config import Config, ConfigError, resolve
+from conformance.config import Config, ConfigError, require_key, resolve
 from conformance.evidence import exchange_evidence
 from conformance.exchange import Exchange
+from conformance.needs import NOT_JUDGED, NOT_RUN, Need, Unmet
+from conformance.preflight import preflight
 from conformance.profiles import Profile, get_profile
 from conformance.redact import Scrubber, config_secrets
 from conformance.scenarios import Context, build
@@ -48,6 +54,8 @@ OPTION_FIELDS = {
     "max-examples": ("property-test cases per property", int),
     "seed": ("seed for generated cases", int),
     "baseline": ("baseline file of accepted deviations", str),
+    "junit-should": ("how junit.xml shows a SHOULD failure: failure, skip or pass (default: failure at "
+                     "--fail-on should, skip at must, so CI test views agree with the exit code)", str),
 }
 FLAG_FIELDS = {
     "allow-insecure-http": "send the key over http to a non-loopback host",
@@ -89,6 +97,14 @@ class Run:
         # state that several tests of this run share, such as the generated negative cases
         self.shared: dict[str, Any] = {}
         self.started = time.time()
+        # set when the run stopped judging before it began (the configured key was refused): why
+        self.halted: str | None = None
+        # the scenarios the selected tests send (run-wide requirements judge these)
+        self.planned: set[str] = set()
+        # (reason, kind) of the requirements no test of this session judges, where not a selection's doing
+        self.unlisted: tuple[str, str] | None = None
+        # set when the run was interrupted: the signal's name (SIGINT, SIGTERM)
+        self.interrupted: str | None = None
 
     def exchange(self, scenario: str) -> Exchange:
         pending = self._pending.pop(scenario, None)
@@ -99,6 +115,13 @@ class Run:
         if scenario not in self._cache:
             self._cache[scenario] = self.client.send(build(scenario, self.context))
         return self._cache[scenario]
+
+    def cached(self, scenario: str) -> Exchange | None:
+        return self._cache.get(scenario)
+
+    def seed_exchange(self, exchange: Exchange) -> None:
+        """Take an exchange another process of this run made (the preflight's) as this scenario's answer."""
+        self._cache[exchange.scenario] = exchange
 
     def prefetch(self, scenarios: Iterable[str]) -> None:
         """Start sending the planned scenarios in the background, so a slow target costs its latency
@@ -119,7 +142,8 @@ class Run:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            # an interrupted run does not wait for requests in flight: closing the client breaks them off
+            self._pool.shutdown(wait=self.interrupted is None, cancel_futures=True)
         self.client.close()
         if self.embedded is not None:
             self.embedded.stop()
@@ -137,8 +161,12 @@ def _flags(config: pytest.Config) -> dict[str, Any]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
     config.addinivalue_line("markers", "scenarios(*names): the requests a conformance test needs")
+    config.addinivalue_line("markers", "needs(*needs): what a conformance test needs before judging")
+    config.addinivalue_line("markers", "run_wide: judges every answer of the run of some kind; runs last")
     try:
         settings = resolve(_flags(config), config_file=config.getoption("sgp_config"))
+        if not settings.dry_run:
+            require_key(settings)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     embedded = None
@@ -151,8 +179,35 @@ def pytest_configure(config: pytest.Config) -> None:
             settings.account_id = embedded.account_id
     run = Run(settings, embedded)
     config.stash[STASH_RUN] = run
+    worker = hasattr(config, "workerinput")
+    if worker:
+        run.halted = config.workerinput.get("sgp_halted") or None  # type: ignore[attr-defined]
+        settings.seed = config.workerinput.get("sgp_seed", settings.seed)  # type: ignore[attr-defined]
+        preflight_answer = config.workerinput.get("sgp_preflight")  # type: ignore[attr-defined]
+        if preflight_answer:
+            # the controller sent the minimal request already: its answer is this worker's too (and counted once)
+            run.seed_exchange(Exchange.from_wire(preflight_answer))
+    elif settings.seed is None:
+        # the run picks the seed of its generated cases once, records it and prints it: a failure found with
+        # it reproduces with --seed
+        settings.seed = random.SystemRandom().randrange(1, 2**31)
+    if not worker and not settings.dry_run:
+        # the minimal request first: a wrong path, model or key is the user's mistake, found before the run
+        # spends its budget (a UsageError here ends the run before any report is written)
+        try:
+            run.halted = preflight(run)
+        except ConfigError as exc:
+            run.close()
+            raise pytest.UsageError(str(exc)) from None
+        _catch_sigterm(run)
+        # the target answers: the previous run's reports (only this tool's) can go
+        from conformance.summary import clear_own_reports
+
+        report_dir = Path(settings.report_dir)
+        clear_own_reports([report_dir / "conformance.json", *(Path(p) for p in (
+            getattr(config.option, "xmlpath", None), getattr(config.option, "htmlpath", None)) if p)])
     config.pluginmanager.register(Collector(run, config), "sgp-conformance-collector")
-    if not hasattr(config, "workerinput") and not settings.dry_run:
+    if not worker and not settings.dry_run:
         from conformance.results import ResultsCollector
 
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
@@ -163,16 +218,51 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(CensusPlugin(run, config), PLUGIN_NAME)
 
 
+def _catch_sigterm(run: Run) -> None:
+    """SIGTERM ends the run as Ctrl-C does (pytest writes the reports on KeyboardInterrupt), remembered so
+    the run exits 143 with verdict `interrupted`."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        run.interrupted = run.interrupted or "SIGTERM"
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    run.shared["_previous_sigterm"] = previous
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: a worker learns the run's seed from the controller, and whether the preflight halted the run."""
+    run = node.config.stash.get(STASH_RUN, None)
+    if run is not None:
+        node.workerinput["sgp_seed"] = run.config.seed
+        if run.halted:
+            node.workerinput["sgp_halted"] = run.halted
+        basic = run.cached("basic")
+        if basic is not None:
+            node.workerinput["sgp_preflight"] = basic.to_wire()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(STASH_RUN, None)
     if run is not None:
+        previous = run.shared.pop("_previous_sigterm", None)
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
         run.close()
 
 
-def requirement(req_id: str, *scenarios: str) -> Callable[[Callable[..., Any]], Any]:
-    """Tie a test to one requirement and declare the scenarios it judges."""
+def requirement(req_id: str, *scenarios: str, needs: Iterable[Need] = (),
+                run_wide: bool = False) -> Callable[[Callable[..., Any]], Any]:
+    """Tie a test to one requirement, declare the scenarios it sends and what it needs (conformance.needs)
+    before its rule can be applied. A `run_wide` requirement judges every answer of the run of some kind
+    (every 4xx, every response): it runs after the others."""
     req = catalogue.get(req_id)
-    marks = [pytest.mark.requirement(req_id), pytest.mark.scenarios(*scenarios)]
+    marks = [pytest.mark.requirement(req_id), pytest.mark.scenarios(*scenarios), pytest.mark.needs(*needs)]
+    if run_wide:
+        marks.append(pytest.mark.run_wide)
     return pytest.mark.parametrize("req", [pytest.param(req, id=req_id, marks=marks)])
 
 
@@ -186,8 +276,26 @@ def conformance_run(request: pytest.FixtureRequest) -> Run:
     return request.config.stash[STASH_RUN]
 
 
+def record_outcome(item: pytest.Item, status: str, reason: str, needs: str | None = None) -> None:
+    """Attach a not-judged / not-run outcome to the test's report, for the results (see results.py)."""
+    item.user_properties.append(("sgp_outcome", json.dumps({"status": status, "reason": reason, "needs": needs})))
+
+
+def not_judged(item: pytest.Item, reason: str, needs: str | None = None) -> NoReturn:
+    """End the test as `not judged`: its rule had nothing to judge (because of `needs`, if given)."""
+    record_outcome(item, NOT_JUDGED, reason, needs)
+    owner = f"needs {needs}: " if needs else ""
+    pytest.skip(f"{NOT_JUDGED}: {owner}{reason}")
+
+
+def not_run(item: pytest.Item, reason: str) -> NoReturn:
+    """End the test as `not run`: no request was spent on it (budget, throttling, unreachable, settings)."""
+    record_outcome(item, NOT_RUN, reason)
+    pytest.skip(f"{NOT_RUN}: {reason}")
+
+
 class Judge:
-    """Turns violations into a test outcome and keeps the evidence for the reports."""
+    """Turns violations into a test outcome (pass, fail, not judged, not run) and keeps the evidence."""
 
     def __init__(self, run: Run, item: pytest.Item) -> None:
         self.run = run
@@ -196,23 +304,65 @@ class Judge:
         self.exchanges: list[Exchange] = []
 
     def exchange(self, scenario: str) -> Exchange:
+        if self.run.halted:
+            self.not_run(self.run.halted)
         try:
             exchange = self.run.exchange(scenario)
         except BudgetExhausted as exc:
-            pytest.skip(f"not run: {exc}")
-        self.exchanges.append(exchange)
+            self.not_run(str(exc))
+        if exchange not in self.exchanges:
+            self.exchanges.append(exchange)
         if exchange.response is None and self.run.client.dead:
             # nothing can be judged of a target that cannot be reached: not run, and the run exits 3
-            pytest.skip(f"not run: target unreachable: {self.run.client.dead}")
+            self.not_run(f"target unreachable: {self.run.client.dead}")
         if exchange.response is not None and exchange.response.status == 429:
-            pytest.skip("not run: the target kept answering 429 Too Many Requests after retries")
+            self.not_run("the target kept answering 429 Too Many Requests after retries")
         return exchange
 
+    def not_judged(self, reason: str, needs: str | None = None) -> NoReturn:
+        not_judged(self.item, reason, needs)
+
+    def not_run(self, reason: str) -> NoReturn:
+        not_run(self.item, reason)
+
+    def check_needs(self) -> None:
+        """Apply the needs declared with @requirement, in order: an unmet one ends the test as not judged
+        (or not run), naming its owner; one whose owner is this requirement fails it."""
+        if self.run.halted:
+            self.not_run(self.run.halted)
+        mark = self.item.get_closest_marker("needs")
+        for need in mark.args if mark else ():
+            try:
+                failure = need.check(self)
+            except Unmet as unmet:
+                if unmet.status == NOT_RUN:
+                    self.not_run(unmet.reason)
+                self.not_judged(unmet.reason, unmet.needs)
+            if failure:
+                self(failure)
+
+    def each(self, exchanges: Iterable[Exchange], check: Callable[[Exchange], Iterable[Violation]]) -> None:
+        """Judge this requirement over several exchanges: it passes when the rule held on every exchange it
+        could be applied to and there was at least one; an exchange that only gave a NotJudged note is left
+        out. Violations of other requirements found on the way are kept for them."""
+        found: list[Violation] = []
+        notes: list[Violation] = []
+        judged = 0
+        for exchange in exchanges:
+            results = list(check(exchange))
+            own_notes = [v for v in results if isinstance(v, NotJudged) and v.requirement == self.requirement]
+            judged += not own_notes
+            notes += own_notes
+            found += [v for v in results if not isinstance(v, NotJudged)]
+        self(found if judged else found + notes)
+
     def __call__(self, violations: Iterable[Violation], detail: str | None = None) -> None:
+        """Fail on findings of this requirement; end as not judged when the only results are NotJudged notes
+        of it; otherwise pass. Findings of other requirements are recorded for them (results.py)."""
         found = list(violations)
-        own = [v for v in found if v.requirement == self.requirement]
+        own, notes = split(v for v in found if v.requirement == self.requirement)
         scrub = self.run.scrubber
-        data = [scrub.value(v.to_json()) for v in found]
+        data = [scrub.value(v.to_json()) for v in found if not isinstance(v, NotJudged)]
         self.item.user_properties.append(("sgp_violations", json.dumps(data)))
         if own:
             evidence = [exchange_evidence(e, scrub, self.run.profile, self.run.config) for e in self.exchanges]
@@ -222,11 +372,24 @@ class Judge:
             if detail:
                 lines = f"- {scrub.text(own[0].render())}\n{scrub.text(detail)}"
             pytest.fail(f"{len(own)} violation(s) of {self.requirement}:\n{lines}{more}", pytrace=False)
+        if notes:
+            first = notes[0]
+            self.not_judged(scrub.text(first.message), first.needs or None)
 
 
 @pytest.fixture
 def judge(conformance_run: Run, request: pytest.FixtureRequest) -> Judge:
     return Judge(conformance_run, request.node)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
+    """A conformance test's needs are checked in its call phase, just before its body: an unmet need is the
+    test's outcome (not judged, or the owner's failure), never a setup error."""
+    judge = pyfuncitem.funcargs.get("judge")
+    if isinstance(judge, Judge):
+        judge.check_needs()
+    return (yield)
 
 
 class Collector:
@@ -248,7 +411,7 @@ class Collector:
                 continue
             keep.append(item)
             if req_id is not None:
-                level = catalogue.get(req_id).level
+                level = catalogue.get(req_id).level_for(profile)
                 item.user_properties.append(("requirement", req_id))
                 item.user_properties.append(("level", level))
                 entry = accepted.get(req_id)
@@ -257,15 +420,18 @@ class Collector:
                 elif entry is not None:
                     item.add_marker(pytest.mark.xfail(strict=True, reason=entry.reason))
                 if self.run.config.depth == "smoke" and level != catalogue.MUST:
-                    item.add_marker(pytest.mark.skip(reason="not run: depth smoke runs MUST requirements only"))
+                    item.add_marker(pytest.mark.skip(reason=f"{NOT_RUN}: depth smoke runs MUST requirements only"))
         if drop:
             config.hook.pytest_deselected(items=drop)
-            items[:] = keep
+        # run-wide requirements judge what the others' requests drew: they come last
+        items[:] = [i for i in keep if not i.get_closest_marker("run_wide")] + \
+            [i for i in keep if i.get_closest_marker("run_wide")]
         planned: list[tuple[str, tuple[str, ...]]] = []
-        for item in keep:
+        for item in items:
             mark = item.get_closest_marker("scenarios")
             if not item.get_closest_marker("skip"):
                 planned.append((requirement_of(item) or item.nodeid, tuple(mark.args) if mark else ()))
+        self.run.planned = {s for _, scenarios in planned for s in scenarios}
         if self.run.config.dry_run:
             self.print_plan(planned)
             config.hook.pytest_deselected(items=list(items))
@@ -275,21 +441,26 @@ class Collector:
 
     def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
         """The requests of the run, per requirement; a scenario shared by several is sent once."""
+        from conformance.generation import selected_coverage
+
         writer = self.config.pluginmanager.get_plugin("terminalreporter")
         examples = self.run.config.property_examples()
+        positive, negative = selected_coverage(self.run.profile.name, self.run.config.depth)
+        boundaries = {"PROP-001": len(positive), "PROP-002": len(negative)}
         sent: set[str] = set()
         total = 0
         lines = [f"planned requests ({self.run.profile.name} profile, depth {self.run.config.depth}):"]
         for req_id, scenarios in planned:
             new = [s for s in scenarios if s not in sent]
             sent.update(new)
-            generated = GENERATED.get(req_id, 0) * examples
+            generated = GENERATED.get(req_id, 0) * examples + boundaries.get(req_id, 0)
             count = len(new) + generated
             total += count
             shared = len(scenarios) - len(new)
             what = ", ".join(new) if new else "-"
             if generated:
-                what = f"up to {generated} generated request(s)"
+                what = (f"up to {generated} generated request(s): {boundaries.get(req_id, 0)} at the parameters' "
+                        f"bounds (coverage phase), {GENERATED[req_id] * examples} random")
             note = f" (+{shared} shared)" if shared else ""
             lines.append(f"  {req_id:<10} {count:>4}  {what}{note}")
         lines.append(f"total: {total} request(s) at most, budget {self.run.config.max_requests} (--max-requests)")
@@ -298,6 +469,9 @@ class Collector:
                 writer.write_line(line)
             else:
                 print(line)
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        self.run.interrupted = self.run.interrupted or "SIGINT"
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         output = getattr(session.config, "workeroutput", None)

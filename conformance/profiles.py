@@ -33,6 +33,13 @@ class Profile:
     description: str
     # request parameters of the SGP contract that this kind of server is known to refuse
     unsupported_params: tuple[str, ...] = ()
+    # where the contract leaves a request open, what a server of this profile may accept (request_rules):
+    # "free_form_messages" (a message without role/content), "empty_messages", "lax_scalars" (pydantic's
+    # lax coercion: "2" for 2, 1 for true); a generated body that is invalid only in these ways is not
+    # counted as a negative case
+    lenient_request: tuple[str, ...] = ()
+    # the parameter that caps the tokens of every request the suite sends
+    token_limit_param: str = "max_tokens"
 
     def auth_headers(self, key: str) -> dict[str, str]:
         return {self.auth_header: f"{self.auth_prefix}{key}"}
@@ -54,6 +61,8 @@ SGP = Profile(
     stream_terminator=None,
     base_url_template="http://{host}:{port}",
     description="the documented SGP API: x-api-key, FastAPI errors, streams end when the connection closes",
+    # the documented example sends messages: [{foo: 'bar'}], and the backend is FastAPI/pydantic (lax mode)
+    lenient_request=("free_form_messages", "empty_messages", "lax_scalars"),
 )
 
 OPENAI = Profile(

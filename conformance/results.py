@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -33,15 +34,29 @@ RESULT_SCHEMA = "conformance-result.json"
 # bumped when a consumer of conformance.json would have to change; added fields do not bump it
 FORMAT_VERSION = 1
 PLUGIN_NAME = "sgp-conformance-results"
-STATUSES = ("pass", "fail", "error", "stale", "known", "skip")
-# worst first: a requirement hit by several tests keeps its worst status
-STATUS_ORDER = ("fail", "error", "stale", "known", "skip", "pass")
+# The outcome model, the same in every output:
+# pass        the rule was applied to at least one response and held
+# fail        the rule was applied and broken (at an INFO requirement: observed)
+# observed    an INFO requirement's statement does not hold: an observation, never a failure
+# not judged  the rule had nothing to judge (reason; `needs`: the requirement that reports the cause)
+# not run     no request was spent on it: budget, throttling, interruption, not selected, or settings
+# known       a failure listed in the baseline; stale: listed there but passing now; error: the test
+#             itself broke, or its baseline entry expired
+NOT_JUDGED, NOT_RUN = "not judged", "not run"
+STATUSES = ("pass", "fail", "observed", NOT_JUDGED, NOT_RUN, "known", "stale", "error")
+# worst first: a requirement hit by several tests keeps its worst status; a rule that held once beats
+# "nothing to judge" elsewhere
+STATUS_ORDER = ("fail", "error", "stale", "known", "observed", "pass", NOT_JUDGED, NOT_RUN)
 BAD = frozenset({"fail", "error", "stale"})
+# why a requirement was not run, and what that makes of the run's verdict: "selection" (-k, -m, a
+# deselection) makes it partial, "budget"/"throttled" incomplete, "interrupted" interrupted; "settings"
+# (depth, --clients, --account-id) and "halted"/"unreachable" (the run's own verdict says it) do not
+NOT_RUN_KINDS = ("selection", "budget", "throttled", "interrupted", "settings", "halted", "unreachable")
 # what one requirement keeps for the reports; the counts say how many there were
 MAX_VIOLATIONS = 20
 MAX_EXCHANGES = 5
 CORE_KEYS = frozenset({"schema", "format_version", "versions", "run", "requests", "unreachable", "verdict",
-                       "verdicts", "counts", "results"})
+                       "verdicts", "counts", "coverage", "results"})
 
 
 @dataclass
@@ -50,22 +65,33 @@ class Result:
     level: str
     statement: str
     source: str
-    status: str = "pass"
+    status: str = NOT_RUN
     message: str = ""
+    # for not judged: the requirement that reports the cause; for not run: why (NOT_RUN_KINDS)
+    needs: str | None = None
+    not_run: str | None = None
     tests: list[str] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)
     violation_count: int = 0
     # the exchanges behind a failure as exchange_evidence made them; only the HTML report shows them whole
     evidence: list[dict[str, Any]] = field(default_factory=list)
     baseline: dict[str, Any] | None = None
+    # for generated cases: the seed that reproduces them (the minimal example is the first evidence)
+    generated: dict[str, Any] | None = None
     # the message came from another requirement's test; the requirement's own test says it better
     borrowed: bool = field(default=False, repr=False)
 
-    def worsen(self, status: str, message: str, own: bool = True) -> None:
-        if STATUS_ORDER.index(status) < STATUS_ORDER.index(self.status):
+    def worsen(self, status: str, message: str, own: bool = True, needs: str | None = None,
+               not_run: str | None = None) -> None:
+        """Take `status` if it is worse than the current one (STATUS_ORDER); an INFO requirement's failure is
+        an observation."""
+        if status == "fail" and self.level == catalogue.INFO:
+            status = "observed"
+        worse = STATUS_ORDER.index(status) < STATUS_ORDER.index(self.status)
+        if worse or (status == self.status and message and (not self.message or (own and self.borrowed))):
             self.status, self.message, self.borrowed = status, message, not own
-        elif status == self.status and message and (not self.message or (own and self.borrowed)):
-            self.message, self.borrowed = message, not own
+            self.needs = needs if status == NOT_JUDGED else None
+            self.not_run = not_run if status == NOT_RUN else None
 
     def add_violations(self, found: Iterable[dict[str, Any]]) -> None:
         for violation in found:
@@ -89,9 +115,10 @@ class Result:
             }
         return {
             "id": self.id, "level": self.level, "statement": self.statement, "source": self.source,
-            "status": self.status, "message": self.message, "tests": list(self.tests),
-            "violations": list(self.violations), "violation_count": self.violation_count,
-            "evidence": pointer, "baseline": self.baseline,
+            "status": self.status, "message": self.message, "needs": self.needs, "not_run": self.not_run,
+            "tests": list(self.tests), "violations": list(self.violations),
+            "violation_count": self.violation_count, "evidence": pointer, "baseline": self.baseline,
+            "generated": self.generated,
         }
 
 
@@ -111,6 +138,45 @@ def _exchange_pointer(evidence: Mapping[str, Any]) -> dict[str, Any]:
 
 def _props(report: pytest.TestReport) -> dict[str, str]:
     return {k: v for k, v in report.user_properties if isinstance(k, str)}
+
+
+def _test_name(nodeid: str) -> str:
+    """A test's name without its file: `test_generated_valid_requests[PROP-001]`."""
+    return nodeid.rsplit("::", 1)[-1]
+
+
+def failure_message(text: str) -> str:
+    """The result message of a failed test: its first violation, without the requirement ID (the result
+    says it once) and without pytest's framing."""
+    body = text.split("violation(s) of", 1)[-1].split("\n", 1)[-1] if "violation(s) of" in text else text
+    line = _first_line(body).removeprefix("- ")
+    head, sep, rest = line.partition(" ")
+    if sep and catalogue.BY_ID.get(head.rstrip(":")) is not None:
+        line = rest.removeprefix(": ") if not rest.startswith("at ") else rest
+    return line or "failed"
+
+
+def not_run_kind(reason: str) -> str:
+    """Why a requirement was not run (NOT_RUN_KINDS), from its reason."""
+    lowered = reason.lower()
+    if "budget" in lowered:
+        return "budget"
+    if "429" in lowered:
+        return "throttled"
+    if "unreachable" in lowered:
+        return "unreachable"
+    if "refused" in lowered:
+        return "halted"
+    if "interrupted" in lowered:
+        return "interrupted"
+    if "not selected" in lowered:
+        return "selection"
+    return "settings"
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:300].removeprefix("E   ") if lines else ""
 
 
 def _first_line(text: str) -> str:
@@ -133,25 +199,51 @@ def gating(results: Iterable[Mapping[str, Any]], fail_on: str) -> list[Mapping[s
     return out
 
 
-def verdict(results: Iterable[Mapping[str, Any]], fail_on: str) -> str:
+def gating_levels(fail_on: str) -> set[str]:
+    return {catalogue.MUST} if fail_on == "must" else {catalogue.MUST, catalogue.SHOULD}
+
+
+VERDICTS = ("conformant", "not conformant", "partial", "incomplete", "not judged", "interrupted", "key refused",
+            "unreachable")
+
+
+def verdict(results: Iterable[Mapping[str, Any]], fail_on: str, *, interrupted: str | None = None,
+            halted: str | None = None, unreachable: str | None = None) -> str:
+    """The run's verdict (VERDICTS). A run that was interrupted, halted by a refused key or could not reach
+    its target never says conformant; failures at a gating level make it not conformant; gating
+    requirements not run for want of requests make it incomplete, and deselected ones partial."""
     results = list(results)
+    if interrupted:
+        return "interrupted"
+    if halted:
+        return "key refused"
+    if unreachable:
+        return "unreachable"
     if gating(results, fail_on):
         return "not conformant"
+    missing = {r.get("not_run") for r in results
+               if r["level"] in gating_levels(fail_on) and r["status"] == NOT_RUN}
+    if missing & {"budget", "throttled"}:
+        return "incomplete"
+    if "selection" in missing:
+        return "partial"
     return "conformant" if any(r["status"] == "pass" for r in results) else "not judged"
 
 
 def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Per level: not conformant (a failure), conformant (something passed), or not judged. INFO results are
+    observations and never make their level not conformant."""
     results = list(results)
     out = {}
     for level in catalogue.LEVELS:
         statuses = {r["status"] for r in results if r["level"] == level}
         if statuses & BAD:
             out[level] = "not conformant"
-        elif "pass" in statuses:
+        elif statuses & {"pass", "observed"}:
             out[level] = "conformant"
         else:
-            # nothing at this level was judged (skipped, not run, or only known deviations)
-            out[level] = "not judged"
+            # nothing at this level was judged (not judged, not run, or only known deviations)
+            out[level] = NOT_JUDGED
     return out
 
 
@@ -161,6 +253,15 @@ def count(results: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
         counts[r["level"]][r["status"]] += 1
         counts["total"][r["status"]] += 1
     return counts
+
+
+def coverage(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How many of the applicable requirements were judged (pass, fail, observed, known, stale), found
+    nothing to judge, or were not run."""
+    results = list(results)
+    statuses = [r["status"] for r in results]
+    return {"applicable": len(results), "judged": sum(s not in (NOT_JUDGED, NOT_RUN, "error") for s in statuses),
+            "not_judged": statuses.count(NOT_JUDGED), "not_run": statuses.count(NOT_RUN)}
 
 
 def _dist_version(name: str) -> str | None:
@@ -229,7 +330,7 @@ class ResultsCollector:
     def result(self, req_id: str) -> Result:
         if req_id not in self.results:
             req = catalogue.get(req_id)
-            self.results[req_id] = Result(req.id, req.level, req.statement, req.source)
+            self.results[req_id] = Result(req.id, req.level_for(self.run.profile.name), req.statement, req.source)
             entry = self.accepted.get(req_id)
             if entry is not None:
                 self.results[req_id].baseline = {
@@ -269,15 +370,18 @@ class ResultsCollector:
         req_id = props.get("requirement")
         violations = json.loads(props.get("sgp_violations", "[]"))
         evidence = json.loads(props.get("sgp_evidence", "[]"))
+        outcome = json.loads(props.get("sgp_outcome", "null")) or {}
         # the bulky parts stay out of JUnit: they are in the JSON results and the HTML report
         report.user_properties = [(k, v) for k, v in report.user_properties if not str(k).startswith("sgp_")]
         self._scrub(report)
         violations, evidence = self.scrubber.value(violations), self.scrubber.value(evidence)
         for violation in violations:
             other = violation.get("requirement")
-            if other and other != req_id and other in catalogue.BY_ID:
+            if other and other != req_id and other in catalogue.BY_ID and catalogue.get(other).applies_to(
+                    self.run.profile.name):
                 found = self.result(other)
-                found.worsen("fail", f"violated in {report.nodeid}: {violation.get('message', '')}", own=False)
+                found.worsen("fail", f"violated in {_test_name(report.nodeid)}: {violation.get('message', '')}",
+                             own=False)
                 found.add_violations([violation])
         if req_id is None:
             return
@@ -287,13 +391,40 @@ class ResultsCollector:
         status, message = self._status(report)
         if status is None:
             return
+        needs, kind = outcome.get("needs"), None
+        if status == NOT_RUN:
+            kind = not_run_kind(message)
         if "sgp_baseline_expired" in props:
             status, message = "error", f"the baseline entry for {req_id} expired on {props['sgp_baseline_expired']}"
-        result.worsen(status, message)
+        result.worsen(status, message, needs=needs, not_run=kind)
         result.add_violations(v for v in violations if v.get("requirement") == req_id)
         result.add_evidence(evidence)
+        if "sgp_generated" in props and status == "fail":
+            result.generated = json.loads(props["sgp_generated"])
         if evidence:
             self._attach_html(report, req_id)
+        self._present(report, result, status, message)
+
+    def _present(self, report: pytest.TestReport, result: Result, status: str, message: str) -> None:
+        """Make what JUnit, the HTML table and the terminal show of this report agree with the outcome model:
+        an INFO finding is a passed test with an `observation` property; a SHOULD failure is shown as
+        --junit-should says; a skip names its test file, never an absolute path."""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            _, lineno, reason = report.longrepr
+            report.longrepr = (report.nodeid.split("::", 1)[0], lineno, reason)
+        if status != "fail" or report.when != "call":
+            return
+        if result.level == catalogue.INFO:
+            report.outcome, report.longrepr = "passed", None
+            report.user_properties.append(("observation", message))
+        elif result.level == catalogue.SHOULD:
+            shown = self.run.config.junit_should_as()
+            if shown == "skip":
+                report.outcome = "skipped"
+                report.longrepr = (report.nodeid.split("::", 1)[0], 0, f"SHOULD not met: {message}")
+            elif shown == "pass":
+                report.outcome, report.longrepr = "passed", None
+                report.user_properties.append(("should_not_met", message))
 
     @staticmethod
     def _status(report: pytest.TestReport) -> tuple[str | None, str]:
@@ -307,12 +438,19 @@ class ResultsCollector:
         if report.when == "call":
             if report.passed:
                 return "pass", ""
+            if report.failed and "violation(s) of" in text:
+                return "fail", failure_message(text)
             if report.failed:
-                line = _first_line(text.split("violation(s) of", 1)[-1].split("\n", 1)[-1]).removeprefix("- ")
-                return "fail", line or "failed"
+                # an exception of the suite itself, not a finding about the target
+                return "error", f"the test broke: {_last_line(text)}"
         if report.skipped:
-            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else text
-            return "skip", str(reason).removeprefix("Skipped: ")
+            reason = str(report.longrepr[2] if isinstance(report.longrepr, tuple) else text)
+            reason = reason.removeprefix("Skipped: ")
+            for status in (NOT_JUDGED, NOT_RUN):
+                if reason.startswith(f"{status}: "):
+                    # the owner is its own field: the message says what happened
+                    return status, re.sub(r"^needs [A-Z]+-\d{3}: ", "", reason.removeprefix(f"{status}: "))
+            return NOT_RUN, reason
         if report.failed:
             return "error", _first_line(text) or f"error in {report.when}"
         return None, ""
@@ -349,50 +487,88 @@ class ResultsCollector:
         known = [self.results[r.id] for r in catalogue.REQUIREMENTS if r.id in self.results]
         return known + [r for rid, r in self.results.items() if rid not in catalogue.BY_ID]
 
+    def fill_not_run(self) -> None:
+        """Every requirement of the profile that no test reported is `not run`, saying why: the run was
+        interrupted or halted before it, or the selection (-k, -m, a deselection) left it out."""
+        run, option = self.run, self.config.option
+        selection = [f"-k {option.keyword}" if getattr(option, "keyword", "") else "",
+                     f"-m {option.markexpr}" if getattr(option, "markexpr", "") else ""]
+        chosen = " ".join(s for s in selection if s)
+        for req in catalogue.for_profile(run.profile.name):
+            if req.id in self.results and self.results[req.id].tests:
+                continue
+            result = self.result(req.id)
+            if run.interrupted:
+                result.worsen(NOT_RUN, f"the run was interrupted ({run.interrupted}) before it", not_run="interrupted")
+            elif run.halted:
+                result.worsen(NOT_RUN, run.halted, not_run="halted")
+            elif run.unlisted and not chosen:
+                result.worsen(NOT_RUN, run.unlisted[0], not_run=run.unlisted[1])
+            else:
+                result.worsen(NOT_RUN, f"not selected ({chosen})" if chosen else "not selected",
+                              not_run="selection")
+
+    def selection(self) -> dict[str, Any]:
+        """How the run was narrowed, for conformance.json: what a reader needs to trust a partial verdict."""
+        option = self.config.option
+        return {"keyword": getattr(option, "keyword", "") or None, "markexpr": getattr(option, "markexpr", "") or None,
+                "depth": self.run.config.depth, "max_requests": self.run.config.max_requests,
+                "clients": self.run.config.clients}
+
     def document(self) -> dict[str, Any]:
+        """conformance.json. Target-derived text (messages, violations, evidence) was scrubbed as it came
+        in; the run's own words (statements, IDs, field names) are never masked, so any key leaves the file
+        well-formed and readable."""
         run = self.run
         finished = self.finished or time.time()
+        self.fill_not_run()
         results = [r.to_json(self.html_name) for r in self.ordered()]
         configuration = run.config.redacted()
         configuration["base_url"] = safe_url(configuration.get("base_url"))
+        unreachable = run.client.dead or self.dead
+        scrub = self.scrubber.value
         doc: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "format_version": FORMAT_VERSION,
             "versions": versions(),
-            "run": {
+            "run": scrub({
                 "target": safe_url(run.config.base_url),
                 "embedded": run.embedded is not None,
                 "profile": run.profile.name,
                 "model": run.config.model,
                 "depth": run.config.depth,
                 "fail_on": run.config.fail_on,
+                "seed": run.config.seed,
                 "started": _iso(self.started),
                 "finished": _iso(finished),
                 "duration_s": round(finished - self.started, 2),
+                "interrupted": run.interrupted,
+                "halted": run.halted,
+                "selection": self.selection(),
                 "configuration": configuration,
-            },
+            }),
             "requests": self.request_stats(),
-            "unreachable": run.client.dead or self.dead,
-            "verdict": verdict(results, run.config.fail_on),
+            "unreachable": scrub(unreachable),
+            "verdict": verdict(results, run.config.fail_on, interrupted=run.interrupted, halted=run.halted,
+                               unreachable=unreachable),
             "verdicts": level_verdicts(results),
             "counts": count(results),
+            "coverage": coverage(results),
             "results": results,
         }
         for name, provider in self.sections.items():
             try:
-                doc[name] = provider()
+                doc[name] = scrub(provider())
             except Exception as exc:  # one broken section must not cost the run its results
-                doc[name] = {"error": f"{type(exc).__name__}: {exc}"}
-        scrubbed: dict[str, Any] = self.scrubber.value(doc)
-        return scrubbed
+                doc[name] = {"error": scrub(f"{type(exc).__name__}: {exc}")}
+        return doc
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.finished = time.time()
         self.doc = self.document()
         out = Path(self.run.config.report_dir)
         out.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.doc, indent=2, ensure_ascii=False)
-        (out / RESULT_FILE).write_text(self.scrubber.text(text), encoding="utf-8")
+        (out / RESULT_FILE).write_text(json.dumps(self.doc, indent=2, ensure_ascii=False), encoding="utf-8")
 
     # -- pytest-html: title, summary, matrix and evidence; optional, so `-p no:html` still works ------------
 
@@ -409,11 +585,11 @@ class ResultsCollector:
         from conformance.report_html import evidence_html, matrix_html, summary_html
 
         doc = self.doc or self.document()
-        scrub = self.scrubber.text
-        prefix.append(scrub(summary_html(doc)))
+        # built from data scrubbed as it came in: the markup itself is never masked
+        prefix.append(summary_html(doc))
         # failures before the matrix: collapsed they take a line each, and they are what a reader wants next
-        postfix.append(scrub(evidence_html(self.ordered())))
-        postfix.append(scrub(matrix_html(doc)))
+        postfix.append(evidence_html(self.ordered()))
+        postfix.append(matrix_html(doc))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:

@@ -52,6 +52,9 @@ class Context:
         out.update(extra)
         return out
 
+    def stream_headers(self) -> dict[str, str]:
+        return self.headers(accept="text/event-stream")
+
     def body(self, **overrides: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.config.model,
@@ -66,6 +69,11 @@ def _json(name: str, ctx: Context, body: dict[str, Any], headers: dict[str, str]
           stream: bool = False) -> RequestSpec:
     return RequestSpec(name, headers=headers if headers is not None else ctx.headers(),
                        body=json.dumps(body).encode(), params=body, stream=stream)
+
+
+def _stream(name: str, ctx: Context, headers: dict[str, str]) -> RequestSpec:
+    """The minimal streamed request with `headers`."""
+    return _json(name, ctx, ctx.body(stream=True), headers, stream=True)
 
 
 def _raw(name: str, ctx: Context, body: bytes, **headers: str) -> RequestSpec:
@@ -144,7 +152,57 @@ BUILDERS: dict[str, Builder] = {
     "stream": lambda c: _json("stream", c, c.body(
         n=2, stream=True, stream_options={"include_usage": True}),
         c.headers(accept="text/event-stream"), stream=True),
+    # "4" is in the prompt's answer (a model counting to 40) and in the reference server's echo of it
+    "stop": lambda c: _json("stop", c, c.body(stop=["4"], max_tokens=max(c.config.max_tokens, 32))),
+    # streams are held to the same rules of auth and validation as plain answers
+    "stream_no_key": lambda c: _stream("stream_no_key", c, _without(c.stream_headers(), c.profile.auth_header)),
+    "stream_empty_key": lambda c: _stream(
+        "stream_empty_key", c, {**c.stream_headers(), c.profile.auth_header: c.profile.auth_prefix.strip()}),
+    "stream_wrong_key": lambda c: _stream(
+        "stream_wrong_key", c, {**c.stream_headers(), **c.profile.auth_headers(WRONG_KEY)}),
+    "val_stream_missing_messages": lambda c: _json(
+        "val_stream_missing_messages", c, c.body(messages=None, stream=True), c.stream_headers(), stream=True),
+    # values outside the documented enumerations
+    "val_role_unknown": lambda c: _json(
+        "val_role_unknown", c, c.body(messages=[{"role": "assitant", "content": PROMPT}])),
+    "val_response_format_unknown": lambda c: _json(
+        "val_response_format_unknown", c, c.body(response_format={"type": "yaml_object"})),
+    "val_tool_choice_unknown": lambda c: _json(
+        "val_tool_choice_unknown", c, c.body(tools=[WEATHER_TOOL], tool_choice="sometimes")),
+    # documented parameters with the wrong JSON type, one per observable effect
+    "type_stream_string": lambda c: _json(
+        "type_stream_string", c, c.body(stream="true"), c.stream_headers(), stream=True),
+    "type_n_string": lambda c: _json("type_n_string", c, c.body(n="2")),
+    "type_logprobs_integer": lambda c: _json("type_logprobs_integer", c, c.body(logprobs=1)),
 }
+
+# which requirement reports that a valid scenario was not answered with 2xx (see conformance.needs): the
+# first requirement that exercises the feature the scenario adds to the minimal request
+OWNERS: dict[str, str] = {
+    "basic": "BASIC-001",
+    "account_valid": "HDR-001",
+    "header_case": "HDR-004",
+    "unknown_header": "HDR-005",
+    "n2": "SEM-002",
+    "max_tokens_1": "SEM-006",
+    "max_completion_tokens_1": "SEM-008",
+    "seed_a": "SEM-009",
+    "seed_b": "SEM-009",
+    "stop": "SEM-010",
+    "logprobs": "LOGP-001",
+    "tools": "TOOL-001",
+    "json_object": "FMT-001",
+    "stream": "STRM-001",
+}
+# the requests that ought to be refused: a 5xx to any of them is ERR-005's
+SHOULD_REFUSE: tuple[str, ...] = (
+    "no_key", "empty_key", "wrong_key", "stream_no_key", "stream_empty_key", "stream_wrong_key",
+    "account_unknown", "unknown_model", "val_missing_messages", "val_missing_model", "val_messages_string",
+    "val_model_integer", "val_message_without_role", "val_malformed_json", "val_json_array", "val_text_plain",
+    "val_temperature", "val_n_zero", "val_top_logprobs", "val_stop_five", "val_max_tokens_negative",
+    "val_empty_messages", "val_top_p", "val_presence_penalty", "val_frequency_penalty", "val_nan",
+    "val_stream_missing_messages", "val_role_unknown", "val_response_format_unknown", "val_tool_choice_unknown",
+)
 
 # values sent for the invalid-request scenarios that are not JSON bodies: a check cannot read them
 NON_JSON_SCENARIOS = frozenset({"val_malformed_json", "val_json_array", "val_text_plain", "val_nan"})

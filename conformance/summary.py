@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from conformance import catalogue
 from conformance.config import Config
@@ -21,35 +25,136 @@ PYTEST_NO_TESTS = 5
 REPORT_FILES = ("conformance.html", "junit.xml", "conformance.json")
 
 
+# how a report this tool wrote is told from a user's file of the same name (only those are ever replaced)
+_OWN_MARKS = {"conformance.json": (b'"schema": "https://sgp-conformance.dev/schemas/conformance-result.json"',),
+              "junit.xml": (b'name="sgp-conformance"', b'<property name="requirement"'),
+              "conformance.html": (b"SGP conformance report",)}
+JUNIT_SUITE_NAME = "sgp-conformance"
+
+
+def written_by_us(path: Path) -> bool:
+    """Whether `path` is a report an earlier run of this tool wrote (by its content, not its name)."""
+    marks = _OWN_MARKS.get(path.name, ())
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(2_000_000)
+    except OSError:
+        return False
+    return any(mark in head for mark in marks)
+
+
 def prepare_report_dir(report_dir: Path) -> str | None:
-    """Create the report directory and remove the last run's reports; a one-line error, or None."""
+    """Create the report directory and check that the run may write its reports there: a file of a
+    report's name that this tool did not write is the user's and is never replaced. Nothing is removed
+    here (see clear_own_reports). A one-line error, or None."""
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
-        for name in REPORT_FILES:
-            (report_dir / name).unlink(missing_ok=True)
     except OSError as exc:
         return f"sgp-conformance: cannot write reports to {report_dir} ({exc.strerror}): choose another --report-dir"
+    for name in REPORT_FILES:
+        path = report_dir / name
+        if path.exists() and not written_by_us(path):
+            return (f"sgp-conformance: {path} exists and was not written by sgp-conformance: it is left alone; "
+                    "choose another --report-dir")
     return None
 
 
-def leaked_files(report_dir: Path, config: Config, neutralise: bool = False) -> list[Path]:
-    """Every file under the report directory that holds a secret of the run (plain, base64, quoted, escaped).
+def clear_own_reports(paths: Iterable[Path]) -> None:
+    """Remove the previous run's reports among `paths` (those this tool wrote), so a run that ends before
+    writing leaves none that could be taken for its own. Called once the target is known to answer."""
+    for path in paths:
+        if path.is_file() and written_by_us(path):
+            path.unlink(missing_ok=True)
 
-    With `neutralise`, each such file is also rewritten with the secret masked, so a CI step that uploads
-    the reports whatever the outcome does not publish the key.
-    """
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+# conformance.json: the parts that hold the run's own words (statements, IDs, counts), never target text
+_OWN_RESULT_KEYS = frozenset({"id", "level", "statement", "source", "status", "tests", "needs", "not_run",
+                              "violation_count"})
+_OWN_TOP_KEYS = frozenset({"schema", "format_version", "versions", "verdict", "verdicts", "counts", "coverage",
+                           "requests"})
+
+
+def target_text(path: Path) -> Iterator[str]:
+    """The text in a report this run wrote that came from the target or the configuration (messages,
+    evidence, headers, bodies, curl lines, the configuration, pytest's captured output), never the report's
+    own markup or words: the leak scan looks only there, so a key that is a common word ("test") or a field
+    name is not found in the markup it shares a spelling with."""
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix == ".json":
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            yield raw
+            return
+        for key, value in doc.items() if isinstance(doc, dict) else ():
+            if key == "results" and isinstance(value, list):
+                for result in value:
+                    if isinstance(result, dict):
+                        yield from _strings({k: v for k, v in result.items() if k not in _OWN_RESULT_KEYS})
+            elif key not in _OWN_TOP_KEYS:
+                yield from _strings(value)
+    elif path.suffix == ".xml":
+        try:
+            root = ElementTree.fromstring(raw)
+        except ElementTree.ParseError:
+            yield raw
+            return
+        for element in root.iter():
+            if element.tag in ("failure", "error", "skipped", "system-out", "system-err"):
+                yield element.get("message") or ""
+                yield element.text or ""
+            elif element.tag == "property" and element.get("name") not in ("requirement", "level"):
+                yield element.get("value") or ""
+    else:
+        match = _JSON_BLOB.search(raw)
+        if match is None:
+            yield raw
+            return
+        try:
+            data = json.loads(html.unescape(match.group(1)))
+        except ValueError:
+            yield raw
+            return
+        yield from _strings(data.get("environment"))
+        for entries in (data.get("tests") or {}).values():
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict):
+                    yield from _strings(entry.get("log"))
+
+
+_JSON_BLOB = re.compile(r'data-jsonblob="([^"]*)"')
+
+
+def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | None = None,
+                 neutralise: bool = False) -> list[Path]:
+    """The reports this run wrote (`written`; by default its three files in `report_dir`) whose target- or
+    configuration-derived text holds a secret of the run (plain, base64, quoted, escaped). No other file is
+    ever read; with `neutralise`, such a report (the run's own) is rewritten with the secret masked, so a
+    CI step that uploads the reports whatever the outcome does not publish the key."""
     scrubber = Scrubber(config_secrets(config))
-    if not scrubber.active or not report_dir.is_dir():
+    if not scrubber.active:
         return []
+    paths = list(written) if written is not None else [report_dir / name for name in REPORT_FILES]
     found = []
-    for path in sorted(report_dir.rglob("*")):
+    for path in paths:
         if not path.is_file():
             continue
-        data = path.read_bytes()
-        if scrubber.contains_secret(data):
+        if any(scrubber.contains_secret(text) for text in target_text(path)):
             found.append(path)
             if neutralise:
-                path.write_bytes(scrubber.data(data))
+                path.write_bytes(scrubber.data(path.read_bytes()))
     return found
 
 
@@ -60,37 +165,47 @@ def _load(report_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def _key_refused(doc: dict[str, Any]) -> str | None:
-    for result in doc.get("results", []):
-        if result["id"] == "BASIC-001" and result["status"] == "fail":
-            for ev in (result.get("evidence") or {}).get("scenarios", []):
-                status = ev.get("status")
-                if status in (401, 403):
-                    # a 403 may refuse the account the key acts for, not the key: name both fixes then
-                    account = ((doc.get("run") or {}).get("configuration") or {}).get("account_id")
-                    if status == 403 and account:
-                        return ("the configured key or account was refused (HTTP 403): check --api-key / "
-                                "SGP_API_KEY and --account-id / SGP_ACCOUNT_ID")
-                    return f"the configured key was refused (HTTP {status}): check --api-key / SGP_API_KEY"
-    return None
+# the exit code of each verdict (results.VERDICTS); an interrupted run exits 128 + its signal
+VERDICT_EXIT = {"conformant": EXIT_OK, "partial": EXIT_OK, "not conformant": EXIT_FAIL,
+                "incomplete": EXIT_INCOMPLETE, "not judged": EXIT_INCOMPLETE, "key refused": EXIT_UNREACHABLE,
+                "unreachable": EXIT_UNREACHABLE}
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
-    if doc.get("unreachable"):
-        return EXIT_UNREACHABLE, f"target unreachable: {doc['unreachable']}"
-    refused = _key_refused(doc)
-    if refused:
-        return EXIT_UNREACHABLE, refused
-    results = doc.get("results", [])
-    if gating(results, fail_on):
-        return EXIT_FAIL, "not conformant"
-    # not judged for want of requests: the budget ran out, or the target kept answering 429
-    budget = [r for r in results if r["status"] == "skip" and ("budget" in r.get("message", "")
-                                                                or "429" in r.get("message", ""))]
-    if budget:
-        return EXIT_INCOMPLETE, (f"incomplete: {len(budget)} requirement(s) not judged "
-                                 "(request budget reached or the target throttled)")
-    return EXIT_OK, "conformant"
+    """The exit code of a run's results and the verdict line the summary shouts."""
+    verdict = doc.get("verdict", "not judged")
+    run = doc.get("run") or {}
+    coverage = doc.get("coverage") or {}
+    judged = f"{coverage.get('judged', 0)} of {coverage.get('applicable', 0)} requirements judged"
+    if verdict == "interrupted":
+        signal = run.get("interrupted") or "SIGINT"
+        return SIGNAL_EXIT.get(signal, 130), f"interrupted: by {signal}, {judged}; nothing is conformant"
+    if verdict == "key refused":
+        return EXIT_UNREACHABLE, f"key refused: {run.get('halted')}"
+    if verdict == "unreachable":
+        return EXIT_UNREACHABLE, f"target unreachable: {doc.get('unreachable')}"
+    gating_failures = gating(doc.get("results", []), fail_on)
+    if verdict == "not conformant":
+        return EXIT_FAIL, f"not conformant: {len(gating_failures)} requirement(s) failed, {judged}"
+    not_run = [r for r in doc.get("results", []) if r["status"] == "not run" and r.get("not_run") in
+               ("budget", "throttled")]
+    if verdict == "incomplete":
+        return EXIT_INCOMPLETE, (f"incomplete: {len(not_run)} requirement(s) not run (request budget reached or "
+                                 f"the target throttled), {judged}")
+    if verdict == "partial":
+        return EXIT_OK, f"partial: {judged}, none failed (the selection left the rest out)"
+    if verdict == "not judged":
+        return EXIT_INCOMPLETE, "not judged: no requirement could be judged"
+    return VERDICT_EXIT.get(verdict, EXIT_FAIL), f"{verdict}: {judged}"
+
+
+def _cut(text: str, width: int) -> str:
+    """`text` cut at a word boundary to `width` characters, with an ellipsis when cut."""
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1].rsplit(" ", 1)[0]
+    return (cut if len(cut) > width // 2 else text[: width - 1]) + "…"
 
 
 def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str) -> str:
@@ -98,17 +213,19 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
     verdict, sep, detail = verdict_line.partition(": ")
     lines = ["", "=" * 72, f"sgp-conformance: {verdict.upper()}{sep}{detail} (--fail-on {fail_on})"]
     run = doc.get("run", {})
-    lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}")
+    lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}  "
+                 f"seed {run.get('seed')}")
     verdicts = doc.get("verdicts", {})
     for level in catalogue.LEVELS:
         counts = {s: n for s, n in doc.get("counts", {}).get(level, {}).items() if n}
         if counts:
-            parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-            shown = f"{verdicts[level]}: " if level in verdicts else ""
+            parts = ", ".join(f"{n} {status}" for status, n in counts.items())
+            shown = f"{verdicts[level]}: " if level in verdicts and level != catalogue.INFO else ""
             lines.append(f"  {level:<6} {shown}{parts}")
     failed = [r for r in doc.get("results", []) if r["status"] in {"fail", "error", "stale"}]
     for r in failed[:25]:
-        lines.append(f"  x {r['id']:<10} {r['level']:<6} {r['status']:<5} {r['message'][:84]}")
+        rerun = f"  (-k {r['id']})"
+        lines.append(f"  x {r['id']:<10} {r['level']:<6} {r['status']:<5} {_cut(r['message'], 100)}{rerun}")
     if len(failed) > 25:
         lines.append(f"  ... and {len(failed) - 25} more")
     known = [r["id"] for r in doc.get("results", []) if r["status"] == "known"]
@@ -132,7 +249,7 @@ def finish(config: Config, pytest_code: int, report_dir: Path) -> int:
               "the run fails: report this as a bug of sgp-conformance", file=sys.stderr)
         return EXIT_FAIL
     if pytest_code == PYTEST_USAGE:
-        # pytest has printed why (a bad -k expression ...); the empty results must not read as conformant
+        # pytest has printed why (a bad -k expression, a refused path or model ...): no report was written
         return EXIT_USAGE
     if pytest_code == PYTEST_NO_TESTS:
         print("sgp-conformance: the selection matched no requirement, nothing was judged: "

@@ -36,7 +36,7 @@ OLD = {"BASIC-001": ("MUST", "pass"), "RESP-001": ("MUST", "pass"), "AUTH-004": 
 
 def test_compare_sorts_every_change() -> None:
     new = {**OLD, "RESP-001": ("MUST", "fail"), "AUTH-004": ("SHOULD", "error"), "SEM-005": ("SHOULD", "pass"),
-           "VAL-001": ("MUST", "pass"), "VAL-002": ("MUST", "known"), "HDR-007": ("INFO", "skip"),
+           "VAL-001": ("MUST", "pass"), "VAL-002": ("MUST", "known"), "HDR-007": ("INFO", "observed"),
            "STRM-001": ("MUST", "fail")}
     del new["BASIC-001"]
     changes = compare({r["id"]: r for r in doc(OLD)["results"]}, {r["id"]: r for r in doc(new)["results"]})
@@ -46,14 +46,32 @@ def test_compare_sorts_every_change() -> None:
     assert changes["accepted"] == ["VAL-002 MUST pass -> known"]
     assert changes["new"] == ["STRM-001 MUST fail"]
     assert changes["removed"] == ["BASIC-001 MUST pass"]
-    assert changes["changed"] == ["HDR-007 INFO pass -> skip"]
+    assert changes["changed"] == ["HDR-007 INFO pass -> observed"]
+
+
+def test_lost_coverage_is_a_regression_at_a_gating_level(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    new = {**OLD, "RESP-001": ("MUST", "not judged"), "VAL-002": ("MUST", "not run"), "AUTH-004": ("SHOULD", "not run")}
+    code, out = diff(tmp_path, doc(OLD), doc(new), capsys)
+    assert code == 1
+    assert "coverage lost (passed before, not judged or not run now) (2):" in out
+    assert "RESP-001 MUST pass -> not judged" in out and "coverage lost below the gating level (1)" in out
+    assert "0 regression(s) and 2 lost" in out
+    code, out = diff(tmp_path, doc(OLD), doc({**OLD, "AUTH-004": ("SHOULD", "not run")}, fail_on="should"), capsys)
+    assert code == 1 and "AUTH-004 SHOULD pass -> not run" in out
+
+
+def test_results_of_the_old_format_read_skip_as_not_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = diff(tmp_path, doc({**OLD, "SEM-005": ("SHOULD", "skip")}), doc({**OLD, "SEM-005": ("SHOULD", "fail")}),
+                     capsys)
+    assert code == 0 and "SEM-005 SHOULD not run -> fail" in out
 
 
 def test_a_must_regression_fails_the_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = diff(tmp_path, doc(OLD), doc({**OLD, "RESP-001": ("MUST", "fail")}), capsys)
     assert code == 1
     assert "regressions (1):\n  RESP-001 MUST pass -> fail" in out
-    assert out.rstrip().endswith("1 regression(s) (--fail-on must), 0 fix(es), 0 new requirement(s)")
+    assert out.rstrip().endswith("1 regression(s) and 0 lost (--fail-on must), 0 fix(es), 0 new requirement(s)")
 
 
 def test_a_should_regression_gates_only_a_run_that_fails_on_should(
@@ -103,4 +121,4 @@ def test_diff_of_real_results(broken_run: Outcome, tmp_path: Path,  # noqa: F811
         r["status"], r["message"] = "pass", ""
     code, out = diff(tmp_path, old, new, capsys)
     assert code == 1
-    assert "RESP-001 MUST pass -> fail: RESP-001: missing required field 'id'" in out
+    assert "RESP-001 MUST pass -> fail: missing required field 'id'" in out

@@ -159,7 +159,8 @@ def test_a_key_planted_in_a_report_fails_the_run_loudly_and_is_masked(
         planted: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     reports = tmp_path / "reports"
     reports.mkdir()
-    (reports / "conformance.json").write_text(json.dumps({"results": [], "run": {}}), encoding="utf-8")
+    (reports / "conformance.json").write_text(json.dumps({"verdict": "conformant", "results": [], "run": {}}),
+                                              encoding="utf-8")
     leak = CANARY if planted == "plain" else base64.b64encode(f"Basic x:{CANARY}".encode()).decode()
     (reports / "junit.xml").write_text(f"<testsuite><system-out>{leak}</system-out></testsuite>", encoding="utf-8")
     code = finish(Config(api_key=CANARY), 0, reports)
@@ -174,7 +175,8 @@ def test_no_key_no_rescan_and_a_clean_report_dir_passes(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     reports = tmp_path / "reports"
     reports.mkdir()
-    (reports / "conformance.json").write_text(json.dumps({"results": [], "run": {}}), encoding="utf-8")
+    (reports / "conformance.json").write_text(json.dumps({"verdict": "conformant", "results": [], "run": {}}),
+                                              encoding="utf-8")
     assert finish(Config(api_key=CANARY), 0, reports) == 0
     assert "SECRET LEAK" not in capsys.readouterr().err
 

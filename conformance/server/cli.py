@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from conformance.profiles import PROFILES, get_profile
 from conformance.server.runner import serve_forever
-from conformance.server.settings import DEFAULT_MODELS, ServerSettings
+from conformance.server.settings import DEFAULT_ACCOUNT, DEFAULT_MODELS, ServerSettings
 
 KEY_ENV = "SGP_API_KEY"
 
@@ -55,7 +55,9 @@ def build_parser(prog: str = "sgp-conformance serve") -> argparse.ArgumentParser
         dest="account_ids",
         default=[],
         metavar="ID",
-        help="an accepted account id; repeat for several (default: any non-empty id)",
+        help=f"an accepted account id; repeat for several (default: {DEFAULT_ACCOUNT}; any other id in "
+        "x-selected-account-id is refused with 403, as a deployment refuses an account the key cannot use; "
+        "requests without the header are served)",
     )
     parser.add_argument("--profile", default="sgp", choices=sorted(PROFILES), help="API flavour to serve (default sgp)")
     parser.add_argument(
@@ -86,7 +88,7 @@ def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve
     settings = ServerSettings(
         profile=get_profile(args.profile),
         api_keys=tuple(keys),
-        account_ids=tuple(args.account_ids),
+        account_ids=tuple(args.account_ids) or (DEFAULT_ACCOUNT,),
         models=tuple(args.models or DEFAULT_MODELS),
         latency_ms=args.latency_ms,
     )
@@ -95,6 +97,8 @@ def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve
         print(f"reference server ({settings.profile.name} profile) listening on {url}", flush=True)
         root = urlsplit(url)
         print(f"  POST {settings.profile.url(url)}", flush=True)
+        if settings.profile.account_header:
+            print(f"  accounts (x-selected-account-id): {', '.join(settings.account_ids)}", flush=True)
         print(f"  GET  {root.scheme}://{root.netloc}/healthz", flush=True)
 
     try:

@@ -13,6 +13,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError
 
 from conformance import schema_store
+from conformance.request_rules import combination_problems
 from conformance.server.errors import InvalidRequest, Issue
 
 REQUEST_SCHEMA = "chat-completion-request"
@@ -266,32 +267,10 @@ def schema_issues(body: Any) -> list[Issue]:
     return issues
 
 
-def _function_name(holder: Any) -> Any:
-    function = holder.get("function") if isinstance(holder, dict) else None
-    return function.get("name") if isinstance(function, dict) else None
-
-
-def _combination(field: str, body: dict[str, Any], why: str) -> Issue:
-    return Issue("value_error", (field,), f"Value error, {why}", body[field])
-
-
 def semantic_issues(body: Any) -> list[Issue]:
-    """Combinations every field of which is valid alone but OpenAI rejects together."""
-    if not isinstance(body, dict):
-        return []
-    issues: list[Issue] = []
-    if "top_logprobs" in body and body.get("logprobs") is not True:
-        issues.append(_combination("top_logprobs", body, "top_logprobs requires logprobs to be true"))
-    tools = body.get("tools") if isinstance(body.get("tools"), list) else []
-    choice = body.get("tool_choice")
-    if choice == "required" and not tools:
-        issues.append(_combination("tool_choice", body, "tool_choice 'required' needs at least one tool"))
-    wanted = _function_name(choice)
-    if isinstance(wanted, str) and wanted not in {_function_name(t) for t in tools}:
-        issues.append(_combination("tool_choice", body, f"tool_choice names {wanted!r}, which is not in tools"))
-    if "stream_options" in body and body.get("stream") is not True:
-        issues.append(_combination("stream_options", body, "stream_options is only allowed when stream is true"))
-    return issues
+    """Combinations every field of which is valid alone but OpenAI rejects together (request_rules)."""
+    return [Issue("value_error", (field,), f"Value error, {why}", body[field])
+            for field, why in combination_problems(body)]
 
 
 def check_body(body: Any) -> dict[str, Any]:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from conformance.profiles import Profile
 
 DEFAULT_MODELS: tuple[str, ...] = ("openai/gpt-4o-mini",)
+# the account `serve` and the embedded server accept unless told otherwise: a mock that accepted any
+# account would fail HDR-002 (an account the key cannot use is refused), so the default is a known one
+DEFAULT_ACCOUNT = "acct-sgp-conformance"
 
 
 @dataclass(frozen=True)

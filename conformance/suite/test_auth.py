@@ -1,54 +1,67 @@
-"""Authentication: a key is required, checked, and never echoed."""
+"""Authentication: a key is required, checked, and never echoed; streams are held to the same rules."""
 
 from __future__ import annotations
 
 from conformance.checks import errors, transport
+from conformance.needs import Answered, Basic, NoServerError, Refused
 from conformance.plugin import Judge, requirement
 from conformance.scenarios import WRONG_KEY
-from conformance.suite._common import REFUSALS
+from conformance.suite._common import REFUSALS, STREAM_REFUSALS
+
+AUTH_STATUSES = (401, 403)
 
 
-@requirement("BASIC-001", "basic")
+@requirement("BASIC-001", "basic", needs=(Answered("basic"),))
 def test_valid_request_accepted(req, judge: Judge) -> None:
     judge(errors.status_is(judge.exchange("basic"), req.id, 200))
 
 
-@requirement("AUTH-001", "no_key")
+@requirement("AUTH-001", "no_key", needs=(Basic(), NoServerError("no_key")))
 def test_missing_key_refused(req, judge: Judge) -> None:
-    judge(errors.refused(judge.exchange("no_key"), req.id))
+    judge(errors.client_error(judge.exchange("no_key"), req.id))
 
 
-@requirement("AUTH-002", "empty_key")
+@requirement("AUTH-002", "empty_key", needs=(Basic(), NoServerError("empty_key")))
 def test_empty_key_refused(req, judge: Judge) -> None:
-    judge(errors.refused(judge.exchange("empty_key"), req.id))
+    judge(errors.client_error(judge.exchange("empty_key"), req.id))
 
 
-@requirement("AUTH-003", "wrong_key")
+@requirement("AUTH-003", "wrong_key", needs=(Basic(), NoServerError("wrong_key")))
 def test_wrong_key_refused(req, judge: Judge) -> None:
-    judge(errors.refused(judge.exchange("wrong_key"), req.id))
+    judge(errors.client_error(judge.exchange("wrong_key"), req.id))
 
 
-@requirement("AUTH-004", "wrong_header")
+# a server that serves requests without any key serves them with the key in any header: that is AUTH-001's
+@requirement("AUTH-004", "wrong_header", "no_key",
+             needs=(Basic(), Refused(("no_key",), "AUTH-001"), NoServerError("wrong_header")))
 def test_key_in_wrong_header_refused(req, judge: Judge) -> None:
-    judge(errors.refused(judge.exchange("wrong_header"), req.id))
+    judge(errors.client_error(judge.exchange("wrong_header"), req.id))
 
 
-@requirement("AUTH-005", *REFUSALS)
-def test_refusal_is_401(req, judge: Judge) -> None:
-    refused = [e for e in map(judge.exchange, REFUSALS) if e.status in (401, 403)]
-    judge(v for e in refused for v in errors.status_is(e, req.id, 401))
+@requirement("AUTH-005", *REFUSALS, needs=(Basic(), Refused(REFUSALS, "AUTH-001")))
+def test_refusal_is_401_or_403(req, judge: Judge) -> None:
+    refused = [e for e in map(judge.exchange, REFUSALS) if e.status is not None and 400 <= e.status < 500]
+    judge.each(refused, lambda e: errors.refused(e, req.id, AUTH_STATUSES))
 
 
-@requirement("AUTH-006", *REFUSALS)
+@requirement("AUTH-006", *REFUSALS, needs=(Basic(), Refused(REFUSALS, "AUTH-001")))
 def test_refusal_body_in_profile_shape(req, judge: Judge) -> None:
-    exchanges = [judge.exchange(s) for s in REFUSALS]
-    judge(v for e in exchanges for v in errors.error_shape(e, judge.run.profile, req.id))
+    refused = [e for e in map(judge.exchange, REFUSALS) if e.status is not None and 400 <= e.status < 500]
+    judge.each(refused, lambda e: errors.error_shape(e, judge.run.profile, req.id))
 
 
-@requirement("AUTH-007", "basic", "wrong_key", "wrong_header", *REFUSALS)
+@requirement("AUTH-007", "basic", "wrong_key", "wrong_header", *REFUSALS, run_wide=True)
 def test_key_never_echoed(req, judge: Judge) -> None:
     secrets = [*judge.run.config.secrets(), WRONG_KEY]
     for scenario in ("basic", "wrong_key", "wrong_header", *REFUSALS):
         judge.exchange(scenario)
     # every response of the run so far, not only these: an echo anywhere is a leak
-    judge(v for e in list(judge.run.client.exchanges) for v in transport.key_not_echoed(e, secrets))
+    judge.each(list(judge.run.client.exchanges), lambda e: transport.key_not_echoed(e, secrets))
+
+
+@requirement("AUTH-008", *STREAM_REFUSALS, needs=(Basic(),))
+def test_stream_without_key_refused(req, judge: Judge) -> None:
+    # a 5xx among them is ERR-005's; the others are judged
+    exchanges = [judge.exchange(s) for s in STREAM_REFUSALS]
+    judge.each(exchanges, lambda e: errors.client_error(e, req.id))
+

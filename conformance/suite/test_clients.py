@@ -1,15 +1,13 @@
 """The official SDKs against the target: CLIENT-001..004, only with `run --clients`.
 
-The tests are always collected (the catalogue, the dry-run plan and the results list them) and skip at
-run time without --clients or without the SDK installed, so a run says why they were not judged. Each SDK
-call is made once a run and shared by the requirements that judge it.
+The tests are always collected (the catalogue, the dry-run plan and the results list them): without
+--clients they are not run (a setting), with --clients but no SDK installed not judged (the CLI refuses that
+configuration before it starts). Each SDK call is made once a run and shared by the requirements that judge it.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 from conformance import sdk_clients
 from conformance.client import BudgetExhausted
@@ -35,14 +33,16 @@ def _counted(run: Run) -> tuple[Any, Any, Any]:
 def _call(judge: Judge, stream: bool) -> sdk_clients.Call:
     run = judge.run
     if not run.config.clients:
-        pytest.skip("not run: pass --clients to drive the official SDKs")
+        judge.not_run("pass --clients to drive the official SDKs")
     unusable = sdk_clients.missing_sdk(run.profile) or sdk_clients.layout_problem(run.profile)
     if unusable:
-        pytest.skip(f"not run: {unusable}")
+        judge.not_judged(unusable)
     calls: dict[bool, sdk_clients.Call | str] = run.shared.setdefault(CALLS, {})
     if stream not in calls:
         if run.client.dead:
-            pytest.skip(f"not run: target unreachable: {run.client.dead}")
+            judge.not_run(f"target unreachable: {run.client.dead}")
+        if run.halted:
+            judge.not_run(run.halted)
         before_send, record, on_retry = _counted(run)
         try:
             made = sdk_clients.call_sdk(run.profile, run.config, stream, before_send, record, on_retry=on_retry)
@@ -60,7 +60,7 @@ def _call(judge: Judge, stream: bool) -> sdk_clients.Call:
                 calls[stream] = "not run: the target kept answering 429 Too Many Requests after retries"
     found = calls[stream]
     if isinstance(found, str):
-        pytest.skip(found)
+        judge.not_run(found.removeprefix("not run: "))
     judge.exchanges.extend(found.exchanges)
     return found
 

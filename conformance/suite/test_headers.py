@@ -1,47 +1,50 @@
-"""Request and response headers: accounts, content types, case, unknown headers, charset."""
+"""Request and response headers: accounts, content types, case, unknown headers, charset, request ids."""
 
 from __future__ import annotations
 
-import pytest
-
 from conformance.checks import errors, transport
+from conformance.needs import Answered, Basic, Configured, NoServerError
 from conformance.plugin import Judge, requirement
-from conformance.suite._common import completions
+
+# every answer here is a 200 or a refusal whose body is judged for its encoding
+ENCODED = ("basic", "no_key", "val_missing_model", "stream")
 
 
-@requirement("HDR-001", "account_valid")
+@requirement("HDR-001", "account_valid", needs=(Configured("account_id", "--account-id"), Answered("account_valid")))
 def test_configured_account_accepted(req, judge: Judge) -> None:
-    if not judge.run.config.account_id:
-        pytest.skip("not run: no --account-id configured")
     judge(errors.status_is(judge.exchange("account_valid"), req.id, 200))
 
 
-@requirement("HDR-002", "account_unknown")
+@requirement("HDR-002", "account_unknown", needs=(Basic(), NoServerError("account_unknown")))
 def test_unknown_account_refused(req, judge: Judge) -> None:
     judge(errors.refused(judge.exchange("account_unknown"), req.id, allowed=(403, 404)))
 
 
-@requirement("HDR-003", "basic")
+@requirement("HDR-003", "basic", needs=(Answered("basic"),))
 def test_json_content_type(req, judge: Judge) -> None:
-    judge(v for e in completions(judge, ("basic",)) for v in transport.content_type(e, "application/json", req.id))
+    judge(transport.content_type(judge.exchange("basic"), "application/json", req.id))
 
 
-@requirement("HDR-004", "header_case")
+@requirement("HDR-004", "header_case", needs=(Answered("header_case"),))
 def test_header_names_case_insensitive(req, judge: Judge) -> None:
     judge(errors.status_is(judge.exchange("header_case"), req.id, 200))
 
 
-@requirement("HDR-005", "unknown_header")
+@requirement("HDR-005", "unknown_header", needs=(Answered("unknown_header"),))
 def test_unknown_header_ignored(req, judge: Judge) -> None:
     judge(errors.status_is(judge.exchange("unknown_header"), req.id, 200))
 
 
-@requirement("HDR-006", "basic", "no_key", "val_missing_model")
+@requirement("HDR-006", *ENCODED)
 def test_json_is_utf8(req, judge: Judge) -> None:
-    exchanges = [judge.exchange(s) for s in ("basic", "no_key", "val_missing_model")]
-    judge(v for e in exchanges for v in transport.json_charset(e))
+    judge.each([judge.exchange(s) for s in ENCODED], transport.json_charset)
 
 
 @requirement("HDR-007", "basic")
 def test_request_id_header(req, judge: Judge) -> None:
     judge(transport.request_id(judge.exchange("basic")))
+
+
+@requirement("HDR-008", *ENCODED)
+def test_charset_says_utf8(req, judge: Judge) -> None:
+    judge.each([judge.exchange(s) for s in ENCODED], transport.json_charset)

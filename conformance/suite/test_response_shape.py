@@ -1,14 +1,31 @@
-"""The 200 response, field by field, against schemas/chat-completion.json, and JSON hygiene."""
+"""The 200 response, field by field, against schemas/chat-completion.json, and JSON hygiene.
+
+A rule about an optional part (usage, logprobs, tool calls, annotations, service_tier) is judged only
+where an answer carried that part: a run where no answer carried annotations says so (not judged).
+"""
 
 from __future__ import annotations
 
-from conformance.checks import Violation, shape, transport
+from conformance.checks import Violation, presence, shape, transport
 from conformance.exchange import Exchange
+from conformance.needs import Answered, Carried, Need
 from conformance.plugin import Judge, requirement
 from conformance.suite._common import COMPLETIONS, completions
 
-SHAPE_REQUIREMENTS = ("RESP-001", "RESP-002", "RESP-003", "RESP-004", "RESP-005", "RESP-006", "RESP-007",
-                      "RESP-008", "RESP-009")
+BASIC = Answered("basic")
+SHAPE_NEEDS: dict[str, tuple[Need, ...]] = {
+    "RESP-001": (BASIC,),
+    "RESP-002": (BASIC, Carried(COMPLETIONS, ("object",), "object")),
+    "RESP-003": (BASIC,),
+    "RESP-004": (BASIC,),
+    "RESP-005": (BASIC, Carried(COMPLETIONS, ("usage",), "usage")),
+    "RESP-006": (BASIC, Carried(COMPLETIONS, ("choices.*.logprobs",), "logprobs", "LOGP-001")),
+    "RESP-007": (BASIC, Carried(COMPLETIONS, ("choices.*.message.tool_calls",), "tool calls", "TOOL-001")),
+    "RESP-008": (BASIC, Carried(COMPLETIONS, ("choices.*.message.annotations", "choices.*.message.audio",
+                                              "choices.*.message.function_call"),
+                                "annotations, audio or function_call")),
+    "RESP-009": (BASIC, Carried(COMPLETIONS, ("service_tier",), "service_tier")),
+}
 
 
 def _violations(judge: Judge, exchange: Exchange) -> list[Violation]:
@@ -21,26 +38,31 @@ def _violations(judge: Judge, exchange: Exchange) -> list[Violation]:
 
 
 def _shape_case(req_id: str):
-    @requirement(req_id, *COMPLETIONS)
+    @requirement(req_id, *COMPLETIONS, needs=SHAPE_NEEDS[req_id])
     def test(req, judge: Judge) -> None:
-        found = [v for e in completions(judge) for v in _violations(judge, e)]
-        judge(v for v in found if v.requirement == req.id)
+        judge.each(completions(judge), lambda e: [v for v in _violations(judge, e) if v.requirement == req.id])
 
     test.__name__ = f"test_response_shape_{req_id.replace('-', '_').lower()}"
     return test
 
 
-for _req_id in SHAPE_REQUIREMENTS:
+for _req_id in SHAPE_NEEDS:
     _test = _shape_case(_req_id)
     globals()[_test.__name__] = _test
 
 
+@requirement("RESP-010", *COMPLETIONS, "stream", needs=(BASIC,))
+def test_openai_keys_present(req, judge: Judge) -> None:
+    exchanges = [*completions(judge), *completions(judge, ("stream",))]
+    judge.each(exchanges, presence.openai_keys)
+
+
 @requirement("JSON-001", *COMPLETIONS, "stream", "no_key", "val_missing_model")
 def test_strict_json(req, judge: Judge) -> None:
-    exchanges = [judge.exchange(s) for s in (*COMPLETIONS, "stream", "no_key", "val_missing_model")]
-    judge(v for e in exchanges for v in transport.strict_json(e))
+    judge.each([judge.exchange(s) for s in (*COMPLETIONS, "stream", "no_key", "val_missing_model")],
+               transport.strict_json)
 
 
-@requirement("JSON-002", *COMPLETIONS)
+@requirement("JSON-002", *COMPLETIONS, needs=(BASIC,))
 def test_unique_keys(req, judge: Judge) -> None:
-    judge(v for e in completions(judge) for v in transport.duplicate_keys(e))
+    judge.each(completions(judge), transport.duplicate_keys)

@@ -1,50 +1,59 @@
-"""Streaming: SSE framing, chunk shape, stream conventions and the assembled result."""
+"""Streaming: SSE framing, chunk shape, stream conventions and the assembled result.
+
+One fault of a stream is reported once: an answer that is not an event stream is STRM-001's, broken
+framing STRM-002's, a stream without chunks STRM-017's (STRM-003's when its events are not JSON objects);
+the rules that depend on them are not judged and say so.
+"""
 
 from __future__ import annotations
 
 from conformance.checks import streaming, transport
+from conformance.needs import Answered, Stream
 from conformance.plugin import Judge, requirement
-from conformance.suite._common import needs_ok
 
 STREAM = "stream"
+ANSWERED = Answered(STREAM)
+EVENTS = (ANSWERED, Stream(chunks=False))
+CHUNKS = (ANSWERED, Stream())
+WHOLE = (ANSWERED, Stream(chunks=False, whole=True))
 
 
 def _stream(judge: Judge):
-    return needs_ok(judge, STREAM)
+    return judge.exchange(STREAM)
 
 
-@requirement("STRM-001", STREAM)
+@requirement("STRM-001", STREAM, needs=(ANSWERED,))
 def test_stream_content_type(req, judge: Judge) -> None:
     judge(transport.content_type(_stream(judge), "text/event-stream", req.id))
 
 
-@requirement("STRM-002", STREAM)
+@requirement("STRM-002", STREAM, needs=EVENTS)
 def test_sse_framing(req, judge: Judge) -> None:
     judge(streaming.sse_framing(_stream(judge)))
 
 
-@requirement("STRM-003", STREAM)
+@requirement("STRM-003", STREAM, needs=EVENTS)
 def test_data_is_json(req, judge: Judge) -> None:
     judge(streaming.data_is_json(_stream(judge), judge.run.profile))
 
 
-@requirement("STRM-004", STREAM)
+@requirement("STRM-004", STREAM, needs=EVENTS)
 def test_done_terminator(req, judge: Judge) -> None:
     judge(streaming.done_terminator(_stream(judge)))
 
 
-@requirement("STRM-005", STREAM)
+@requirement("STRM-005", STREAM, needs=EVENTS)
 def test_no_done_under_sgp(req, judge: Judge) -> None:
     judge(streaming.no_done(_stream(judge)))
 
 
-@requirement("STRM-006", STREAM)
+@requirement("STRM-006", STREAM, needs=EVENTS)
 def test_nothing_after_done(req, judge: Judge) -> None:
     judge(streaming.nothing_after_done(_stream(judge)))
 
 
 def _chunk_case(req_id: str):
-    @requirement(req_id, STREAM)
+    @requirement(req_id, STREAM, needs=CHUNKS)
     def test(req, judge: Judge) -> None:
         judge(v for v in streaming.chunk_shapes(_stream(judge)) if v.requirement == req.id)
 
@@ -57,32 +66,31 @@ for _req_id in ("STRM-010", "STRM-011", "STRM-012"):
     globals()[_test.__name__] = _test
 
 
-@requirement("STRM-013", STREAM)
-def test_constant_identity(req, judge: Judge) -> None:
+@requirement("STRM-013", STREAM, needs=CHUNKS)
+def test_constant_id(req, judge: Judge) -> None:
     judge(streaming.constant_identity(_stream(judge)))
 
 
-@requirement("STRM-019", STREAM)
-def test_constant_created(req, judge: Judge) -> None:
+@requirement("STRM-019", STREAM, needs=CHUNKS)
+def test_constant_created_and_model(req, judge: Judge) -> None:
     judge(streaming.constant_identity(_stream(judge)))
 
 
-@requirement("STRM-014", STREAM)
+@requirement("STRM-014", STREAM, needs=CHUNKS)
 def test_role_in_first_delta(req, judge: Judge) -> None:
     judge(streaming.role_first(_stream(judge)))
 
 
-@requirement("STRM-015", STREAM)
+@requirement("STRM-015", STREAM, needs=(*CHUNKS, *WHOLE[1:]))
 def test_one_finish_reason_per_choice(req, judge: Judge) -> None:
     judge(streaming.finish_once(_stream(judge)))
 
 
-@requirement("STRM-016", STREAM)
+@requirement("STRM-016", STREAM, needs=(*CHUNKS, *WHOLE[1:]))
 def test_usage_chunk(req, judge: Judge) -> None:
     judge(streaming.usage_chunk(_stream(judge)))
 
 
-@requirement("STRM-017", STREAM)
+@requirement("STRM-017", STREAM, needs=WHOLE)
 def test_assembled_stream_is_a_completion(req, judge: Judge) -> None:
     judge(streaming.assembled_valid(_stream(judge), 2))
-

@@ -1,11 +1,20 @@
-"""Request validation: invalid requests get 4xx with the profile's error body, never 2xx or 5xx."""
+"""Request validation: invalid requests get 4xx with the profile's error body, never 2xx or 5xx.
+
+Every refusal here needs a 2xx for the minimal request (a server that refuses everything refuses invalid
+requests too, which proves nothing) and no 5xx for its own request (ERR-005 reports a 5xx once).
+"""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
+from typing import Any
 
-from conformance.checks import errors
+from conformance.checks import Violation, errors, semantics
+from conformance.exchange import Exchange
+from conformance.needs import REFUSAL, Basic, NoServerError, Refused
 from conformance.plugin import Judge, requirement
+from conformance.scenarios import SHOULD_REFUSE
+from conformance.suite._common import answered
 
 INVALID = {
     "VAL-001": "val_missing_messages",
@@ -26,13 +35,30 @@ INVALID = {
     "VAL-016": "val_top_p",
     "VAL-017": "val_presence_penalty",
     "VAL-018": "val_frequency_penalty",
+    "VAL-019": "val_role_unknown",
+    "VAL-020": "val_response_format_unknown",
+    "VAL-021": "val_tool_choice_unknown",
+    "VAL-022": "val_stream_missing_messages",
 }
 # the invalid requests every run sends (their requirements are MUST), used to judge the error bodies
 CORE_INVALID = ("val_missing_messages", "val_missing_model", "val_messages_string", "val_malformed_json")
+# VAL-023: a parameter of the wrong JSON type, refused or honoured: what honouring it looks like
+TYPE_PROBES: dict[str, tuple[str, Callable[[Exchange], bool]]] = {
+    "type_stream_string": ('"stream": "true"', lambda e: e.response is not None
+                           and e.response.media_type == "text/event-stream"),
+    "type_n_string": ('"n": "2"', lambda e: len(semantics.choices(_doc(e))) == 2),
+    "type_logprobs_integer": ('"logprobs": 1', lambda e: any(
+        isinstance(c.get("logprobs"), dict) for _, c in semantics.choices(_doc(e)))),
+}
+
+
+def _doc(exchange: Exchange) -> dict[str, Any]:
+    body = exchange.json
+    return body if isinstance(body, dict) else {}
 
 
 def _invalid_case(req_id: str, scenario: str):
-    @requirement(req_id, scenario)
+    @requirement(req_id, scenario, needs=(Basic(), NoServerError(scenario)))
     def test(req, judge: Judge) -> None:
         judge(errors.client_error(judge.exchange(scenario), req.id))
 
@@ -46,39 +72,76 @@ for _req_id, _scenario in INVALID.items():
     globals()[_test.__name__] = _test
 
 
-@requirement("ERR-001", *CORE_INVALID)
+def _wrong_type(exchange: Exchange) -> list[Violation]:
+    """VAL-023 on one probe: a 4xx, or an answer that honours the coerced value."""
+    sent, honoured = TYPE_PROBES[exchange.scenario]
+    if exchange.status is not None and 400 <= exchange.status < 500:
+        return []
+    found = errors.client_error(exchange, "VAL-023")
+    if not found or exchange.status is None or not 200 <= exchange.status < 300:
+        return found
+    if honoured(exchange):
+        return []
+    return [Violation("VAL-023", f"{sent} was neither refused nor honoured: HTTP {exchange.status}, answered as "
+                                 "if the parameter were absent", "", exchange.scenario)]
+
+
+@requirement("VAL-023", *TYPE_PROBES, needs=(Basic(),))
+def test_wrong_json_type_refused_or_honoured(req, judge: Judge) -> None:
+    judge.each([judge.exchange(s) for s in TYPE_PROBES], _wrong_type)
+
+
+@requirement("ERR-001", *CORE_INVALID, needs=(Basic(), Refused(CORE_INVALID, "VAL-001")))
 def test_validation_error_is_json(req, judge: Judge) -> None:
-    exchanges = [judge.exchange(s) for s in CORE_INVALID]
-    judge(v for e in exchanges if e.status and 400 <= e.status < 500 for v in errors.error_body_json(e, req.id))
+    judge.each(answered(judge, CORE_INVALID, REFUSAL), lambda e: errors.error_body_json(e, req.id))
 
 
-@requirement("ERR-002", *CORE_INVALID)
+@requirement("ERR-002", *CORE_INVALID, needs=(Basic(), Refused(CORE_INVALID, "VAL-001")))
 def test_validation_status_of_profile(req, judge: Judge) -> None:
     expected = judge.run.profile.validation_status
-    exchanges = [judge.exchange(s) for s in CORE_INVALID]
-    judge(v for e in exchanges for v in errors.status_is(e, req.id, expected))
+    judge.each(answered(judge, CORE_INVALID, REFUSAL), lambda e: errors.status_is(e, req.id, expected))
 
 
-@requirement("ERR-003", *CORE_INVALID)
+@requirement("ERR-003", *CORE_INVALID, needs=(Basic(), Refused(CORE_INVALID, "ERR-002", statuses=(422,))))
 def test_422_body_is_fastapi_validation(req, judge: Judge) -> None:
-    exchanges = [judge.exchange(s) for s in CORE_INVALID]
-    if not any(e.status == 422 for e in exchanges):
-        pytest.skip("not run: no invalid request was answered with 422")
-    judge(v for e in exchanges for v in errors.fastapi_validation_body(e))
+    judge.each(answered(judge, CORE_INVALID, (422,)), errors.fastapi_validation_body)
 
 
-@requirement("ERR-004", *CORE_INVALID, "unknown_model")
+@requirement("ERR-004", *CORE_INVALID, "unknown_model", needs=(Basic(),), run_wide=True)
 def test_error_body_in_profile_shape(req, judge: Judge) -> None:
-    exchanges = [judge.exchange(s) for s in (*CORE_INVALID, "unknown_model")]
-    profile = judge.run.profile
-    judge(v for e in exchanges if e.status and 400 <= e.status < 500 for v in errors.error_shape(e, profile, req.id))
+    # every 4xx the run saw, scripted and generated (auth refusals are AUTH-006's)
+    for scenario in (*CORE_INVALID, "unknown_model"):
+        judge.exchange(scenario)
+    auth = {"no_key", "empty_key", "wrong_key", "wrong_header", "stream_no_key", "stream_empty_key",
+            "stream_wrong_key", "preflight_guess"}
+    refused = [e for e in list(judge.run.client.exchanges) if e.status in REFUSAL and e.scenario not in auth]
+    if not refused:
+        judge.not_judged("no request of the run was refused with a 4xx", "VAL-001")
+    judge.each(refused, lambda e: errors.error_shape(e, judge.run.profile, req.id))
 
 
-@requirement("MODEL-001", "unknown_model")
+@requirement("ERR-005", needs=(Basic(),), run_wide=True)
+def test_refusals_are_never_server_errors(req, judge: Judge) -> None:
+    sent = [s for s in SHOULD_REFUSE if s in judge.run.planned]
+    if not sent:
+        judge.not_judged("the run sends no request that ought to be refused")
+    judge.each([judge.exchange(s) for s in sent], lambda e: errors.not_server_error(e, req.id))
+
+
+@requirement("ERR-006", run_wide=True)
+def test_429_says_when_to_retry(req, judge: Judge) -> None:
+    throttles = list(judge.run.client.throttles)
+    if not throttles:
+        judge.not_judged("the target answered no request with 429")
+    judge.each(throttles, errors.retry_after)
+
+
+@requirement("MODEL-001", "unknown_model", needs=(Basic(), NoServerError("unknown_model")))
 def test_unknown_model_refused(req, judge: Judge) -> None:
     judge(errors.client_error(judge.exchange("unknown_model"), req.id))
 
 
-@requirement("MODEL-002", "unknown_model")
+@requirement("MODEL-002", "unknown_model", needs=(Basic(), Refused(("unknown_model",), "MODEL-001")))
 def test_unknown_model_is_404(req, judge: Judge) -> None:
     judge(errors.status_is(judge.exchange("unknown_model"), req.id, 404))
+
