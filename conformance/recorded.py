@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from conformance.checks.transport import is_event_stream
 from conformance.exchange import Exchange, RequestSpec, Response
 from conformance.profiles import Profile
 
@@ -69,7 +70,7 @@ class Record:
             return "server_error"
         if response.status >= 400:
             return "error"
-        if response.media_type == SSE_TYPE:
+        if is_event_stream(self.exchange):
             return "stream"
         if not 200 <= response.status < 300:
             return "other"

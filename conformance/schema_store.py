@@ -312,19 +312,23 @@ def _referenced_names(node: Any, base: str) -> Iterator[str]:
         yield target[len(BASE_URI) : -len(".json")]
 
 
-def openapi_document(profile: Profile | str, generation: bool = False) -> dict[str, Any]:
+def openapi_document(profile: Profile | str, generation: bool | str = False) -> dict[str, Any]:
     """A self-contained OpenAPI 3.1 document of the profile's operation.
 
     schemas/openapi.json (the sgp profile) references the schema files; here they are bundled into
     components/schemas/<name> with every `$ref` rewritten. With `generation`, the request schema and the
     parameters get the tighter bounds of schemas/generation-overlay.json (for fast, realistic generation);
-    response schemas are never narrowed, so responses are still validated against the contract.
+    with `generation="coverage"`, its coverage_merge_patch goes on top (the contract's own bounds where the
+    coverage phase's boundary values should reach them). Response schemas are never narrowed, so responses
+    are still validated against the contract.
     """
     if isinstance(profile, str):
         profile = get_profile(profile)
     document = load(OPENAPI_NAME)
     base = uri(OPENAPI_NAME)
     overlay = load(OVERLAY_NAME) if generation else None
+    if overlay is not None and generation == "coverage":
+        overlay["merge_patch"] = _merge_patch(overlay["merge_patch"], overlay["coverage_merge_patch"])
 
     ((_, path_item),) = document["paths"].items()
     operation = path_item["post"]

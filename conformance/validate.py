@@ -30,9 +30,10 @@ from typing import Any
 import pytest
 
 from conformance import catalogue, schema_store
-from conformance.checks import Violation, errors, requested_int, semantics, shape, streaming, transport
+from conformance.checks import Violation, errors, findings, requested_int, semantics, shape, streaming, transport
 from conformance.checks.response import completion_checks, sent_secrets, stream_checks
 from conformance.config import Config
+from conformance.exchange import Exchange
 from conformance.profiles import Profile, get_profile
 from conformance.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
 from conformance.summary import prepare_report_dir
@@ -44,8 +45,10 @@ MAX_EVIDENCE = 5
 _RESP = tuple(f"RESP-{i:03d}" for i in range(1, 10))
 _LOGP = tuple(f"LOGP-{i:03d}" for i in range(1, 6))
 _TOOL = tuple(f"TOOL-{i:03d}" for i in range(1, 5))
-_SEMANTICS = ("SEM-002", "SEM-003", "SEM-004", "SEM-005", "SEM-006", "SEM-008", *_LOGP, *_TOOL, "FMT-001")
-_HYGIENE = ("JSON-001", "JSON-002", "HDR-007", "AUTH-007")
+_TOOL = (*_TOOL, "TOOL-005")
+_SEMANTICS = ("SEM-002", "SEM-003", "SEM-004", "SEM-005", "SEM-006", "SEM-008", "SEM-010", "SEM-011", *_LOGP, *_TOOL,
+              "FMT-001", "RESP-010")
+_HYGIENE = ("JSON-001", "JSON-002", "HDR-007", "HDR-008", "AUTH-007")
 # what the checks of each kind of record can find
 BY_KIND: dict[str, frozenset[str]] = {
     "completion": frozenset({*_RESP, *_HYGIENE, *_SEMANTICS, "HDR-003", "HDR-006", "SEM-001"}),
@@ -53,7 +56,7 @@ BY_KIND: dict[str, frozenset[str]] = {
                          "STRM-011", "STRM-012", "STRM-013", "STRM-014", "STRM-015", "STRM-016", "STRM-017",
                          "STRM-019", "RESP-009", *_HYGIENE, *_SEMANTICS}),
     "chunk": frozenset({"STRM-010", "STRM-011", "STRM-012", "RESP-009", "JSON-001", "JSON-002"}),
-    "error": frozenset({"ERR-001", "ERR-003", "ERR-004", "HDR-006", *_HYGIENE}),
+    "error": frozenset({"ERR-001", "ERR-003", "ERR-004", "ERR-006", "HDR-006", *_HYGIENE}),
     "server_error": frozenset(),
 }
 # judged on every record whose status is the server's: a 5xx is never a conformant answer
@@ -62,7 +65,7 @@ KIND_NAMES = {"completion": "non-streaming 200 response", "stream": "streamed 20
               "chunk": "lone chunk", "error": "error response (4xx)", "server_error": "5xx response"}
 OFFLINE: tuple[str, ...] = tuple(r.id for r in catalogue.REQUIREMENTS
                                  if r.id in ANY_STATUS or any(r.id in reqs for reqs in BY_KIND.values()))
-HEADER_RULES = frozenset({"HDR-003", "HDR-006", "HDR-007", "STRM-001"})
+HEADER_RULES = frozenset({"HDR-003", "HDR-006", "HDR-007", "HDR-008", "STRM-001", "ERR-006"})
 
 
 def _logprobs_asked(p: dict[str, Any]) -> bool:
@@ -97,6 +100,7 @@ REQUEST_RULES: dict[str, tuple[Callable[[dict[str, Any]], bool], str]] = {
     "TOOL-001": (_tool_forced, "a tool call forced by its request"),
     "FMT-001": (_json_object, "response_format json_object in its request"),
     "STRM-016": (_usage_asked, "stream_options.include_usage in its request"),
+    "SEM-010": (lambda p: bool(semantics.stop_sequences(p)), "stop sequences in its request"),
 }
 # rules that hold vacuously where the response has no such part: judged only where it has one
 CONTENT_RULES: dict[str, tuple[str, str]] = {
@@ -107,6 +111,7 @@ OTHER_NEEDS = {
     "AUTH-007": "its request's key (not masked by the exporter)",
     "SEM-004": "the time of its request (a HAR entry's startedDateTime)",
     "ERR-003": "status 422",
+    "ERR-006": "status 429 with its headers",
     "PROP-002": "a recorded answer whose status is the server's (HAR, an HTTP transcript, batch output)",
 }
 
@@ -135,6 +140,21 @@ def _real_keys(record: Record, profile: Profile) -> bool:
     return any(k not in MASKED_VALUES for k in sent_secrets(record.exchange, profile))
 
 
+# rules that judge the response's bytes or headers, not its parsed body
+BYTES_RULES = frozenset({*HEADER_RULES, "JSON-001", "JSON-002", "HDR-006", "HDR-008", "AUTH-007", "PROP-002",
+                         "STRM-002", "STRM-003"})
+
+
+def unparsed(req_id: str, record: Record) -> str | None:
+    """Why a rule on the parsed body cannot be judged on this record: the body is not JSON (JSON-001 says
+    so) or the stream carried no chunks (STRM-017). None when it can."""
+    if req_id in BYTES_RULES or record.kind not in ("completion", "stream"):
+        return None
+    if record.kind == "stream":
+        return "STRM-017" if streaming.assemble(record.exchange) is None else None
+    return "JSON-001" if transport.judged_json(record.exchange)[1] is not None else None
+
+
 def judgeable(req_id: str, record: Record, profile: Profile) -> bool:
     """Whether the record holds what judging `req_id` needs (see the module docstring)."""
     if req_id in ANY_STATUS:
@@ -150,6 +170,10 @@ def judgeable(req_id: str, record: Record, profile: Profile) -> bool:
     if req_id == "AUTH-007" and not _real_keys(record, profile):
         return False
     if req_id == "ERR-003" and record.exchange.status != 422:
+        return False
+    if req_id == "ERR-004" and record.exchange.status == 429:
+        return False  # a 429 says "not now", not what was wrong with the request: ERR-006 judges it
+    if req_id == "ERR-006" and record.exchange.status != 429:
         return False
     if req_id in REQUEST_RULES:
         params = record.exchange.request.params
@@ -168,7 +192,7 @@ def why_not_judged(req_id: str) -> str:
     needs = (REQUEST_RULES.get(req_id, (None, ""))[1] or CONTENT_RULES.get(req_id, ("", ""))[1]
              or OTHER_NEEDS.get(req_id, ""))
     if req_id in HEADER_RULES:
-        needs = "its response headers (HAR or an HTTP transcript)"
+        needs = OTHER_NEEDS.get(req_id, "its response headers") + " (HAR or an HTTP transcript)"
     return f"not judged: needs a recorded {kinds}" + (f" with {needs}" if needs else "")
 
 
@@ -186,7 +210,7 @@ def _bare_error(record: Record, profile: Profile) -> list[Violation]:
     return [Violation("ERR-004", f"body matches none of {' or '.join(names)}", "", exchange.scenario)]
 
 
-def findings(record: Record, profile: Profile) -> list[Violation]:
+def record_findings(record: Record, profile: Profile) -> list[Violation]:
     """Every violation the checks find in one record (before `judgeable` filters them per requirement)."""
     exchange = record.exchange
     now = record.time if record.time is not None else time.time()
@@ -207,6 +231,8 @@ def findings(record: Record, profile: Profile) -> list[Violation]:
             return hygiene + _bare_error(record, profile)
         found = [*hygiene, *transport.json_charset(exchange), *transport.request_id(exchange),
                  *errors.error_body_json(exchange), *errors.error_shape(exchange, profile)]
+        if exchange.status == 429:
+            found += errors.retry_after(exchange)
         if profile.error_style == "fastapi":
             found += errors.fastapi_validation_body(exchange)
         return found
@@ -225,7 +251,7 @@ class Validation:
 
     def found(self, index: int) -> list[Violation]:
         if index not in self._found:
-            self._found[index] = findings(self.records[index], self.profile)
+            self._found[index] = record_findings(self.records[index], self.profile)
         return self._found[index]
 
     def section(self) -> dict[str, Any]:
@@ -263,6 +289,8 @@ class ValidatePlugin:
         config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
         config.addinivalue_line("markers", "scenarios(*names): the requests a conformance test needs")
         run = Run(self.settings)
+        # what no recording can hold (auth, validation, the official SDKs) needs a run of its own requests
+        run.unlisted = ("judged only by `sgp-conformance run`, which sends the requests it needs", "settings")
         for secret in self.secrets:
             run.scrubber.add(secret)
         # the recorded exchanges are what this session "saw": the census counts them as a run's
@@ -289,21 +317,30 @@ class ValidatePlugin:
 
 
 def test_recorded(req: catalogue.Requirement, request: pytest.FixtureRequest) -> None:
-    """One requirement over every record that can judge it."""
+    """One requirement over every record that can judge it: it passes when the rule held on every record it
+    could be applied to and there was one; otherwise it is not judged, saying what a record would need."""
     from conformance.plugin import STASH_RUN, Judge
 
     validation = request.config.stash[STASH]
     judge = Judge(request.config.stash[STASH_RUN], request.node)
     indices = [i for i, r in enumerate(validation.records) if judgeable(req.id, r, validation.profile)]
     if not indices:
-        pytest.skip(why_not_judged(req.id))
-    violations: list[Violation] = []
-    for i in indices:
-        own = [v for v in validation.found(i) if v.requirement == req.id]
-        if own and len(judge.exchanges) < MAX_EVIDENCE:
-            judge.exchanges.append(validation.records[i].exchange)
-        violations += own
-    judge(violations)
+        judge.not_judged(why_not_judged(req.id).removeprefix("not judged: "))
+    owners = [owner for i in indices if (owner := unparsed(req.id, validation.records[i]))]
+    indices = [i for i in indices if not unparsed(req.id, validation.records[i])]
+    if not indices:
+        what = "not JSON" if owners[0] == "JSON-001" else "a stream without chunks"
+        judge.not_judged(f"the recorded body is {what}", owners[0])
+    judge.each((validation.records[i].exchange for i in indices), lambda e: _own(validation, e, req.id, judge))
+
+
+def _own(validation: Validation, exchange: Exchange, req_id: str, judge: Any) -> list[Violation]:
+    """The findings of one record for `req_id` (the record's exchange kept as evidence when it broke it)."""
+    index = next(i for i, r in enumerate(validation.records) if r.exchange is exchange)
+    own = [v for v in validation.found(index) if v.requirement == req_id]
+    if findings(own) and len(judge.exchanges) < MAX_EVIDENCE:
+        judge.exchanges.append(exchange)
+    return own
 
 
 # -- the command ----------------------------------------------------------------------------------------

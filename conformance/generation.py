@@ -1,0 +1,189 @@
+"""What the property tests send: schemathesis's cases, made portable (positive) or capped (negative).
+
+Positive cases hold to the strict reading of the contract (request_rules): every value canonical, the
+cross-field rules kept, the configured model and the run's token cap. Negative cases carry the token cap
+too. The coverage phase's boundary cases are selected per depth (`selected_coverage`), so the dry run can
+count them before anything is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from schemathesis import GenerationMode
+from schemathesis.openapi import from_dict
+
+from conformance import schema_store
+from conformance.config import Config
+from conformance.profiles import Profile
+from conformance.request_rules import canonical, is_text
+
+# coverage-phase cases kept at standard depth: a description's last part, per mode
+POSITIVE_BOUNDS = ("Minimum value", "Maximum value", "Enum value", "Valid boolean value")
+NEGATIVE_BOUNDS = ("Value smaller than minimum", "Value greater than maximum", "Invalid enum value",
+                   "Array with more items than allowed by maxItems",
+                   "Array with fewer items than allowed by minItems")
+# probes of the coverage phase that are not about the body: other methods, headers, no body at all
+NOT_BODY = re.compile(r"^(GET|PUT|DELETE|PATCH|OPTIONS|TRACE|QUERY|HEAD)$|^Missing `|^Missing request body$|"
+                      r"^multipart|^text/plain$")
+
+
+@cache
+def _schema(profile_name: str, variant: bool | str) -> Any:
+    return from_dict(schema_store.openapi_document(profile_name, generation=variant))
+
+
+@cache
+def operation(profile_name: str, variant: bool | str = True) -> Any:
+    """The schemathesis operation of the profile's OpenAPI document (the generation variant by default)."""
+    return next(op.ok() for op in _schema(profile_name, variant).get_all_operations())
+
+
+@dataclass(frozen=True)
+class CoverageCase:
+    mode: str
+    body: Any
+    description: str
+
+
+@cache
+def coverage_cases(profile_name: str) -> tuple[CoverageCase, ...]:
+    """Every body case of schemathesis's coverage phase for the profile (deterministic), from the coverage
+    variant of the OpenAPI document (the contract's bounds where boundary values matter)."""
+    schema = _schema(profile_name, "coverage")
+    coverage_operation = operation(profile_name, "coverage")
+    out = []
+    for case in schema.iter_coverage_cases(coverage_operation, generation_modes=[GenerationMode.POSITIVE,
+                                                                       GenerationMode.NEGATIVE],
+                                           generation_config=schema.config.generation):
+        meta = case._meta
+        description = getattr(meta.phase.data, "description", "") if meta is not None else ""
+        if NOT_BODY.match(description) or meta is None:
+            continue
+        out.append(CoverageCase(GenerationMode(meta.generation.mode).value, case.body, description))
+    return tuple(out)
+
+
+def _top_level(description: str) -> tuple[str | None, str]:
+    """(parameter, what) of a coverage description: "n: Value greater than maximum", "Object with valid 'n'
+    value: Maximum value"; parameter None when the case is about nested parts."""
+    if "->" in description:
+        return None, description
+    match = re.match(r"^Object with valid '([^']+)' value: (.*)$", description)
+    if match:
+        return match.group(1), match.group(2)
+    name, sep, what = description.partition(": ")
+    return (name, what) if sep and re.fullmatch(r"[a-z_]+", name) else (None, description)
+
+
+def selected_coverage(profile_name: str, depth: str) -> tuple[list[Any], list[Any]]:
+    """(positive bodies, negative bodies) of the coverage phase for a depth: none at smoke; at standard each
+    top-level parameter at its bounds and just outside them, enum values and unknown ones, and one wrong
+    JSON type per type class; at deep, every case."""
+    if depth == "smoke":
+        return [], []
+    positive, negative = [], []
+    types_seen: set[str] = set()
+    properties = schema_store.load("chat-completion-request")["properties"]
+    for case in coverage_cases(profile_name):
+        parameter, what = _top_level(case.description)
+        keep = depth == "deep"
+        if case.mode == "positive":
+            keep = keep or (parameter is not None and what in POSITIVE_BOUNDS)
+            if keep:
+                positive.append(isolated(case.body, parameter))
+            continue
+        if not keep and parameter is not None and what in NEGATIVE_BOUNDS:
+            keep = True
+        elif not keep and parameter is not None and what == "Incorrect type":
+            kind = json.dumps(properties.get(parameter, {}).get("type"))
+            keep = kind not in types_seen
+            types_seen.add(kind)
+        if keep:
+            negative.append(isolated(case.body, parameter))
+    return positive, negative
+
+
+# what a parameter needs beside it to be valid at all (request_rules.combination_problems)
+_COMPANIONS: dict[str, dict[str, Any]] = {
+    "top_logprobs": {"logprobs": True},
+    "stream_options": {"stream": True},
+    "tool_choice": {"tools": [{"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}}}}}]},
+    "parallel_tool_calls": {"tools": [{"type": "function", "function": {"name": "get_weather"}}]},
+}
+
+
+def isolated(body: Any, parameter: str | None) -> Any:
+    """A coverage case reduced to the parameter it is about (and what that parameter needs beside it): the
+    phase builds every case on one base object (with `logprobs: true`), and a boundary of `n` should not be
+    judged on whether the model also does logprobs."""
+    if not isinstance(body, dict) or parameter is None:
+        return body
+    out = {k: v for k, v in body.items() if k in ("model", "messages", parameter)}
+    for key, value in _COMPANIONS.get(parameter, {}).items():
+        out.setdefault(key, value)
+    return out
+
+
+def portable(body: dict[str, Any], profile: Profile, config: Config) -> dict[str, Any] | None:
+    """The positive case as it is sent: the model pinned, the token cap applied, what a valid schema allows
+    but a real server may refuse for reasons outside the contract dropped (parameters the profile's servers
+    refuse, model-specific JSON schemas), cross-field rules made to hold, and every value in its canonical
+    form (request_rules.canonical). None when no such body exists (a string that is not text)."""
+    body = {k: v for k, v in body.items() if k not in profile.unsupported_params}
+    body["model"] = config.model
+    if not isinstance(body.get("messages"), list) or not body["messages"]:
+        body["messages"] = [{"role": "user", "content": "Say OK."}]
+    limit = config.max_tokens
+    for key in ("max_tokens", "max_completion_tokens"):
+        if key in body and isinstance(body[key], int | float) and not isinstance(body[key], bool):
+            body[key] = min(int(body[key]), limit)
+    if "max_completion_tokens" not in body:
+        body["max_tokens"] = min(body.get("max_tokens", limit), limit)
+    if "top_logprobs" in body:
+        body["logprobs"] = True
+    if not body.get("tools"):
+        for key in ("tools", "tool_choice", "parallel_tool_calls"):
+            body.pop(key, None)
+    else:
+        names = {t.get("function", {}).get("name") for t in body["tools"] if isinstance(t, dict)}
+        choice = body.get("tool_choice")
+        if isinstance(choice, dict) and choice.get("function", {}).get("name") not in names:
+            body["tool_choice"] = "auto"
+    if body.get("stream") is not True:
+        body.pop("stream_options", None)
+    # values whose validity depends on the model or the account, not on the contract
+    for key in ("logit_bias", "metadata", "store", "functions", "function_call", "audio", "prediction",
+                "modalities", "reasoning_effort"):
+        body.pop(key, None)
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        body.pop("response_format")
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        # OpenAI refuses json_object unless a message mentions JSON
+        body["messages"] = [*body["messages"], {"role": "user", "content": "Answer in JSON."}]
+    body = canonical(body)
+    return body if is_text(body) else None
+
+
+def capped(body: Any, profile: Profile, config: Config) -> Any:
+    """A negative case with the run's token cap: no request the suite sends can cost more than the cap,
+    whatever the server makes of the rest. A cap parameter that is itself the invalid part stays as it is,
+    and the other one is added (a server that accepted the invalid one is still bounded)."""
+    if not isinstance(body, dict):
+        return body
+    limit = config.max_tokens
+    params = (profile.token_limit_param, "max_completion_tokens", "max_tokens")
+    if any(isinstance(body.get(p), int) and not isinstance(body.get(p), bool) and 1 <= body[p] <= limit
+           for p in params):
+        return body
+    for param in dict.fromkeys(params):
+        if param not in body:
+            return {**body, param: limit}
+    return body
