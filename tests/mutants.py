@@ -15,6 +15,7 @@ These live in tests/ on purpose: the shipped reference server never carries a sw
 from __future__ import annotations
 
 import argparse
+import asyncio
 import copy
 import json
 import math
@@ -139,10 +140,13 @@ class Mutant:
     run_args: tuple[str, ...] = ()
     # the exit code the run must end with, where it is not the level's (3: the credentials were refused)
     exit_code: int | None = None
+    # seconds to wait (without blocking the server) before answering a request
+    delay: Callable[[Call], float] | None = None
 
     @property
     def level(self) -> str:
-        return catalogue.get(self.requirement).level if self.requirement else "-"
+        """The level as the kill table shows it ("SHOULD (MUST under openai)" where the profiles differ)."""
+        return catalogue.get(self.requirement).level_text() if self.requirement else "-"
 
     def wrap(self, app: ASGIApp, settings: ServerSettings) -> ASGIApp:
         return MutantMiddleware(app, self, settings)
@@ -170,6 +174,9 @@ class MutantMiddleware:
         for raw_name, raw_value in scope["headers"]:
             headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
         call = Call(self.settings, headers, body)
+        wait = self.mutant.delay(call) if self.mutant.delay else 0.0
+        if wait:
+            await asyncio.sleep(wait)
         early = self.mutant.request(call) if self.mutant.request else None
         if early is not None:
             self._finish(call, early)
@@ -380,13 +387,6 @@ def _echo_key_in_refusal(call: Call, reply: Reply) -> None:
 def _refusal_html(reply: Reply, call: Call) -> None:
     reply.set_header("content-type", "text/html; charset=utf-8")
     reply.body = b"<html><body><h1>401 Authorization Required</h1></body></html>"
-
-
-def _refuse_accounts(call: Call) -> Reply | None:
-    header = call.profile.account_header
-    if header and header in call.headers:
-        return json_reply(403, {"detail": f"The API key cannot act for the account selected in {header}"})
-    return None
 
 
 def _require_temperature(call: Call) -> Reply | None:
@@ -718,11 +718,6 @@ def _sse_text(change: Callable[[str], str]) -> ResponseHook:
     return hook
 
 
-def _unknown_field(text: str) -> str:
-    # a field name SSE does not know: clients drop the line, so a meaningful value is lost
-    return text.replace("data: ", "x-chunk: 1\ndata: ", 1)
-
-
 def _keepalive(items: list[Any], call: Call) -> list[Any]:
     return [items[0], "keep-alive", *items[1:]]
 
@@ -928,12 +923,233 @@ def _no_usage(doc: dict[str, Any], call: Call) -> None:
     doc.pop("usage", None)
 
 
+# --- faults of the rules added for streams, enumerations, types and what an answer owes its request -------
+
+
+def _is_stream(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("stream") is True
+
+
+def _stream_served_without_key(call: Call) -> None:
+    if _is_stream(call.json()) and call.key() != call.settings.api_keys[0]:
+        call.authorize()
+
+
+def _sse_error(message: str) -> Reply:
+    event = json.dumps({"error": {"message": message, "type": "invalid_request_error"}})
+    return Reply(200, [("content-type", "text/event-stream")], f"event: error\ndata: {event}\n\n".encode())
+
+
+def _stream_auth_error_event(call: Call) -> Reply | None:
+    if _is_stream(call.json()) and call.key() != call.settings.api_keys[0]:
+        return _sse_error("Invalid API key")
+    return None
+
+
+def _stream_validation_error_event(call: Call) -> Reply | None:
+    body = call.json()
+    if _is_stream(body) and "messages" not in body:
+        return _sse_error("messages: Field required")
+    return None
+
+
+def _body_latin1(call: Call, reply: Reply) -> None:
+    if reply.status == 200 and reply.is_json:
+        doc = reply.json()
+        for choice in doc.get("choices") or []:
+            message = choice.get("message") or {}
+            if isinstance(message.get("content"), str):
+                message["content"] += " café"
+        reply.body = json.dumps(doc, ensure_ascii=False).encode("latin-1")
+
+
+def _crash_on_misspelt_role(call: Call) -> Reply | None:
+    body = call.json()
+    messages = body.get("messages") if isinstance(body, dict) else None
+    if isinstance(messages, list) and any(isinstance(m, dict) and m.get("role") not in _ROLES for m in messages):
+        return json_reply(500, {"detail": "Internal Server Error"})
+    return None
+
+
+def _unknown_format_as_text(body: Any, call: Call) -> None:
+    fmt = body.get("response_format") if isinstance(body, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") not in ("text", "json_object", "json_schema"):
+        body["response_format"] = {"type": "text"}
+
+
+def _unknown_tool_choice_as_auto(body: Any, call: Call) -> None:
+    if isinstance(body, dict) and isinstance(body.get("tool_choice"), str) \
+            and body["tool_choice"] not in ("none", "auto", "required"):
+        body["tool_choice"] = "auto"
+
+
+_TYPES = {"n": int, "max_tokens": int, "logprobs": bool, "stream": bool, "temperature": float}
+
+
+def _drop_wrong_types(body: Any, call: Call) -> None:
+    """A parameter of the wrong JSON type is dropped silently, as if it had not been sent."""
+    if not isinstance(body, dict):
+        return
+    for key, kind in _TYPES.items():
+        value = body.get(key)
+        if value is not None and (isinstance(value, str) or (kind is bool) != isinstance(value, bool)):
+            del body[key]
+
+
+def _detail_body_for_openai(reply: Reply, call: Call) -> None:
+    """400s other than those of the five classic invalid requests come as {"detail": ...}."""
+    body = call.json()
+    if isinstance(body, dict) and "messages" in body and "model" in body and isinstance(body["model"], str):
+        reply.set_json({"detail": "Invalid request"})
+
+
+def _throttle_without_retry_after() -> RequestHook:
+    seen = {"n": 0}
+
+    def hook(call: Call) -> Reply | None:
+        seen["n"] += 1
+        return json_reply(429, {"detail": "Too many requests"}) if seen["n"] % 9 == 0 else None
+
+    return hook
+
+
+def _drop_openai_keys(doc: dict[str, Any], call: Call) -> None:
+    for choice in doc.get("choices") or []:
+        if choice.get("logprobs") is None:
+            choice.pop("logprobs", None)
+        (choice.get("message") or {}).pop("refusal", None)
+
+
+def _first_choice_usage(doc: dict[str, Any], call: Call) -> None:
+    usage = doc.get("usage")
+    if isinstance(usage, dict) and len(doc.get("choices") or []) > 1:
+        usage["completion_tokens"] = 1
+        usage["total_tokens"] = usage["prompt_tokens"] + 1
+
+
+def _code_point_bytes(doc: dict[str, Any], call: Call) -> None:
+    entries = _logprob_entries(doc)
+    if entries:
+        entries[0].update(token="é", bytes=[233])
+
+
+def _alternative_for_top_zero(doc: dict[str, Any], call: Call) -> None:
+    body = call.json()
+    if isinstance(body, dict) and body.get("top_logprobs") == 0:
+        for entry in _logprob_entries(doc):
+            entry["top_logprobs"] = [{"token": entry["token"], "logprob": entry["logprob"], "bytes": entry["bytes"]}]
+
+
+def _finish_tool_calls(choice: dict[str, Any]) -> None:
+    if choice.get("finish_reason") == "stop":
+        choice["finish_reason"] = "tool_calls"
+
+
+def _text_outside_fields(text: str) -> str:
+    # a JSON line without its `data:` field: every client drops it
+    return text.replace("data: ", "", 1)
+
+
+def _refuse_unscripted_param(call: Call) -> Reply | None:
+    body = call.json()
+    if isinstance(body, dict) and set(body) - SCENARIO_PARAMS:
+        return json_reply(400, {"detail": f"unsupported parameter {sorted(set(body) - SCENARIO_PARAMS)[0]}"})
+    return None
+
+
+def _crash_on(test: Callable[[dict[str, Any]], bool]) -> RequestHook:
+    def hook(call: Call) -> Reply | None:
+        body = call.json()
+        return json_reply(500, {"detail": "Internal Server Error"}) if isinstance(body, dict) and test(body) else None
+
+    return hook
+
+
+def _number(body: dict[str, Any], key: str) -> float | None:
+    value = body.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+# --- negative controls of the rules added: other readings the contract allows ---------------------------
+
+
+def _strict_integers(call: Call) -> Reply | None:
+    """pydantic's strict mode: 1.0 is no integer (refused in the profile's own error shape)."""
+    from conformance.server import errors
+    from conformance.server.errors import Issue
+
+    body = call.json()
+    if isinstance(body, dict):
+        for key in ("max_tokens", "max_completion_tokens", "n", "top_logprobs", "seed", "top_k"):
+            if isinstance(body.get(key), float):
+                error = errors.invalid_request(call.profile, [Issue("int_type", (key,), "Input should be a valid "
+                                                                   "integer", body[key])])
+                return json_reply(error.status, error.body)
+    return None
+
+
+def _serve_what_is_not_json(call: Call) -> None:
+    """A body that does not parse is served as the minimal request."""
+    try:
+        json.loads(call.body)
+    except ValueError:
+        call.set_json({"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
+        call.headers["content-type"] = "application/json"
+
+
+def _filtered_json_answer(call: Call, reply: Reply) -> None:
+    body = call.json()
+    fmt = body.get("response_format") if isinstance(body, dict) else None
+    if reply.status == 200 and reply.is_json and isinstance(fmt, dict) and fmt.get("type") == "json_object":
+        doc = reply.json()
+        for choice in doc.get("choices") or []:
+            choice["finish_reason"] = "content_filter"
+            choice["message"]["content"] = None
+        reply.set_json(doc)
+
+
+def _x_api_key_too(call: Call) -> None:
+    """An OpenAI-compatible gateway that also reads its key from x-api-key (LiteLLM does)."""
+    value = call.headers.get("x-api-key", "")
+    if call.profile.auth_header not in call.headers and value:
+        call.headers[call.profile.auth_header] = call.profile.auth_prefix + value
+
+
+def _slow_seeded(call: Call) -> float:
+    body = call.json()
+    return SLOW_S if isinstance(body, dict) and "seed" in body else 0.0
+
+
+def _vendor_request_id(call: Call, reply: Reply) -> None:
+    value = reply.header("x-request-id")
+    reply.set_header("x-request-id", None)
+    reply.set_header("x-litellm-call-id", value)
+
+
+def _unknown_sse_field(text: str) -> str:
+    # a field of a name clients do not know is ignored by them (WHATWG HTML §9.2.6)
+    return text.replace("data: ", "x-vendor-trace: 0\ndata: ", 1)
+
+
+def _lax_types(call: Call) -> None:
+    """pydantic's lax mode: "2" is read as 2, 1 as true."""
+    from conformance.request_rules import lax_scalars
+
+    body = call.json()
+    if isinstance(body, dict):
+        call.set_json(lax_scalars(body))
+
+
 # --- the catalogue of mutants ----------------------------------------------------------------------
 
 _M = Mutant
 # enough generated cases that the faults only generation reaches turn up: at 60 cases each property
 # mutant is found under each of ten seeds tried; at the default 25, the role mutant under six of ten
 MORE_CASES = ("--max-examples", "60")
+# standard depth with a single random case: what finds the fault is the coverage phase, not chance
+ONE_CASE = ("--max-examples", "1")
+# how long the slow control takes on a seeded request, against the --timeout its run is given
+SLOW_S = 2.5
 
 MUTANTS: dict[str, Mutant] = {
     "basic_optional_param_required": _M("a request without temperature is refused with 400", "BASIC-001", (SGP,),
@@ -941,7 +1157,7 @@ MUTANTS: dict[str, Mutant] = {
     # auth
     "auth_missing_key_accepted": _M("a request without a key is served", "AUTH-001", BOTH,
                                     request=_auth_missing_accepted),
-    "auth_missing_key_422": _M("a missing key header is answered as a 422 validation error", "AUTH-001", (SGP,),
+    "auth_missing_key_422": _M("a missing key header is answered as a 422 validation error", "AUTH-005", (SGP,),
                                request=_auth_missing_422),
     "auth_empty_key_accepted": _M("an empty key is served", "AUTH-002", (SGP,), request=_auth_empty_accepted),
     "auth_any_key_accepted": _M("any non-empty key is served", "AUTH-003", (OPENAI,), request=_auth_any_accepted),
@@ -953,16 +1169,20 @@ MUTANTS: dict[str, Mutant] = {
                                     response=_echo_key_header),
     "auth_key_echoed_in_refusal": _M("a refusal names the wrong key it was sent", "AUTH-007", (SGP,),
                                      response=_echo_key_in_refusal),
+    "auth_stream_served_without_key": _M("a streamed request without a valid key is served", "AUTH-008", BOTH,
+                                         request=_stream_served_without_key),
+    "auth_stream_error_event": _M("a streamed request without a valid key gets a 200 stream with an error event",
+                                  "AUTH-008", (OPENAI,), request=_stream_auth_error_event),
     # headers
-    "hdr_account_refused": _M("every request naming an account is refused with 403", "HDR-001", (SGP,),
-                              request=_refuse_accounts, exit_code=3),
     "hdr_unknown_account_accepted": _M("the account header is ignored: any account is served", "HDR-002", (SGP,),
                                        request=_drop_account),
     "hdr_json_as_text_plain": _M("completions are labelled text/plain", "HDR-003", BOTH,
                                  response=_content_type("text/plain")),
     "hdr_unknown_header_refused": _M("requests with an unknown header are refused with 400", "HDR-005", (SGP,),
                                      request=_refuse_unknown_headers),
-    "hdr_charset_latin1": _M("completions claim charset iso-8859-1", "HDR-006", (SGP,),
+    "hdr_body_latin1": _M("completions with non-ASCII text are encoded in latin-1", "HDR-006", (SGP,),
+                          response=_body_latin1),
+    "hdr_charset_latin1": _M("completions claim charset iso-8859-1", "HDR-008", (SGP,),
                              response=_content_type("application/json; charset=iso-8859-1")),
     "hdr_no_request_id": _M("no request id header", "HDR-007", (SGP,), response=_no_request_id),
     # request validation
@@ -976,7 +1196,9 @@ MUTANTS: dict[str, Mutant] = {
                                     request=on_body(_coerce_model)),
     "val_role_defaulted": _M("a message without role is taken as a user message", "VAL-005", (SGP,),
                              request=on_body(_default_role)),
-    "val_malformed_json_500": _M("a body that is not JSON crashes the server (500)", "VAL-006", BOTH,
+    "val_malformed_json_served": _M("a body that is not JSON is served as the minimal request", "VAL-006", (SGP,),
+                                    request=_serve_what_is_not_json),
+    "val_malformed_json_500": _M("a body that is not JSON crashes the server (500)", "ERR-005", BOTH,
                                  request=_crash_on_bad_json),
     "val_json_array_unwrapped": _M("a JSON array body is served as its first element", "VAL-007", (SGP,),
                                    request=on_body(_unwrap_array)),
@@ -991,7 +1213,7 @@ MUTANTS: dict[str, Mutant] = {
                              request=on_body(_truncate_stop)),
     "val_negative_max_tokens_ignored": _M("a negative max_tokens is dropped", "VAL-013", (SGP,),
                                           request=on_body(_drop_negative_max_tokens)),
-    "val_empty_messages_filled": _M("an empty messages array is served", "VAL-014", (SGP,),
+    "val_empty_messages_filled": _M("an empty messages array is served", "VAL-014", BOTH,
                                     request=on_body(_fill_empty_messages)),
     "val_nan_accepted": _M("NaN in the body is parsed and dropped", "VAL-015", (SGP,), request=_accept_nan),
     "val_top_p_clamped": _M("top_p out of range is clamped", "VAL-016", (SGP,), request=on_body(_clamp("top_p", 0, 1))),
@@ -999,6 +1221,18 @@ MUTANTS: dict[str, Mutant] = {
                                        request=on_body(_clamp("presence_penalty", -2, 2))),
     "val_frequency_penalty_clamped": _M("frequency_penalty out of range is clamped", "VAL-018", (SGP,),
                                         request=on_body(_clamp("frequency_penalty", -2, 2))),
+    "val_role_misspelt_500": _M('a misspelt role ("assitant") crashes the server (500)', "ERR-005", (OPENAI,),
+                                request=_crash_on_misspelt_role),
+    "val_role_unknown_accepted": _M("a message with an unknown role is served as a user message", "VAL-019", BOTH,
+                                    request=on_body(_any_role)),
+    "val_response_format_unknown": _M("an unknown response_format type is served as text", "VAL-020", (SGP,),
+                                      request=on_body(_unknown_format_as_text)),
+    "val_tool_choice_unknown": _M("an unknown tool_choice string is served as auto", "VAL-021", (OPENAI,),
+                                  request=on_body(_unknown_tool_choice_as_auto)),
+    "val_stream_error_event": _M("an invalid streamed request gets a 200 stream with an error event", "VAL-022",
+                                 BOTH, request=_stream_validation_error_event),
+    "val_wrong_type_ignored": _M('a parameter of the wrong type ("n": "2") is dropped silently', "VAL-023", (SGP,),
+                                 request=on_body(_drop_wrong_types)),
     # error bodies
     "err_validation_text_plain": _M("validation errors are plain text", "ERR-001", BOTH,
                                     response=on_error((400, 422), _validation_text)),
@@ -1008,6 +1242,10 @@ MUTANTS: dict[str, Mutant] = {
                                 response=on_error((422,), _detail_string)),
     "err_openai_flat_body": _M("400 bodies are {message, status}, not {error: {...}}", "ERR-004", (OPENAI,),
                                response=on_error((400,), _flat_openai_error)),
+    "err_detail_body_under_openai": _M('400s other than the classic invalid requests come as {"detail": ...}',
+                                       "ERR-004", (OPENAI,), response=on_error((400,), _detail_body_for_openai)),
+    "err_429_without_retry_after": _M("every ninth request is answered 429 without Retry-After", "ERR-006", (SGP,),
+                                      request=_throttle_without_retry_after()),
     "model_unknown_served": _M("an unknown model is served by the default one", "MODEL-001", (SGP,),
                                request=on_body(_accept_any_model)),
     "model_unknown_400": _M("an unknown model is refused with 400, not 404", "MODEL-002", (SGP,),
@@ -1029,6 +1267,8 @@ MUTANTS: dict[str, Mutant] = {
                                      response=on_completion(_bad_annotation)),
     "resp_service_tier_unknown": _M('service_tier "premium"', "RESP-009", (SGP,),
                                     response=on_completion(_set("service_tier", "premium"))),
+    "resp_openai_keys_missing": _M("message.refusal and choices[].logprobs are left out", "RESP-010", (OPENAI,),
+                                   response=on_completion(_drop_openai_keys)),
     # strict JSON
     "json_nan": _M("completions carry a NaN", "JSON-001", (SGP,), response=on_completion(_nan_extra)),
     "json_nan_in_stream": _M("chunks carry a NaN", "JSON-001", (OPENAI,), response=on_chunks(_nan_in_chunks)),
@@ -1054,10 +1294,17 @@ MUTANTS: dict[str, Mutant] = {
                                             request=on_body(_ignore("max_completion_tokens"))),
     "sem_seed_ignored": _M("the same seeded request gets different content", "SEM-009", (SGP,),
                            response=on_completion(_vary_content)),
+    "sem_stop_kept": _M("stop sequences are ignored", "SEM-010", BOTH, request=on_body(_ignore("stop"))),
+    "sem_usage_first_choice": _M("usage counts the first of n choices only", "SEM-011", (SGP,),
+                                 response=on_completion(_first_choice_usage)),
     "logp_missing": _M("logprobs: true is ignored", "LOGP-001", (SGP,), response=on_completion(_logprobs_null)),
     "logp_positive": _M("logprobs are positive", "LOGP-002", (SGP,), response=on_completion(_positive_logprob)),
     "logp_bytes_wrong": _M("bytes are not the token's UTF-8", "LOGP-003", (SGP,),
                            response=on_completion(_wrong_bytes)),
+    "logp_bytes_code_points": _M("bytes of a whole non-ASCII character are its code point", "LOGP-003", (OPENAI,),
+                                 response=on_completion(_code_point_bytes)),
+    "logp_top_zero_answered": _M("top_logprobs 0 still gets one alternative", "LOGP-004", (SGP,),
+                                 response=on_completion(_alternative_for_top_zero)),
     "logp_top_short": _M("top_logprobs has 1 entry whatever was asked", "LOGP-004", (SGP,),
                          response=on_completion(_top_short)),
     "logp_top_unsorted": _M("top_logprobs lowest first", "LOGP-005", (SGP,), response=on_completion(_top_unsorted)),
@@ -1070,12 +1317,14 @@ MUTANTS: dict[str, Mutant] = {
     "tool_finish_stop": _M('tool calls end with finish_reason "stop"', "TOOL-004", (SGP,),
                            response=both(each_choice(_tool_finish),
                                          chunk_each(lambda c, _: [_tool_finish(x) for x in c["choices"]]))),
+    "tool_finish_without_calls": _M('every answer ends with finish_reason "tool_calls"', "TOOL-005", (SGP,),
+                                    response=on_completion(each_choice(_finish_tool_calls))),
     "fmt_json_mode_ignored": _M("response_format json_object is ignored", "FMT-001", (SGP,),
                                 request=on_body(_ignore_json_mode)),
     # streaming
     "strm_labelled_json": _M("streams are labelled application/json", "STRM-001", (SGP,), response=_stream_as_json),
-    "strm_unknown_field": _M("an SSE line with an unknown field", "STRM-002", (SGP,),
-                             response=_sse_text(_unknown_field)),
+    "strm_text_outside_fields": _M("a chunk's JSON is sent without its data: field", "STRM-002", (SGP,),
+                                   response=_sse_text(_text_outside_fields)),
     "strm_keepalive_not_json": _M("a data: keep-alive event inside the stream", "STRM-003", (SGP,),
                                   response=on_chunks(_keepalive)),
     "strm_no_done": _M("no [DONE] at the end (openai)", "STRM-004", (OPENAI,), response=on_chunks(_drop_done)),
@@ -1101,7 +1350,16 @@ MUTANTS: dict[str, Mutant] = {
                                 response=on_chunks(chunk_each(_chunk_index_from_one))),
     # property tests
     "prop_unscripted_param_crash": _M("a valid request with a parameter the scripted scenarios never send gets 500",
-                                      "PROP-001", (SGP,), request=_crash_on_unscripted_param, run_args=MORE_CASES),
+                                      "PROP-002", (SGP,), request=_crash_on_unscripted_param, run_args=MORE_CASES),
+    "prop_unscripted_param_refused": _M("a valid request with a parameter the scripted scenarios never send gets "
+                                        "400", "PROP-001", (OPENAI,), request=_refuse_unscripted_param,
+                                        run_args=MORE_CASES),
+    # the boundary cases of the coverage phase find these at standard depth whatever the seed
+    "prop_high_temperature_crash": _M("a valid temperature above 1.5 gets 500", "PROP-002", BOTH,
+                                      request=_crash_on(lambda b: 1.5 < (_number(b, "temperature") or 0) <= 2),
+                                      run_args=ONE_CASE),
+    "prop_negative_seed_crash": _M("a valid negative seed gets 500", "PROP-002", (SGP,),
+                                   request=_crash_on(lambda b: (_number(b, "seed") or 0) < 0), run_args=ONE_CASE),
     "prop_invalid_optional_crash": _M("an invalid value of such a parameter gets 500 instead of 4xx", "PROP-002",
                                       (SGP,), response=_crash_on_invalid_optional, run_args=MORE_CASES),
     "prop_any_role_accepted": _M("a message with an unknown role is served as a user message", "PROP-003",
@@ -1117,8 +1375,7 @@ CONTROLS: dict[str, Mutant] = {
                           response=_extra_keys),
     "open_done_under_sgp": _M("data: [DONE] ends SGP streams", None, (SGP,), response=on_chunks(_add_done),
                               allowed=frozenset({"STRM-005"})),
-    "open_refusal_403": _M("a refused key gets 403 instead of 401", None, BOTH, response=_status(401, 403),
-                           allowed=frozenset({"AUTH-005"})),
+    "open_refusal_403": _M("a refused key gets 403 instead of 401", None, BOTH, response=_status(401, 403)),
     "open_nested_detail": _M('auth errors as {"detail": {"detail": ...}}', None, (SGP,),
                              response=on_error((401, 403, 404), _nested_detail)),
     "open_dated_model": _M("model answered with a dated version of the requested one", None, BOTH,
@@ -1126,6 +1383,20 @@ CONTROLS: dict[str, Mutant] = {
     "open_sse_decorated": _M("SSE comments, event names, ids, retry and CRLF line ends", None, BOTH,
                              response=_sse_text(_sse_decorated)),
     "open_no_usage": _M("no usage in non-streamed completions", None, (SGP,), response=on_completion(_no_usage)),
+    "open_strict_integers": _M("integers must be JSON integers: 1.0 is refused (pydantic strict)", None, BOTH,
+                               request=_strict_integers),
+    "open_roleless_messages": _M("a message without role is served as a user message (sgp: free-form messages)",
+                                 None, (SGP,), request=on_body(_default_role), allowed=frozenset({"VAL-005"})),
+    "open_json_filtered": _M("a json_object answer cut by content_filter, content null", None, BOTH,
+                             response=_filtered_json_answer),
+    "open_x_api_key_too": _M("an openai server that also takes its key from x-api-key (LiteLLM)", None, (OPENAI,),
+                             request=_x_api_key_too, allowed=frozenset({"AUTH-004"})),
+    "open_slow_seeded": _M(f"seeded requests take {SLOW_S} s, longer than the run's --timeout 1", None, (SGP,),
+                           delay=_slow_seeded, run_args=("--timeout", "1")),
+    "open_vendor_request_id": _M("the request id comes as x-litellm-call-id", None, BOTH, response=_vendor_request_id),
+    "open_sse_unknown_field": _M("SSE fields of a name clients ignore (x-vendor-trace)", None, BOTH,
+                                 response=_sse_text(_unknown_sse_field)),
+    "open_lax_types": _M('pydantic lax mode: "2" read as 2, 1 as true', None, (SGP,), request=_lax_types),
 }
 
 
@@ -1256,17 +1527,21 @@ Generated from `tests/mutants.py` by `python tests/mutants.py table > docs/kill-
 
 Each row is one single-fault variant of the reference server (an ASGI middleware around it, kept in
 `tests/`, never in the shipped server). For each, `tests/test_mutation_matrix.py` runs `sgp-conformance
-run` against it and asserts that the requirement is reported `fail`, and that the run exits non-zero at
-the level: 1 at `--fail-on must` for a MUST; 0 at `--fail-on must` and 1 at `--fail-on should` for a
-SHOULD; 0 at both for an INFO (observations never fail a run).
+run` against it (with a fixed seed) and asserts that the requirement is reported `fail` (`observed` for an
+INFO requirement), and that the run exits non-zero at the level: 1 at `--fail-on must` for a MUST; 0 at
+`--fail-on must` and 1 at `--fail-on should` for a SHOULD; 0 at both for an INFO (observations never fail a
+run). Where a requirement's level differs between the profiles, the level shown is the default one and the
+other in brackets; each mutant is judged at its profile's level.
 """
 
 CONTROL_HEADER = """
 ## Negative controls
 
-Variants that do what the contract leaves open. Against each, the suite must report no MUST failure
-(exit 0 at `--fail-on must`), and exactly the findings listed: the SHOULD or INFO requirements that
-describe the open point (AUTH-005: 401 is preferred to 403; STRM-005: SGP's SDKs cannot parse [DONE]).
+Variants that do what the contract leaves open: correct servers that read an open point another way than
+the reference server. Against each, run at `--fail-on should`, the suite must report no MUST failure, and
+exactly the findings listed: the SHOULD or INFO requirements that describe the open point (STRM-005:
+SGP's SDKs cannot parse [DONE]; VAL-005: the documented message type is free-form, refusing a role-less
+message is SHOULD under sgp; AUTH-004: a gateway may take the key from either header).
 """
 
 
@@ -1283,7 +1558,8 @@ def kill_table() -> str:
         rows += ["", f"Requirements no variant makes fail: {', '.join(missed)} (see the notes below)."]
     rows += [CONTROL_HEADER, "| Control | Open behaviour | Reported | Profiles |", "|---|---|---|---|"]
     for name, control in CONTROLS.items():
-        allowed = ", ".join(f"{rid} ({catalogue.get(rid).level})" for rid in sorted(control.allowed)) or "nothing"
+        shown = [f"{rid} ({catalogue.get(rid).level_text()})" for rid in sorted(control.allowed)]
+        allowed = ", ".join(shown) or "nothing"
         rows.append(f"| `{name}` | {control.fault} | {allowed} | {', '.join(control.profiles)} |")
     rows += ["", NOTES]
     return "\n".join(rows) + "\n"
@@ -1295,9 +1571,16 @@ NOTES = """## Notes
   are an optional install); the matrix runs without them.
 - HDR-004 (header names are case-insensitive) has no mutant: an ASGI application only ever sees
   lower-cased header names, so a case-sensitive server cannot be built as middleware.
-- `hdr_account_refused` exits 3, not 1: every scripted request carries the configured account, so the
-  minimal request (BASIC-001) is refused with 403 too, and the run reports the configured credentials
-  refused ("check --api-key ... and --account-id"), as the exit codes document."""
+- HDR-001 (the configured account is accepted) has no mutant: every scripted request carries the
+  configured account, so a server that refuses it refuses the minimal request too, and the preflight stops
+  the run there as a configuration error ("key refused", exit 3, naming --account-id); tests/test_reports.py
+  shows it.
+- A 5xx to a request that ought to be refused is ERR-005's (PROP-002's for generated ones), whichever
+  validation rule the request probes: `val_malformed_json_500` and `val_role_misspelt_500` are ERR-005's,
+  and the rule they probe is not judged, pointing at it.
+- `prop_high_temperature_crash` and `prop_negative_seed_crash` answer 500 only to valid boundary values no
+  scripted request sends: the coverage phase's boundary cases find them at standard depth, whatever the
+  seed (`scripts/seeds.py` shows 20 seeds of 20)."""
 
 
 def _serve(name: str, profile: str, port: int) -> None:

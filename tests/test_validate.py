@@ -38,6 +38,11 @@ def statuses(doc: dict[str, Any]) -> dict[str, str]:
     return {r["id"]: r["status"] for r in doc["results"]}
 
 
+# what the reference recordings give nothing to judge of
+NOT_IN_THE_RECORDINGS = {"SEM-008": "not judged", "SEM-010": "not judged", "FMT-001": "not judged",
+                         "ERR-006": "not judged"}
+
+
 # -- reading ---------------------------------------------------------------------------------------------
 
 
@@ -111,13 +116,14 @@ def test_a_recorded_5xx_fails_prop_002_and_nothing_else() -> None:
     records = records_of("x.har", har([entry(status=502, text="<html>bad gateway</html>"), entry(
         text=json.dumps(completion()))]))
     assert records[0].kind == "server_error"
-    assert [v.requirement for v in validate.findings(records[0], SGP)] == ["PROP-002"]
+    assert [v.requirement for v in validate.record_findings(records[0], SGP)] == ["PROP-002"]
     assert validate.judgeable("PROP-002", records[1], SGP) and not validate.judgeable(
         "PROP-002", records_of("a.json", json.dumps(completion()))[0], SGP)
 
 
 def test_a_har_entry_without_its_body_is_judged_on_headers_only() -> None:
     stream = entry()
+    stream["request"]["postData"]["text"] = json.dumps({"model": "m", "stream": True})
     stream["response"]["headers"] = [{"name": "content-type", "value": "text/event-stream"}]
     record = records_of("browser.har", har([stream]))[0]
     assert record.kind == "stream" and not record.body_known
@@ -178,15 +184,15 @@ def test_rules_are_judged_only_where_the_record_holds_what_they_need() -> None:
 
 def test_findings_of_a_broken_document() -> None:
     record = read_file(FIXTURES / "broken-completion.json", SGP)[0]
-    found = {v.requirement for v in validate.findings(record, SGP)}
+    found = {v.requirement for v in validate.record_findings(record, SGP)}
     assert {"RESP-001", "RESP-003", "RESP-004", "SEM-001", "SEM-003"} <= found
 
 
 def test_a_bare_error_body_is_held_to_the_profile_error_shapes() -> None:
     good, bad = records_of("e.jsonl", json.dumps({"detail": "Not authenticated"}) + "\n"
                            + json.dumps({"error": "nope"}) + "\n")
-    assert validate.findings(good, SGP) == []
-    assert [v.requirement for v in validate.findings(bad, SGP)] == ["ERR-004"]
+    assert validate.record_findings(good, SGP) == []
+    assert [v.requirement for v in validate.record_findings(bad, SGP)] == ["ERR-004"]
 
 
 # -- whole runs ------------------------------------------------------------------------------------------
@@ -204,9 +210,12 @@ def test_reference_recordings_conform_and_reports_have_the_run_formats(tmp_path:
     doc = out.doc
     jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(doc)
     judged = statuses(doc)
-    assert {s for s in judged.values()} <= {"pass", "skip"}
-    # everything but the two request kinds the recording lacks
-    assert {r for r, s in judged.items() if s == "skip"} == {"SEM-008", "FMT-001"}
+    # everything a recording can hold is judged, but what these recordings lack: three kinds of request and a 429
+    assert {r for r, s in judged.items() if s not in ("pass", "not run")} == set(NOT_IN_THE_RECORDINGS)
+    assert {r: s for r, s in judged.items() if r in NOT_IN_THE_RECORDINGS} == NOT_IN_THE_RECORDINGS
+    # what no recording can hold (auth, validation, the SDKs) needs a run of its own requests: not run, a setting
+    unlisted = [r for r in doc["results"] if r["status"] == "not run"]
+    assert unlisted and {r["not_run"] for r in unlisted} == {"settings"} and doc["verdict"] == "conformant"
     assert doc["run"]["target"] == ", ".join(files) and doc["requests"]["sent"] == 0
     assert doc["recorded"]["records"] == 12 and doc["recorded"]["by_format"] == {"har": 6, "json": 1, "jsonl": 3,
                                                                                  "sse": 1, "http": 1}
@@ -225,9 +234,11 @@ def test_openai_recordings_conform_under_the_openai_profile(tmp_path: Path) -> N
     assert out.code == 0, out.output[-3000:]
     judged = statuses(out.doc)
     assert judged["STRM-004"] == "pass" and "STRM-005" not in judged and "ERR-003" not in judged
-    # the same recording judged as sgp: a [DONE] is reported, at INFO, and the error bodies do not match
+    assert not {s for s in judged.values()} & {"fail", "error", "observed"}
+    # the same recording judged as sgp: a [DONE] is reported, at INFO (an observation), and the error bodies do not
+    # match
     out = _validate(tmp_path, str(FIXTURES / "stream-openai.sse"), name="as-sgp")
-    assert statuses(out.doc)["STRM-005"] == "fail" and out.code == 0
+    assert statuses(out.doc)["STRM-005"] == "observed" and out.code == 0
 
 
 def test_a_schemathesis_har_is_read_with_its_masked_key(tmp_path: Path) -> None:
@@ -238,7 +249,7 @@ def test_a_schemathesis_har_is_read_with_its_masked_key(tmp_path: Path) -> None:
     assert out.code == 0, out.output[-2000:]
     judged = statuses(out.doc)
     assert judged["ERR-003"] == judged["ERR-004"] == judged["PROP-002"] == "pass"
-    assert judged["AUTH-007"] == "skip" and judged["RESP-001"] == "skip"
+    assert judged["AUTH-007"] == "not judged" and judged["RESP-001"] == "not judged"
 
 
 def test_broken_recordings_fail_with_their_rules(tmp_path: Path) -> None:
@@ -285,7 +296,7 @@ def test_a_fresh_recording_of_the_reference_server_conforms(tmp_path: Path) -> N
     path.write_text(json.dumps(har_document(sent)))
     out = _validate(tmp_path, str(path), "--profile", "openai")
     assert out.code == 0, out.output[-2000:]
-    assert set(statuses(out.doc).values()) <= {"pass", "skip"} and out.status("SEM-004") == "pass"
+    assert set(statuses(out.doc).values()) <= {"pass", "not judged", "not run"} and out.status("SEM-004") == "pass"
     # the same answers recorded as sent years earlier: `created` is then far from the request's time
     path.write_text(json.dumps(har_document((e, t - 3 * 365 * 86400) for e, t in sent)))
     out = _validate(tmp_path, str(path), "--profile", "openai", name="old")
