@@ -77,7 +77,9 @@ def _key_refused(doc: dict[str, Any]) -> str | None:
 
 def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
     if doc.get("unreachable"):
-        return EXIT_UNREACHABLE, f"target unreachable: {doc['unreachable']}"
+        from conformance.network import tls_fix
+
+        return EXIT_UNREACHABLE, f"target unreachable: {doc['unreachable']}{tls_fix(doc['unreachable'])}"
     refused = _key_refused(doc)
     if refused:
         return EXIT_UNREACHABLE, refused
