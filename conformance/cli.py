@@ -19,6 +19,7 @@ from typing import Any
 from conformance import __version__, catalogue
 from conformance.config import Config, ConfigError, require_key, resolve
 from conformance.profiles import get_profile
+from conformance.redact import safe_url
 from conformance.summary import JUNIT_SUITE_NAME, prepare_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
@@ -59,6 +60,20 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="seed for generated cases")
     p.add_argument("--baseline", help="baseline file of accepted deviations")
     p.add_argument("--allow-insecure-http", action="store_true", default=None)
+    net = p.add_argument_group(
+        "behind a proxy or an internal CA",
+        "Without --proxy, HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY are honoured (never for a loopback "
+        "target), and so are SSL_CERT_FILE / SSL_CERT_DIR without --ca-bundle.")
+    net.add_argument("--proxy", metavar="URL",
+                     help="forward proxy for every request, http://[user:password@]host:port (the password is "
+                          "masked in every output)")
+    net.add_argument("--ca-bundle", metavar="FILE",
+                     help="PEM file of the CA certificates to trust instead of the default ones")
+    net.add_argument("--insecure", action="store_true", default=None,
+                     help="verify no TLS certificate (warned about, recorded in conformance.json)")
+    net.add_argument("--header", action="append", dest="headers", metavar="'NAME: VALUE'",
+                     help="extra header on every request, repeatable; VALUE env:VARIABLE reads the environment. "
+                          "Values of headers named like key/token/secret/auth/password/cookie are masked")
     p.add_argument("--clients", action="store_true", default=None, help="also drive the official SDKs")
     p.add_argument("--dry-run", action="store_true", default=None,
                    help="print the planned requests per requirement and their total; send nothing")
@@ -109,13 +124,37 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
             continue
         if name in {"base_url", "account_id", "model", "profile", "timeout", "stream_timeout", "max_tokens",
                     "max_requests", "rate_limit", "concurrency", "retries", "depth", "fail_on", "report_dir",
-                    "max_examples", "seed", "baseline"}:
+                    "max_examples", "seed", "baseline", "ca_bundle"}:
             args += [f"--sgp-{name.replace('_', '-')}", str(value)]
+    # as given, not as redacted() prints them (pytest runs in this process; xdist passes options over a pipe)
+    if config.proxy:
+        args += ["--sgp-proxy", config.proxy]
+    if config.headers:
+        args += ["--sgp-headers", "\n".join(config.headers)]
     if config.allow_insecure_http:
         args.append("--sgp-allow-insecure-http")
+    if config.insecure:
+        args.append("--sgp-insecure")
     if config.clients:
         args.append("--sgp-clients")
     return args + extra
+
+
+INSECURE_WARNING = ("sgp-conformance: WARNING: --insecure: TLS certificates are NOT verified: whoever sits "
+                    "between here and the target can read the key and forge every answer; give the CA with "
+                    "--ca-bundle FILE instead")
+
+
+def announce_network(config: Config) -> None:
+    """The loud warning of --insecure (stderr), and the proxy requests go through, if any (stdout)."""
+    if config.insecure:
+        print(INSECURE_WARNING, file=sys.stderr, flush=True)
+    if config.base_url:
+        from conformance.network import route
+
+        via = route(config)
+        if via.proxy:
+            print(f"sgp-conformance: requests to {safe_url(config.base_url)} go {via.describe()}", flush=True)
 
 
 def _one_line_usage_errors() -> object:
@@ -161,6 +200,7 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     if config.dry_run:
         import pytest
 
+        announce_network(config)
         code = pytest.main([*pytest_args(config, extra, reports=False), "--sgp-dry-run"],
                            plugins=[_one_line_usage_errors()])
         return EXIT_OK if code in (0, 5) else EXIT_USAGE
@@ -179,6 +219,7 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         if get_profile(config.profile).account_header:
             config.account_id = embedded.account_id
         print(f"sgp-conformance: no --base-url given: started the reference server at {config.base_url}")
+    announce_network(config)
     import pytest
 
     env_before = dict(os.environ)

@@ -20,6 +20,7 @@ import httpx
 
 from conformance.config import Config
 from conformance.exchange import Exchange, RequestSpec, Response
+from conformance.network import http_transport
 from conformance.profiles import Profile
 
 USER_AGENT = "sgp-conformance"
@@ -181,9 +182,11 @@ class Client:
         # set once the target cannot be reached: later sends fail fast with the same reason
         self.dead: str | None = None
         timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
+        # the proxy, the CA bundle and the environment's settings are read once, by conformance.network
+        limits = httpx.Limits(max_connections=max(config.concurrency, 1) + 2)
         self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
                                   headers={"user-agent": USER_AGENT},
-                                  limits=httpx.Limits(max_connections=max(config.concurrency, 1) + 2))
+                                  transport=http_transport(config, self.url, limits=limits))
 
     def close(self) -> None:
         self._http.close()

@@ -65,14 +65,29 @@ class Config:
     secret_headers: list[str] = field(default_factory=list)
     # how junit.xml shows a SHOULD failure: failure, skip or pass; None: failure at --fail-on should, else skip
     junit_should: str | None = None
+    # the forward proxy of every request, http://[user:password@]host:port; None: the environment's
+    # HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY, never for a loopback target (conformance.network)
+    proxy: str | None = None
+    # a PEM file of the CA certificates to trust instead of the default ones (or SSL_CERT_FILE / SSL_CERT_DIR)
+    ca_bundle: str | None = None
+    # verify no TLS certificate (a loud warning, and recorded in conformance.json)
+    insecure: bool = False
+    # extra request headers, each "Name: value" or "Name: env:VARIABLE" (the value read from the environment)
+    headers: list[str] = field(default_factory=list)
 
     def secrets(self) -> list[str]:
         return [s for s in (self.api_key,) if s]
 
     def redacted(self) -> dict[str, Any]:
+        """The configuration fit to print: the key, the proxy's userinfo and secret header values masked."""
+        from conformance.network import masked_header_specs
+        from conformance.redact import safe_url
+
         out = asdict(self)
         if out.get("api_key"):
             out["api_key"] = REDACTED
+        out["proxy"] = safe_url(self.proxy)
+        out["headers"] = masked_header_specs(self)
         return out
 
     def junit_should_as(self) -> str:
@@ -102,6 +117,9 @@ def _coerce(name: str, value: Any) -> Any:
         if base == "float":
             # a rate may be written as it is read: 5/s
             return float(value.removesuffix("/s")) if isinstance(value, str) else float(value)
+        if base == "list[str]" and name == "headers" and isinstance(value, str):
+            # header values may hold commas: one header a line
+            return [v.strip() for v in value.splitlines() if v.strip()]
         if base == "list[str]":
             return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
         return str(value)
@@ -153,6 +171,9 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, config_fil
     merged.update({k: v for k, v in flags.items() if v is not None and k in FIELD_TYPES})
     config = Config(**{k: _coerce(k, v) for k, v in merged.items()})
     validate(config)
+    from conformance.network import check
+
+    check(config, env)
     return config
 
 

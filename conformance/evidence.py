@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from conformance.config import Config
@@ -37,17 +39,29 @@ def _ansi_c(data: bytes) -> str:
     return "$'" + "".join(out) + "'"
 
 
-def shell_word(text: str, key: str | None, scrubber: Scrubber) -> str:
-    """One shell word for `text`, in which the key becomes "${SGP_API_KEY}" and other secrets the mask.
+def shell_word(text: str, key: str | None, scrubber: Scrubber, variables: Mapping[str, str] | None = None) -> str:
+    """One shell word for `text`, in which the key becomes "${SGP_API_KEY}", each secret of `variables`
+    (value -> VARIABLE, the headers read from the environment) "${VARIABLE}", and other secrets the mask.
 
     Quoted pieces side by side make one word: 'x-api-key: '"${SGP_API_KEY}". Single quotes elsewhere,
     so `!` and `$` in bodies mean nothing to an interactive shell.
     """
-    if not key or key not in text:
+    expansions = dict(variables or {})
+    if key:
+        expansions[key] = KEY_VARIABLE
+    present = sorted((s for s in expansions if s and s in text), key=len, reverse=True)
+    if not present:
         return shlex.quote(scrubber.text(text))
-    pieces = text.split(key)
-    words = [shlex.quote(scrubber.text(p)) if p else "" for p in pieces]
-    return KEY_EXPANSION.join(words)
+    words: list[str] = []
+    last = 0
+    for found in re.finditer("|".join(re.escape(s) for s in present), text):
+        if found.start() > last:
+            words.append(shlex.quote(scrubber.text(text[last:found.start()])))
+        words.append(f'"${{{expansions[found.group()]}}}"')
+        last = found.end()
+    if last < len(text):
+        words.append(shlex.quote(scrubber.text(text[last:])))
+    return "".join(words)
 
 
 def _printable(data: bytes) -> bool:
@@ -59,17 +73,28 @@ def _printable(data: bytes) -> bool:
 
 
 def curl_line(exchange: Exchange, scrubber: Scrubber, profile: Profile, config: Config) -> str:
-    """A one-line reproduction that reads the key from $SGP_API_KEY, never carrying the key itself."""
+    """A one-line reproduction that reads the key from $SGP_API_KEY and a secret extra header from the
+    variable it was read from (--header 'Name: env:VAR'), never carrying either itself; with the run's
+    --proxy (userinfo masked), --ca-bundle and --insecure."""
+    from conformance.network import header_variables
+
     spec = exchange.request
     key = config.api_key or None
+    variables = header_variables(config)
     parts = ["curl", "-sS", "-i"]
     if spec.stream:
         parts.append("-N")
+    if config.proxy:
+        parts += ["-x", shlex.quote(scrubber.text(safe_url(config.proxy) or ""))]
+    if config.insecure:
+        parts.append("-k")
+    elif config.ca_bundle:
+        parts += ["--cacert", shlex.quote(config.ca_bundle)]
     parts += ["-X", spec.method, shell_word(exchange.url, key, scrubber)]
     for name, value in spec.headers.items():
-        if key is None or key not in value:
+        if (key is None or key not in value) and value not in variables:
             value = MASK if name.lower() in scrubber.declared else value
-        parts += ["-H", shell_word(f"{name}: {value}", key, scrubber)]
+        parts += ["-H", shell_word(f"{name}: {value}", key, scrubber, variables)]
     if spec.body is not None:
         if _printable(spec.body):
             body = shell_word(spec.body.decode("utf-8"), key, scrubber)

@@ -56,11 +56,15 @@ OPTION_FIELDS = {
     "baseline": ("baseline file of accepted deviations", str),
     "junit-should": ("how junit.xml shows a SHOULD failure: failure, skip or pass (default: failure at "
                      "--fail-on should, skip at must, so CI test views agree with the exit code)", str),
+    "proxy": ("forward proxy of every request, http://[user:password@]host:port (default: HTTPS_PROXY ...)", str),
+    "ca-bundle": ("PEM file of the CA certificates to trust instead of the default ones", str),
+    "headers": ("extra request headers, one 'Name: value' (or 'Name: env:VARIABLE') a line", str),
 }
 FLAG_FIELDS = {
     "allow-insecure-http": "send the key over http to a non-loopback host",
     "dry-run": "print the planned requests per requirement and send none",
     "clients": "also drive the official SDKs against the target (CLIENT-*)",
+    "insecure": "verify no TLS certificate",
 }
 # property tests send up to max_examples generated requests each (PROP-003 reuses PROP-002's)
 GENERATED = {"PROP-001": 1, "PROP-002": 1, "PROP-003": 0}

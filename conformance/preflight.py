@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from conformance.config import ConfigError
 from conformance.exchange import Exchange, RequestSpec
+from conformance.network import request_headers
 from conformance.profiles import PROFILES, Profile
 from conformance.redact import safe_url
 
@@ -83,7 +84,8 @@ def _guess(run: Run) -> str | None:
     """The first other form of the base URL whose endpoint answers (anything but 404/405)."""
     config = run.config
     for why, other, base in candidates(config.base_url or "", run.profile):
-        headers = {"content-type": "application/json", **other.auth_headers(config.api_key or "")}
+        headers = {**request_headers(config), "content-type": "application/json",
+                   **other.auth_headers(config.api_key or "")}
         spec = RequestSpec("preflight_guess", headers=headers, body=json.dumps(run.context.body()).encode(),
                            url=other.url(base))
         try:

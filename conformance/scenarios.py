@@ -14,6 +14,7 @@ from typing import Any
 
 from conformance.config import Config
 from conformance.exchange import RequestSpec
+from conformance.network import request_headers
 from conformance.profiles import PROFILES, Profile
 
 PROMPT = "Count from 1 to 40, separated by spaces."
@@ -46,7 +47,11 @@ class Context:
         return self.profile.auth_headers(self.config.api_key or "")
 
     def headers(self, **extra: str) -> dict[str, str]:
-        out = {"content-type": "application/json", "accept": "application/json", **self.auth()}
+        """The headers of a request: the run's extra headers (--header) first, so that nothing the suite
+        sets is overridden by them (the auth scenarios vary the key on purpose), then content type, accept,
+        the key and the account, then `extra`."""
+        out = {**request_headers(self.config), "content-type": "application/json", "accept": "application/json",
+               **self.auth()}
         if self.profile.account_header and self.config.account_id:
             out[self.profile.account_header] = self.config.account_id
         out.update(extra)

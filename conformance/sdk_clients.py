@@ -8,8 +8,10 @@ Every SDK request goes through a `RecordingTransport` under the SDK's own httpx 
 counted against the run's request budget and pace, bounded in size and time like the suite's own
 requests, and recorded as an `Exchange`: the evidence of a failure shows the very bytes the SDK choked
 on, and the census sees them too. Both SDKs accept a plain `httpx.Client` (openai 3 also takes its own
-`httpx2`), so one transport serves both. The SDKs' own retries are off: a 429/503 is retried the way the
-suite's client retries it, under the run's budget.
+`httpx2`), so one transport serves both; under it, the suite's own route and TLS trust
+(`conformance.network`: proxy, CA bundle, --insecure), so the SDKs reach the target as the suite does. The
+SDKs' own retries are off: a 429/503 is retried the way the suite's client retries it, under the run's
+budget.
 
 The judgements are pure functions of the call's outcome and the recorded exchange:
 CLIENT-001 (non-streaming parses), CLIENT-002/003 (a stream is consumed to its end), CLIENT-004 (the
@@ -36,6 +38,7 @@ from conformance.checks import NotJudged, Violation
 from conformance.client import describe_error, read_bounded, retry_delay
 from conformance.config import Config
 from conformance.exchange import Exchange, RequestSpec, Response
+from conformance.network import http_transport, request_headers
 from conformance.profiles import Profile
 from conformance.sse import parse as parse_sse
 
@@ -143,7 +146,8 @@ class RecordingTransport(httpx.BaseTransport):
         self.scenario = scenario
         self.before_send = before_send
         self.record = record
-        self.inner = inner or httpx.HTTPTransport()
+        # the suite's own route and TLS trust (--proxy, --ca-bundle, --insecure, the environment's)
+        self.inner = inner or http_transport(config, config.base_url)
         self.exchanges: list[Exchange] = []
         # set when no connection could be made: the target is down, which is no finding about the SDK
         self.unreachable: str | None = None
@@ -242,19 +246,21 @@ def describe_exception(exc: BaseException) -> str:
 
 
 def make_sdk_client(profile: Profile, config: Config, http_client: httpx.Client) -> Any:
-    """The profile's SDK client for the target; the base URL as the user would give it to the SDK."""
+    """The profile's SDK client for the target; the base URL as the user would give it to the SDK, and the
+    run's extra headers (--header) as its default headers, as a client author would pass them."""
     timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
+    headers = request_headers(config) or None
     if profile.name == "sgp":
         from scale_gp import SGPClient
 
         # scale-gp appends /v4/beta/chat/completions to the bare host URL, as the profile does
         return SGPClient(api_key=config.api_key or "", account_id=config.account_id, base_url=config.base_url,
-                         max_retries=0, timeout=timeout, http_client=http_client)
+                         max_retries=0, timeout=timeout, http_client=http_client, default_headers=headers)
     from openai import OpenAI
 
     # the openai profile's base URL already ends in /v1, which is what the openai SDK expects
     return OpenAI(api_key=config.api_key or "", base_url=config.base_url, max_retries=0, timeout=timeout,
-                  http_client=http_client)
+                  http_client=http_client, default_headers=headers)
 
 
 def _create(client: Any, profile: Profile) -> Callable[..., Any]:

@@ -184,7 +184,10 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
     if verdict == "key refused":
         return EXIT_UNREACHABLE, f"key refused: {run.get('halted')}"
     if verdict == "unreachable":
-        return EXIT_UNREACHABLE, f"target unreachable: {doc.get('unreachable')}"
+        from conformance.network import tls_fix
+
+        unreachable = doc.get("unreachable") or ""
+        return EXIT_UNREACHABLE, f"target unreachable: {unreachable}{tls_fix(unreachable)}"
     gating_failures = gating(doc.get("results", []), fail_on)
     if verdict == "not conformant":
         return EXIT_FAIL, f"not conformant: {len(gating_failures)} requirement(s) failed, {judged}"

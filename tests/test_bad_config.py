@@ -1,5 +1,6 @@
 """Bad configuration: `sgp-conformance run` exits 2 with exactly one line on stderr that names the fix,
-and no traceback, whatever is wrong: the URL, the profile, the config file, the baseline, a flag.
+and no traceback, whatever is wrong: the URL, the profile, the config file, the baseline, the proxy, the CA
+bundle, an extra header, a flag.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ CASES: list[tuple[str, list[str], tuple[str, str] | None, str]] = [
      ("b.toml", '[[accepted]]\nid = "SEM-005"\nreason = "x"\nexpires = "soon"\n'), "is not a date like 2027-03-31"),
     ("baseline-not-a-list", ["--baseline", "b.toml"], ("b.toml", 'accepted = "SEM-005"\n'),
      "expected a list of [[accepted]] entries"),
+    ("proxy-not-a-url", ["--proxy", "proxy.corp"], None,
+     "--proxy 'proxy.corp' is not a proxy URL like http://host:port: give e.g. http://proxy.example.com:3128"),
+    ("ca-bundle-missing", ["--ca-bundle", "corp-ca.pem"], None,
+     "--ca-bundle corp-ca.pem does not exist: give the PEM file of the CA"),
+    ("header-malformed", ["--header", "X-Tenant-Id=acme"], None, "--header 'X-Tenant-Id=acme' is not 'Name: value'"),
+    ("header-env-unset", ["--header", "X-Tenant-Token: env:SGP_TEST_UNSET_TOKEN"], None,
+     "$SGP_TEST_UNSET_TOKEN is not set: export it, or give the value itself"),
     ("flag-unknown", ["--no-such-flag"], None,
      "unrecognized arguments: --no-such-flag (see sgp-conformance run --help"),
     ("selection-bad-expression", ["-k", "("], None, "Wrong expression passed to '-k'"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 from urllib.parse import urlsplit
 
@@ -70,6 +71,8 @@ def build_parser(prog: str = "sgp-conformance serve") -> argparse.ArgumentParser
     parser.add_argument(
         "--latency-ms", type=_latency, default=0, metavar="N", help="wait N ms before each answer (default 0)"
     )
+    parser.add_argument("--certfile", metavar="PEM", help="serve https with this certificate chain (PEM)")
+    parser.add_argument("--keyfile", metavar="PEM", help="the private key of --certfile, if not inside it")
     return parser
 
 
@@ -85,6 +88,16 @@ def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve
         parser.print_usage(sys.stderr)
         print(f"{prog}: error: give a non-empty --api-key or set ${KEY_ENV}", file=sys.stderr)
         return 2
+    if args.keyfile and not args.certfile:
+        parser.print_usage(sys.stderr)
+        print(f"{prog}: error: --keyfile needs --certfile", file=sys.stderr)
+        return 2
+    if args.certfile:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(args.certfile, args.keyfile)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"{prog}: error: cannot load the certificate of --certfile/--keyfile: {exc}", file=sys.stderr)
+            return 2
     settings = ServerSettings(
         profile=get_profile(args.profile),
         api_keys=tuple(keys),
@@ -102,7 +115,8 @@ def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve
         print(f"  GET  {root.scheme}://{root.netloc}/healthz", flush=True)
 
     try:
-        serve_forever(settings, args.host, args.port, on_listening=announce)
+        serve_forever(settings, args.host, args.port, on_listening=announce, certfile=args.certfile,
+                      keyfile=args.keyfile)
     except OSError as exc:
         print(f"{prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

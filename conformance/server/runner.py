@@ -1,5 +1,5 @@
 """Running an ASGI app under uvicorn: in a background thread (tests, the embedded target) or in the
-foreground (the `serve` command)."""
+foreground (the `serve` command); over TLS when given a certificate (certfile: PEM chain, keyfile: its key)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def base_url(profile: Profile, host: str, port: int) -> str:
-    return profile.base_url_template.format(host=_url_host(host), port=port)
+def base_url(profile: Profile, host: str, port: int, tls: bool = False) -> str:
+    url = profile.base_url_template.format(host=_url_host(host), port=port)
+    return "https://" + url.removeprefix("http://") if tls else url
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -46,7 +47,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _config(app: ASGIApp) -> uvicorn.Config:
+def _config(app: ASGIApp, certfile: str | None = None, keyfile: str | None = None) -> uvicorn.Config:
     # log_config=None leaves the process's logging alone; warnings still reach the root logger.
     # A short graceful timeout: stop() must not hang on a client that keeps a stream open.
     return uvicorn.Config(
@@ -56,6 +57,8 @@ def _config(app: ASGIApp) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=2,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
 
 
@@ -78,6 +81,7 @@ class RunningServer:
         port: int,
         profile: Profile,
         settings: ServerSettings | None = None,
+        tls: bool = False,
     ) -> None:
         self._server = server
         self._thread = thread
@@ -86,7 +90,7 @@ class RunningServer:
         self.profile = profile
         # None when an arbitrary ASGI app was started
         self.settings = settings
-        self.base_url = base_url(profile, host, port)
+        self.base_url = base_url(profile, host, port, tls)
 
     @property
     def url(self) -> str:
@@ -119,12 +123,15 @@ def start_server(
     *,
     profile: Profile | None = None,
     timeout: float = 10.0,
+    certfile: str | None = None,
+    keyfile: str | None = None,
 ) -> RunningServer:
-    """Serve settings (via create_app) or any ASGI app; returns once connections are accepted."""
+    """Serve settings (via create_app) or any ASGI app; returns once connections are accepted. With
+    certfile (and keyfile, unless the certfile holds the key too) it speaks TLS and its base URL is https."""
     app, profile = _resolve(app_or_settings, profile)
     sock = bind(host, port)
     actual_port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app))
+    server = uvicorn.Server(_config(app, certfile, keyfile))
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -145,7 +152,7 @@ def start_server(
             raise ServerStartError(f"the server on {host}:{actual_port} failed to start: {reason}")
         time.sleep(0.005)
     settings = app_or_settings if isinstance(app_or_settings, ServerSettings) else None
-    return RunningServer(server, thread, host, actual_port, profile, settings)
+    return RunningServer(server, thread, host, actual_port, profile, settings, tls=certfile is not None)
 
 
 def serve_forever(
@@ -154,11 +161,13 @@ def serve_forever(
     port: int = 8000,
     *,
     on_listening: Callable[[str], None] | None = None,
+    certfile: str | None = None,
+    keyfile: str | None = None,
 ) -> None:
     """Serve in the foreground until interrupted; on_listening gets the base URL once bound."""
     sock = bind(host, port)
-    url = base_url(settings.profile, host, sock.getsockname()[1])
-    server = uvicorn.Server(_config(create_app(settings)))
+    url = base_url(settings.profile, host, sock.getsockname()[1], tls=certfile is not None)
+    server = uvicorn.Server(_config(create_app(settings), certfile, keyfile))
     if on_listening is not None:
         on_listening(url)
     with contextlib.closing(sock):
