@@ -1,7 +1,13 @@
 """The pytest plugin: options, the session's target and client, requirement marks, and result collection.
 
-Loaded with `-p conformance.plugin` (the CLI does this). Its options carry an `--sgp-` prefix
+Installed, the package registers this module as the pytest plugin `conformance.plugin` (a `pytest11` entry
+point); the CLI also loads it with `-p conformance.plugin`. Its options carry an `--sgp-` prefix
 (`--sgp-base-url`, `--sgp-timeout` ...) so they never collide with other pytest plugins' options.
+
+The plugin is loaded into every pytest session of the interpreter but stays inert (no server, no reports,
+no options required) unless the session asks for the suite: an `--sgp-` option is given, or what pytest
+was asked to collect is the suite or a part of it (`pytest --pyargs conformance.suite`, or its path). Suite
+tests collected by accident (a parent directory) are deselected with a warning instead of being run.
 Each conformance test is tied to exactly one requirement by `@requirement(ID, scenarios...)`; the
 requirement ID becomes the test's parameter id, so it reads the same in test names, JUnit, the HTML
 report and the JSON results.
@@ -12,8 +18,10 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,6 +65,8 @@ FLAG_FIELDS = {
 # property tests send up to max_examples generated requests each (PROP-003 reuses PROP-002's)
 GENERATED = {"PROP-001": 1, "PROP-002": 1, "PROP-003": 0}
 STASH_RUN = pytest.StashKey["Run"]()
+SUITE_MODULE = "conformance.suite"
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -134,9 +144,37 @@ def _flags(config: pytest.Config) -> dict[str, Any]:
     return flags
 
 
+def _names_suite(arg: str, config: pytest.Config) -> bool:
+    """Whether one of pytest's positional arguments is the suite or a part of it (a module, a test id)."""
+    target = arg.split("::", 1)[0]
+    if config.getoption("pyargs", False) and (target == SUITE_MODULE or target.startswith(SUITE_MODULE + ".")):
+        return True
+    try:
+        path = (config.invocation_params.dir / target).resolve()
+    except (OSError, ValueError):
+        return False
+    return path == SUITE_DIR or SUITE_DIR in path.parents
+
+
+def asked_for(config: pytest.Config) -> bool:
+    """Whether this session runs the conformance suite: an `--sgp-` option is set, or the suite is what pytest
+    was asked to collect. Otherwise the plugin leaves the session alone."""
+    given = [config.getoption(f"sgp_{name.replace('-', '_')}") for name in (*OPTION_FIELDS, *FLAG_FIELDS)]
+    if any(value is not None for value in given) or config.getoption("sgp_config") is not None:
+        return True
+    return any(_names_suite(str(arg), config) for arg in config.args)
+
+
+def _in_suite(item: pytest.Item) -> bool:
+    path = Path(str(item.path)).resolve()
+    return SUITE_DIR in path.parents
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
     config.addinivalue_line("markers", "scenarios(*names): the requests a conformance test needs")
+    if not asked_for(config):
+        return
     try:
         settings = resolve(_flags(config), config_file=config.getoption("sgp_config"))
     except ConfigError as exc:
@@ -163,6 +201,24 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(CensusPlugin(run, config), PLUGIN_NAME)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a session that did not ask for the suite, suite tests collected by the way (a parent directory
+    was given) are deselected: without the plugin's run they could only fail, and running them would
+    start a server and write reports nobody asked for."""
+    if STASH_RUN in config.stash:
+        return
+    stray = [item for item in items if _in_suite(item)]
+    if not stray:
+        return
+    config.hook.pytest_deselected(items=stray)
+    items[:] = [item for item in items if not _in_suite(item)]
+    warnings.warn(pytest.PytestConfigWarning(
+        f"sgp-conformance: {len(stray)} test(s) of the conformance suite were collected but not asked for, and "
+        f"were deselected: run the suite with `pytest --pyargs {SUITE_MODULE}` or give an --sgp- option"),
+        stacklevel=1)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(STASH_RUN, None)
     if run is not None:
@@ -183,7 +239,11 @@ def requirement_of(item: pytest.Item) -> str | None:
 
 @pytest.fixture(scope="session")
 def conformance_run(request: pytest.FixtureRequest) -> Run:
-    return request.config.stash[STASH_RUN]
+    run = request.config.stash.get(STASH_RUN, None)
+    if run is None:
+        pytest.fail("the sgp-conformance plugin is inactive in this session: give an --sgp- option "
+                    f"(e.g. --sgp-base-url) or run `pytest --pyargs {SUITE_MODULE}`", pytrace=False)
+    return run
 
 
 class Judge:
