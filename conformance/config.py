@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from conformance.profiles import PROFILES
 
 DEPTHS = ("smoke", "standard", "deep")
+# the seed of generated cases when none is given: a run is repeatable, and the summary names the seed used
+DEFAULT_SEED = 20261124
 FAIL_ON = ("must", "should")
 ENV_VARS = {
     "base_url": "SGP_BASE_URL",
@@ -76,6 +78,10 @@ class Config:
         if self.max_examples is not None:
             return self.max_examples
         return {"smoke": 2, "standard": 25, "deep": 300}[self.depth]
+
+    def property_seed(self) -> int:
+        """The seed generated cases are drawn with: the one given, else DEFAULT_SEED."""
+        return DEFAULT_SEED if self.seed is None else self.seed
 
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
@@ -181,10 +187,30 @@ def validate(config: Config) -> None:
         load(config.baseline)
 
 
+def _with_scheme(url: str) -> str | None:
+    """The URL a scheme-less --base-url most likely meant (`localhost:8000` -> `http://localhost:8000`): http
+    for a loopback host, https otherwise; None when it does not read as a host at all."""
+    if "://" in url or not url.strip():
+        return None
+    try:
+        host = urlsplit(f"http://{url}").hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    loopback = is_loopback(host)
+    if not loopback and "." not in host:
+        return None
+    return f"{'http' if loopback else 'https'}://{url}"
+
+
 def check_base_url(config: Config) -> None:
     url = config.base_url or ""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
+        meant = _with_scheme(url)
+        if meant:
+            raise ConfigError(f"--base-url {url!r} has no scheme: did you mean {meant}?")
         raise ConfigError(f"--base-url {url!r} is not an http(s) URL: give e.g. https://api.example.com")
     if parts.query or parts.fragment:
         raise ConfigError(f"--base-url {url!r} must not carry a query or fragment")

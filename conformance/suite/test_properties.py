@@ -24,12 +24,12 @@ from schemathesis.openapi import from_dict
 from conformance import catalogue, schema_store
 from conformance.checks import Violation, errors, response
 from conformance.client import BudgetExhausted
+from conformance.config import DEFAULT_SEED
 from conformance.evidence import curl_line
 from conformance.exchange import Exchange, RequestSpec
 from conformance.plugin import Judge, Run, requirement
 from conformance.suite._common import judgeable, why_not
 
-DEFAULT_SEED = 20261124
 MUST_LEVEL = {r.id for r in catalogue.REQUIREMENTS if r.level == catalogue.MUST}
 
 
