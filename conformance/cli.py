@@ -21,7 +21,7 @@ from conformance import __version__, catalogue
 from conformance.config import DEFAULT_SEED, DEPTHS, FAIL_ON, Config, ConfigError, resolve
 from conformance.pipes import silence_stdout, write_lines
 from conformance.profiles import PROFILES, get_profile
-from conformance.summary import prepare_report_dir
+from conformance.summary import prepare_report_dir, run_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -81,7 +81,10 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--fail-on", choices=FAIL_ON,
                    help="the level whose failures fail the run: must (default) or should (MUST and SHOULD)")
     p.add_argument("--report-dir", metavar="DIR",
-                   help=f"where reports are written (default {DEFAULTS.report_dir}/)")
+                   help=f"where reports are written (default {DEFAULTS.report_dir}/); {{timestamp}} in it becomes "
+                        "the run's start, e.g. reports/{timestamp}")
+    p.add_argument("--keep", action="store_true", default=None,
+                   help="keep earlier reports: write into a new timestamped subfolder of the report dir")
     p.add_argument("--max-examples", type=int, metavar="N",
                    help="generated cases per property (default by depth: smoke 2, standard 25, deep 300)")
     p.add_argument("--seed", type=int, metavar="N",
@@ -114,7 +117,10 @@ def build_parser() -> Parser:
                                           "writes the same reports as run.")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--profile", help="sgp (default) or openai")
-    validate.add_argument("--report-dir", help="where reports are written (default reports/)")
+    validate.add_argument("--report-dir", metavar="DIR",
+                          help="where reports are written (default reports/); may contain {timestamp}")
+    validate.add_argument("--keep", action="store_true", default=None,
+                          help="keep earlier reports: write into a new timestamped subfolder of the report dir")
     validate.add_argument("--fail-on", choices=("must", "should"))
     validate.add_argument("--baseline", help="baseline file of accepted deviations")
     return parser
@@ -221,7 +227,8 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
             return EXIT_OK
         return EXIT_OK if code in (0, 5) else EXIT_USAGE
     # the report directory is checked before anything starts, so a bad one costs nothing
-    report_dir = Path(config.report_dir)
+    report_dir = run_report_dir(config.report_dir, config.keep)
+    config.report_dir = str(report_dir)
     problem = prepare_report_dir(report_dir)
     if problem:
         print(problem, file=sys.stderr)

@@ -54,7 +54,10 @@ class Config:
     max_retry_wait: float = 30.0
     depth: str = "standard"
     fail_on: str = "must"
+    # may hold {timestamp}, replaced by the run's start (UTC, e.g. 20261130T101500Z)
     report_dir: str = "reports"
+    # keep earlier reports: each run writes into a new timestamped subfolder of report_dir
+    keep: bool = False
     max_examples: int | None = None
     seed: int | None = None
     allow_insecure_http: bool = False

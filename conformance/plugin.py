@@ -179,6 +179,11 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = resolve(_flags(config), config_file=config.getoption("sgp_config"))
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if not hasattr(config, "workerinput"):
+        from conformance.summary import run_report_dir
+
+        # --sgp-report-dir reports/{timestamp}: where this run's conformance.json goes
+        settings.report_dir = str(run_report_dir(settings.report_dir))
     embedded = None
     if settings.base_url is None and not settings.dry_run:
         from conformance.embedded import start_embedded

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,26 @@ PYTEST_NO_TESTS = 5
 
 
 REPORT_FILES = ("conformance.html", "junit.xml", "conformance.json")
+
+
+TIMESTAMP = "{timestamp}"
+
+
+def run_report_dir(template: str, keep: bool = False, now: float | None = None) -> Path:
+    """The directory one run writes to. `{timestamp}` in the template becomes the run's start in UTC
+    (`reports/{timestamp}` -> `reports/20261130T101500Z`); `keep` is the same as a trailing `/{timestamp}`.
+    A timestamped directory that exists already (two runs in one second) gets a suffix: -2, -3 ..."""
+    if keep and TIMESTAMP not in template:
+        template = str(Path(template) / TIMESTAMP)
+    if TIMESTAMP not in template:
+        return Path(template)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    path = Path(template.replace(TIMESTAMP, stamp))
+    suffix = 2
+    while path.exists():
+        path = Path(template.replace(TIMESTAMP, f"{stamp}-{suffix}"))
+        suffix += 1
+    return path
 
 
 def prepare_report_dir(report_dir: Path) -> str | None:
@@ -116,10 +138,9 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
         lines.append(f"  known (accepted in the baseline): {', '.join(known)}")
     req = doc.get("requests", {})
     lines.append(f"requests sent: {req.get('sent', 0)}  (429 seen: {req.get('throttled', 0)})")
-    for name in ("conformance.html", "junit.xml", "conformance.json"):
-        path = report_dir / name
-        if path.exists():
-            lines.append(f"report: {path}")
+    written = [name for name in REPORT_FILES if (report_dir / name).exists()]
+    if written:
+        lines.append(f"reports in {report_dir}{os.sep}: {', '.join(written)}")
     lines.append("=" * 72)
     return "\n".join(lines)
 

@@ -35,7 +35,7 @@ from conformance.checks.response import completion_checks, sent_secrets, stream_
 from conformance.config import Config
 from conformance.profiles import Profile, get_profile
 from conformance.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
-from conformance.summary import prepare_report_dir
+from conformance.summary import prepare_report_dir, run_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 # exchanges shown as evidence per requirement: the first few records that broke it
@@ -331,7 +331,8 @@ def command_validate(args: argparse.Namespace) -> int:
 
     try:
         flags = {k: v for k, v in (("profile", args.profile), ("report_dir", args.report_dir),
-                                   ("fail_on", args.fail_on), ("baseline", args.baseline)) if v is not None}
+                                   ("fail_on", args.fail_on), ("baseline", args.baseline),
+                                   ("keep", getattr(args, "keep", None))) if v is not None}
         # of the environment only the profile applies: a recording has no target, key or model to set
         env = {k: v for k, v in os.environ.items() if k == "SGP_PROFILE"}
         settings = resolve(flags, env=env)
@@ -350,7 +351,8 @@ def command_validate(args: argparse.Namespace) -> int:
     settings.base_url = ", ".join(args.files)
     settings.api_key = keys[0] if keys else None
     settings.model = _model(records)
-    report_dir = Path(settings.report_dir)
+    report_dir = run_report_dir(settings.report_dir, settings.keep)
+    settings.report_dir = str(report_dir)
     problem = prepare_report_dir(report_dir)
     if problem:
         print(problem, file=sys.stderr)

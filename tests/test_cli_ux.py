@@ -98,3 +98,40 @@ def test_a_closed_pipe_ends_quietly(args: list[str], code: int, tmp_path: Path) 
     done = closed_pipe_run(args, tmp_path)
     assert done.returncode == code, done.stderr[-2000:]
     assert done.stderr == ""
+
+
+# -- reports kept per run ---------------------------------------------------------------------------------------
+
+
+def test_report_dir_timestamps_and_keep(tmp_path: Path) -> None:
+    from conformance.summary import run_report_dir
+
+    now = 1_795_000_000.0  # 2026-11-18T11:06:40Z
+    assert run_report_dir(str(tmp_path / "r")) == tmp_path / "r"
+    assert run_report_dir(str(tmp_path / "r" / "{timestamp}"), now=now) == tmp_path / "r" / "20261118T110640Z"
+    assert run_report_dir(str(tmp_path / "r"), keep=True, now=now) == tmp_path / "r" / "20261118T110640Z"
+    # a second run in the same second gets a folder of its own
+    (tmp_path / "r" / "20261118T110640Z").mkdir(parents=True)
+    assert run_report_dir(str(tmp_path / "r"), keep=True, now=now) == tmp_path / "r" / "20261118T110640Z-2"
+
+
+def test_keep_writes_a_new_folder_per_run_and_the_summary_names_it(tmp_path: Path) -> None:
+    recorded = Path(__file__).parent / "fixtures" / "recorded" / "completion-sgp.json"
+    reports = tmp_path / "reports"
+    (reports).mkdir()
+    (reports / "conformance.json").write_text("{}", encoding="utf-8")  # the last run's: kept as it is
+    out = run_cli(["validate", str(recorded), "--keep"], reports, timeout=120)
+    assert out.code == 0, out.output[-2000:]
+    folders = [p for p in reports.iterdir() if p.is_dir()]
+    assert len(folders) == 1 and (folders[0] / "conformance.json").is_file()
+    assert (reports / "conformance.json").read_text(encoding="utf-8") == "{}"
+    assert f"reports in {folders[0]}{os.sep}: conformance.html, junit.xml, conformance.json" in out.stdout
+
+
+def test_a_timestamp_in_the_report_dir(tmp_path: Path) -> None:
+    template = str(tmp_path / "runs" / "{timestamp}")
+    out = run_cli(["run", "--depth", "smoke", "-k", "BASIC-001", "--report-dir", template], timeout=120)
+    assert out.code == 0, out.output[-2000:]
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert len(folder.name) == len("20261130T101500Z") and folder.name.endswith("Z")
+    assert (folder / "conformance.html").is_file() and f"reports in {folder}{os.sep}:" in out.stdout
