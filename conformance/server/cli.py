@@ -7,6 +7,7 @@ import os
 import sys
 from urllib.parse import urlsplit
 
+from conformance.pipes import silence_stdout
 from conformance.profiles import PROFILES, get_profile
 from conformance.server.runner import serve_forever
 from conformance.server.settings import DEFAULT_MODELS, ServerSettings
@@ -68,7 +69,18 @@ def build_parser(prog: str = "sgp-conformance serve") -> argparse.ArgumentParser
     parser.add_argument(
         "--latency-ms", type=_latency, default=0, metavar="N", help="wait N ms before each answer (default 0)"
     )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no access line per request (default: method, path, status, ms)"
+    )
     return parser
+
+
+def _print_line(line: str) -> None:
+    """An access line to stdout; a reader that went away (`serve | head`) costs the lines, not the server."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
 
 
 def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve") -> int:
@@ -98,7 +110,8 @@ def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve
         print(f"  GET  {root.scheme}://{root.netloc}/healthz", flush=True)
 
     try:
-        serve_forever(settings, args.host, args.port, on_listening=announce)
+        serve_forever(settings, args.host, args.port, on_listening=announce,
+                      access_log=None if args.quiet else _print_line)
     except OSError as exc:
         print(f"{prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from conformance.profiles import Profile
-from conformance.server.app import create_app
+from conformance.server.app import AccessLog, create_app
 from conformance.server.settings import ServerSettings
 
 
@@ -154,11 +154,16 @@ def serve_forever(
     port: int = 8000,
     *,
     on_listening: Callable[[str], None] | None = None,
+    access_log: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve in the foreground until interrupted; on_listening gets the base URL once bound."""
+    """Serve in the foreground until interrupted; on_listening gets the base URL once bound, access_log (if
+    given) one line per request."""
     sock = bind(host, port)
     url = base_url(settings.profile, host, sock.getsockname()[1])
-    server = uvicorn.Server(_config(create_app(settings)))
+    app = create_app(settings)
+    if access_log is not None:
+        app = AccessLog(app, access_log)
+    server = uvicorn.Server(_config(app))
     if on_listening is not None:
         on_listening(url)
     with contextlib.closing(sock):
