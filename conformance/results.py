@@ -366,6 +366,8 @@ class ResultsCollector:
                 "model": run.config.model,
                 "depth": run.config.depth,
                 "fail_on": run.config.fail_on,
+                # the seed generated cases were drawn with, given or default: --seed repeats them
+                "seed": run.config.property_seed(),
                 "started": _iso(self.started),
                 "finished": _iso(finished),
                 "duration_s": round(finished - self.started, 2),

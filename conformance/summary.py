@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -115,12 +116,44 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
     return EXIT_OK, "conformant"
 
 
+def line_width() -> int:
+    """The width a failure line of the summary is kept within: the terminal's (COLUMNS), 120 in a pipe."""
+    return min(max(shutil.get_terminal_size((120, 24)).columns, 80), 160)
+
+
+def clip(text: str, width: int) -> str:
+    """`text` on one line of at most `width` characters, cut at a word boundary with an ellipsis (mid-word
+    only when a single word is longer than half the width)."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    if space >= width // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def failure_line(result: dict[str, Any], width: int | None = None) -> str:
+    """One failure of the summary: ID, level, status, what went wrong, and how to rerun just it."""
+    width = line_width() if width is None else width
+    rid = result["id"]
+    head = f"  x {rid:<10} {result['level']:<6} {result['status']:<5} "
+    rerun = f"  (rerun: -k {rid})"
+    message = str(result.get("message") or "").removeprefix(f"{rid}: ")
+    room = max(width - len(head) - len(rerun), 24)
+    return f"{head}{clip(message, room)}{rerun}"
+
+
 def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str) -> str:
     # the verdict shouts; what follows it (a host name, the flag to fix) keeps its case, to be copied as is
     verdict, sep, detail = verdict_line.partition(": ")
     lines = ["", "=" * 72, f"sgp-conformance: {verdict.upper()}{sep}{detail} (--fail-on {fail_on})"]
     run = doc.get("run", {})
     lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}")
+    if run.get("seed") is not None:
+        lines.append(f"depth {run.get('depth')}  seed {run['seed']} (--seed {run['seed']} repeats the generated "
+                     "cases)")
     verdicts = doc.get("verdicts", {})
     for level in catalogue.LEVELS:
         counts = {s: n for s, n in doc.get("counts", {}).get(level, {}).items() if n}
@@ -130,7 +163,7 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
             lines.append(f"  {level:<6} {shown}{parts}")
     failed = [r for r in doc.get("results", []) if r["status"] in {"fail", "error", "stale"}]
     for r in failed[:25]:
-        lines.append(f"  x {r['id']:<10} {r['level']:<6} {r['status']:<5} {r['message'][:84]}")
+        lines.append(failure_line(r))
     if len(failed) > 25:
         lines.append(f"  ... and {len(failed) - 25} more")
     known = [r["id"] for r in doc.get("results", []) if r["status"] == "known"]

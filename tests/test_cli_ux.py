@@ -9,9 +9,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_runs import CLI, run_cli
+from cli_runs import CLI, Outcome, run_cli
+from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
 from conformance.cli import EXIT_CODES, build_parser
+from conformance.config import DEFAULT_SEED
 
 
 def one_line(text: str) -> str:
@@ -135,3 +137,36 @@ def test_a_timestamp_in_the_report_dir(tmp_path: Path) -> None:
     (folder,) = (tmp_path / "runs").iterdir()
     assert len(folder.name) == len("20261130T101500Z") and folder.name.endswith("Z")
     assert (folder / "conformance.html").is_file() and f"reports in {folder}{os.sep}:" in out.stdout
+
+
+# -- the summary at the end of a run ------------------------------------------------------------------------
+
+
+def test_clip_cuts_at_a_word_boundary() -> None:
+    from conformance.summary import clip
+
+    text = "the response lacks the required field id, which every chat completion carries"
+    for width in range(20, len(text)):
+        cut = clip(text, width)
+        assert len(cut) <= width and cut.endswith("…")
+        # every word kept is whole
+        assert text.startswith(cut[:-1]) and text[len(cut) - 1] in " ,"
+    assert clip(text, len(text)) == text
+    # one word longer than half the line is cut inside it
+    assert clip("x" * 50, 20) == "x" * 19 + "…"
+
+
+def test_failure_lines_end_with_how_to_rerun_them() -> None:
+    from conformance.summary import failure_line
+
+    row = {"id": "RESP-001", "level": "MUST", "status": "fail",
+           "message": "RESP-001: missing required field 'id' in every one of the six completions that were judged"}
+    line = failure_line(row, width=80)
+    assert line.endswith("(rerun: -k RESP-001)") and len(line) <= 80
+    assert "missing required field" in line and "…" in line and "RESP-001: missing" not in line
+
+
+def test_a_run_records_and_prints_its_seed(broken_run: Outcome) -> None:  # noqa: F811
+    assert broken_run.doc["run"]["seed"] == DEFAULT_SEED
+    assert f"seed {DEFAULT_SEED}" in broken_run.stdout
+    assert "(rerun: -k RESP-001)" in broken_run.stdout
