@@ -167,8 +167,9 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[str]:
     report_dir = Path(config.report_dir)
+    # the plugin's progress display (a live line, or a line per area) stands in for pytest's dots and counts
     args = [str(SUITE_DIR), "-p", "conformance.plugin", "-p", "no:cacheprovider", "--rootdir", str(SUITE_DIR),
-            "-o", "console_output_style=count", "-q", "--no-header", "-rN", "--tb=no",
+            "--sgp-progress", "auto", "-o", "console_output_style=classic", "-q", "--no-header", "-rN", "--tb=no",
             # the suite judges with explicit failures, never bare asserts: rewriting would cost seconds
             "--assert=plain"]
     if reports:

@@ -77,6 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--sgp-{name}", dest=f"sgp_{name.replace('-', '_')}", action="store_true", default=None,
                         help=help_text)
     group.addoption("--sgp-config", dest="sgp_config", default=None, help="TOML file with [tool.sgp-conformance]")
+    group.addoption("--sgp-progress", dest="sgp_progress", default=None, choices=("auto", "live", "lines", "off"),
+                    help="show the run's progress instead of pytest's dots: a live line in a terminal (live), a "
+                         "line per area (lines), whichever suits stdout (auto); default off")
 
 
 class Run:
@@ -160,7 +163,8 @@ def asked_for(config: pytest.Config) -> bool:
     """Whether this session runs the conformance suite: an `--sgp-` option is set, or the suite is what pytest
     was asked to collect. Otherwise the plugin leaves the session alone."""
     given = [config.getoption(f"sgp_{name.replace('-', '_')}") for name in (*OPTION_FIELDS, *FLAG_FIELDS)]
-    if any(value is not None for value in given) or config.getoption("sgp_config") is not None:
+    if any(value is not None for value in given) or any(
+            config.getoption(name) is not None for name in ("sgp_config", "sgp_progress")):
         return True
     return any(_names_suite(str(arg), config) for arg in config.args)
 
@@ -199,6 +203,10 @@ def pytest_configure(config: pytest.Config) -> None:
         from conformance.results import ResultsCollector
 
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
+    if not settings.dry_run:
+        from conformance.progress import register as show_progress
+
+        show_progress(config, run)
     if not settings.dry_run:
         from conformance.census import PLUGIN_NAME, CensusPlugin
 
@@ -294,6 +302,37 @@ def judge(conformance_run: Run, request: pytest.FixtureRequest) -> Judge:
     return Judge(conformance_run, request.node)
 
 
+def planned_scenarios(items: Iterable[pytest.Item]) -> list[tuple[str, tuple[str, ...]]]:
+    """What the selected tests will send: per test not skipped, its requirement and its scenarios."""
+    planned = []
+    for item in items:
+        mark = item.get_closest_marker("scenarios")
+        if not item.get_closest_marker("skip"):
+            planned.append((requirement_of(item) or item.nodeid, tuple(mark.args) if mark else ()))
+    return planned
+
+
+def request_plan(planned: list[tuple[str, tuple[str, ...]]],
+                 examples: int) -> tuple[list[tuple[str, int, str]], int]:
+    """Per requirement: the requests it adds and what they are; and the total at most (what --dry-run
+    prints). A scenario shared by several requirements is sent once; property tests add `examples` each."""
+    sent: set[str] = set()
+    total = 0
+    rows = []
+    for req_id, scenarios in planned:
+        new = [s for s in scenarios if s not in sent]
+        sent.update(new)
+        generated = GENERATED.get(req_id, 0) * examples
+        count = len(new) + generated
+        total += count
+        shared = len(scenarios) - len(new)
+        what = ", ".join(new) if new else "-"
+        if generated:
+            what = f"up to {generated} generated request(s)"
+        rows.append((req_id, count, what + (f" (+{shared} shared)" if shared else "")))
+    return rows, total
+
+
 class Collector:
     """Collection-time selection and run-time bookkeeping; lives on the controller and on workers."""
 
@@ -326,11 +365,7 @@ class Collector:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-        planned: list[tuple[str, tuple[str, ...]]] = []
-        for item in keep:
-            mark = item.get_closest_marker("scenarios")
-            if not item.get_closest_marker("skip"):
-                planned.append((requirement_of(item) or item.nodeid, tuple(mark.args) if mark else ()))
+        planned = planned_scenarios(keep)
         if self.run.config.dry_run:
             self.print_plan(planned)
             config.hook.pytest_deselected(items=list(items))
@@ -341,22 +376,9 @@ class Collector:
     def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
         """The requests of the run, per requirement; a scenario shared by several is sent once."""
         writer = self.config.pluginmanager.get_plugin("terminalreporter")
-        examples = self.run.config.property_examples()
-        sent: set[str] = set()
-        total = 0
+        rows, total = request_plan(planned, self.run.config.property_examples())
         lines = [f"planned requests ({self.run.profile.name} profile, depth {self.run.config.depth}):"]
-        for req_id, scenarios in planned:
-            new = [s for s in scenarios if s not in sent]
-            sent.update(new)
-            generated = GENERATED.get(req_id, 0) * examples
-            count = len(new) + generated
-            total += count
-            shared = len(scenarios) - len(new)
-            what = ", ".join(new) if new else "-"
-            if generated:
-                what = f"up to {generated} generated request(s)"
-            note = f" (+{shared} shared)" if shared else ""
-            lines.append(f"  {req_id:<10} {count:>4}  {what}{note}")
+        lines += [f"  {req_id:<10} {count:>4}  {what}" for req_id, count, what in rows]
         lines.append(f"total: {total} request(s) at most, budget {self.run.config.max_requests} (--max-requests)")
         for line in lines:
             if writer is not None:
