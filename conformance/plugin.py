@@ -205,8 +205,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
     if not settings.dry_run:
         from conformance.progress import register as show_progress
+        from conformance.report_files import register as tidy_report_files
 
         show_progress(config, run)
+        tidy_report_files(config)
     if not settings.dry_run:
         from conformance.census import PLUGIN_NAME, CensusPlugin
 

@@ -258,6 +258,7 @@ class ValidatePlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         from conformance.census import PLUGIN_NAME, CensusPlugin
         from conformance.plugin import STASH_RUN, Collector, Run
+        from conformance.report_files import register as tidy_report_files
         from conformance.results import ResultsCollector, register_section
 
         config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
@@ -274,6 +275,7 @@ class ValidatePlugin:
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
         register_section(config, "recorded", self.validation.section)
         config.pluginmanager.register(CensusPlugin(run, config), PLUGIN_NAME)
+        tidy_report_files(config)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.run is not None:
