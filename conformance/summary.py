@@ -116,9 +116,13 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
     return EXIT_OK, "conformant"
 
 
+# a failure's message keeps at least this much, whatever the terminal's width (a narrow one wraps the line)
+MESSAGE_ROOM = 96
+
+
 def line_width() -> int:
     """The width a failure line of the summary is kept within: the terminal's (COLUMNS), 120 in a pipe."""
-    return min(max(shutil.get_terminal_size((120, 24)).columns, 80), 160)
+    return min(max(shutil.get_terminal_size((120, 24)).columns, 80), 200)
 
 
 def clip(text: str, width: int) -> str:
@@ -141,7 +145,7 @@ def failure_line(result: dict[str, Any], width: int | None = None) -> str:
     head = f"  x {rid:<10} {result['level']:<6} {result['status']:<5} "
     rerun = f"  (rerun: -k {rid})"
     message = str(result.get("message") or "").removeprefix(f"{rid}: ")
-    room = max(width - len(head) - len(rerun), 24)
+    room = max(width - len(head) - len(rerun), MESSAGE_ROOM)
     return f"{head}{clip(message, room)}{rerun}"
 
 
