@@ -932,8 +932,11 @@ def _no_usage(doc: dict[str, Any], call: Call) -> None:
 
 _M = Mutant
 # enough generated cases that the faults only generation reaches turn up: at 60 cases each property
-# mutant is found under each of ten seeds tried; at the default 25, the role mutant under six of ten
-MORE_CASES = ("--max-examples", "60")
+# mutant was found under each of ten seeds tried; at the default 25, the role mutant under six of ten.
+# Which cases a seed draws shifts with any edit of conformance/: Hypothesis mixes in string and number
+# constants it harvests from the source of local (not site-packages) modules. After one such edit the
+# role mutant went unfound at 60 under the default seed (found under seeds 1-5); 80 finds it again.
+MORE_CASES = ("--max-examples", "80")
 
 MUTANTS: dict[str, Mutant] = {
     "basic_optional_param_required": _M("a request without temperature is refused with 400", "BASIC-001", (SGP,),
