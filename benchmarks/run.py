@@ -60,9 +60,11 @@ def server(latency_ms: int = 0):
         proc.wait(10)
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
+def timed(cmd: list[str], env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900,
+                          cwd=cwd)
     return time.perf_counter() - started, done
 
 
@@ -106,6 +108,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     opts = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sgp-bench-"))
+    # Hypothesis, generating bodies in this process, would otherwise keep .hypothesis/ in the working directory
+    os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(work / "hypothesis"))
     print(f"sgp-conformance benchmarks ({os.cpu_count()} cores, python {sys.version.split()[0]})")
 
     seconds, doc = suite([], work / "standard")
@@ -120,9 +124,14 @@ def main() -> int:
 
         spec.write_text(json.dumps(schema_store.openapi_document("sgp", generation=True)))
         st = shutil.which("st", path=str(BIN)) or "st"
-        st_s, st_done = timed([st, "run", str(spec), "--url", url, "-n", str(opts.cases), "--mode", "positive",
-                               "-H", f"x-api-key: {KEY}", "--checks", "not_a_server_error",
-                               "--phases", "fuzzing", "--report-dir", str(work / "st")])
+        # `st run` writes crash files under .schemathesis/ of its working directory: it runs in the
+        # temporary directory, with that cache turned off by its config file
+        config = work / "schemathesis.toml"
+        config.write_text("[cache]\nenabled = false\n")
+        st_s, st_done = timed([st, "--config-file", str(config), "run", str(spec), "--url", url,
+                               "-n", str(opts.cases), "--mode", "positive", "-H", f"x-api-key: {KEY}",
+                               "--checks", "not_a_server_error", "--phases", "fuzzing",
+                               "--report-dir", str(work / "st")], cwd=work)
         # its summary says "N generated, N passed"
         found = re.search(r"(\d+) generated", st_done.stdout)
         st_cases = int(found.group(1)) if found else opts.cases

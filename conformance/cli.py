@@ -9,6 +9,7 @@ before every requirement was judged, and nothing failed).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import os
 import sys
@@ -17,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__, catalogue
-from conformance.config import Config, ConfigError, require_key, resolve
-from conformance.profiles import get_profile
+from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
+from conformance.pipes import silence_stdout, write_lines
+from conformance.profiles import PROFILES, get_profile
 from conformance.redact import safe_url
-from conformance.summary import JUNIT_SUITE_NAME, prepare_report_dir
+from conformance.summary import JUNIT_SUITE_NAME, prepare_report_dir, run_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -37,29 +39,61 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
+DEFAULTS = Config()
+EXIT_CODES = """exit codes:
+  0  conformant at the --fail-on level
+  1  not conformant, a stale or expired baseline entry, or the key found in a written file
+  2  usage or configuration error (one line that names the fix)
+  3  target unreachable, or the configured key refused
+  4  incomplete: the request budget ran out, or the target kept answering 429, before all was judged"""
+
+
 def _run_parser(sub: Any) -> argparse.ArgumentParser:
+    # no abbreviations: `--co` is pytest's --collect-only, not a prefix of --concurrency or --config
     p = sub.add_parser("run", help="run the conformance suite against a target (default: the embedded server)",
-                       description="Run the suite. Unknown options are passed to pytest (-k, -x, -n ...).")
-    p.add_argument("--base-url", help="target base URL; omitted: start the embedded reference server")
+                       description="Run the suite. Other options go to pytest (-k, -x, -n, --tb ...).",
+                       epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    p.add_argument("--base-url", metavar="URL",
+                   help="target base URL, e.g. https://api.example.com (default: start the embedded reference server)")
     p.add_argument("--api-key", help="API key (prefer SGP_API_KEY in the environment)")
-    p.add_argument("--account-id")
-    p.add_argument("--model")
-    p.add_argument("--profile", help="sgp (default) or openai")
-    p.add_argument("--config", help="TOML file with [tool.sgp-conformance] settings")
-    p.add_argument("--timeout", type=float, help="seconds for a connection or a read (default 20)")
-    p.add_argument("--stream-timeout", type=float, help="seconds a whole stream may take (default 60)")
-    p.add_argument("--max-tokens", type=int, help="max_tokens of every request (default 16)")
-    p.add_argument("--max-requests", type=int, help="hard cap on requests sent (default 500)")
-    p.add_argument("--rate-limit", help="requests per second at most, as N or N/s")
-    p.add_argument("--concurrency", type=int, help="requests in flight at once")
-    p.add_argument("--retries", type=int, help="retries of a 429/503 answer, honouring Retry-After (default 2)")
-    p.add_argument("--depth", choices=("smoke", "standard", "deep"))
-    p.add_argument("--fail-on", choices=("must", "should"))
-    p.add_argument("--report-dir", help="where reports are written (default reports/)")
-    p.add_argument("--max-examples", type=int, help="property-test cases per property")
-    p.add_argument("--seed", type=int, help="seed for generated cases")
-    p.add_argument("--baseline", help="baseline file of accepted deviations")
-    p.add_argument("--allow-insecure-http", action="store_true", default=None)
+    p.add_argument("--account-id", metavar="ID",
+                   help="account the requests act for, sent as x-selected-account-id (sgp profile; default: none)")
+    p.add_argument("--model", help=f"model every request asks for (default {DEFAULTS.model})")
+    p.add_argument("--profile", metavar="{" + ",".join(sorted(PROFILES)) + "}",
+                   help=f"API flavour: path, key header, error style (default {DEFAULTS.profile})")
+    p.add_argument("--config", metavar="FILE", help="TOML file with [tool.sgp-conformance] settings")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help=f"seconds for a connection or a read (default {DEFAULTS.timeout:g})")
+    p.add_argument("--stream-timeout", type=float, metavar="S",
+                   help=f"seconds a whole stream may take (default {DEFAULTS.stream_timeout:g})")
+    p.add_argument("--max-tokens", type=int, metavar="N",
+                   help=f"max_tokens of every request (default {DEFAULTS.max_tokens})")
+    p.add_argument("--max-requests", type=int, metavar="N",
+                   help=f"hard cap on requests sent (default {DEFAULTS.max_requests})")
+    p.add_argument("--rate-limit", metavar="RATE",
+                   help="requests per second at most, written N or N/s, e.g. 5 or 0.5/s (default: no limit)")
+    p.add_argument("--concurrency", type=int, metavar="N",
+                   help=f"requests in flight at once (default {DEFAULTS.concurrency})")
+    p.add_argument("--retries", type=int, metavar="N",
+                   help=f"retries of a 429/503 answer, honouring Retry-After (default {DEFAULTS.retries})")
+    p.add_argument("--depth", choices=DEPTHS,
+                   help="smoke: every MUST requirement once, at most 30 requests; standard (default): everything, "
+                        "25 generated cases per property; deep: 300 per property")
+    p.add_argument("--fail-on", choices=FAIL_ON,
+                   help="the level whose failures fail the run: must (default) or should (MUST and SHOULD)")
+    p.add_argument("--report-dir", metavar="DIR",
+                   help=f"where reports are written (default {DEFAULTS.report_dir}/); {{timestamp}} in it becomes "
+                        "the run's start, e.g. reports/{timestamp}")
+    p.add_argument("--keep", action="store_true", default=None,
+                   help="keep earlier reports: write into a new timestamped subfolder of the report dir")
+    p.add_argument("--max-examples", type=int, metavar="N",
+                   help="generated cases per property (default by depth: smoke 2, standard 25, deep 300)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="seed of the generated cases (default: the run picks one; the summary and the results "
+                        "name it, and --seed N reproduces the cases)")
+    p.add_argument("--baseline", metavar="FILE", help="baseline file of accepted deviations")
+    p.add_argument("--allow-insecure-http", action="store_true", default=None,
+                   help="send the key over plain http to a host other than loopback (default: refused)")
     net = p.add_argument_group(
         "behind a proxy or an internal CA",
         "Without --proxy, HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY are honoured (never for a loopback "
@@ -88,7 +122,8 @@ def build_parser() -> Parser:
     serve = sub.add_parser("serve", help="run the reference server", add_help=False)
     serve.add_argument("rest", nargs=argparse.REMAINDER)
     listing = sub.add_parser("list", help="print the requirement catalogue")
-    listing.add_argument("--profile", default=None)
+    listing.add_argument("--profile", default=None, choices=sorted(PROFILES),
+                         help="only the requirements that apply to this profile (default: all)")
     listing.add_argument("--format", choices=("text", "markdown", "json"), default="text")
     diff = sub.add_parser("diff", help="compare two conformance.json results")
     diff.add_argument("old")
@@ -98,10 +133,47 @@ def build_parser() -> Parser:
                                           "writes the same reports as run.")
     validate.add_argument("files", nargs="+", metavar="FILE")
     validate.add_argument("--profile", help="sgp (default) or openai")
-    validate.add_argument("--report-dir", help="where reports are written (default reports/)")
+    validate.add_argument("--report-dir", metavar="DIR",
+                          help="where reports are written (default reports/); may contain {timestamp}")
+    validate.add_argument("--keep", action="store_true", default=None,
+                          help="keep earlier reports: write into a new timestamped subfolder of the report dir")
     validate.add_argument("--fail-on", choices=("must", "should"))
     validate.add_argument("--baseline", help="baseline file of accepted deviations")
     return parser
+
+
+def _pytest_options() -> set[str]:
+    """The option strings pytest and its installed plugins accept; empty when pytest cannot tell (then no
+    option is judged a typo)."""
+    try:
+        from _pytest.config import get_config
+
+        config = get_config()
+        config.pluginmanager.load_setuptools_entrypoints("pytest11")
+        parser = config._parser
+        return {name for group in (parser._anonymous, *parser._groups) for option in group.options
+                for name in option.names()}
+    except Exception:  # pytest's internals moved: pass everything through, as before
+        return set()
+
+
+def unknown_option(parser: argparse.ArgumentParser, extra: list[str]) -> str | None:
+    """`unknown option --depht: did you mean --depth?` for a long option neither `run` nor pytest knows but
+    close to one of theirs; None when every option is known or none is close (pytest then says its own)."""
+    wanted = [arg.split("=", 1)[0] for arg in extra if arg.startswith("--") and len(arg) > 2]
+    if not wanted:
+        return None
+    ours = {name for action in parser._actions for name in action.option_strings if name.startswith("--")}
+    theirs = {name for name in _pytest_options() if name.startswith("--")}
+    if not theirs:
+        return None
+    for name in wanted:
+        if name in ours or name in theirs:
+            continue
+        close = difflib.get_close_matches(name, sorted(ours | theirs), n=1, cutoff=0.75)
+        if close:
+            return f"unknown option {name}: did you mean {close[0]}?"
+    return None
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,8 +183,9 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[str]:
     report_dir = Path(config.report_dir)
+    # the plugin's progress display (a live line, or a line per area) stands in for pytest's dots and counts
     args = [str(SUITE_DIR), "-p", "conformance.plugin", "-p", "no:cacheprovider", "--rootdir", str(SUITE_DIR),
-            "-o", "console_output_style=count", "-q", "--no-header", "-rN", "--tb=no",
+            "--sgp-progress", "auto", "-o", "console_output_style=classic", "-q", "--no-header", "-rN", "--tb=no",
             # the suite judges with explicit failures, never bare asserts: rewriting would cost seconds
             "--assert=plain"]
     if reports:
@@ -201,11 +274,18 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         import pytest
 
         announce_network(config)
-        code = pytest.main([*pytest_args(config, extra, reports=False), "--sgp-dry-run"],
-                           plugins=[_one_line_usage_errors()])
+        try:
+            code = pytest.main([*pytest_args(config, extra, reports=False), "--sgp-dry-run"],
+                               plugins=[_one_line_usage_errors()])
+            sys.stdout.flush()
+        except BrokenPipeError:
+            # the plan's reader has what it wanted (`| head -1`)
+            silence_stdout()
+            return EXIT_OK
         return EXIT_OK if code in (0, 5) else EXIT_USAGE
     # the report directory is checked before anything starts, so a bad one costs nothing
-    report_dir = Path(config.report_dir)
+    report_dir = run_report_dir(config.report_dir, config.keep)
+    config.report_dir = str(report_dir)
     problem = prepare_report_dir(report_dir)
     if problem:
         print(problem, file=sys.stderr)
@@ -242,20 +322,42 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
 
 def command_list(args: argparse.Namespace) -> int:
     reqs = catalogue.for_profile(args.profile) if args.profile else list(catalogue.REQUIREMENTS)
+    lines: list[str] = []
     if args.format == "json":
-        print(json.dumps([{"id": r.id, "level": r.level, "statement": r.statement, "source": r.source,
-                           "profiles": list(r.profiles)} for r in reqs], indent=2))
+        lines.append(json.dumps([{"id": r.id, "level": r.level, "statement": r.statement, "source": r.source,
+                                  "profiles": list(r.profiles)} for r in reqs], indent=2))
     elif args.format == "markdown":
-        print(catalogue.markdown_table(reqs))
+        lines.append(catalogue.markdown_table(reqs))
     else:
         for r in reqs:
             only = "" if len(r.profiles) > 1 else f" [{r.profiles[0]} only]"
-            print(f"{r.id:<10} {r.level:<6} {r.statement}{only}")
+            lines.append(f"{r.id:<10} {r.level:<6} {r.statement}{only}")
+    write_lines(lines)
     return EXIT_OK
+
+
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found: argparse.ArgumentParser = action.choices[name]
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    try:
+        code = _main(argv)
+    except BrokenPipeError:
+        # the reader of stdout went away mid-command: a run that could not finish its summary is not a pass
+        silence_stdout()
+        return EXIT_FAIL if argv[:1] == ["run"] and "--dry-run" not in argv else EXIT_OK
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+    return code
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     try:
         if argv and argv[0] == "serve":
@@ -264,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
             return serve_main(argv[1:])
         if argv and argv[0] == "run":
             args, extra = parser.parse_known_args(argv)
+            typo = unknown_option(_subparser(parser, "run"), extra)
+            if typo:
+                raise UsageError(f"sgp-conformance run: {typo}")
             return command_run(args, extra)
         args = parser.parse_args(argv)
         if args.command == "list":

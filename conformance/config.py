@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from conformance.profiles import PROFILES
 
 DEPTHS = ("smoke", "standard", "deep")
+# the seed of generated cases when none is given: a run is repeatable, and the summary names the seed used
 FAIL_ON = ("must", "should")
 JUNIT_SHOULD = ("failure", "skip", "pass")
 ENV_VARS = {
@@ -53,7 +54,10 @@ class Config:
     max_retry_wait: float = 30.0
     depth: str = "standard"
     fail_on: str = "must"
+    # may hold {timestamp}, replaced by the run's start (UTC, e.g. 20261130T101500Z)
     report_dir: str = "reports"
+    # keep earlier reports: each run writes into a new timestamped subfolder of report_dir
+    keep: bool = False
     max_examples: int | None = None
     seed: int | None = None
     allow_insecure_http: bool = False
@@ -219,10 +223,30 @@ def validate(config: Config) -> None:
         load(config.baseline)
 
 
+def _with_scheme(url: str) -> str | None:
+    """The URL a scheme-less --base-url most likely meant (`localhost:8000` -> `http://localhost:8000`): http
+    for a loopback host, https otherwise; None when it does not read as a host at all."""
+    if "://" in url or not url.strip():
+        return None
+    try:
+        host = urlsplit(f"http://{url}").hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    loopback = is_loopback(host)
+    if not loopback and "." not in host:
+        return None
+    return f"{'http' if loopback else 'https'}://{url}"
+
+
 def check_base_url(config: Config) -> None:
     url = config.base_url or ""
     parts = urlsplit(url)
     if parts.scheme not in {"http", "https"} or not parts.hostname:
+        meant = _with_scheme(url)
+        if meant:
+            raise ConfigError(f"--base-url {url!r} has no scheme: did you mean {meant}?")
         raise ConfigError(f"--base-url {url!r} is not an http(s) URL: give e.g. https://api.example.com")
     if parts.query or parts.fragment:
         raise ConfigError(f"--base-url {url!r} must not carry a query or fragment")

@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from conformance.pipes import write_lines
+
 FAILING = frozenset({"fail", "error"})
 # passing now, or never judged as failing: a change from here to FAILING is a regression
 NOT_FAILING = frozenset({"pass", "stale", "observed", "not judged", "not run"})
@@ -97,17 +99,19 @@ def command_diff(old_path: str, new_path: str) -> int:
         return EXIT_USAGE
     fail_on = (new_doc.get("run") or {}).get("fail_on", "must")
     changes = compare(_results(old_doc), _results(new_doc), GATING_LEVELS.get(fail_on, {"MUST"}))
+    lines = []
     if new_doc.get("verdict") in ("unreachable", "interrupted", "key refused"):
         why = new_doc.get("unreachable") or (new_doc.get("run") or {}).get("halted") or "interrupted"
-        print(f"the new run could not judge: {new_doc['verdict']} ({why})")
+        lines.append(f"the new run could not judge: {new_doc['verdict']} ({why})")
     for kind, rows in changes.items():
         if rows:
-            print(f"{TITLES[kind]} ({len(rows)}):")
-            for row in rows:
-                print(f"  {row}")
+            lines.append(f"{TITLES[kind]} ({len(rows)}):")
+            lines += [f"  {row}" for row in rows]
     if not any(changes.values()):
-        print("no change")
+        lines.append("no change")
     n, lost = len(changes["regressions"]), len(changes["lost"])
-    print(f"{n} regression(s) and {lost} lost (--fail-on {fail_on}), {len(changes['fixes'])} fix(es), "
-          f"{len(changes['new'])} new requirement(s)")
+    lines.append(f"{n} regression(s) and {lost} lost (--fail-on {fail_on}), {len(changes['fixes'])} fix(es), "
+                 f"{len(changes['new'])} new requirement(s)")
+    # the exit code stands whether or not the reader read every line (`| head -1`)
+    write_lines(lines)
     return EXIT_REGRESSION if n or lost else EXIT_OK

@@ -62,6 +62,10 @@ def why_not(exchange: Exchange) -> str:
         return f"HTTP {response.status} cut short: {exchange.error}"
     if response is None:
         return f"no answer: {exchange.error or 'transport error'}"
+    media = response.media_type
+    if media and media != "application/json" and not media.endswith("+json"):
+        # an HTML error page says "a gateway" in its media type better than in its markup
+        return f"HTTP {response.status} ({media})"
     detail = response.text[:160].strip().replace("\n", " ")
     return f"HTTP {response.status}" + (f" {detail}" if detail else "")
 

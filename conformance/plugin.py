@@ -1,7 +1,13 @@
 """The pytest plugin: options, the session's target and client, requirement marks, and result collection.
 
-Loaded with `-p conformance.plugin` (the CLI does this). Its options carry an `--sgp-` prefix
+Installed, the package registers this module as the pytest plugin `conformance.plugin` (a `pytest11` entry
+point); the CLI also loads it with `-p conformance.plugin`. Its options carry an `--sgp-` prefix
 (`--sgp-base-url`, `--sgp-timeout` ...) so they never collide with other pytest plugins' options.
+
+The plugin is loaded into every pytest session of the interpreter but stays inert (no server, no reports,
+no options required) unless the session asks for the suite: an `--sgp-` option is given, or what pytest
+was asked to collect is the suite or a part of it (`pytest --pyargs conformance.suite`, or its path). Suite
+tests collected by accident (a parent directory) are deselected with a warning instead of being run.
 Each conformance test is tied to exactly one requirement by `@requirement(ID, scenarios...)`; the
 requirement ID becomes the test's parameter id, so it reads the same in test names, JUnit, the HTML
 report and the JSON results.
@@ -15,6 +21,7 @@ import random
 import signal
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -69,6 +76,8 @@ FLAG_FIELDS = {
 # property tests send up to max_examples generated requests each (PROP-003 reuses PROP-002's)
 GENERATED = {"PROP-001": 1, "PROP-002": 1, "PROP-003": 0}
 STASH_RUN = pytest.StashKey["Run"]()
+SUITE_MODULE = "conformance.suite"
+SUITE_DIR = Path(__file__).resolve().parent / "suite"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -79,6 +88,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--sgp-{name}", dest=f"sgp_{name.replace('-', '_')}", action="store_true", default=None,
                         help=help_text)
     group.addoption("--sgp-config", dest="sgp_config", default=None, help="TOML file with [tool.sgp-conformance]")
+    group.addoption("--sgp-progress", dest="sgp_progress", default=None, choices=("auto", "live", "lines", "off"),
+                    help="show the run's progress instead of pytest's dots: a live line in a terminal (live), a "
+                         "line per area (lines), whichever suits stdout (auto); default off")
 
 
 class Run:
@@ -119,6 +131,13 @@ class Run:
         if scenario not in self._cache:
             self._cache[scenario] = self.client.send(build(scenario, self.context))
         return self._cache[scenario]
+
+    def boundaries(self) -> dict[str, int]:
+        """The coverage phase's cases each property test adds at this run's depth (for the request plan)."""
+        from conformance.generation import selected_coverage
+
+        positive, negative = selected_coverage(self.profile.name, self.config.depth)
+        return {"PROP-001": len(positive), "PROP-002": len(negative)}
 
     def cached(self, scenario: str) -> Exchange | None:
         return self._cache.get(scenario)
@@ -162,9 +181,38 @@ def _flags(config: pytest.Config) -> dict[str, Any]:
     return flags
 
 
+def _names_suite(arg: str, config: pytest.Config) -> bool:
+    """Whether one of pytest's positional arguments is the suite or a part of it (a module, a test id)."""
+    target = arg.split("::", 1)[0]
+    if config.getoption("pyargs", False) and (target == SUITE_MODULE or target.startswith(SUITE_MODULE + ".")):
+        return True
+    try:
+        path = (config.invocation_params.dir / target).resolve()
+    except (OSError, ValueError):
+        return False
+    return path == SUITE_DIR or SUITE_DIR in path.parents
+
+
+def asked_for(config: pytest.Config) -> bool:
+    """Whether this session runs the conformance suite: an `--sgp-` option is set, or the suite is what pytest
+    was asked to collect. Otherwise the plugin leaves the session alone."""
+    given = [config.getoption(f"sgp_{name.replace('-', '_')}") for name in (*OPTION_FIELDS, *FLAG_FIELDS)]
+    if any(value is not None for value in given) or any(
+            config.getoption(name) is not None for name in ("sgp_config", "sgp_progress")):
+        return True
+    return any(_names_suite(str(arg), config) for arg in config.args)
+
+
+def _in_suite(item: pytest.Item) -> bool:
+    path = Path(str(item.path)).resolve()
+    return SUITE_DIR in path.parents
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
     config.addinivalue_line("markers", "scenarios(*names): the requests a conformance test needs")
+    if not asked_for(config):
+        return
     config.addinivalue_line("markers", "needs(*needs): what a conformance test needs before judging")
     config.addinivalue_line("markers", "run_wide: judges every answer of the run of some kind; runs last")
     try:
@@ -173,6 +221,11 @@ def pytest_configure(config: pytest.Config) -> None:
             require_key(settings)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if not hasattr(config, "workerinput"):
+        from conformance.summary import run_report_dir
+
+        # --sgp-report-dir reports/{timestamp}: where this run's conformance.json goes
+        settings.report_dir = str(run_report_dir(settings.report_dir))
     embedded = None
     if settings.base_url is None and not settings.dry_run:
         from conformance.embedded import start_embedded
@@ -216,6 +269,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
     if not settings.dry_run:
+        from conformance.progress import register as show_progress
+        from conformance.report_files import register as tidy_report_files
+
+        show_progress(config, run)
+        tidy_report_files(config)
+    if not settings.dry_run:
         from conformance.census import PLUGIN_NAME, CensusPlugin
 
         # after the results collector: the census registers its conformance.json section with it
@@ -249,6 +308,24 @@ def pytest_configure_node(node: Any) -> None:
             node.workerinput["sgp_preflight"] = basic.to_wire()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a session that did not ask for the suite, suite tests collected by the way (a parent directory
+    was given) are deselected: without the plugin's run they could only fail, and running them would
+    start a server and write reports nobody asked for."""
+    if STASH_RUN in config.stash:
+        return
+    stray = [item for item in items if _in_suite(item)]
+    if not stray:
+        return
+    config.hook.pytest_deselected(items=stray)
+    items[:] = [item for item in items if not _in_suite(item)]
+    warnings.warn(pytest.PytestConfigWarning(
+        f"sgp-conformance: {len(stray)} test(s) of the conformance suite were collected but not asked for, and "
+        f"were deselected: run the suite with `pytest --pyargs {SUITE_MODULE}` or give an --sgp- option"),
+        stacklevel=1)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     run = config.stash.get(STASH_RUN, None)
     if run is not None:
@@ -277,7 +354,11 @@ def requirement_of(item: pytest.Item) -> str | None:
 
 @pytest.fixture(scope="session")
 def conformance_run(request: pytest.FixtureRequest) -> Run:
-    return request.config.stash[STASH_RUN]
+    run = request.config.stash.get(STASH_RUN, None)
+    if run is None:
+        pytest.fail("the sgp-conformance plugin is inactive in this session: give an --sgp- option "
+                    f"(e.g. --sgp-base-url) or run `pytest --pyargs {SUITE_MODULE}`", pytrace=False)
+    return run
 
 
 def record_outcome(item: pytest.Item, status: str, reason: str, needs: str | None = None) -> None:
@@ -396,6 +477,40 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Any:
     return (yield)
 
 
+def planned_scenarios(items: Iterable[pytest.Item]) -> list[tuple[str, tuple[str, ...]]]:
+    """What the selected tests will send: per test not skipped, its requirement and its scenarios."""
+    planned = []
+    for item in items:
+        mark = item.get_closest_marker("scenarios")
+        if not item.get_closest_marker("skip"):
+            planned.append((requirement_of(item) or item.nodeid, tuple(mark.args) if mark else ()))
+    return planned
+
+
+def request_plan(planned: list[tuple[str, tuple[str, ...]]], examples: int,
+                 boundaries: dict[str, int] | None = None) -> tuple[list[tuple[str, int, str]], int]:
+    """Per requirement: the requests it adds and what they are; and the total at most (what --dry-run
+    prints). A scenario shared by several requirements is sent once; property tests add `examples` random
+    cases each and their `boundaries` (the coverage phase's cases, see generation.selected_coverage)."""
+    boundaries = boundaries or {}
+    sent: set[str] = set()
+    total = 0
+    rows = []
+    for req_id, scenarios in planned:
+        new = [s for s in scenarios if s not in sent]
+        sent.update(new)
+        generated = GENERATED.get(req_id, 0) * examples + boundaries.get(req_id, 0)
+        count = len(new) + generated
+        total += count
+        shared = len(scenarios) - len(new)
+        what = ", ".join(new) if new else "-"
+        if generated:
+            what = (f"up to {generated} generated request(s): {boundaries.get(req_id, 0)} at the parameters' "
+                    f"bounds (coverage phase), {GENERATED.get(req_id, 0) * examples} random")
+        rows.append((req_id, count, what + (f" (+{shared} shared)" if shared else "")))
+    return rows, total
+
+
 class Collector:
     """Collection-time selection and run-time bookkeeping; lives on the controller and on workers."""
 
@@ -427,14 +542,11 @@ class Collector:
                     item.add_marker(pytest.mark.skip(reason=f"{NOT_RUN}: depth smoke runs MUST requirements only"))
         if drop:
             config.hook.pytest_deselected(items=drop)
+            items[:] = keep
         # run-wide requirements judge what the others' requests drew: they come last
-        items[:] = [i for i in keep if not i.get_closest_marker("run_wide")] + \
-            [i for i in keep if i.get_closest_marker("run_wide")]
-        planned: list[tuple[str, tuple[str, ...]]] = []
-        for item in items:
-            mark = item.get_closest_marker("scenarios")
-            if not item.get_closest_marker("skip"):
-                planned.append((requirement_of(item) or item.nodeid, tuple(mark.args) if mark else ()))
+        items[:] = [i for i in items if not i.get_closest_marker("run_wide")] + \
+            [i for i in items if i.get_closest_marker("run_wide")]
+        planned = planned_scenarios(items)
         self.run.planned = {s for _, scenarios in planned for s in scenarios}
         if self.run.config.dry_run:
             self.print_plan(planned)
@@ -445,28 +557,10 @@ class Collector:
 
     def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
         """The requests of the run, per requirement; a scenario shared by several is sent once."""
-        from conformance.generation import selected_coverage
-
         writer = self.config.pluginmanager.get_plugin("terminalreporter")
-        examples = self.run.config.property_examples()
-        positive, negative = selected_coverage(self.run.profile.name, self.run.config.depth)
-        boundaries = {"PROP-001": len(positive), "PROP-002": len(negative)}
-        sent: set[str] = set()
-        total = 0
+        rows, total = request_plan(planned, self.run.config.property_examples(), self.run.boundaries())
         lines = [f"planned requests ({self.run.profile.name} profile, depth {self.run.config.depth}):"]
-        for req_id, scenarios in planned:
-            new = [s for s in scenarios if s not in sent]
-            sent.update(new)
-            generated = GENERATED.get(req_id, 0) * examples + boundaries.get(req_id, 0)
-            count = len(new) + generated
-            total += count
-            shared = len(scenarios) - len(new)
-            what = ", ".join(new) if new else "-"
-            if generated:
-                what = (f"up to {generated} generated request(s): {boundaries.get(req_id, 0)} at the parameters' "
-                        f"bounds (coverage phase), {GENERATED[req_id] * examples} random")
-            note = f" (+{shared} shared)" if shared else ""
-            lines.append(f"  {req_id:<10} {count:>4}  {what}{note}")
+        lines += [f"  {req_id:<10} {count:>4}  {what}" for req_id, count, what in rows]
         lines.append(f"total: {total} request(s) at most, budget {self.run.config.max_requests} (--max-requests)")
         for line in lines:
             if writer is not None:

@@ -12,7 +12,11 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
+import sys
+import sysconfig
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from pytest_html import extras
@@ -29,28 +33,99 @@ SCHEMA_EXCERPT_LIMIT = 1500
 # statuses whose results get an evidence section
 SHOWN = ("fail", "error", "stale", "known")
 
-# pytest-html's environment table is hidden: it would stand above the summary, whose Runner row says the same
+# What pytest-html shows that means nothing here is hidden or renamed: its environment table (the summary's
+# Runner row says the same), the "N tests took" line, and its minimum width of 800 px. Every wide thing
+# (a curl line, a body, a census table) wraps or scrolls inside its own box, so the page fits 800 px.
 STYLE = """
 <style>
-.sgp h2{margin:.6em 0 .3em} .sgp table{border-collapse:collapse;margin:.3em 0 1em}
-.sgp th,.sgp td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;font-size:13px}
+body{min-width:0} .run-count,#environment-header,#environment{display:none}
+.sgp h2{margin:.6em 0 .3em} .sgp table{border-collapse:collapse;margin:.3em 0 1em;display:block;max-width:100%;
+overflow-x:auto} .sgp th,.sgp td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;
+font-size:13px;overflow-wrap:break-word}
 .sgp th{background:#f3f3f3} .sgp pre{white-space:pre-wrap;word-break:break-all;background:#f8f8f8;
 border:1px solid #e3e3e3;padding:6px;margin:2px 0 8px;font-size:12px;max-height:30em;overflow:auto}
+.sgp code{overflow-wrap:break-word}
 .sgp .st{font-weight:bold;padding:1px 6px;border-radius:3px;color:#fff;white-space:nowrap}
 .st-pass{background:#2e7d32}.st-fail{background:#c62828}.st-error{background:#6a1b9a}.st-stale{background:#ef6c00}
 .st-known{background:#546e7a}.st-skip{background:#9e9e9e}.sgp .verdict-ok{color:#2e7d32}.sgp .verdict-bad{color:#c62828}
 .sgp .msg{color:#555;font-size:12px} .sgp details{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
-.sgp details[open]{background:#fffdf6} .sgp summary{cursor:pointer;padding:3px 0}
-.sgp .note{color:#777;font-style:italic} #environment-header,#environment{display:none}
+.sgp details[open]{background:#fffdf6} .sgp summary{cursor:pointer;padding:3px 0;overflow-wrap:anywhere}
+.sgp .note{color:#777;font-style:italic}
 #sgp-matrix tr.row-fail td,#sgp-matrix tr.row-error td{background:#fff3f3}
+#results-table{table-layout:fixed} #results-table td{overflow-wrap:anywhere}
+#results-table th[data-column-type=result],#results-table th[data-column-type=duration]{width:90px}
+#results-table thead th:last-child{width:60px}
+#results-table .logwrapper .log{overflow-wrap:anywhere} .controls{flex-wrap:wrap}
 </style>
 """
-# a link to an evidence anchor opens its <details>: fragment navigation alone leaves it closed
+# A link to an evidence anchor opens its <details> (fragment navigation alone leaves it closed). pytest-html's
+# table of tests becomes the "Test log" at the end, with its filters beside it instead of above the verdict;
+# the last filter loses the comma pytest-html leaves after it.
 SCRIPT = """
 <script>(function(){function o(){var t=document.getElementById(decodeURIComponent(location.hash.slice(1)));
 if(t&&t.tagName==='DETAILS'){t.open=true;}}window.addEventListener('hashchange',o);
-window.addEventListener('DOMContentLoaded',o);})();</script>
+window.addEventListener('DOMContentLoaded',function(){o();var t=document.getElementById('results-table');
+if(!t||document.getElementById('sgp-tests'))return;var s=document.createElement('section');s.id='sgp-tests';
+s.className='sgp';s.innerHTML='<h2>Test log</h2><p class="msg">pytest\\'s record of each test: outcome, '+
+'duration and captured output. The verdict and the requirements are above.</p>';t.parentNode.insertBefore(s,t);
+['.summary p.filter','.summary .controls'].forEach(function(q){var e=document.querySelector(q);if(e)s.appendChild(e);});
+var f=document.querySelectorAll('.filters span');if(f.length){var l=f[f.length-1];
+l.textContent=l.textContent.replace(/,\\s*$/,'');}});})();</script>
 """
+# pytest-html's outcome filters: those the suite cannot produce go, the baseline's get its words
+OUTCOME_LABELS = {"xfailed": "Known (baseline)", "xpassed": "Stale (baseline)"}
+UNUSED_OUTCOMES = ("xfailed", "xpassed", "rerun", "retried")
+# what of pytest-metadata's environment may stay in the page (its CI variables carry hosts and paths)
+ENVIRONMENT_KEYS = ("Python", "Platform", "Packages", "Plugins")
+
+
+def tidy_outcomes(outcomes: dict[str, dict[str, Any]]) -> None:
+    """pytest-html's filter checkboxes: drop the outcomes this run has none of that the suite cannot produce
+    (reruns, retries) or rarely does (baseline entries), and name the baseline's in the suite's words."""
+    for name in UNUSED_OUTCOMES:
+        if name in outcomes and not outcomes[name].get("value"):
+            del outcomes[name]
+    for name, label in OUTCOME_LABELS.items():
+        if name in outcomes:
+            outcomes[name]["label"] = label
+
+
+def tidy_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
+    """pytest-metadata's environment without its CI variables (build URLs, node names, checkout paths)."""
+    return {key: environment[key] for key in ENVIRONMENT_KEYS if key in environment}
+
+
+def _local_prefixes() -> list[tuple[str, str]]:
+    """Absolute paths of this machine that may show in pytest's text, and what they become in the page."""
+    package_root = str(Path(__file__).resolve().parent.parent)
+    found = {package_root: "", sys.prefix: "<python>", sys.base_prefix: "<python>",
+             sysconfig.get_paths().get("purelib", ""): "", str(Path.home()): "~"}
+    usable = [(prefix.rstrip(os.sep), shown) for prefix, shown in found.items() if len(prefix.rstrip(os.sep)) > 1]
+    return sorted(usable, key=lambda pair: -len(pair[0]))
+
+
+def strip_local_paths(text: str) -> str:
+    """`/home/ci/venv/lib/python3.11/site-packages/conformance/suite/test_auth.py` -> `conformance/suite/
+    test_auth.py`: no install path of this machine in the report."""
+    for prefix, shown in _local_prefixes():
+        text = text.replace(prefix + os.sep, f"{shown}/" if shown else "")
+        text = text.replace(html.escape(prefix) + os.sep, f"{shown}/" if shown else "")
+    return text
+
+
+def table_log(report: Any, log: list[str]) -> list[str]:
+    """A test's entry in pytest-html's table: a skip says its reason (not pytest's raw tuple of path, line and
+    reason), and no line names an install path."""
+    longrepr = getattr(report, "longrepr", None)
+    if getattr(report, "skipped", False) and isinstance(longrepr, tuple) and len(longrepr) == 3:
+        reason = str(longrepr[2]).removeprefix("Skipped: ")
+        log = [html.escape(f"skipped: {reason}") + "\n"]
+    return [strip_local_paths(entry) for entry in log]
+
+
+def duration(seconds: float) -> str:
+    """Every duration of pytest-html's table in one unit, which its sorting reads as a number."""
+    return f"{round(seconds * 1000)} ms"
 
 
 def _e(value: Any) -> str:
@@ -65,13 +140,6 @@ def evidence_link(req_id: str) -> dict[str, Any]:
     """The pytest-html extra of a failed test: a pointer to the evidence, which lives once in the page."""
     anchor = evidence_anchor(req_id)
     return extras.html(f'<p class="sgp-evidence-link">Evidence: <a href="#{_e(anchor)}">{_e(req_id)}</a></p>')
-
-
-def requirement_cells(req_id: str | None, level: str | None) -> list[str]:
-    if req_id is None:
-        return ['<td class="col-requirement"></td>', '<td class="col-level"></td>']
-    return [f'<td class="col-requirement"><a href="#{_e(matrix_anchor(req_id))}">{_e(req_id)}</a></td>',
-            f'<td class="col-level">{_e(level)}</td>']
 
 
 def summary_html(doc: Mapping[str, Any]) -> str:
@@ -95,6 +163,8 @@ def summary_html(doc: Mapping[str, Any]) -> str:
                           f"{'; by status ' + by_status if by_status else ''})"),
         ("Depth / fail on", f"{run.get('depth')} / {fail_on}"),
     ]
+    if run.get("seed") is not None:
+        rows.append(("Seed", f"{run['seed']} (--seed {run['seed']} repeats the generated cases)"))
     if doc.get("unreachable"):
         rows.append(("Unreachable", doc["unreachable"]))
     verdict_class = "verdict-ok" if good else "verdict-bad"

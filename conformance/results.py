@@ -538,6 +538,7 @@ class ResultsCollector:
                 "model": run.config.model,
                 "depth": run.config.depth,
                 "fail_on": run.config.fail_on,
+                # the seed generated cases were drawn with, given or picked by the run: --seed repeats them
                 "seed": run.config.seed,
                 "started": _iso(self.started),
                 "finished": _iso(finished),
@@ -571,18 +572,25 @@ class ResultsCollector:
         (out / RESULT_FILE).write_text(json.dumps(self.doc, indent=2, ensure_ascii=False), encoding="utf-8")
 
     # -- pytest-html: title, summary, matrix and evidence; optional, so `-p no:html` still works ------------
+    # Its own parts that mean nothing here go or get the suite's words (report_html.tidy_*): the outcome
+    # filters of reruns and unexpected passes, raw skip tuples, the environment's CI variables, two
+    # duration formats. Its table of tests stays, as the "Test log" at the end of the page.
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
+        from conformance.report_html import tidy_environment
+
         report.title = "SGP conformance report"
+        # kept to tidy its outcome filters once every test has reported (pytest_html_results_summary)
+        self.html_report = report
         environment = report.data.get("environment")
         if isinstance(environment, dict):
-            report.set_data("environment", self.scrubber.value(environment))
+            report.set_data("environment", self.scrubber.value(tidy_environment(environment)))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str],
                                     session: pytest.Session) -> None:
-        from conformance.report_html import evidence_html, matrix_html, summary_html
+        from conformance.report_html import evidence_html, matrix_html, summary_html, tidy_outcomes
 
         doc = self.doc or self.document()
         # built from data scrubbed as it came in: the markup itself is never masked
@@ -590,18 +598,21 @@ class ResultsCollector:
         # failures before the matrix: collapsed they take a line each, and they are what a reader wants next
         postfix.append(evidence_html(self.ordered()))
         postfix.append(matrix_html(doc))
+        outcomes = getattr(getattr(self, "html_report", None), "outcomes", None)
+        if isinstance(outcomes, dict):
+            tidy_outcomes(outcomes)
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        cells.insert(1, '<th class="sortable" data-column-type="requirement">Requirement</th>')
-        cells.insert(2, '<th class="sortable" data-column-type="level">Level</th>')
+    def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
+        from conformance.report_html import table_log
+
+        data[:] = table_log(report, data)
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
-        from conformance.report_html import requirement_cells
+    def pytest_html_duration_format(self, duration: float) -> str:
+        from conformance.report_html import duration as formatted
 
-        props = {k: v for k, v in getattr(report, "user_properties", []) if isinstance(k, str)}
-        cells[1:1] = requirement_cells(props.get("requirement"), props.get("level"))
+        return formatted(duration)
 
 
 def _iso(timestamp: float) -> str:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
+import shutil
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,26 @@ def written_by_us(path: Path) -> bool:
     except OSError:
         return False
     return any(mark in head for mark in marks)
+
+
+TIMESTAMP = "{timestamp}"
+
+
+def run_report_dir(template: str, keep: bool = False, now: float | None = None) -> Path:
+    """The directory one run writes to. `{timestamp}` in the template becomes the run's start in UTC
+    (`reports/{timestamp}` -> `reports/20261130T101500Z`); `keep` is the same as a trailing `/{timestamp}`.
+    A timestamped directory that exists already (two runs in one second) gets a suffix: -2, -3 ..."""
+    if keep and TIMESTAMP not in template:
+        template = str(Path(template) / TIMESTAMP)
+    if TIMESTAMP not in template:
+        return Path(template)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+    path = Path(template.replace(TIMESTAMP, stamp))
+    suffix = 2
+    while path.exists():
+        path = Path(template.replace(TIMESTAMP, f"{stamp}-{suffix}"))
+        suffix += 1
+    return path
 
 
 def prepare_report_dir(report_dir: Path) -> str | None:
@@ -211,13 +234,48 @@ def _cut(text: str, width: int) -> str:
     return (cut if len(cut) > width // 2 else text[: width - 1]) + "…"
 
 
+# a failure's message keeps at least this much, whatever the terminal's width (a narrow one wraps the line)
+MESSAGE_ROOM = 96
+
+
+def line_width() -> int:
+    """The width a failure line of the summary is kept within: the terminal's (COLUMNS), 120 in a pipe."""
+    return min(max(shutil.get_terminal_size((120, 24)).columns, 80), 200)
+
+
+def clip(text: str, width: int) -> str:
+    """`text` on one line of at most `width` characters, cut at a word boundary with an ellipsis (mid-word
+    only when a single word is longer than half the width)."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    cut = text[: width - 1]
+    space = cut.rfind(" ")
+    if space >= width // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def failure_line(result: dict[str, Any], width: int | None = None) -> str:
+    """One failure of the summary: ID, level, status, what went wrong, and how to rerun just it."""
+    width = line_width() if width is None else width
+    rid = result["id"]
+    head = f"  x {rid:<10} {result['level']:<6} {result['status']:<5} "
+    rerun = f"  (rerun: -k {rid})"
+    message = str(result.get("message") or "").removeprefix(f"{rid}: ")
+    room = max(width - len(head) - len(rerun), MESSAGE_ROOM)
+    return f"{head}{clip(message, room)}{rerun}"
+
+
 def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str) -> str:
     # the verdict shouts; what follows it (a host name, the flag to fix) keeps its case, to be copied as is
     verdict, sep, detail = verdict_line.partition(": ")
     lines = ["", "=" * 72, f"sgp-conformance: {verdict.upper()}{sep}{detail} (--fail-on {fail_on})"]
     run = doc.get("run", {})
-    lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}  "
-                 f"seed {run.get('seed')}")
+    lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}")
+    if run.get("seed") is not None:
+        lines.append(f"depth {run.get('depth')}  seed {run['seed']} (--seed {run['seed']} repeats the generated "
+                     "cases)")
     verdicts = doc.get("verdicts", {})
     for level in catalogue.LEVELS:
         counts = {s: n for s, n in doc.get("counts", {}).get(level, {}).items() if n}
@@ -227,8 +285,7 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
             lines.append(f"  {level:<6} {shown}{parts}")
     failed = [r for r in doc.get("results", []) if r["status"] in {"fail", "error", "stale"}]
     for r in failed[:25]:
-        rerun = f"  (-k {r['id']})"
-        lines.append(f"  x {r['id']:<10} {r['level']:<6} {r['status']:<5} {_cut(r['message'], 100)}{rerun}")
+        lines.append(failure_line(r))
     if len(failed) > 25:
         lines.append(f"  ... and {len(failed) - 25} more")
     known = [r["id"] for r in doc.get("results", []) if r["status"] == "known"]
@@ -236,10 +293,9 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
         lines.append(f"  known (accepted in the baseline): {', '.join(known)}")
     req = doc.get("requests", {})
     lines.append(f"requests sent: {req.get('sent', 0)}  (429 seen: {req.get('throttled', 0)})")
-    for name in ("conformance.html", "junit.xml", "conformance.json"):
-        path = report_dir / name
-        if path.exists():
-            lines.append(f"report: {path}")
+    written = [name for name in REPORT_FILES if (report_dir / name).exists()]
+    if written:
+        lines.append(f"reports in {report_dir}{os.sep}: {', '.join(written)}")
     lines.append("=" * 72)
     return "\n".join(lines)
 

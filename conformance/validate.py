@@ -36,7 +36,7 @@ from conformance.config import Config
 from conformance.exchange import Exchange
 from conformance.profiles import Profile, get_profile
 from conformance.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
-from conformance.summary import prepare_report_dir
+from conformance.summary import prepare_report_dir, run_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 # exchanges shown as evidence per requirement: the first few records that broke it
@@ -284,6 +284,7 @@ class ValidatePlugin:
     def pytest_configure(self, config: pytest.Config) -> None:
         from conformance.census import PLUGIN_NAME, CensusPlugin
         from conformance.plugin import STASH_RUN, Collector, Run
+        from conformance.report_files import register as tidy_report_files
         from conformance.results import ResultsCollector, register_section
 
         config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
@@ -302,6 +303,7 @@ class ValidatePlugin:
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
         register_section(config, "recorded", self.validation.section)
         config.pluginmanager.register(CensusPlugin(run, config), PLUGIN_NAME)
+        tidy_report_files(config)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.run is not None:
@@ -368,7 +370,8 @@ def command_validate(args: argparse.Namespace) -> int:
 
     try:
         flags = {k: v for k, v in (("profile", args.profile), ("report_dir", args.report_dir),
-                                   ("fail_on", args.fail_on), ("baseline", args.baseline)) if v is not None}
+                                   ("fail_on", args.fail_on), ("baseline", args.baseline),
+                                   ("keep", getattr(args, "keep", None))) if v is not None}
         # of the environment only the profile applies: a recording has no target, key or model to set
         env = {k: v for k, v in os.environ.items() if k == "SGP_PROFILE"}
         settings = resolve(flags, env=env)
@@ -387,7 +390,8 @@ def command_validate(args: argparse.Namespace) -> int:
     settings.base_url = ", ".join(args.files)
     settings.api_key = keys[0] if keys else None
     settings.model = _model(records)
-    report_dir = Path(settings.report_dir)
+    report_dir = run_report_dir(settings.report_dir, settings.keep)
+    settings.report_dir = str(report_dir)
     problem = prepare_report_dir(report_dir)
     if problem:
         print(problem, file=sys.stderr)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 CLI = [sys.executable, "-m", "conformance.cli"]
+# the key of the reference servers the tests start (conftest.reference_server)
+REFERENCE_KEY = "sk-reference-test-key-7f3a9c"
 
 
 @dataclass

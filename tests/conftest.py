@@ -6,11 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from cli_runs import REFERENCE_KEY
 
 from conformance.profiles import Profile, get_profile
 from conformance.server import RunningServer, ServerSettings, start_server
-
-REFERENCE_KEY = "sk-reference-test-key-7f3a9c"
 
 
 @pytest.fixture(scope="session")

@@ -1144,8 +1144,11 @@ def _lax_types(call: Call) -> None:
 
 _M = Mutant
 # enough generated cases that the faults only generation reaches turn up: at 60 cases each property
-# mutant is found under each of ten seeds tried; at the default 25, the role mutant under six of ten
-MORE_CASES = ("--max-examples", "60")
+# mutant was found under each of ten seeds tried; at the default 25, the role mutant under six of ten.
+# Which cases a seed draws shifts with any edit of conformance/: Hypothesis mixes in string and number
+# constants it harvests from the source of local (not site-packages) modules. After one such edit the
+# role mutant went unfound at 60 under the default seed (found under seeds 1-5); 80 finds it again.
+MORE_CASES = ("--max-examples", "80")
 # standard depth with a single random case: what finds the fault is the coverage phase, not chance
 ONE_CASE = ("--max-examples", "1")
 # how long the slow control takes on a seeded request, against the --timeout its run is given

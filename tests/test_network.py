@@ -26,8 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import trustme
-from cli_runs import Outcome, run_cli
-from conftest import REFERENCE_KEY
+from cli_runs import REFERENCE_KEY, Outcome, run_cli
 from report_fixtures import files_with_secret, secret_forms_found
 
 from conformance import network, sdk_clients

@@ -10,7 +10,7 @@ import asyncio
 import hmac
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +58,36 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class AccessLog:
+    """Writes one line per HTTP request once its answer is complete (a stream: its last event): method, path,
+    status and the time taken in ms, e.g. `POST /v4/beta/chat/completions 200 3.1 ms`. Headers, query and
+    bodies are never written, so neither is a key."""
+
+    def __init__(self, app: ASGIApp, write: Callable[[str], None]) -> None:
+        self.app = app
+        self.write = write
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status: int | None = None
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            shown = "-" if status is None else str(status)
+            self.write(f"{scope.get('method', '-')} {scope.get('path', '-')} {shown} {elapsed_ms:.1f} ms")
 
 
 def _error_response(error: errors.ApiError) -> JSONResponse:

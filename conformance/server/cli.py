@@ -8,6 +8,7 @@ import ssl
 import sys
 from urllib.parse import urlsplit
 
+from conformance.pipes import silence_stdout
 from conformance.profiles import PROFILES, get_profile
 from conformance.server.runner import serve_forever
 from conformance.server.settings import DEFAULT_ACCOUNT, DEFAULT_MODELS, ServerSettings
@@ -73,7 +74,18 @@ def build_parser(prog: str = "sgp-conformance serve") -> argparse.ArgumentParser
     )
     parser.add_argument("--certfile", metavar="PEM", help="serve https with this certificate chain (PEM)")
     parser.add_argument("--keyfile", metavar="PEM", help="the private key of --certfile, if not inside it")
+    parser.add_argument(
+        "--quiet", action="store_true", help="no access line per request (default: method, path, status, ms)"
+    )
     return parser
+
+
+def _print_line(line: str) -> None:
+    """An access line to stdout; a reader that went away (`serve | head`) costs the lines, not the server."""
+    try:
+        print(line, flush=True)
+    except BrokenPipeError:
+        silence_stdout()
 
 
 def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve") -> int:
@@ -116,7 +128,7 @@ def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve
 
     try:
         serve_forever(settings, args.host, args.port, on_listening=announce, certfile=args.certfile,
-                      keyfile=args.keyfile)
+                      keyfile=args.keyfile, access_log=None if args.quiet else _print_line)
     except OSError as exc:
         print(f"{prog}: error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from conformance.profiles import Profile
-from conformance.server.app import create_app
+from conformance.server.app import AccessLog, create_app
 from conformance.server.settings import ServerSettings
 
 
@@ -163,11 +163,16 @@ def serve_forever(
     on_listening: Callable[[str], None] | None = None,
     certfile: str | None = None,
     keyfile: str | None = None,
+    access_log: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve in the foreground until interrupted; on_listening gets the base URL once bound."""
+    """Serve in the foreground until interrupted; on_listening gets the base URL once bound, access_log (if
+    given) one line per request."""
     sock = bind(host, port)
     url = base_url(settings.profile, host, sock.getsockname()[1], tls=certfile is not None)
-    server = uvicorn.Server(_config(create_app(settings), certfile, keyfile))
+    app = create_app(settings)
+    if access_log is not None:
+        app = AccessLog(app, access_log)
+    server = uvicorn.Server(_config(app, certfile, keyfile))
     if on_listening is not None:
         on_listening(url)
     with contextlib.closing(sock):

@@ -2,56 +2,23 @@
 through Debian's chromedriver): the summary, the matrix and a failure's evidence are really visible.
 
 Chromium is installed by tests/browser/ensure-chromium.sh (tox runs it before the tests). Saves
-reports/browser-report.png: the page from its top to the end of the matrix, one failure expanded.
+browser-report.png among the screenshots (conftest.py: the system's temporary directory, not the checkout):
+the page from its top to the end of the matrix, one failure expanded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cli_runs import Outcome
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-ENSURE = Path(__file__).with_name("ensure-chromium.sh")
-SCREENSHOT = Path(__file__).resolve().parents[2] / "reports" / "browser-report.png"
 # a screenshot taller than this is cut
 MAX_HEIGHT = 12000
 
 
-@pytest.fixture
-def browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} missing: run `bash {ENSURE}` (as root) to install Debian's chromium "
-                    "and chromium-driver", pytrace=False)
-    try:
-        from selenium import webdriver
-    except ImportError:
-        pytest.fail("selenium is missing: pip install -e '.[test]' (tox does)", pytrace=False)
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    # the driver and the browser are given: selenium-manager must not look for (or download) either
-    monkeypatch.setenv("SE_OFFLINE", "true")
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                 "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def test_the_report_shows_summary_matrix_and_evidence_in_a_browser(
-        browser: object, broken_run: Outcome) -> None:  # noqa: F811
+        browser: object, broken_run: Outcome, screenshots: Path) -> None:  # noqa: F811
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.support.ui import WebDriverWait
@@ -90,6 +57,6 @@ def test_the_report_shows_summary_matrix_and_evidence_in_a_browser(
                                    " + window.scrollY")
     driver.set_window_size(1400, min(int(bottom) + 40, MAX_HEIGHT))
     driver.execute_script("document.getElementById('evidence-RESP-001').open = true; window.scrollTo(0, 0)")
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    assert driver.save_screenshot(str(SCREENSHOT))
-    assert SCREENSHOT.stat().st_size > 10_000
+    picture = screenshots / "browser-report.png"
+    assert driver.save_screenshot(str(picture)), picture
+    assert picture.stat().st_size > 10_000

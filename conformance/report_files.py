@@ -1,0 +1,42 @@
+"""Files pytest writes for a run, tidied once written: JUnit carries no hostname.
+
+pytest's junitxml writes `hostname="<this machine>"` on `<testsuite>` and has no option to leave it out; a
+report forwarded outside (a CI artifact, a ticket) should not name the machine that ran it. After pytest
+wrote the file, the attribute is taken out of the `<testsuite>` tags; nothing else in the file changes.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+PLUGIN_NAME = "sgp-conformance-report-files"
+HOSTNAME = re.compile(r'(<testsuite\b[^>]*?)\s+hostname="[^"]*"')
+
+
+def drop_hostname(path: Path) -> None:
+    """Take the hostname attribute out of every <testsuite> tag of a JUnit file, in place."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return
+    tidy = HOSTNAME.sub(r"\1", text)
+    if tidy != text:
+        path.write_text(tidy, encoding="utf-8")
+
+
+class TidyReportFiles:
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # trylast: after junitxml wrote the file in its own pytest_sessionfinish
+        xmlpath = getattr(session.config.option, "xmlpath", None)
+        if xmlpath:
+            drop_hostname(Path(xmlpath))
+
+
+def register(config: pytest.Config) -> None:
+    """On the controller (xdist workers write no JUnit), once per session."""
+    if not hasattr(config, "workerinput") and not config.pluginmanager.has_plugin(PLUGIN_NAME):
+        config.pluginmanager.register(TidyReportFiles(), PLUGIN_NAME)

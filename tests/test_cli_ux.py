@@ -1,0 +1,176 @@
+"""The CLI's manners: typos named at once, defaults and exit codes in --help, output into a closed pipe ends
+quietly with the usual exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from cli_runs import CLI, Outcome, run_cli
+from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
+
+from conformance.cli import EXIT_CODES, build_parser
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, text
+    return lines[0]
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--depht", "smoke"], "unknown option --depht: did you mean --depth?"),
+    (["--depht=smoke"], "unknown option --depht: did you mean --depth?"),
+    (["--fail-of", "should"], "unknown option --fail-of: did you mean --fail-on?"),
+    # close to one of pytest's options: named as well
+    (["--maxfial", "1"], "unknown option --maxfial: did you mean --maxfail?"),
+    (["--base-url", "localhost:8000"], "has no scheme: did you mean http://localhost:8000?"),
+    (["--base-url", "api.example.com/v1"], "has no scheme: did you mean https://api.example.com/v1?"),
+])
+def test_a_typo_fails_at_once_with_a_suggestion(args: list[str], says: str, tmp_path: Path) -> None:
+    out = run_cli(["run", *args], tmp_path / "reports", timeout=120)
+    assert out.code == 2, out.output[-2000:]
+    assert says in one_line(out.stderr)
+    # nothing started, nothing written
+    assert "reference server" not in out.stdout and not (tmp_path / "reports").exists()
+
+
+def test_pytest_options_still_pass_through(tmp_path: Path) -> None:
+    # --tb and --co are pytest's (--co is no abbreviation of --concurrency or --config); -k selects
+    out = run_cli(["run", "--dry-run", "--tb=short", "-k", "AUTH-001", "--co"], tmp_path / "reports", timeout=120)
+    assert out.code == 0, out.output[-2000:]
+    assert "AUTH-001" in out.stdout and "unknown option" not in out.output
+
+
+def test_list_checks_its_profile() -> None:
+    out = run_cli(["list", "--profile", "anthropic"], timeout=60)
+    assert out.code == 2
+    assert "invalid choice: 'anthropic'" in one_line(out.stderr)
+
+
+def test_run_help_shows_defaults_forms_and_exit_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "400")  # no wrapping: one help text per line
+    run = next(a for a in build_parser()._actions if a.dest == "command").choices["run"]
+    text = run.format_help()
+    for wanted in ("openai/gpt-4o-mini", "x-selected-account-id", "N or N/s", "requests in flight at once (default 1)",
+                   "standard (default)", "must (default) or should", "loopback (default: refused)", "exit codes:"):
+        assert wanted in text, wanted
+    for code in range(5):
+        assert f"\n  {code}  " in EXIT_CODES
+    assert EXIT_CODES in text
+
+
+# -- a reader that went away: `... | head -1` ----------------------------------------------------------------
+
+
+def closed_pipe_run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`sgp-conformance ARGS` writing into a pipe whose reader is already gone: every write fails."""
+    read, write = os.pipe()
+    os.close(read)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    try:
+        return subprocess.run([*CLI, *args], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120,
+                              cwd=cwd, env=env)
+    finally:
+        os.close(write)
+
+
+def _results(*rows: tuple[str, str]) -> dict[str, object]:
+    return {"run": {"fail_on": "must"}, "results": [
+        {"id": rid, "level": "MUST", "status": status, "message": "", "evidence": None, "baseline": None}
+        for rid, status in rows]}
+
+
+@pytest.mark.parametrize(("args", "code"), [
+    (["list"], 0),
+    (["list", "--format", "json"], 0),
+    (["run", "--dry-run", "--base-url", "http://127.0.0.1:9", "--api-key", "k"], 0),
+    (["diff", "old.json", "same.json"], 0),
+    # a regression still exits 1, read or not
+    (["diff", "old.json", "worse.json"], 1),
+])
+def test_a_closed_pipe_ends_quietly(args: list[str], code: int, tmp_path: Path) -> None:
+    (tmp_path / "old.json").write_text(json.dumps(_results(("BASIC-001", "pass"), ("RESP-001", "pass"))))
+    (tmp_path / "same.json").write_text(json.dumps(_results(("BASIC-001", "pass"), ("RESP-001", "pass"))))
+    (tmp_path / "worse.json").write_text(json.dumps(_results(("BASIC-001", "pass"), ("RESP-001", "fail"))))
+    done = closed_pipe_run(args, tmp_path)
+    assert done.returncode == code, done.stderr[-2000:]
+    assert done.stderr == ""
+
+
+# -- reports kept per run ---------------------------------------------------------------------------------------
+
+
+def test_report_dir_timestamps_and_keep(tmp_path: Path) -> None:
+    from conformance.summary import run_report_dir
+
+    now = 1_795_000_000.0  # 2026-11-18T11:06:40Z
+    assert run_report_dir(str(tmp_path / "r")) == tmp_path / "r"
+    assert run_report_dir(str(tmp_path / "r" / "{timestamp}"), now=now) == tmp_path / "r" / "20261118T110640Z"
+    assert run_report_dir(str(tmp_path / "r"), keep=True, now=now) == tmp_path / "r" / "20261118T110640Z"
+    # a second run in the same second gets a folder of its own
+    (tmp_path / "r" / "20261118T110640Z").mkdir(parents=True)
+    assert run_report_dir(str(tmp_path / "r"), keep=True, now=now) == tmp_path / "r" / "20261118T110640Z-2"
+
+
+def test_keep_writes_a_new_folder_per_run_and_the_summary_names_it(tmp_path: Path) -> None:
+    recorded = Path(__file__).parent / "fixtures" / "recorded" / "completion-sgp.json"
+    reports = tmp_path / "reports"
+    (reports).mkdir()
+    (reports / "conformance.json").write_text("{}", encoding="utf-8")  # the last run's: kept as it is
+    out = run_cli(["validate", str(recorded), "--keep"], reports, timeout=120)
+    assert out.code == 0, out.output[-2000:]
+    folders = [p for p in reports.iterdir() if p.is_dir()]
+    assert len(folders) == 1 and (folders[0] / "conformance.json").is_file()
+    assert (reports / "conformance.json").read_text(encoding="utf-8") == "{}"
+    assert f"reports in {folders[0]}{os.sep}: conformance.html, junit.xml, conformance.json" in out.stdout
+
+
+def test_a_timestamp_in_the_report_dir(tmp_path: Path) -> None:
+    template = str(tmp_path / "runs" / "{timestamp}")
+    out = run_cli(["run", "--depth", "smoke", "-k", "BASIC-001", "--report-dir", template], timeout=120)
+    assert out.code == 0, out.output[-2000:]
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert len(folder.name) == len("20261130T101500Z") and folder.name.endswith("Z")
+    assert (folder / "conformance.html").is_file() and f"reports in {folder}{os.sep}:" in out.stdout
+
+
+# -- the summary at the end of a run ------------------------------------------------------------------------
+
+
+def test_clip_cuts_at_a_word_boundary() -> None:
+    from conformance.summary import clip
+
+    text = "the response lacks the required field id, which every chat completion carries"
+    for width in range(20, len(text)):
+        cut = clip(text, width)
+        assert len(cut) <= width and cut.endswith("…")
+        # every word kept is whole
+        assert text.startswith(cut[:-1]) and text[len(cut) - 1] in " ,"
+    assert clip(text, len(text)) == text
+    # one word longer than half the line is cut inside it
+    assert clip("x" * 50, 20) == "x" * 19 + "…"
+
+
+def test_failure_lines_end_with_how_to_rerun_them() -> None:
+    from conformance.summary import failure_line
+
+    row = {"id": "RESP-001", "level": "MUST", "status": "fail",
+           "message": "RESP-001: missing required field 'id' in every one of the six completions that were judged"}
+    line = failure_line(row, width=80)
+    # the message keeps its room (MESSAGE_ROOM) in a narrow terminal, which then wraps the line
+    assert line.endswith("(rerun: -k RESP-001)") and "RESP-001: missing" not in line
+    assert "missing required field 'id' in every one of the six completions that were judged" in line
+    long_row = {**row, "message": "word " * 60}
+    line = failure_line(long_row, width=160)
+    assert len(line) <= 160 and "word…  (rerun" in line
+
+
+def test_a_run_records_and_prints_its_seed(broken_run: Outcome) -> None:  # noqa: F811
+    # no --seed: the run picks one, records it and prints how to repeat it
+    seed = broken_run.doc["run"]["seed"]
+    assert isinstance(seed, int) and f"--seed {seed} repeats the generated cases" in broken_run.stdout
+    assert "(rerun: -k RESP-001)" in broken_run.stdout
