@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +30,11 @@ BUILD_TIMEOUT = 3600.0
 
 @dataclass
 class Launch:
-    """A started server and what the runner needs to test it."""
+    """A started server and what the runner needs to test it.
+
+    `process` is the server under test; `backends` are servers it needs (started before it, stopped after
+    it). The key files written for them are removed when the launch stops.
+    """
 
     process: ServerProcess
     base_urls: dict[str, str]  # profile name -> base URL to give sgp-conformance
@@ -37,6 +42,11 @@ class Launch:
     account_id: str | None
     ready_s: float
     secret_files: list[Path] = field(default_factory=list)
+    backends: list[Launch] = field(default_factory=list)
+
+    @property
+    def commands(self) -> list[str]:
+        return [*(c for b in self.backends for c in b.commands), " ".join(self.process.cmd)]
 
     def stop(self) -> None:
         try:
@@ -44,6 +54,8 @@ class Launch:
         finally:
             for path in self.secret_files:
                 path.unlink(missing_ok=True)
+            for backend in reversed(self.backends):
+                backend.stop()
 
 
 def _write_secret(path: Path, text: str) -> Path:
@@ -121,17 +133,30 @@ class LiteLLM(Recipe):
     def version(self, cache: Cache) -> str:
         return "litellm " + _python_version_of(self._venv(cache) / "bin" / "python", "litellm")
 
+    def model_params(self, cache: Cache, ready_timeout: float) -> tuple[dict[str, str], list[Launch]]:
+        """The litellm_params of the one model, and the backends they need (none: a mock answers)."""
+        return {"model": f"openai/{self.MODEL}", "api_key": "not-used-by-a-mock",
+                "mock_response": self.MOCK_TEXT}, []
+
     def start(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
+        params, backends = self.model_params(cache, ready_timeout)
+        try:
+            return self._start(cache, api_key, ready_timeout, params, backends)
+        except BaseException:
+            for backend in backends:
+                backend.stop()
+            raise
+
+    def _start(self, cache: Cache, api_key: str, ready_timeout: float, params: dict[str, str],
+               backends: list[Launch]) -> Launch:
         port = free_port()
-        folder = cache.path("run", "litellm")
+        folder = cache.path("run", self.name)
         config = (
             "model_list:\n"
             f"  - model_name: {self.MODEL}\n"
             "    litellm_params:\n"
-            f"      model: openai/{self.MODEL}\n"
-            "      api_key: not-used-by-a-mock\n"
-            f"      mock_response: {json.dumps(self.MOCK_TEXT)}\n"
-            "general_settings:\n"
+            + "".join(f"      {k}: {json.dumps(v)}\n" for k, v in params.items())
+            + "general_settings:\n"
             f"  master_key: {json.dumps(api_key)}\n"
         )
         config_path = _write_secret(folder / "config.yaml", config)
@@ -142,8 +167,9 @@ class LiteLLM(Recipe):
         })
         cmd = [str(self._venv(cache) / "bin" / "litellm"), "--config", str(config_path),
                "--host", HOST, "--port", str(port), "--num_workers", "1"]
-        process = ServerProcess(self.name, cmd, cache.log("litellm-server.log"), env=env, cwd=folder)
-        launch = Launch(process, {"openai": f"http://{HOST}:{port}/v1"}, self.MODEL, None, 0.0, [config_path])
+        process = ServerProcess(self.name, cmd, cache.log(f"{self.name}-server.log"), env=env, cwd=folder)
+        launch = Launch(process, {"openai": f"http://{HOST}:{port}/v1"}, self.MODEL, None, 0.0, [config_path],
+                        backends)
         try:
             launch.ready_s = process.wait_ready(f"http://{HOST}:{port}/health/liveliness", ready_timeout,
                                                 ready=lambda r: r.status_code == 200)
@@ -307,4 +333,34 @@ class LlamaCpp(Recipe):
         return launch
 
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (LiteLLM(), Prism(dynamic=False), Prism(dynamic=True), LlamaCpp())}
+# --- LiteLLM in front of llama-cpp-python ---------------------------------------------------------------
+
+
+class LiteLLMOverLlamaCpp(LiteLLM):
+    """LiteLLM proxy routing its one model to the llama-cpp-python server (its real OpenAI-compatible path,
+    not mock_response): a gateway over a local model, as deployed."""
+
+    name = "litellm-llama-cpp"
+    description = "LiteLLM proxy routing to the llama-cpp-python server (openai provider), master_key auth"
+    MODEL = "interop-tiny-via-litellm"
+
+    def __init__(self, backend: LlamaCpp) -> None:
+        self.backend = backend
+
+    def install(self, cache: Cache) -> None:
+        super().install(cache)
+        self.backend.install(cache)
+
+    def version(self, cache: Cache) -> str:
+        return f"{super().version(cache)} over {self.backend.version(cache)}"
+
+    def model_params(self, cache: Cache, ready_timeout: float) -> tuple[dict[str, str], list[Launch]]:
+        backend_key = f"sk-backend-{secrets.token_hex(12)}"
+        backend = self.backend.start(cache, backend_key, ready_timeout)
+        return {"model": f"openai/{self.backend.MODEL}", "api_base": backend.base_urls["openai"],
+                "api_key": backend_key}, [backend]
+
+
+_LLAMA = LlamaCpp()
+RECIPES: dict[str, Recipe] = {r.name: r for r in (LiteLLM(), Prism(dynamic=False), Prism(dynamic=True), _LLAMA,
+                                                  LiteLLMOverLlamaCpp(_LLAMA))}

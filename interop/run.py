@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs += [_not_run(recipe, p, version, info["error"]) for p in recipe.profiles]
                 continue
             info["ready_s"] = round(launch.ready_s, 1)
-            info["server_command"] = " ".join(launch.process.cmd)
+            info["server_command"] = " && ".join(launch.commands)
             print(f"\n== {name}: {version} ready in {launch.ready_s:.1f} s (pid {launch.process.pid})", flush=True)
             try:
                 for profile in recipe.profiles:
