@@ -189,6 +189,7 @@ class Prism(Recipe):
     SPEC = "@stoplight/prism-cli@5.16.0"
     MODEL = "openai/gpt-4o-mini"
     ACCOUNT = "acct-interop"
+    SEED = "20261124"
 
     def __init__(self, dynamic: bool) -> None:
         self.dynamic = dynamic
@@ -230,7 +231,8 @@ class Prism(Recipe):
         document = self.write_document(cache)
         cmd = [str(self._bin(cache)), "mock", "-h", HOST, "-p", str(port)]
         if self.dynamic:
-            cmd.append("--dynamic")
+            # a fixed seed: the same requests get the same generated answers, so runs are comparable
+            cmd += ["--dynamic", "--seed", self.SEED]
         cmd.append(str(document))
         process = ServerProcess(self.name, cmd, cache.log(f"{self.name}-server.log"), env=_server_env(),
                                 cwd=document.parent)

@@ -94,6 +94,12 @@ def run_suite(cmd: list[str], env: dict[str, str], cwd: Path, log: Path, timeout
     return code, time.monotonic() - started
 
 
+def _short(path: Path) -> str:
+    """`path` relative to the working directory when it lies below it (shorter commands in the reports)."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
+
+
 def _failures(doc: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for result in doc.get("results", []):
@@ -138,7 +144,7 @@ def test_server(recipe: Recipe, launch: Launch, profile: str, args: argparse.Nam
            "--model", launch.model]
     if launch.account_id:
         cmd += ["--account-id", launch.account_id]
-    cmd += ["--report-dir", str(report_dir), "--fail-on", args.fail_on, "--depth", args.depth]
+    cmd += ["--report-dir", _short(report_dir), "--fail-on", args.fail_on, "--depth", args.depth]
     if args.clients:
         cmd.append("--clients")
     cmd += args.suite_args
@@ -150,7 +156,8 @@ def test_server(recipe: Recipe, launch: Launch, profile: str, args: argparse.Nam
     print(f"\n== {recipe.name} / {profile}: {shown}", flush=True)
     # run in the report directory: no pyproject.toml of the caller's working directory is read as config
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    code, wall = run_suite(cmd, env, report_dir, report_dir / "run.log", args.run_timeout, echo=not args.quiet)
+    real = [str(report_dir) if part == _short(report_dir) else part for part in cmd]
+    code, wall = run_suite(real, env, report_dir, report_dir / "run.log", args.run_timeout, echo=not args.quiet)
     doc = _read_doc(report_dir)
     return {
         "server": recipe.name,
