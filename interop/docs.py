@@ -85,8 +85,9 @@ def render(results: dict[str, Any], classification: dict[str, Any]) -> str:
     merged = results.get("merged")
     whole = (f"results of {', '.join(merged)} kept from an earlier run" if merged
              else f"whole run {results.get('wall_s')} s, installs cached")
-    lines.append(f"Run of {results.get('started')}: sgp-conformance {suite.get('version')} (commit "
-                 f"{suite.get('commit')}), `{flags}`; {machine.get('cpus')} cores, Python "
+    commit = suite.get("suite_commit") or suite.get("commit")
+    lines.append(f"Run of {results.get('started')}: sgp-conformance {suite.get('version')} (suite as of commit "
+                 f"{commit}), `{flags}`; {machine.get('cpus')} cores, Python "
                  f"{machine.get('python')}; {whole}.\n")
     lines.append("## Summary\n")
     lines.append("Counts are pass/fail/error/skip per level; TRUE and FALSE count the failed requirements "

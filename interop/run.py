@@ -48,13 +48,19 @@ def _suite_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from conformance.cli import main; sys.exit(main())"]
 
 
-def _git_commit() -> str | None:
+def _git(*args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+        out = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
                              cwd=Path(__file__).resolve().parent, check=False)
     except OSError:
         return None
     return out.stdout.strip() or None
+
+
+def _git_commits() -> dict[str, str | None]:
+    """The checkout's commit, and the last commit that changed the suite itself (conformance/, schemas/)."""
+    return {"commit": _git("rev-parse", "--short", "HEAD"),
+            "suite_commit": _git("log", "-1", "--format=%h", "--", "../conformance", "../schemas")}
 
 
 def _suite_version() -> str:
@@ -319,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": started_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "wall_s": round(time.monotonic() - t0, 1),
         "interrupted": interrupted,
-        "suite": {"version": _suite_version(), "commit": _git_commit()},
+        "suite": {"version": _suite_version(), **_git_commits()},
         "settings": {"depth": args.depth, "fail_on": args.fail_on, "clients": args.clients,
                      "suite_args": args.suite_args},
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
