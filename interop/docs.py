@@ -13,7 +13,8 @@ requirement, so a regenerated page keeps the annotations:
     evidence = "wrong key: 400 {\"error\":{\"message\":\"No connected db.\", ...}}"
     fix = "..."               # for a FALSE alarm: the change the suite needs
 
-A failure with no entry is shown as UNCLASSIFIED; an entry whose requirement no longer fails is listed
+A top-level `questions` string becomes a section of open questions. A failure with no entry is shown as
+UNCLASSIFIED; an entry whose requirement no longer fails is listed
 as stale, so neither goes unnoticed.
 """
 
@@ -64,7 +65,8 @@ def _cell(counts: dict[str, int]) -> str:
 
 
 def _verdicts(run: dict[str, Any], classification: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    table = classification.get(run["server"], {}).get(run["profile"], {})
+    server = classification.get(run["server"], {})
+    table = server.get(run["profile"], {}) if isinstance(server, dict) else {}
     return [(f, table.get(f["id"], {})) for f in run["failures"]]
 
 
@@ -112,6 +114,10 @@ def render(results: dict[str, Any], classification: dict[str, Any]) -> str:
             lines.append(f"| {run['server']} / {run['profile']} | {f['id']} | {f['level']} | "
                          f"{_md(v.get('fix', ''))} |")
         lines.append("")
+    questions = classification.get("questions")
+    if isinstance(questions, str) and questions.strip():
+        lines.append("## Open questions (verdicts that hinge on a thin contract)\n")
+        lines.append(questions.strip() + "\n")
     for run in runs:
         lines += _section(run, results.get("servers", {}).get(run["server"], {}), classification)
     stale = _stale(runs, classification)
@@ -160,6 +166,8 @@ def _stale(runs: list[dict[str, Any]], classification: dict[str, Any]) -> list[s
     present = {(r["server"], r["profile"]) for r in runs}
     out = []
     for server, profiles in classification.items():
+        if not isinstance(profiles, dict):
+            continue
         for profile, entries in profiles.items():
             if (server, profile) not in present or not isinstance(entries, dict):
                 continue
