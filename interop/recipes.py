@@ -1,0 +1,368 @@
+"""One recipe per server: install it under the cache folder, start it on 127.0.0.1, say where it serves.
+
+A recipe never downloads model weights or binaries at run time: servers come from PyPI or the npm
+registry, and the one model (for llama-cpp-python) is written locally with the `gguf` package.
+The key a server accepts is written to a configuration file (mode 0600) that is removed when the server
+stops; it never appears on a command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from interop.cache import Cache, installed, make_venv, mark_installed, run_logged
+from interop.process import HOST, ServerProcess, free_port
+
+HERE = Path(__file__).resolve().parent
+# installs are slow on 2 cores; the llama.cpp compile dominates (about 13 min)
+PIP_TIMEOUT = 1800.0
+BUILD_TIMEOUT = 3600.0
+
+
+@dataclass
+class Launch:
+    """A started server and what the runner needs to test it.
+
+    `process` is the server under test; `backends` are servers it needs (started before it, stopped after
+    it). The key files written for them are removed when the launch stops.
+    """
+
+    process: ServerProcess
+    base_urls: dict[str, str]  # profile name -> base URL to give sgp-conformance
+    model: str
+    account_id: str | None
+    ready_s: float
+    secret_files: list[Path] = field(default_factory=list)
+    backends: list[Launch] = field(default_factory=list)
+
+    @property
+    def commands(self) -> list[str]:
+        return [*(c for b in self.backends for c in b.commands), " ".join(self.process.cmd)]
+
+    def stop(self) -> None:
+        try:
+            self.process.stop()
+        finally:
+            for path in self.secret_files:
+                path.unlink(missing_ok=True)
+            for backend in reversed(self.backends):
+                backend.stop()
+
+
+def _write_secret(path: Path, text: str) -> Path:
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    return path
+
+
+def _server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a server: ours without the suite's key and without proxies to the outside."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    env.update(extra or {})
+    return env
+
+
+def _pip_install(python: Path, args: list[str], log: Path, env: dict[str, str] | None = None) -> None:
+    run_logged([str(python), "-m", "pip", "install", "-q", *args], log, timeout=PIP_TIMEOUT, env=env)
+
+
+class Recipe:
+    """A server the runner can install, start and stop."""
+
+    name: str = ""
+    profiles: tuple[str, ...] = ()
+    description: str = ""
+
+    def install(self, cache: Cache) -> None:
+        raise NotImplementedError
+
+    def version(self, cache: Cache) -> str:
+        raise NotImplementedError
+
+    def start(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
+        raise NotImplementedError
+
+
+def _python_version_of(python: Path, dist: str) -> str:
+    out = subprocess.run([str(python), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    return out.stdout.strip() or "unknown"
+
+
+# --- LiteLLM -------------------------------------------------------------------------------------------
+
+
+class LiteLLM(Recipe):
+    """LiteLLM proxy with a `mock_response` model (no backend) and a master key (real auth).
+
+    litellm 1.108.0: the newest whose `proxy` extra resolves from PyPI here (later versions need
+    `litellm-proxy` / newer `litellm-proxy-extras` releases the registry does not serve). `prisma` is
+    installed too: without it a request with no key crashes LiteLLM's auth path with a 500.
+    """
+
+    name = "litellm"
+    profiles = ("openai",)
+    description = "LiteLLM proxy, mock_response model, master_key auth"
+    SPEC = ("litellm[proxy]==1.108.0", "prisma==0.15.0")
+    MODEL = "interop-mock"
+    MOCK_TEXT = "Hello from the LiteLLM mock."
+
+    def _venv(self, cache: Cache) -> Path:
+        return cache.venv("litellm")
+
+    def install(self, cache: Cache) -> None:
+        venv = self._venv(cache)
+        spec = " ".join(self.SPEC)
+        if installed(venv, spec):
+            return
+        python = make_venv(venv, cache.log("litellm-install.log"))
+        _pip_install(python, list(self.SPEC), cache.log("litellm-install.log"))
+        mark_installed(venv, spec)
+
+    def version(self, cache: Cache) -> str:
+        return "litellm " + _python_version_of(self._venv(cache) / "bin" / "python", "litellm")
+
+    def model_params(self, cache: Cache, ready_timeout: float) -> tuple[dict[str, str], list[Launch]]:
+        """The litellm_params of the one model, and the backends they need (none: a mock answers)."""
+        return {"model": f"openai/{self.MODEL}", "api_key": "not-used-by-a-mock",
+                "mock_response": self.MOCK_TEXT}, []
+
+    def start(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
+        params, backends = self.model_params(cache, ready_timeout)
+        try:
+            return self._start(cache, api_key, ready_timeout, params, backends)
+        except BaseException:
+            for backend in backends:
+                backend.stop()
+            raise
+
+    def _start(self, cache: Cache, api_key: str, ready_timeout: float, params: dict[str, str],
+               backends: list[Launch]) -> Launch:
+        port = free_port()
+        folder = cache.path("run", self.name)
+        config = (
+            "model_list:\n"
+            f"  - model_name: {self.MODEL}\n"
+            "    litellm_params:\n"
+            + "".join(f"      {k}: {json.dumps(v)}\n" for k, v in params.items())
+            + "general_settings:\n"
+            f"  master_key: {json.dumps(api_key)}\n"
+        )
+        config_path = _write_secret(folder / "config.yaml", config)
+        env = _server_env({
+            # the model cost map from the package, not from the network
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "LITELLM_TELEMETRY": "False",
+        })
+        cmd = [str(self._venv(cache) / "bin" / "litellm"), "--config", str(config_path),
+               "--host", HOST, "--port", str(port), "--num_workers", "1"]
+        process = ServerProcess(self.name, cmd, cache.log(f"{self.name}-server.log"), env=env, cwd=folder)
+        launch = Launch(process, {"openai": f"http://{HOST}:{port}/v1"}, self.MODEL, None, 0.0, [config_path],
+                        backends)
+        try:
+            launch.ready_s = process.wait_ready(f"http://{HOST}:{port}/health/liveliness", ready_timeout,
+                                                ready=lambda r: r.status_code == 200)
+        except BaseException:
+            launch.stop()
+            raise
+        return launch
+
+
+# --- Prism ---------------------------------------------------------------------------------------------
+
+
+class Prism(Recipe):
+    """Stoplight Prism mocking the suite's own OpenAPI document (sgp profile), static or `--dynamic`."""
+
+    profiles = ("sgp",)
+    SPEC = "@stoplight/prism-cli@5.16.0"
+    MODEL = "openai/gpt-4o-mini"
+    ACCOUNT = "acct-interop"
+    SEED = "20261124"
+
+    def __init__(self, dynamic: bool) -> None:
+        self.dynamic = dynamic
+        self.name = "prism-dynamic" if dynamic else "prism"
+        self.description = f"Prism mock of schemas/openapi.json ({'dynamic' if dynamic else 'static'} examples)"
+
+    @staticmethod
+    def _folder(cache: Cache) -> Path:
+        return cache.path("node", "prism")
+
+    def _bin(self, cache: Cache) -> Path:
+        return self._folder(cache) / "node_modules" / ".bin" / "prism"
+
+    def install(self, cache: Cache) -> None:
+        folder = self._folder(cache)
+        if installed(folder, self.SPEC) and self._bin(cache).exists():
+            return
+        (folder / "package.json").write_text('{"name": "sgp-interop-prism", "private": true}\n', encoding="utf-8")
+        run_logged(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", self.SPEC],
+                   cache.log("prism-install.log"), timeout=PIP_TIMEOUT, cwd=folder)
+        mark_installed(folder, self.SPEC)
+
+    def version(self, cache: Cache) -> str:
+        out = subprocess.run([str(self._bin(cache)), "--version"], capture_output=True, text=True, timeout=60,
+                             check=False)
+        return "prism-cli " + (out.stdout.strip() or "unknown")
+
+    @staticmethod
+    def write_document(cache: Cache) -> Path:
+        """The sgp profile's OpenAPI document, bundled into one file (Prism needs it self-contained)."""
+        from conformance.schema_store import openapi_document
+
+        path = cache.path("run", "prism") / "openapi-sgp.json"
+        path.write_text(json.dumps(openapi_document("sgp"), indent=1), encoding="utf-8")
+        return path
+
+    def start(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
+        port = free_port()
+        document = self.write_document(cache)
+        cmd = [str(self._bin(cache)), "mock", "-h", HOST, "-p", str(port)]
+        if self.dynamic:
+            # a fixed seed: the same requests get the same generated answers, so runs are comparable
+            cmd += ["--dynamic", "--seed", self.SEED]
+        cmd.append(str(document))
+        process = ServerProcess(self.name, cmd, cache.log(f"{self.name}-server.log"), env=_server_env(),
+                                cwd=document.parent)
+        launch = Launch(process, {"sgp": f"http://{HOST}:{port}"}, self.MODEL, self.ACCOUNT, 0.0)
+        try:
+            # any answer means it listens (Prism answers 404 for an unknown route)
+            launch.ready_s = process.wait_ready(f"http://{HOST}:{port}/", ready_timeout)
+        except BaseException:
+            launch.stop()
+            raise
+        return launch
+
+
+# --- llama-cpp-python -----------------------------------------------------------------------------------
+
+
+class LlamaCpp(Recipe):
+    """llama-cpp-python's OpenAI-compatible server with a tiny random llama GGUF written locally.
+
+    The llama.cpp compile (about 13 min on 2 cores) happens once: `pip wheel` builds into
+    <cache>/wheels and later installs take the wheel from there.
+    """
+
+    name = "llama-cpp"
+    profiles = ("openai",)
+    description = "llama-cpp-python server, tiny random llama GGUF (2 layers, byte-fallback vocabulary)"
+    VERSION = "0.3.36"
+    GGUF_SPEC = "gguf==0.19.0"
+    MODEL = "interop-tiny"
+    # a lean, portable build: no tests, examples, tools, server binary or curl (nothing fetched at run time)
+    CMAKE_ARGS = ("-DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF "
+                  "-DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF")
+
+    def _venv(self, cache: Cache) -> Path:
+        return cache.venv("llama-cpp")
+
+    def _wheel(self, cache: Cache) -> Path | None:
+        found = sorted(cache.path("wheels").glob(f"llama_cpp_python-{self.VERSION}-*.whl"))
+        return found[-1] if found else None
+
+    def install(self, cache: Cache) -> None:
+        venv = self._venv(cache)
+        spec = f"llama-cpp-python[server]=={self.VERSION} {self.GGUF_SPEC} cmake_args={self.CMAKE_ARGS}"
+        if installed(venv, spec) and self._wheel(cache) is not None:
+            return
+        log = cache.log("llama-cpp-install.log")
+        python = make_venv(venv, log)
+        if self._wheel(cache) is None:
+            env = dict(os.environ, CMAKE_ARGS=self.CMAKE_ARGS,
+                       CMAKE_BUILD_PARALLEL_LEVEL=str(os.cpu_count() or 2))
+            print("interop: building llama-cpp-python (compiles llama.cpp once; about 13 min on 2 cores)",
+                  flush=True)
+            run_logged([str(python), "-m", "pip", "wheel", "--no-deps", "-w", str(cache.path("wheels")),
+                        f"llama-cpp-python=={self.VERSION}"], cache.log("llama-cpp-wheel-build.log"),
+                       timeout=BUILD_TIMEOUT, env=env)
+        _pip_install(python, ["--find-links", str(cache.path("wheels")), "--only-binary", "llama-cpp-python",
+                              f"llama-cpp-python[server]=={self.VERSION}", self.GGUF_SPEC], log)
+        mark_installed(venv, spec)
+
+    def version(self, cache: Cache) -> str:
+        return "llama-cpp-python " + _python_version_of(self._venv(cache) / "bin" / "python", "llama-cpp-python")
+
+    def model_file(self, cache: Cache) -> Path:
+        """The tiny GGUF, written by interop/tiny_gguf.py; its name carries a digest of that script."""
+        script = HERE / "tiny_gguf.py"
+        digest = hashlib.sha256(script.read_bytes()).hexdigest()[:12]
+        path = cache.path("models") / f"tiny-random-llama-{digest}.gguf"
+        if not path.exists():
+            run_logged([str(self._venv(cache) / "bin" / "python"), str(script), str(path)],
+                       cache.log("llama-cpp-model.log"), timeout=300)
+        return path
+
+    def start(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
+        port = free_port()
+        folder = cache.path("run", "llama-cpp")
+        settings = {
+            "host": HOST,
+            "port": port,
+            "api_key": api_key,
+            "models": [{
+                "model": str(self.model_file(cache)),
+                "model_alias": self.MODEL,
+                "n_ctx": 4096,
+                "n_threads": 2,
+                "verbose": False,
+            }],
+        }
+        config_path = _write_secret(folder / "config.json", json.dumps(settings, indent=1))
+        cmd = [str(self._venv(cache) / "bin" / "python"), "-m", "llama_cpp.server", "--config_file",
+               str(config_path)]
+        process = ServerProcess(self.name, cmd, cache.log("llama-cpp-server.log"), env=_server_env(), cwd=folder)
+        launch = Launch(process, {"openai": f"http://{HOST}:{port}/v1"}, self.MODEL, None, 0.0, [config_path])
+        ok: Callable[[httpx.Response], bool] = lambda r: r.status_code == 200  # noqa: E731
+        try:
+            launch.ready_s = process.wait_ready(f"http://{HOST}:{port}/v1/models", ready_timeout, ready=ok,
+                                                headers={"authorization": f"Bearer {api_key}"})
+        except BaseException:
+            launch.stop()
+            raise
+        return launch
+
+
+# --- LiteLLM in front of llama-cpp-python ---------------------------------------------------------------
+
+
+class LiteLLMOverLlamaCpp(LiteLLM):
+    """LiteLLM proxy routing its one model to the llama-cpp-python server (its real OpenAI-compatible path,
+    not mock_response): a gateway over a local model, as deployed."""
+
+    name = "litellm-llama-cpp"
+    description = "LiteLLM proxy routing to the llama-cpp-python server (openai provider), master_key auth"
+    MODEL = "interop-tiny-via-litellm"
+
+    def __init__(self, backend: LlamaCpp) -> None:
+        self.backend = backend
+
+    def install(self, cache: Cache) -> None:
+        super().install(cache)
+        self.backend.install(cache)
+
+    def version(self, cache: Cache) -> str:
+        return f"{super().version(cache)} over {self.backend.version(cache)}"
+
+    def model_params(self, cache: Cache, ready_timeout: float) -> tuple[dict[str, str], list[Launch]]:
+        backend_key = f"sk-backend-{secrets.token_hex(12)}"
+        backend = self.backend.start(cache, backend_key, ready_timeout)
+        return {"model": f"openai/{self.backend.MODEL}", "api_base": backend.base_urls["openai"],
+                "api_key": backend_key}, [backend]
+
+
+_LLAMA = LlamaCpp()
+RECIPES: dict[str, Recipe] = {r.name: r for r in (LiteLLM(), Prism(dynamic=False), Prism(dynamic=True), _LLAMA,
+                                                  LiteLLMOverLlamaCpp(_LLAMA))}
