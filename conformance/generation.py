@@ -8,8 +8,10 @@ count them before anything is sent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -30,6 +32,41 @@ NEGATIVE_BOUNDS = ("Value smaller than minimum", "Value greater than maximum", "
 # probes of the coverage phase that are not about the body: other methods, headers, no body at all
 NOT_BODY = re.compile(r"^(GET|PUT|DELETE|PATCH|OPTIONS|TRACE|QUERY|HEAD)$|^Missing `|^Missing request body$|"
                       r"^multipart|^text/plain$")
+
+
+@contextlib.contextmanager
+def reproducible() -> Iterator[None]:
+    """Within this block, Hypothesis draws the same cases for a seed wherever the suite runs.
+
+    Hypothesis mixes into its draws the string and number constants it finds in the source of every
+    "local" module loaded (not the standard library, not site-packages): in a source checkout that is this
+    package itself, in a user's project (the pytest plugin) that is the user's code, in an installed wheel
+    nothing. A failure reported with its seed must reproduce with `--seed` on any machine, so the local
+    constants are left out here. This reaches into a private function of Hypothesis (6.13x): where it is
+    not there, nothing is changed.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a Hypothesis without providers
+        yield
+        return
+    original = getattr(providers, "_get_local_constants", None)
+    empty = getattr(providers, "Constants", None)
+    if original is None or empty is None:
+        yield
+        return
+    nothing = empty()
+    cache = getattr(getattr(providers, "CONSTANTS_CACHE", None), "cache", None)
+    providers._get_local_constants = lambda *args, **kwargs: nothing
+    # the permitted constants computed before (with local ones) are cached per choice type: forget them
+    if isinstance(cache, dict):
+        cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        if isinstance(cache, dict):
+            cache.clear()
 
 
 @cache

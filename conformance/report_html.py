@@ -31,7 +31,7 @@ COMPACT_VIOLATIONS = 3
 COMPACT_EXCHANGES = 2
 SCHEMA_EXCERPT_LIMIT = 1500
 # statuses whose results get an evidence section
-SHOWN = ("fail", "error", "stale", "known")
+SHOWN = ("fail", "error", "stale", "known", "observed")
 
 # What pytest-html shows that means nothing here is hidden or renamed: its environment table (the summary's
 # Runner row says the same), the "N tests took" line, and its minimum width of 800 px. Every wide thing
@@ -47,7 +47,8 @@ border:1px solid #e3e3e3;padding:6px;margin:2px 0 8px;font-size:12px;max-height:
 .sgp code{overflow-wrap:break-word}
 .sgp .st{font-weight:bold;padding:1px 6px;border-radius:3px;color:#fff;white-space:nowrap}
 .st-pass{background:#2e7d32}.st-fail{background:#c62828}.st-error{background:#6a1b9a}.st-stale{background:#ef6c00}
-.st-known{background:#546e7a}.st-skip{background:#9e9e9e}.sgp .verdict-ok{color:#2e7d32}.sgp .verdict-bad{color:#c62828}
+.st-known{background:#546e7a}.st-not-judged{background:#9e9e9e}.st-not-run{background:#bdbdbd}
+.st-observed{background:#1565c0}.sgp .verdict-ok{color:#2e7d32}.sgp .verdict-bad{color:#c62828}
 .sgp .msg{color:#555;font-size:12px} .sgp details{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
 .sgp details[open]{background:#fffdf6} .sgp summary{cursor:pointer;padding:3px 0;overflow-wrap:anywhere}
 .sgp .note{color:#777;font-style:italic}
@@ -132,8 +133,13 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
+def _css(status: str) -> str:
+    """A status as a CSS class name: "not judged" -> "not-judged"."""
+    return status.replace(" ", "-")
+
+
 def _status(status: str) -> str:
-    return f'<span class="st st-{_e(status)}">{_e(status)}</span>'
+    return f'<span class="st st-{_e(_css(status))}">{_e(status)}</span>'
 
 
 def evidence_link(req_id: str) -> dict[str, Any]:
@@ -198,7 +204,10 @@ def matrix_html(doc: Mapping[str, Any]) -> str:
         link = ""
         if r.get("status") in SHOWN:
             link = f'<a href="#{_e(evidence_anchor(r["id"]))}">evidence</a>'
-        out.append(f'<tr id="{_e(matrix_anchor(r["id"]))}" class="row-{_e(r["status"])}"><td>{_e(r["id"])}</td>'
+        elif r.get("needs"):
+            # not judged because of another requirement's finding: point at it
+            link = f'needs <a href="#{_e(matrix_anchor(r["needs"]))}">{_e(r["needs"])}</a>'
+        out.append(f'<tr id="{_e(matrix_anchor(r["id"]))}" class="row-{_e(_css(r["status"]))}"><td>{_e(r["id"])}</td>'
                    f'<td>{_e(r["level"])}</td><td>{_e(r["statement"])}{message}</td>'
                    f"<td>{_status(r['status'])}</td><td>{link}</td></tr>")
     out.append("</tbody></table></section>")
@@ -301,6 +310,10 @@ def evidence_html(results: Iterable[Result], budget_chars: int = EVIDENCE_BUDGET
         body = [f"<details id='{_e(anchor)}' class='sgp-evidence'><summary>{_status(r.status)} <b>{_e(r.id)}</b> "
                 f"{_e(r.level)} — {_e(r.message)}</summary>",
                 f"<p><b>rule</b>: {_e(r.statement)} <span class='msg'>({_e(r.source)})</span></p>"]
+        if r.generated and r.generated.get("seed") is not None:
+            seed = r.generated["seed"]
+            body.append(f"<p><b>generated cases</b>: seed {_e(seed)}; the first exchange below is the minimal "
+                        f"failing case (rerun: <code>--seed {_e(seed)} -k {_e(r.id)}</code>)</p>")
         if r.baseline:
             body.append(f"<p><b>baseline</b>: {_e(r.baseline.get('reason'))}"
                         f"{' (expires ' + _e(r.baseline['expires']) + ')' if r.baseline.get('expires') else ''}</p>")

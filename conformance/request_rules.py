@@ -191,6 +191,21 @@ def lax_scalars(body: Any) -> Any:
     return out
 
 
+def why_invalid(body: Any, profile: Profile) -> str | None:
+    """What makes `body` invalid under the lenient reading of `profile`, in one line ("/temperature: 3 is
+    greater than the maximum of 2"), or None when it is valid."""
+    if "lax_scalars" in profile.lenient_request:
+        body = lax_scalars(body)
+    error = next(iter(_lenient_validator(frozenset(profile.lenient_request)).iter_errors(body)), None)
+    if error is not None:
+        error = schema_store.leaf_error(error)
+        where = schema_store.json_pointer(error.absolute_path) or "the body"
+        message = error.message if len(error.message) <= 100 else error.message[:99] + "…"
+        return f"{where}: {message}"
+    combination = combination_problems(body)
+    return f"/{combination[0][0]}: {combination[0][1]}" if combination else None
+
+
 def invalid_under(body: Any, profile: Profile) -> bool:
     """Whether `body` is invalid under the lenient reading of `profile`: the schema (JSON Schema's lax
     `integer`), the profile's leniencies, and the cross-field rules. A body that a lax server reads as valid

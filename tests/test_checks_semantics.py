@@ -95,14 +95,15 @@ def test_choice_count() -> None:
 # --- created --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("created", [NOW, 1_000_000_000, float(NOW)])
+# 0 and a 1970 date are seconds too (a wrong clock, SEM-004's finding): a mock's created 0 is no unit error
+@pytest.mark.parametrize("created", [NOW, 1_000_000_000, float(NOW), 0, 8_177_461])
 def test_created_seconds_ok(created: Any) -> None:
     assert semantics.created_seconds(ex(completion(created=created))) == []
 
 
 @pytest.mark.parametrize(
     ("created", "words"),
-    [(NOW * 1000, "milliseconds"), (NOW * 1_000_000_000, "nanoseconds"), (12345, ">= 1e9")],
+    [(NOW * 1000, "milliseconds"), (NOW * 1_000_000_000, "nanoseconds")],
 )
 def test_created_seconds_flags(created: int, words: str) -> None:
     found = semantics.created_seconds(ex(completion(created=created)))
@@ -116,6 +117,8 @@ def test_created_near() -> None:
     assert where(found) == [("SEM-004", "/created")] and "3600 s behind" in found[0].message
     # not seconds at all: SEM-003's finding, not a second one
     assert semantics.created_near(ex(completion(created=NOW * 1000)), NOW) == []
+    # seconds of a clock that is off: a created of 0 is 1970
+    assert where(semantics.created_near(ex(completion(created=0)), NOW)) == [("SEM-004", "/created")]
     assert semantics.created_near(ex(), NOW + 100, tolerance_s=10) != []
 
 

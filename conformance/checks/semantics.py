@@ -147,8 +147,9 @@ def choice_count(exchange: Exchange, n: int | None = None) -> list[Violation]:
     return []
 
 
-# 1e9 s is 2001-09-09 and 1e11 s is the year 5138: outside that, `created` is not seconds since 1970
-_SECONDS_RANGE = (1e9, 1e11)
+# 1e11 s is the year 5138: from there on, `created` is milliseconds (>= 1e12 today) or finer, not seconds.
+# Below it, it is seconds, right or wrong: a 0 or a 1970 date is a clock fault (SEM-004), not a unit one
+_SECONDS_BELOW = 1e11
 
 
 def _created(doc: dict[str, Any]) -> float | None:
@@ -157,29 +158,20 @@ def _created(doc: dict[str, Any]) -> float | None:
 
 
 def created_seconds(exchange: Exchange) -> list[Violation]:
-    """SEM-003: `created` is Unix time in seconds: 1e9 <= created < 1e11 (milliseconds are >= 1e12)."""
+    """SEM-003: `created` is Unix time in seconds: below 1e11 (milliseconds are >= 1e12 today). A value in
+    seconds that is far off the clock (0, a 1970 date) is SEM-004's finding."""
     doc, stop = document(exchange, "SEM-003")
     if doc is None:
         return stop
     created = _created(doc)
     if created is None:
         return []  # missing or not a number: RESP-001 reports it
-    low, high = _SECONDS_RANGE
-    if created >= high:
+    if created >= _SECONDS_BELOW:
         unit = "milliseconds" if created < 1e14 else "micro- or nanoseconds"
         return [
             Violation(
                 "SEM-003",
                 f"expected Unix seconds, got {brief(doc['created'])}, which looks like {unit}",
-                "/created",
-                exchange.scenario,
-            )
-        ]
-    if created < low:
-        return [
-            Violation(
-                "SEM-003",
-                f"expected Unix seconds (>= 1e9), got {brief(doc['created'])}",
                 "/created",
                 exchange.scenario,
             )
@@ -196,7 +188,7 @@ def created_near(exchange: Exchange, now: float, tolerance_s: float = 600) -> li
     if doc is None:
         return stop
     created = _created(doc)
-    if created is None or not _SECONDS_RANGE[0] <= created < _SECONDS_RANGE[1]:
+    if created is None or created >= _SECONDS_BELOW:
         return []
     off = created - now
     if abs(off) <= tolerance_s:

@@ -31,10 +31,10 @@ from conformance.checks import Violation, errors, findings, response
 from conformance.client import BudgetExhausted
 from conformance.evidence import curl_line
 from conformance.exchange import Exchange, RequestSpec
-from conformance.generation import capped, operation, portable, selected_coverage
+from conformance.generation import capped, operation, portable, reproducible, selected_coverage
 from conformance.needs import Basic, judgeable, why_not
 from conformance.plugin import Judge, Run, requirement
-from conformance.request_rules import invalid_under, strict_problems
+from conformance.request_rules import invalid_under, strict_problems, why_invalid
 
 
 class Cases:
@@ -133,7 +133,8 @@ def _settings(run: Run, shrink: bool = True) -> settings:
 def _hypothesis(run: Run, strategy: st.SearchStrategy[Any], test: Any, shrink: bool = True) -> None:
     # one seed for the collecting and the judging pass, so both draw the same cases; a run is repeatable
     wrapped = seed(run_seed(run))(_settings(run, shrink)(given(case=strategy)(test)))
-    wrapped()
+    with reproducible():
+        wrapped()
 
 
 @dataclass
@@ -354,4 +355,13 @@ def test_generated_invalid_requests_refused(req, judge: Judge) -> None:
         judge.not_judged("no invalid generated case got an answer other than a 5xx", "PROP-002")
     accepted = [e for e in answered if 200 <= e.response.status < 300]  # type: ignore[union-attr]
     judge.exchanges.extend(accepted[:3])
-    judge.each(answered, lambda e: errors.client_error(e, req.id))
+    judge.each(answered, lambda e: _refused(e, judge))
+
+
+def _refused(exchange: Exchange, judge: Judge) -> list[Violation]:
+    """PROP-003 on one invalid case, saying what made it invalid."""
+    found = errors.client_error(exchange, "PROP-003")
+    params = exchange.request.params
+    why = why_invalid(params, judge.run.profile) if isinstance(params, dict) else "the body is not a JSON object"
+    return [Violation(v.requirement, f"{v.message} ({why})", v.pointer, v.scenario) if why and findings([v])
+            else v for v in found]

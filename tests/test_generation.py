@@ -1,0 +1,153 @@
+"""What the property tests send: every positive case holds to the strict reading of the contract (both
+profiles), and a negative case counts only where the profile's lenient reading refuses it too."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+
+from conformance.config import Config
+from conformance.generation import capped, operation, portable, selected_coverage
+from conformance.profiles import OPENAI, SGP, Profile
+from conformance.request_rules import canonical, combination_problems, invalid_under, strict_problems, why_invalid
+
+PROFILES = [SGP, OPENAI]
+
+
+def _config(profile: Profile) -> Config:
+    return Config(profile=profile.name, max_tokens=16)
+
+
+def _sent(body: dict[str, Any]) -> Any:
+    """The body as it goes on the wire and a strict parser reads it back."""
+    return json.loads(json.dumps(body, allow_nan=False))
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_every_generated_positive_body_holds_to_the_strict_reading(profile: Profile) -> None:
+    config = _config(profile)
+
+    @settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(case=operation(profile.name).as_strategy(GenerationMode.POSITIVE))
+    def check(case: Any) -> None:
+        body = portable(case.body, profile, config)
+        if body is None:
+            return  # not Unicode text: never sent
+        assert strict_problems(_sent(body)) == [], body
+        assert body["model"] == config.model and min(body.get("max_tokens", 16), 16) <= 16
+
+    check()
+
+
+@pytest.mark.parametrize("profile", PROFILES, ids=lambda p: p.name)
+def test_every_coverage_positive_body_holds_to_the_strict_reading(profile: Profile) -> None:
+    positive, _ = selected_coverage(profile.name, "deep")
+    assert positive
+    for raw in positive:
+        body = portable(raw, profile, _config(profile)) if isinstance(raw, dict) else None
+        if body is not None:
+            assert strict_problems(_sent(body)) == [], body
+
+
+def test_the_boundaries_the_issue_names_are_sent_at_standard_depth() -> None:
+    positive, negative = selected_coverage("sgp", "standard")
+    sent = [json.dumps(b, sort_keys=True) for b in positive]
+    for fragment in ('"temperature": 2', '"top_p": 0', '"n": 128', '"top_logprobs": 20', '"seed": -2147483648'):
+        assert any(fragment in b for b in sent), fragment
+    refused = [json.dumps(b, sort_keys=True) for b in negative]
+    for fragment in ('"temperature": 3', '"n": 129', '"top_logprobs": 21', '"top_p": -1'):
+        assert any(fragment in b for b in refused), fragment
+    assert selected_coverage("sgp", "smoke") == ([], [])
+
+
+def test_integral_floats_become_integers_and_negative_zero_zero() -> None:
+    body = canonical({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1.0,
+                      "n": 2.0, "temperature": -0.0, "seed": 3.0})
+    assert body["max_tokens"] == 1 and isinstance(body["max_tokens"], int)
+    assert isinstance(body["n"], int) and isinstance(body["seed"], int)
+    assert json.dumps(body["temperature"]) == "0.0"
+    # a strict reader refuses 1.0 where an integer is documented
+    assert strict_problems({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1.0})
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"top_logprobs": 2}, "top_logprobs"),
+    ({"tool_choice": "required"}, "tool_choice"),
+    ({"tools": [{"type": "function", "function": {"name": "a"}}],
+      "tool_choice": {"type": "function", "function": {"name": "b"}}}, "tool_choice"),
+    ({"stream_options": {"include_usage": True}}, "stream_options"),
+])
+def test_cross_field_rules(body: dict[str, Any], field: str) -> None:
+    assert [f for f, _ in combination_problems(body)] == [field]
+
+
+@given(st.sampled_from(["top_logprobs", "tool_choice", "stream_options"]))
+def test_portable_repairs_every_combination(field: str) -> None:
+    broken = {"model": "m", "messages": [{"role": "user", "content": "hi"}], field: {
+        "top_logprobs": 3, "tool_choice": {"type": "function", "function": {"name": "x"}},
+        "stream_options": {"include_usage": True}}[field]}
+    body = portable(broken, SGP, _config(SGP))
+    assert body is not None and combination_problems(body) == []
+
+
+def test_the_lenient_reading_of_each_profile() -> None:
+    roleless = {"model": "m", "messages": [{"content": "hi"}]}
+    # sgp: the documented message type is free-form; refusing it is VAL-005's (SHOULD), not PROP-003's
+    assert not invalid_under(roleless, SGP) and invalid_under(roleless, OPENAI)
+    empty = {"model": "m", "messages": []}
+    assert not invalid_under(empty, SGP) and invalid_under(empty, OPENAI)
+    # pydantic's lax mode reads "2" as 2 and 1 as true: no negative case under sgp
+    lax = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": "2", "stream": 1}
+    assert not invalid_under(lax, SGP) and invalid_under(lax, OPENAI)
+    # what no reading accepts is invalid everywhere, and says why
+    bad = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 3}
+    assert invalid_under(bad, SGP) and invalid_under(bad, OPENAI)
+    assert why_invalid(bad, SGP) == "/temperature: 3 is greater than the maximum of 2"
+
+
+def test_negative_cases_carry_the_token_cap() -> None:
+    config = _config(SGP)
+    assert capped({"model": "m", "temperature": 9}, SGP, config)["max_tokens"] == 16
+    # the cap parameter is itself the invalid part: it stays, and the other one bounds the answer
+    capped_body = capped({"model": "m", "max_tokens": -1}, SGP, config)
+    assert capped_body["max_tokens"] == -1 and capped_body["max_completion_tokens"] == 16
+    assert capped([1, 2], SGP, config) == [1, 2]
+
+
+def _draw(profile: Profile, count: int = 60) -> list[str]:
+    from hypothesis import seed
+
+    from conformance.generation import reproducible
+
+    drawn: list[str] = []
+
+    @seed(12345)
+    @settings(max_examples=count, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+              phases=[__import__("hypothesis").Phase.generate])
+    @given(case=operation(profile.name).as_strategy(GenerationMode.POSITIVE))
+    def collect(case: Any) -> None:
+        drawn.append(json.dumps(case.body, sort_keys=True))
+
+    with reproducible():
+        collect()
+    return drawn
+
+
+def test_a_seed_draws_the_same_cases_whatever_local_code_is_loaded(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hypothesis mixes in constants of local modules; a user's project (or this checkout) must not change
+    # which cases a seed draws
+    before = _draw(SGP)
+    package = tmp_path / "userproject"
+    package.mkdir()
+    (package / "settings_of_a_user.py").write_text(
+        "".join(f'NAME_{i} = "c{i}"\nCOUNT_{i} = {i}\nRATE_{i} = {i}.5\n' for i in range(300)))
+    monkeypatch.syspath_prepend(str(package))
+    __import__("settings_of_a_user")
+    assert _draw(SGP) == before
