@@ -135,6 +135,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "model or account) is never answered with a 5xx.", f"{C} Transport (a refusal is a 4xx)"),
     _r("ERR-006", SHOULD, "A 429 answer says when to retry: Retry-After (seconds or an HTTP date) or "
        "retry-after-ms, with a valid value.", f"{C} Transport (the SDKs honour them); RFC 9110 §10.2.3"),
+    # found on a real server (interop): a 500 carrying the server's file paths and stack
+    _r("ERR-007", SHOULD, "Error answers carry no stack trace and no path of a server source file.",
+       "OWASP ASVS 7.4.1 (errors reveal no sensitive detail)"),
     _r("MODEL-001", SHOULD, "A request for an unknown model is refused with 4xx.",
        f"{C} Request body (the answer to an unknown model is not documented)"),
     # which 4xx refuses an unknown model is not documented: the reference server's 404 is one reading

@@ -179,6 +179,9 @@ class Client:
         # every sender (scenario prefetch, property cases) shares one bound on requests in flight
         self._in_flight = threading.BoundedSemaphore(max(config.concurrency, 1))
         self._timeouts_in_a_row = 0
+        # the request that tells a slow target from a dead one (see _note_unanswered), and whether it is out
+        self.probe: RequestSpec | None = None
+        self._probing = False
         # set once the target cannot be reached: later sends fail fast with the same reason
         self.dead: str | None = None
         timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
@@ -319,6 +322,25 @@ class Client:
             self._note_unanswered(reason)
 
     def _note_unanswered(self, reason: str) -> None:
-        self._timeouts_in_a_row += 1
-        if self._timeouts_in_a_row >= UNRESPONSIVE_AFTER:
+        """Count a request that got no answer in time. After UNRESPONSIVE_AFTER in a row, the liveness probe
+        (the minimal request, when the run set one) decides: a target that answers it is slow on some
+        requests (those are not judged), one that does not is unresponsive, and the run stops sending."""
+        with self._lock:
+            self._timeouts_in_a_row += 1
+            if self._timeouts_in_a_row < UNRESPONSIVE_AFTER or self._probing:
+                return
+            self._probing = True
+        try:
+            if self.probe is not None:
+                try:
+                    self._take()
+                except BudgetExhausted:
+                    pass
+                else:
+                    answer, _ = self._transfer_once(self.probe)
+                    if answer.response is not None and answer.response.truncated is None:
+                        self._timeouts_in_a_row = 0
+                        return
             self.dead = f"{reason} ({UNRESPONSIVE_AFTER} requests in a row): stopped sending"
+        finally:
+            self._probing = False

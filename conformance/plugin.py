@@ -107,6 +107,8 @@ class Run:
             budget = max(1, budget // workers)
         self.client = Client(config, self.profile, config.base_url or "", budget=budget)
         self.context = Context(config, self.profile)
+        # after requests that time out in a row, the minimal request tells a slow target from a dead one
+        self.client.probe = build("basic", self.context)
         self._cache: dict[str, Exchange] = {}
         self._pending: dict[str, Future[Exchange | None]] = {}
         self._pool: ThreadPoolExecutor | None = None

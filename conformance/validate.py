@@ -56,8 +56,8 @@ BY_KIND: dict[str, frozenset[str]] = {
                          "STRM-011", "STRM-012", "STRM-013", "STRM-014", "STRM-015", "STRM-016", "STRM-017",
                          "STRM-019", "RESP-009", *_HYGIENE, *_SEMANTICS}),
     "chunk": frozenset({"STRM-010", "STRM-011", "STRM-012", "RESP-009", "JSON-001", "JSON-002"}),
-    "error": frozenset({"ERR-001", "ERR-003", "ERR-004", "ERR-006", "HDR-006", *_HYGIENE}),
-    "server_error": frozenset(),
+    "error": frozenset({"ERR-001", "ERR-003", "ERR-004", "ERR-006", "ERR-007", "HDR-006", *_HYGIENE}),
+    "server_error": frozenset({"ERR-007"}),
 }
 # judged on every record whose status is the server's: a 5xx is never a conformant answer
 ANY_STATUS = frozenset({"PROP-002"})
@@ -220,7 +220,9 @@ def record_findings(record: Record, profile: Profile) -> list[Violation]:
         return status + completion_checks(exchange, profile, now, include_info=True)
     if kind == "stream":
         return status + stream_checks(exchange, profile, now, include_info=True)
-    if kind in ("server_error", "none"):
+    if kind == "server_error":
+        return status + errors.internals_leaked(exchange)
+    if kind == "none":
         return status
     hygiene = [*status, *transport.strict_json(exchange), *transport.duplicate_keys(exchange)]
     if kind == "chunk":
@@ -233,6 +235,7 @@ def record_findings(record: Record, profile: Profile) -> list[Violation]:
                  *errors.error_body_json(exchange), *errors.error_shape(exchange, profile)]
         if exchange.status == 429:
             found += errors.retry_after(exchange)
+        found += errors.internals_leaked(exchange)
         if profile.error_style == "fastapi":
             found += errors.fastapi_validation_body(exchange)
         return found

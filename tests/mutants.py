@@ -996,6 +996,15 @@ def _drop_wrong_types(body: Any, call: Call) -> None:
             del body[key]
 
 
+def _traceback_in_validation_error(reply: Reply, call: Call) -> None:
+    body = reply.json()
+    # a Java frame: a Python traceback would read as one of the suite's own in the matrix's output check
+    trace = "java.lang.IllegalStateException: bad body\n\tat com.acme.gateway.Routes.create(Routes.java:88)"
+    if isinstance(body, dict):
+        body["trace"] = trace
+        reply.set_json(body)
+
+
 def _detail_body_for_openai(reply: Reply, call: Call) -> None:
     """400s other than those of the five classic invalid requests come as {"detail": ...}."""
     body = call.json()
@@ -1247,6 +1256,8 @@ MUTANTS: dict[str, Mutant] = {
                                response=on_error((400,), _flat_openai_error)),
     "err_detail_body_under_openai": _M('400s other than the classic invalid requests come as {"detail": ...}',
                                        "ERR-004", (OPENAI,), response=on_error((400,), _detail_body_for_openai)),
+    "err_traceback_in_errors": _M("validation errors carry the server's stack trace", "ERR-007", (SGP,),
+                                  response=on_error((422,), _traceback_in_validation_error)),
     "err_429_without_retry_after": _M("every ninth request is answered 429 without Retry-After", "ERR-006", (SGP,),
                                       request=_throttle_without_retry_after()),
     "model_unknown_served": _M("an unknown model is served by the default one", "MODEL-001", (SGP,),

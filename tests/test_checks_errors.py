@@ -241,3 +241,25 @@ def test_not_server_error_counts_a_body_broken_off() -> None:
     # a body the client cut at its own limit is not the server's crash
     cut = make_exchange(body=b"[0,0", error="body larger than 10 bytes", truncated="body larger than 10 bytes")
     assert errors.not_server_error(cut) == []
+
+
+@pytest.mark.parametrize("body", [
+    'Traceback (most recent call last):\n  File "/srv/app.py", line 3, in f',
+    '{"error": {"message": "1 validation error ... File \\"/root/.cache/x/llama_cpp/server/app.py\\", line 376"}}',
+    "java.lang.NullPointerException\n\tat com.acme.Api.create(Api.java:12)",
+    "TypeError: x\n    at Object.<anonymous> (/app/server.js:10:5)",
+    "goroutine 1 [running]:\nmain.main()",
+])
+def test_internals_leaked_flags_stacks_and_source_paths(body: str) -> None:
+    found = errors.internals_leaked(make_exchange(status=500, body=body, headers={"content-type": "text/plain"}))
+    assert ids(found) == ["ERR-007"]
+
+
+@pytest.mark.parametrize("body", [
+    VALIDATION, OPENAI_ERROR, {"detail": "Not Found: /v4/beta/chat/completions/x"},
+    {"error": {"message": "Invalid value at /messages/0/content; see https://docs.example.com/errors#400"}},
+])
+def test_internals_leaked_leaves_pointers_and_urls_alone(body: Any) -> None:
+    assert errors.internals_leaked(make_exchange(status=422, body=body)) == []
+    # a 200 is no error answer: nothing to judge
+    assert [type(v) for v in errors.internals_leaked(make_exchange())] == [NotJudged]

@@ -245,3 +245,29 @@ def retry_after(exchange: Exchange) -> list[Violation]:
         found.append(Violation("ERR-006", f"Retry-After {brief(after)} is neither seconds nor an HTTP date", "",
                                exchange.scenario))
     return found or [Violation("ERR-006", "a 429 without Retry-After or retry-after-ms", "", exchange.scenario)]
+
+
+# what only a server's own internals look like: a stack trace, or a source file of the server with a line
+_INTERNALS = re.compile(
+    r"Traceback \(most recent call last\)"
+    r"|File \\?\"[^\"\\]+\.py\\?\", line \d+"  # in a JSON string the quotes come escaped
+    # a stack frame, also behind a JSON-escaped tab ("\\tat com.x.Y.f(Y.java:3)")
+    r"|at [\w.$<>]+\([\w$]+\.(java|kt|scala):\d+\)"
+    r"|at .{0,80}\((/|[A-Za-z]:\\)[^()]+\.(js|mjs|ts):\d+:\d+\)"
+    r"|goroutine \d+ \[running\]"
+    r"|(/|[A-Za-z]:\\)[^\s\"']*(site-packages|dist-packages|node_modules)[/\\][^\s\"']+\.(py|js)"
+)
+
+
+def internals_leaked(exchange: Exchange) -> list[Violation]:
+    """ERR-007: an error answer (4xx or 5xx) carries no stack trace and no path of a server source file
+    (a Python traceback, `File "/srv/app.py", line 12`, a Java or Node stack frame, a goroutine dump, a path
+    into site-packages or node_modules). A JSON pointer or a URL path in a message is no such path."""
+    response = exchange.response
+    if response is None or response.status < 400:
+        return [NotJudged("ERR-007", "not an error answer", "", exchange.scenario)]
+    match = _INTERNALS.search(response.text[:200_000])
+    if match is None:
+        return []
+    return [Violation("ERR-007", f"the error answer shows the server's internals: {brief(match.group(0), 80)}",
+                      "", exchange.scenario)]

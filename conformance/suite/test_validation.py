@@ -136,6 +136,15 @@ def test_429_says_when_to_retry(req, judge: Judge) -> None:
     judge.each(throttles, errors.retry_after)
 
 
+@requirement("ERR-007", run_wide=True)
+def test_errors_show_no_internals(req, judge: Judge) -> None:
+    # every error answer of the run, scripted and generated
+    failed = [e for e in list(judge.run.client.exchanges) if e.status is not None and e.status >= 400]
+    if not failed:
+        judge.not_judged("the target answered no request with an error")
+    judge.each(failed, errors.internals_leaked)
+
+
 @requirement("MODEL-001", "unknown_model", needs=(Basic(), NoServerError("unknown_model")))
 def test_unknown_model_refused(req, judge: Judge) -> None:
     judge(errors.client_error(judge.exchange("unknown_model"), req.id))
