@@ -84,7 +84,7 @@ def generated_bodies(n: int) -> list[dict[str, Any]]:
     from schemathesis import GenerationMode
     from schemathesis.openapi import from_dict
 
-    from conformance import schema_store
+    from conformance.contract import schema_store
 
     schema = from_dict(schema_store.openapi_document("sgp", generation=True))
     op = next(o.ok() for o in schema.get_all_operations())
@@ -120,7 +120,7 @@ def main() -> int:
         ours_s, ours = suite(["-k", "PROP-001", "--max-examples", str(opts.cases)], work / "prop", url)
         ours_cases = ours["requests"]["sent"]
         spec = work / "openapi.json"
-        from conformance import schema_store
+        from conformance.contract import schema_store
 
         spec.write_text(json.dumps(schema_store.openapi_document("sgp", generation=True)))
         st = shutil.which("st", path=str(BIN)) or "st"

@@ -1,5 +1,5 @@
 """`sgp-conformance`: run the suite, serve the reference server, list requirements, diff results, validate
-recorded traffic (conformance.validate; same reports and exit codes 0/1/2 as run).
+recorded traffic (conformance.offline.validate; same reports and exit codes 0/1/2 as run).
 
 Exit codes of `run`: 0 conformant at the --fail-on level, 1 not conformant, 2 usage or configuration
 error, 3 target unreachable or the configured key refused, 4 incomplete (the request budget ran out
@@ -17,12 +17,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from conformance import __version__, catalogue
+from conformance import __version__
 from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
+from conformance.contract import catalogue
+from conformance.contract.profiles import PROFILES, get_profile
 from conformance.pipes import silence_stdout, write_lines
-from conformance.profiles import PROFILES, get_profile
 from conformance.redact import safe_url
-from conformance.summary import JUNIT_SUITE_NAME, prepare_report_dir, run_report_dir
+from conformance.report.summary import JUNIT_SUITE_NAME, prepare_report_dir, run_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -223,7 +224,7 @@ def announce_network(config: Config) -> None:
     if config.insecure:
         print(INSECURE_WARNING, file=sys.stderr, flush=True)
     if config.base_url:
-        from conformance.network import route
+        from conformance.config.network import route
 
         via = route(config)
         if via.proxy:
@@ -253,7 +254,7 @@ def _one_line_usage_errors() -> object:
 def require_sdk(config: Config) -> None:
     """--clients needs the profile's official SDK: without it the run would spend its budget and leave
     the CLIENT requirements not judged, so the run does not start."""
-    from conformance.sdk_clients import layout_problem, missing_sdk
+    from conformance.audit.sdk_clients import layout_problem, missing_sdk
 
     problem = missing_sdk(config.profile) or layout_problem(config.profile)
     if problem:
@@ -263,6 +264,10 @@ def require_sdk(config: Config) -> None:
 def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     try:
         config = resolve(_flags(args), config_file=args.config)
+        if config.baseline:
+            from conformance.report.baseline import load
+
+            load(config.baseline)
         if not config.dry_run:
             require_key(config)
             if config.clients:
@@ -292,7 +297,7 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         return EXIT_USAGE
     embedded = None
     if config.base_url is None:
-        from conformance.embedded import start_embedded
+        from conformance.server.embedded import start_embedded
 
         embedded = start_embedded(config)
         config.base_url, config.api_key = embedded.base_url, embedded.api_key
@@ -315,7 +320,7 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         os.environ.update(env_before)
         if embedded is not None:
             embedded.stop()
-    from conformance.summary import finish
+    from conformance.report.summary import finish
 
     return finish(config, int(code), report_dir)
 
@@ -374,11 +379,11 @@ def _main(argv: list[str]) -> int:
         if args.command == "list":
             return command_list(args)
         if args.command == "diff":
-            from conformance.diff import command_diff
+            from conformance.report.diff import command_diff
 
             return command_diff(args.old, args.new)
         if args.command == "validate":
-            from conformance.validate import command_validate
+            from conformance.offline.validate import command_validate
 
             return command_validate(args)
     except UsageError as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, TextIO
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -67,20 +67,6 @@ def safe_url(url: str | None) -> str | None:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"{MASK}@{host}"))
-
-
-def config_secrets(config: Any, env: Mapping[str, str] | None = None) -> list[str]:
-    """Every secret a run's configuration holds: the key, a password in the base URL, a password in the
-    proxy URL in use (--proxy or the environment's), and the values of the secret extra headers."""
-    found = list(config.secrets())
-    password = url_password(getattr(config, "base_url", None))
-    if password:
-        found.append(password)
-    if hasattr(config, "headers"):
-        from conformance.network import proxy_secrets, secret_header_values
-
-        found += proxy_secrets(config, env) + secret_header_values(config, env)
-    return [s for s in dict.fromkeys(found) if s]
 
 
 class Scrubber:

@@ -220,7 +220,7 @@ class Prism(Recipe):
     @staticmethod
     def write_document(cache: Cache) -> Path:
         """The sgp profile's OpenAPI document, bundled into one file (Prism needs it self-contained)."""
-        from conformance.schema_store import openapi_document
+        from conformance.contract.schema_store import openapi_document
 
         path = cache.path("run", "prism") / "openapi-sgp.json"
         path.write_text(json.dumps(openapi_document("sgp"), indent=1), encoding="utf-8")

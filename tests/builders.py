@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from conformance.exchange import Exchange, RequestSpec, Response
+from conformance.transport.exchange import Exchange, RequestSpec, Response
 
 NOW = 1_700_000_000  # the client clock of the tests (Unix seconds), and `created` of every document
 MODEL = "gpt-4o-mini"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cli_runs import REFERENCE_KEY
 
-from conformance.profiles import Profile, get_profile
+from conformance.contract.profiles import Profile, get_profile
 from conformance.server import RunningServer, ServerSettings, start_server
 
 

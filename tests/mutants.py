@@ -28,8 +28,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conformance import catalogue
-from conformance.profiles import PROFILES, Profile
+from conformance.contract import catalogue
+from conformance.contract.profiles import PROFILES, Profile
 from conformance.server.settings import ServerSettings
 
 KEY = "sk-mutant-key-4b1d29a9e6c1"
@@ -1142,7 +1142,7 @@ def _unknown_sse_field(text: str) -> str:
 
 def _lax_types(call: Call) -> None:
     """pydantic's lax mode: "2" is read as 2, 1 as true."""
-    from conformance.request_rules import lax_scalars
+    from conformance.contract.request_rules import lax_scalars
 
     body = call.json()
     if isinstance(body, dict):

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from cli_runs import Outcome, run_cli
 
-from conformance.profiles import get_profile
+from conformance.contract.profiles import get_profile
 from conformance.server import RunningServer, ServerSettings, start_server
 from conformance.server.app import create_app
 

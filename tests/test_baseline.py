@@ -10,8 +10,8 @@ import pytest
 from cli_runs import Outcome, run_cli
 from report_fixtures import BROKEN_KEY, broken_server  # noqa: F401 - fixture
 
-from conformance.baseline import Entry, load
 from conformance.config import ConfigError
+from conformance.report.baseline import Entry, load
 from conformance.server import RunningServer
 
 

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from cli_runs import run_cli
 
-from conformance import client as client_module
-from conformance.client import RateLimiter, retry_delay
 from conformance.config import ConfigError, resolve
-from conformance.exchange import Response
-from conformance.profiles import SGP
+from conformance.contract.profiles import SGP
 from conformance.server import ServerSettings, create_app, start_server
+from conformance.transport import client as client_module
+from conformance.transport.client import RateLimiter, retry_delay
+from conformance.transport.exchange import Response
 
 KEY = "sk-budget-test-key-0b1c"
 ACCOUNT = "acct-budget"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import catalogue
+from conformance.contract import catalogue
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "conformance" / "suite"

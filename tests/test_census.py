@@ -12,8 +12,8 @@ import pytest
 from builders import chunk, completion, make_exchange, sse_body
 from cli_runs import run_cli
 
-from conformance import census
-from conformance.census import CHUNK, COMPLETION, Census
+from conformance.report import census
+from conformance.report.census import CHUNK, COMPLETION, Census
 
 
 def rows(c: Census, kind: str = COMPLETION) -> dict[str, dict[str, Any]]:

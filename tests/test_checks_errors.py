@@ -8,7 +8,7 @@ import pytest
 from builders import make_exchange
 
 from conformance.checks import NotJudged, errors
-from conformance.profiles import OPENAI, SGP
+from conformance.contract.profiles import OPENAI, SGP
 
 
 def ids(found: list[Any]) -> list[str]:

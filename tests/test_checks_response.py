@@ -32,8 +32,8 @@ from builders import (
 )
 
 from conformance.checks import findings, response
-from conformance.exchange import Exchange
-from conformance.profiles import OPENAI, SGP, Profile
+from conformance.contract.profiles import OPENAI, SGP, Profile
+from conformance.transport.exchange import Exchange
 
 PROFILES = [SGP, OPENAI]
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}

@@ -24,7 +24,7 @@ from builders import (
 )
 
 from conformance.checks import NotJudged, semantics
-from conformance.exchange import Exchange
+from conformance.transport.exchange import Exchange
 
 
 def ids(found: list[Any]) -> list[str]:

@@ -8,8 +8,8 @@ import pytest
 from builders import MODEL, NOW, PROMPT, chunk, logprob_entry, make_exchange, sse_body, stream_chunks, usage
 
 from conformance.checks import NotJudged, streaming
-from conformance.exchange import Exchange
-from conformance.profiles import OPENAI, SGP
+from conformance.contract.profiles import OPENAI, SGP
+from conformance.transport.exchange import Exchange
 
 
 def ids(found: list[Any]) -> list[str]:
@@ -431,7 +431,7 @@ def test_assembled_valid_does_not_judge_a_stream_cut_by_the_client() -> None:
 
 
 def test_suite_judges_a_stream_cut_by_the_client_but_not_one_broken_off() -> None:
-    from conformance.needs import judgeable, why_not
+    from conformance.suite.needs import judgeable, why_not
 
     limit = "response still arriving after 1 s: read stopped there"
     endless = make_exchange(stream=True, body=sse_body(stream_chunks(), None), error=limit, truncated=limit)

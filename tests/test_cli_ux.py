@@ -105,7 +105,7 @@ def test_a_closed_pipe_ends_quietly(args: list[str], code: int, tmp_path: Path) 
 
 
 def test_report_dir_timestamps_and_keep(tmp_path: Path) -> None:
-    from conformance.summary import run_report_dir
+    from conformance.report.summary import run_report_dir
 
     now = 1_795_000_000.0  # 2026-11-18T11:06:40Z
     assert run_report_dir(str(tmp_path / "r")) == tmp_path / "r"
@@ -142,7 +142,7 @@ def test_a_timestamp_in_the_report_dir(tmp_path: Path) -> None:
 
 
 def test_clip_cuts_at_a_word_boundary() -> None:
-    from conformance.summary import clip
+    from conformance.report.summary import clip
 
     text = "the response lacks the required field id, which every chat completion carries"
     for width in range(20, len(text)):
@@ -156,7 +156,7 @@ def test_clip_cuts_at_a_word_boundary() -> None:
 
 
 def test_failure_lines_end_with_how_to_rerun_them() -> None:
-    from conformance.summary import failure_line
+    from conformance.report.summary import failure_line
 
     row = {"id": "RESP-001", "level": "MUST", "status": "fail",
            "message": "RESP-001: missing required field 'id' in every one of the six completions that were judged"}

@@ -12,7 +12,7 @@ from cli_runs import Outcome
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
 from conformance.cli import main
-from conformance.diff import compare
+from conformance.report.diff import compare
 
 
 def doc(statuses: dict[str, tuple[str, str]], fail_on: str = "must") -> dict[str, Any]:

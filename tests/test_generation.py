@@ -13,9 +13,15 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from conformance.config import Config
-from conformance.generation import capped, operation, portable, selected_coverage
-from conformance.profiles import OPENAI, SGP, Profile
-from conformance.request_rules import canonical, combination_problems, invalid_under, strict_problems, why_invalid
+from conformance.contract.profiles import OPENAI, SGP, Profile
+from conformance.contract.request_rules import (
+    canonical,
+    combination_problems,
+    invalid_under,
+    strict_problems,
+    why_invalid,
+)
+from conformance.suite.generation import capped, operation, portable, selected_coverage
 
 PROFILES = [SGP, OPENAI]
 
@@ -123,7 +129,7 @@ def test_negative_cases_carry_the_token_cap() -> None:
 def _draw(profile: Profile, count: int = 60) -> list[str]:
     from hypothesis import seed
 
-    from conformance.generation import reproducible
+    from conformance.suite.generation import reproducible
 
     drawn: list[str] = []
 

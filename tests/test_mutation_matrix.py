@@ -31,8 +31,8 @@ import pytest
 from cli_runs import run_cli
 from mutants import CONTROLS, MUTANTS, Invocation
 
-from conformance import catalogue
-from conformance.profiles import PROFILES
+from conformance.contract import catalogue
+from conformance.contract.profiles import PROFILES
 from conformance.server import RunningServer, start_server
 
 MUTANTS_PY = Path(mutants.__file__).resolve()

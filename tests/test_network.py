@@ -29,16 +29,18 @@ import trustme
 from cli_runs import REFERENCE_KEY, Outcome, run_cli
 from report_fixtures import files_with_secret, secret_forms_found
 
-from conformance import network, sdk_clients
-from conformance.client import Client
-from conformance.config import Config, ConfigError, resolve
-from conformance.evidence import curl_line
-from conformance.exchange import Exchange
-from conformance.profiles import get_profile
-from conformance.redact import MASK, Scrubber, config_secrets
-from conformance.scenarios import BUILDERS, WRONG_KEY, Context, build
+from conformance.audit import sdk_clients
+from conformance.config import Config, ConfigError, network, resolve, settings
+from conformance.config.secrets import config_secrets
+from conformance.contract.profiles import get_profile
+from conformance.redact import MASK, Scrubber
+from conformance.report.evidence import curl_line
 from conformance.server import RunningServer, ServerSettings, start_server
 from conformance.server.app import create_app
+from conformance.suite.scenarios import BUILDERS, WRONG_KEY, Context, build
+from conformance.transport import network as transport_network
+from conformance.transport.client import Client
+from conformance.transport.exchange import Exchange
 
 SGP = get_profile("sgp")
 # a name that resolves nowhere but in the test proxy
@@ -432,7 +434,7 @@ def test_a_header_value_may_come_from_the_environment() -> None:
 )
 def test_which_headers_are_secret(name: str, secret: bool) -> None:
     # X-Gateway is declared secret in secret_headers
-    assert network.is_secret_name(name, ["x-gateway"]) is secret
+    assert settings.is_secret_name(name, ["x-gateway"]) is secret
 
 
 @pytest.mark.parametrize(
@@ -638,7 +640,7 @@ def test_the_tls_context_of_insecure_verifies_nothing() -> None:
 
 
 def test_a_transport_per_route() -> None:
-    direct = network.http_transport(Config(), "https://a.example", {})
-    proxied = network.http_transport(Config(proxy="http://p:1"), "https://a.example", {})
+    direct = transport_network.http_transport(Config(), "https://a.example", {})
+    proxied = transport_network.http_transport(Config(proxy="http://p:1"), "https://a.example", {})
     assert type(direct) is httpx.HTTPTransport
-    assert isinstance(proxied, network.ProxiedTransport) and proxied.via.source == "--proxy"
+    assert isinstance(proxied, transport_network.ProxiedTransport) and proxied.via.source == "--proxy"

@@ -40,7 +40,7 @@ def run_from(site: Path, *args: str, timeout: float = 240) -> subprocess.Complet
 
 
 def test_schemas_load_from_the_wheel(installed: Path) -> None:
-    code = ("import conformance, conformance.schema_store as s; "
+    code = ("import conformance, conformance.contract.schema_store as s; "
             "print(conformance.__file__); print(sorted(s.load(n)['$id'] for n in s.SCHEMA_NAMES))")
     done = run_from(installed, "-c", code)
     assert done.returncode == 0, done.stderr

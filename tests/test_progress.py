@@ -17,8 +17,9 @@ import pytest
 from cli_runs import CLI, Outcome
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
-from conformance import catalogue, progress
-from conformance.progress import Progress, area_of, requirement_in, status_of
+from conformance.contract import catalogue
+from conformance.suite import progress
+from conformance.suite.progress import Progress, area_of, requirement_in, status_of
 
 AREA_LINE = re.compile(r"^([A-Z]+|other)\s+((?:\d+ (?:pass|fail|error|stale|known|skip)(?:, )?)+)\s+\[requests \d+")
 PYTEST_DOTS = re.compile(r"^[.sFExX]+\s*(\[\s*\d+/\d+\])?\s*$")

@@ -15,7 +15,7 @@ EXAMPLE = ("pytest --pyargs conformance.suite --sgp-depth smoke --sgp-report-dir
            "--html=reports/conformance.html --self-contained-html --junitxml=reports/junit.xml")
 
 PLAIN_TESTS = '''
-from conformance.plugin import STASH_RUN
+from conformance.suite.run import STASH_RUN
 
 
 def test_the_plugin_is_loaded_and_inert(pytestconfig):

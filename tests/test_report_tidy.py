@@ -13,8 +13,8 @@ from pathlib import Path
 from cli_runs import Outcome
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
-from conformance.report_files import drop_hostname
-from conformance.report_html import duration, strip_local_paths, table_log, tidy_environment, tidy_outcomes
+from conformance.report.files import drop_hostname
+from conformance.report.html import duration, strip_local_paths, table_log, tidy_environment, tidy_outcomes
 
 ROOT = Path(__file__).resolve().parents[1]
 

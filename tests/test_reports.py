@@ -18,8 +18,9 @@ from cli_runs import Outcome
 from jsonschema import Draft202012Validator
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
-from conformance import catalogue
-from conformance.results import SCHEMA_ID, gating, level_verdicts, register_section
+from conformance.contract import catalogue
+from conformance.report.outcomes import SCHEMA_ID, gating, level_verdicts
+from conformance.report.results import register_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_SCHEMA = json.loads((ROOT / "schemas" / "conformance-result.json").read_text(encoding="utf-8"))
@@ -156,7 +157,7 @@ class _Config:
 
 
 def test_other_plugins_add_sections_and_a_broken_one_costs_nothing_else() -> None:
-    from conformance.results import ResultsCollector
+    from conformance.report.results import ResultsCollector
 
     collector = ResultsCollector.__new__(ResultsCollector)
     collector.sections = {}
@@ -171,7 +172,7 @@ def test_other_plugins_add_sections_and_a_broken_one_costs_nothing_else() -> Non
 # -- size at scale ----------------------------------------------------------------------------------------------
 
 SYNTHETIC_CONFTEST = '''
-from conformance import catalogue
+from conformance.contract import catalogue
 
 EXTRA = tuple(catalogue.Requirement(f"SYNA-{i:03d}", catalogue.MUST if i % 3 else catalogue.SHOULD,
                                     f"Synthetic requirement number {i}: the response obeys rule {i}.",
@@ -185,9 +186,9 @@ import json
 
 import pytest
 
-from conformance import catalogue
+from conformance.contract import catalogue
 from conformance.checks import Violation
-from conformance.exchange import Exchange, RequestSpec, Response
+from conformance.transport.exchange import Exchange, RequestSpec, Response
 
 IDS = [f"SYNA-{i:03d}" for i in range(1000)]
 BODY = {"object": "chat.completion", "model": "m", "choices": [{"index": 0, "message": {"role": "assistant",
@@ -281,7 +282,7 @@ def test_the_github_actions_example_runs_gates_and_uploads() -> None:
 
 def _doc(*results: tuple[str, ...], **run: Any) -> dict[str, Any]:
     """A conformance.json with these (id, level, status[, not_run]) results and the verdict results.py gives."""
-    from conformance.results import coverage, verdict
+    from conformance.report.outcomes import coverage, verdict
 
     rows = [{"id": r[0], "level": r[1], "status": r[2], "not_run": r[3] if len(r) > 3 else None, "message": "",
              "evidence": None, "baseline": None} for r in results]
@@ -312,7 +313,7 @@ def _doc(*results: tuple[str, ...], **run: Any) -> dict[str, Any]:
      "key refused"),
 ])
 def test_exit_codes(doc: dict[str, Any], code: int, said: str) -> None:
-    from conformance.summary import exit_code
+    from conformance.report.summary import exit_code
 
     got, line = exit_code(doc, "must")
     assert (got, line.split(":")[0]) == (code, said), line

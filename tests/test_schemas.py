@@ -1,4 +1,4 @@
-"""The JSON Schemas in schemas/ and conformance.schema_store: validity, the documented example,
+"""The JSON Schemas in schemas/ and conformance.contract.schema_store: validity, the documented example,
 requirement attribution of broken documents, open points, and the OpenAPI documents of both profiles."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from jsonschema import Draft202012Validator
 
-from conformance import schema_store
-from conformance.profiles import PROFILES, get_profile
+from conformance.contract import schema_store
+from conformance.contract.profiles import PROFILES, get_profile
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # shared/ sits beside the repository (in the work tree and in CI)

@@ -16,13 +16,14 @@ import httpx
 import pytest
 from cli_runs import run_cli
 
-from conformance import catalogue, sdk_clients
+from conformance.audit import sdk_clients
 from conformance.checks import NotJudged
-from conformance.client import BudgetExhausted
 from conformance.config import Config
-from conformance.profiles import get_profile
+from conformance.contract import catalogue
+from conformance.contract.profiles import get_profile
 from conformance.server import ServerSettings, start_server
 from conformance.server.app import create_app
+from conformance.transport.client import BudgetExhausted
 
 pytest.importorskip("scale_gp", reason=sdk_clients.INSTALL_HINT)
 pytest.importorskip("openai", reason=sdk_clients.INSTALL_HINT)

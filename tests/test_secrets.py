@@ -18,12 +18,13 @@ from cli_runs import run_cli
 from report_fixtures import CANARY, URL_CANARY, echo_app, files_with_secret, secret_forms_found, serve
 
 from conformance.config import Config
-from conformance.evidence import curl_line, exchange_evidence
-from conformance.exchange import Exchange, RequestSpec, Response
-from conformance.profiles import get_profile
-from conformance.redact import MASK, Scrubber, ScrubbingStream, config_secrets, safe_url
+from conformance.config.secrets import config_secrets
+from conformance.contract.profiles import get_profile
+from conformance.redact import MASK, Scrubber, ScrubbingStream, safe_url
+from conformance.report.evidence import curl_line, exchange_evidence
+from conformance.report.summary import EXIT_FAIL, finish
 from conformance.server import RunningServer
-from conformance.summary import EXIT_FAIL, finish
+from conformance.transport.exchange import Exchange, RequestSpec, Response
 
 SGP = get_profile("sgp")
 
@@ -190,7 +191,7 @@ import warnings
 
 import pytest
 
-from conformance.plugin import requirement
+from conformance.suite.judge import requirement
 
 
 @requirement("BASIC-001")

@@ -9,7 +9,7 @@ import sys
 
 import httpx
 
-from conformance.profiles import get_profile
+from conformance.contract.profiles import get_profile
 
 KEY = "serve-log-key-123456"
 LINE = re.compile(r"^(GET|POST) (/\S*) (\d{3}) \d+\.\d ms$")

@@ -17,11 +17,12 @@ import pytest
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
-from conformance import schema_store, sse, strictjson
-from conformance.profiles import OPENAI, SGP, Profile
+from conformance.contract import schema_store
+from conformance.contract.profiles import OPENAI, SGP, Profile
 from conformance.server import RunningServer, ServerSettings, create_app, serve_main, start_server
 from conformance.server.model import tokenize
 from conformance.server.runner import ServerStartError
+from conformance.transport import sse, strictjson
 
 MODEL = "openai/gpt-4o-mini"
 ACCOUNT = "acct-123"

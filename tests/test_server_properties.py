@@ -13,9 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conformance import schema_store, sse, strictjson
+from conformance.contract import schema_store
 from conformance.server import RunningServer
 from conformance.server.model import structured_hint
+from conformance.transport import sse, strictjson
 
 MODEL = "openai/gpt-4o-mini"
 PROFILES = ["sgp", "openai"]

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from cli_runs import run_cli
 
-from conformance.client import Client
 from conformance.config import Config
-from conformance.exchange import RequestSpec
-from conformance.profiles import OPENAI
+from conformance.contract.profiles import OPENAI
+from conformance.transport.client import Client
+from conformance.transport.exchange import RequestSpec
 
 CASES = Path(__file__).resolve().parent / "fixtures" / "cases"
 # file: the requirement that must fail (and be the only one) and its level's --fail-on

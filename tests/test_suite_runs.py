@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cli_runs import run_cli
 
-from conformance import catalogue
+from conformance.contract import catalogue
 
 PROFILES = ["sgp", "openai"]
 # what the reference server never gives the suite anything to judge of: annotations, audio and function_call

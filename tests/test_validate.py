@@ -15,13 +15,14 @@ import pytest
 from builders import completion
 from cli_runs import run_cli
 
-from conformance import cli, validate
-from conformance.client import Client
+from conformance import cli
 from conformance.config import Config
-from conformance.profiles import get_profile
-from conformance.recorded import RecordError, har_document, read_bytes, read_file, recorded_keys
-from conformance.scenarios import Context, build
+from conformance.contract.profiles import get_profile
+from conformance.offline import validate
+from conformance.offline.recorded import RecordError, har_document, read_bytes, read_file, recorded_keys
 from conformance.server import ServerSettings, start_server
+from conformance.suite.scenarios import Context, build
+from conformance.transport.client import Client
 
 FIXTURES = Path(__file__).parent / "fixtures" / "recorded"
 SCHEMA = Path(__file__).parent.parent / "schemas" / "conformance-result.json"

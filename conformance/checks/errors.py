@@ -8,12 +8,12 @@ from collections.abc import Iterable
 
 from jsonschema.exceptions import best_match
 
-from conformance import schema_store
 from conformance.checks import NotJudged, Violation
 from conformance.checks.shape import brief, describe_error, json_type
 from conformance.checks.transport import is_event_stream, unjudgeable
-from conformance.exchange import Exchange
-from conformance.profiles import Profile
+from conformance.contract import schema_store
+from conformance.contract.profiles import Profile
+from conformance.transport.exchange import Exchange
 
 
 def _statuses(allowed: Iterable[int]) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from conformance.checks import Violation
 from conformance.checks.streaming import chunks
 from conformance.checks.transport import is_event_stream, judged_json, unjudgeable
-from conformance.exchange import Exchange
+from conformance.transport.exchange import Exchange
 
 REQUIREMENT = "RESP-010"
 

@@ -12,10 +12,10 @@ observations about open points, not faults.
 
 from __future__ import annotations
 
-from conformance import catalogue
 from conformance.checks import NotJudged, Violation, presence, requested_int, semantics, shape, streaming, transport
-from conformance.exchange import Exchange
-from conformance.profiles import Profile
+from conformance.contract import catalogue
+from conformance.contract.profiles import Profile
+from conformance.transport.exchange import Exchange
 
 # request headers that may carry a secret: the profile's own plus those of the other profile and the
 # bring-your-own OpenAI key, since a scenario may send any of them

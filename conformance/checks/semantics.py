@@ -14,12 +14,12 @@ import math
 import re
 from typing import Any
 
-from conformance import strictjson
 from conformance.checks import NotJudged, Violation, is_int, requested_int
 from conformance.checks.shape import brief, json_type
 from conformance.checks.streaming import assemble, usage_problem
 from conformance.checks.transport import is_event_stream, judged_json, unjudgeable
-from conformance.exchange import Exchange
+from conformance.transport import strictjson
+from conformance.transport.exchange import Exchange
 
 # logprobs are floats that went through exp/log and JSON: a hair above 0 is rounding, not a probability > 1
 EPSILON = 1e-6

@@ -13,8 +13,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from conformance import schema_store
 from conformance.checks import Violation
+from conformance.contract import schema_store
 
 # the requirement a schema error falls back to when no x-requirement annotation covers its location
 DEFAULT_REQUIREMENT: dict[str, str] = {

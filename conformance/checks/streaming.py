@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conformance import catalogue
 from conformance.checks import NotJudged, Violation, is_int, requested_int
 from conformance.checks.shape import brief, json_type, schema_violations
 from conformance.checks.transport import DONE, lenient_loads, unjudgeable
-from conformance.exchange import Exchange
-from conformance.profiles import Profile
+from conformance.contract import catalogue
+from conformance.contract.profiles import Profile
+from conformance.transport.exchange import Exchange
 
 
 def chunks(exchange: Exchange) -> list[tuple[int, dict[str, Any]]]:

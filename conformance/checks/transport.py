@@ -12,10 +12,10 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from conformance import strictjson
 from conformance.checks import NotJudged, Violation
 from conformance.checks.shape import brief
-from conformance.exchange import Exchange
+from conformance.transport import strictjson
+from conformance.transport.exchange import Exchange
 
 DONE = "[DONE]"
 

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from conformance.profiles import Profile
+from conformance.contract.profiles import Profile
 from conformance.server import errors
 from conformance.server.model import complete
 from conformance.server.render import Envelope, chunks, completion_body, sse_event

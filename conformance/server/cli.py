@@ -8,8 +8,8 @@ import ssl
 import sys
 from urllib.parse import urlsplit
 
+from conformance.contract.profiles import PROFILES, get_profile
 from conformance.pipes import silence_stdout
-from conformance.profiles import PROFILES, get_profile
 from conformance.server.runner import serve_forever
 from conformance.server.settings import DEFAULT_ACCOUNT, DEFAULT_MODELS, ServerSettings
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.profiles import Profile
+from conformance.contract.profiles import Profile
 
 Loc = tuple[str | int, ...]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from conformance import schema_store
-from conformance.request_rules import combination_problems
+from conformance.contract import schema_store
+from conformance.contract.request_rules import combination_problems
 from conformance.server.errors import InvalidRequest, Issue
 
 REQUEST_SCHEMA = "chat-completion-request"

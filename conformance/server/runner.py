@@ -13,7 +13,7 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
-from conformance.profiles import Profile
+from conformance.contract.profiles import Profile
 from conformance.server.app import AccessLog, create_app
 from conformance.server.settings import ServerSettings
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conformance.profiles import Profile
+from conformance.contract.profiles import Profile
 
 DEFAULT_MODELS: tuple[str, ...] = ("openai/gpt-4o-mini",)
 # the account `serve` and the embedded server accept unless told otherwise: a mock that accepted any

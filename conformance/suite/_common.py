@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from conformance.exchange import Exchange
-from conformance.needs import judgeable
-from conformance.plugin import Judge
+from conformance.suite.judge import Judge
+from conformance.suite.needs import judgeable
+from conformance.transport.exchange import Exchange
 
 # non-streaming scenarios whose 200 responses are judged for shape and JSON hygiene
 COMPLETIONS = ("basic", "n2", "max_tokens_1", "logprobs", "tools", "json_object")

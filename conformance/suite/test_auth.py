@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from conformance.checks import errors, transport
-from conformance.needs import Answered, Basic, NoServerError, Refused
-from conformance.plugin import Judge, requirement
-from conformance.scenarios import WRONG_KEY
 from conformance.suite._common import REFUSALS, STREAM_REFUSALS
+from conformance.suite.judge import Judge, requirement
+from conformance.suite.needs import Answered, Basic, NoServerError, Refused
+from conformance.suite.scenarios import WRONG_KEY
 
 AUTH_STATUSES = (401, 403)
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance import sdk_clients
-from conformance.client import BudgetExhausted
-from conformance.exchange import Exchange
-from conformance.plugin import Judge, Run, requirement
+from conformance.audit import sdk_clients
+from conformance.suite.judge import Judge, requirement
+from conformance.suite.run import Run
+from conformance.transport.client import BudgetExhausted
+from conformance.transport.exchange import Exchange
 
 CALLS = "sdk_calls"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from conformance.checks import errors, transport
-from conformance.needs import Answered, Basic, Configured, NoServerError
-from conformance.plugin import Judge, requirement
+from conformance.suite.judge import Judge, requirement
+from conformance.suite.needs import Answered, Basic, Configured, NoServerError
 
 # every answer here is a 200 or a refusal whose body is judged for its encoding
 ENCODED = ("basic", "no_key", "val_missing_model", "stream")

@@ -26,15 +26,16 @@ from hypothesis import HealthCheck, Phase, assume, given, seed, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
-from conformance import catalogue
 from conformance.checks import Violation, errors, findings, response
-from conformance.client import BudgetExhausted
-from conformance.evidence import curl_line
-from conformance.exchange import Exchange, RequestSpec
-from conformance.generation import capped, operation, portable, reproducible, selected_coverage
-from conformance.needs import Basic, judgeable, why_not
-from conformance.plugin import Judge, Run, requirement
-from conformance.request_rules import invalid_under, strict_problems, why_invalid
+from conformance.contract import catalogue
+from conformance.contract.request_rules import invalid_under, strict_problems, why_invalid
+from conformance.report.evidence import curl_line
+from conformance.suite.generation import capped, operation, portable, reproducible, selected_coverage
+from conformance.suite.judge import Judge, requirement
+from conformance.suite.needs import Basic, judgeable, why_not
+from conformance.suite.run import Run
+from conformance.transport.client import BudgetExhausted
+from conformance.transport.exchange import Exchange, RequestSpec
 
 
 class Cases:

@@ -7,10 +7,10 @@ where an answer carried that part: a run where no answer carried annotations say
 from __future__ import annotations
 
 from conformance.checks import Violation, presence, shape, transport
-from conformance.exchange import Exchange
-from conformance.needs import Answered, Carried, Need
-from conformance.plugin import Judge, requirement
 from conformance.suite._common import COMPLETIONS, completions
+from conformance.suite.judge import Judge, requirement
+from conformance.suite.needs import Answered, Carried, Need
+from conformance.transport.exchange import Exchange
 
 BASIC = Answered("basic")
 SHAPE_NEEDS: dict[str, tuple[Need, ...]] = {

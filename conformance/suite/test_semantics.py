@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from conformance.checks import semantics
-from conformance.needs import Answered, Carried, Held
-from conformance.plugin import Judge, requirement
-from conformance.scenarios import WEATHER_TOOL
 from conformance.suite._common import COMPLETIONS, completions
+from conformance.suite.judge import Judge, requirement
+from conformance.suite.needs import Answered, Carried, Held
+from conformance.suite.scenarios import WEATHER_TOOL
 
 BASIC = Answered("basic")
 LOGPROBS = (Answered("logprobs"), Carried(("logprobs",), ("choices.*.logprobs.content",), "logprob entries",

@@ -8,8 +8,8 @@ the rules that depend on them are not judged and say so.
 from __future__ import annotations
 
 from conformance.checks import streaming, transport
-from conformance.needs import Answered, Stream
-from conformance.plugin import Judge, requirement
+from conformance.suite.judge import Judge, requirement
+from conformance.suite.needs import Answered, Stream
 
 STREAM = "stream"
 ANSWERED = Answered(STREAM)

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from typing import Any
 
 from conformance.checks import Violation, errors, semantics
-from conformance.exchange import Exchange
-from conformance.needs import REFUSAL, Basic, NoServerError, Refused
-from conformance.plugin import Judge, requirement
-from conformance.scenarios import SHOULD_REFUSE
 from conformance.suite._common import answered
+from conformance.suite.judge import Judge, requirement
+from conformance.suite.needs import REFUSAL, Basic, NoServerError, Refused
+from conformance.suite.scenarios import SHOULD_REFUSE
+from conformance.transport.exchange import Exchange
 
 INVALID = {
     "VAL-001": "val_missing_messages",

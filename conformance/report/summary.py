@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from conformance import catalogue
 from conformance.config import Config
-from conformance.redact import Scrubber, config_secrets
-from conformance.results import gating
+from conformance.config.secrets import config_secrets
+from conformance.contract import catalogue
+from conformance.redact import Scrubber
+from conformance.report.outcomes import gating
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
@@ -207,7 +208,7 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
     if verdict == "key refused":
         return EXIT_UNREACHABLE, f"key refused: {run.get('halted')}"
     if verdict == "unreachable":
-        from conformance.network import tls_fix
+        from conformance.config.network import tls_fix
 
         unreachable = doc.get("unreachable") or ""
         return EXIT_UNREACHABLE, f"target unreachable: {unreachable}{tls_fix(unreachable)}"

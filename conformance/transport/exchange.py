@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from conformance import sse, strictjson
+from conformance.transport import sse, strictjson
 
 
 @dataclass(frozen=True)

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance.config import ConfigError
-from conformance.exchange import Exchange, RequestSpec
-from conformance.network import request_headers
-from conformance.profiles import PROFILES, Profile
+from conformance.config.network import request_headers
+from conformance.contract.profiles import PROFILES, Profile
 from conformance.redact import safe_url
+from conformance.transport.exchange import Exchange, RequestSpec
 
 if TYPE_CHECKING:
-    from conformance.plugin import Run
+    from conformance.suite.run import Run
 
 _MODEL_REFUSED = re.compile(r"not found|does not exist|unknown|no such|not supported|invalid|not available|"
                             r"not allowed|not permitted", re.IGNORECASE)

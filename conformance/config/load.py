@@ -1,108 +1,19 @@
-"""The effective configuration of a run: flags > environment > config file > defaults.
+"""Reading a run's configuration: flags > environment > TOML file > defaults, checked before any request.
 
-The same fields are set by `sgp-conformance run` flags and by the pytest options of the plugin, so the
-suite behaves the same whichever way it is started.
+`resolve` returns a `Config` or raises `ConfigError` with a message that names the fix.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from conformance.profiles import PROFILES
-
-DEPTHS = ("smoke", "standard", "deep")
-# the seed of generated cases when none is given: a run is repeatable, and the summary names the seed used
-FAIL_ON = ("must", "should")
-JUNIT_SHOULD = ("failure", "skip", "pass")
-ENV_VARS = {
-    "base_url": "SGP_BASE_URL",
-    "api_key": "SGP_API_KEY",
-    "account_id": "SGP_ACCOUNT_ID",
-    "model": "SGP_MODEL",
-    "profile": "SGP_PROFILE",
-}
-REDACTED = "***"
-
-
-class ConfigError(ValueError):
-    """A configuration the run cannot start with; the message names the fix."""
-
-
-@dataclass
-class Config:
-    base_url: str | None = None
-    api_key: str | None = None
-    account_id: str | None = None
-    model: str = "openai/gpt-4o-mini"
-    profile: str = "sgp"
-    # seconds: connect, and each read of a response; a stream as a whole gets stream_timeout
-    timeout: float = 20.0
-    stream_timeout: float = 60.0
-    # the largest body read before it is cut, in bytes
-    max_body_bytes: int = 2_000_000
-    max_tokens: int = 16
-    max_requests: int = 500
-    rate_limit: float = 0.0
-    concurrency: int = 1
-    retries: int = 2
-    max_retry_wait: float = 30.0
-    depth: str = "standard"
-    fail_on: str = "must"
-    # may hold {timestamp}, replaced by the run's start (UTC, e.g. 20261130T101500Z)
-    report_dir: str = "reports"
-    # keep earlier reports: each run writes into a new timestamped subfolder of report_dir
-    keep: bool = False
-    max_examples: int | None = None
-    seed: int | None = None
-    allow_insecure_http: bool = False
-    baseline: str | None = None
-    clients: bool = False
-    # print the requests each requirement would send, and send none
-    dry_run: bool = False
-    # names of extra request headers whose values are secret (scrubbed like the key)
-    secret_headers: list[str] = field(default_factory=list)
-    # how junit.xml shows a SHOULD failure: failure, skip or pass; None: failure at --fail-on should, else skip
-    junit_should: str | None = None
-    # the forward proxy of every request, http://[user:password@]host:port; None: the environment's
-    # HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY, never for a loopback target (conformance.network)
-    proxy: str | None = None
-    # a PEM file of the CA certificates to trust instead of the default ones (or SSL_CERT_FILE / SSL_CERT_DIR)
-    ca_bundle: str | None = None
-    # verify no TLS certificate (a loud warning, and recorded in conformance.json)
-    insecure: bool = False
-    # extra request headers, each "Name: value" or "Name: env:VARIABLE" (the value read from the environment)
-    headers: list[str] = field(default_factory=list)
-
-    def secrets(self) -> list[str]:
-        return [s for s in (self.api_key,) if s]
-
-    def redacted(self) -> dict[str, Any]:
-        """The configuration fit to print: the key, the proxy's userinfo and secret header values masked."""
-        from conformance.network import masked_header_specs
-        from conformance.redact import safe_url
-
-        out = asdict(self)
-        if out.get("api_key"):
-            out["api_key"] = REDACTED
-        out["proxy"] = safe_url(self.proxy)
-        out["headers"] = masked_header_specs(self)
-        return out
-
-    def junit_should_as(self) -> str:
-        """How junit.xml shows a SHOULD failure: as the exit code treats it unless --junit-should says."""
-        return self.junit_should or ("failure" if self.fail_on == "should" else "skip")
-
-    def property_examples(self) -> int:
-        if self.max_examples is not None:
-            return self.max_examples
-        return {"smoke": 2, "standard": 25, "deep": 300}[self.depth]
-
+from conformance.config.settings import DEPTHS, ENV_VARS, FAIL_ON, JUNIT_SHOULD, Config, ConfigError, is_loopback
+from conformance.contract.profiles import PROFILES
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
 
@@ -175,7 +86,7 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, config_fil
     merged.update({k: v for k, v in flags.items() if v is not None and k in FIELD_TYPES})
     config = Config(**{k: _coerce(k, v) for k, v in merged.items()})
     validate(config)
-    from conformance.network import check
+    from conformance.config.network import check
 
     check(config, env)
     return config
@@ -187,15 +98,6 @@ def require_key(config: Config) -> None:
     if config.base_url is not None and not config.api_key:
         raise ConfigError("no API key configured: set SGP_API_KEY in the environment (or pass --api-key); "
                           "for a server without auth, any value will do")
-
-
-def is_loopback(host: str) -> bool:
-    if host in {"localhost", "localhost.localdomain"}:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def validate(config: Config) -> None:
@@ -217,10 +119,6 @@ def validate(config: Config) -> None:
         raise ConfigError("--rate-limit and --retries cannot be negative")
     if config.base_url is not None:
         check_base_url(config)
-    if config.baseline:
-        from conformance.baseline import load
-
-        load(config.baseline)
 
 
 def _with_scheme(url: str) -> str | None:
@@ -255,3 +153,4 @@ def check_base_url(config: Config) -> None:
             f"refusing to send the key over plain http to {parts.hostname}: use https, "
             "or pass --allow-insecure-http if this network is trusted"
         )
+

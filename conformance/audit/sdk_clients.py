@@ -9,7 +9,7 @@ counted against the run's request budget and pace, bounded in size and time like
 requests, and recorded as an `Exchange`: the evidence of a failure shows the very bytes the SDK choked
 on, and the census sees them too. Both SDKs accept a plain `httpx.Client` (openai 3 also takes its own
 `httpx2`), so one transport serves both; under it, the suite's own route and TLS trust
-(`conformance.network`: proxy, CA bundle, --insecure), so the SDKs reach the target as the suite does. The
+(`conformance.transport.network`: proxy, CA bundle, --insecure), so the SDKs reach the target as the suite does. The
 SDKs' own retries are off: a 429/503 is retried the way the suite's client retries it, under the run's
 budget.
 
@@ -35,12 +35,13 @@ from typing import Any
 import httpx
 
 from conformance.checks import NotJudged, Violation
-from conformance.client import describe_error, read_bounded, retry_delay
 from conformance.config import Config
-from conformance.exchange import Exchange, RequestSpec, Response
-from conformance.network import http_transport, request_headers
-from conformance.profiles import Profile
-from conformance.sse import parse as parse_sse
+from conformance.config.network import request_headers
+from conformance.contract.profiles import Profile
+from conformance.transport.client import describe_error, read_bounded, retry_delay
+from conformance.transport.exchange import Exchange, RequestSpec, Response
+from conformance.transport.network import http_transport
+from conformance.transport.sse import parse as parse_sse
 
 INSTALL_HINT = "pip install 'sgp-conformance[clients]'"
 
@@ -48,7 +49,7 @@ INSTALL_HINT = "pip install 'sgp-conformance[clients]'"
 def install_hint() -> str:
     """How to install the SDKs into this environment: the extra of the installed package, or of the source
     checkout this package runs from (an editable install, or the tests of a checkout)."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     pyproject = root / "pyproject.toml"
     try:
         ours = 'name = "sgp-conformance"' in pyproject.read_text(encoding="utf-8")
@@ -297,7 +298,7 @@ def call_sdk(profile: Profile, config: Config, stream: bool, before_send: Callab
 
 def _call_once(profile: Profile, config: Config, stream: bool, before_send: Callable[[], None],
                record: Callable[[Exchange], None], inner: httpx.BaseTransport | None) -> Call:
-    from conformance.client import BudgetExhausted
+    from conformance.transport.client import BudgetExhausted
 
     sdk = sdk_for(profile)
     scenario = STREAM_SCENARIO if stream else COMPLETION_SCENARIO
@@ -414,7 +415,7 @@ def unreadable(model: Any, path: str = "") -> Iterator[tuple[str, str]]:
 
 def contract_requires(pointer: str, schema_name: str) -> bool:
     """Whether the contract's schema requires every field on the pointer's path (array indices skipped)."""
-    from conformance.census import schema_tree
+    from conformance.report.census import schema_tree
 
     node = schema_tree(schema_name)
     for part in [p for p in pointer.split("/") if p]:

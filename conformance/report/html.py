@@ -21,8 +21,8 @@ from typing import Any
 
 from pytest_html import extras
 
-from conformance import catalogue
-from conformance.results import STATUSES, Result, evidence_anchor, matrix_anchor
+from conformance.contract import catalogue
+from conformance.report.outcomes import STATUSES, Result, evidence_anchor, matrix_anchor
 
 # characters of failure evidence in the page before later failures are shown compactly
 EVIDENCE_BUDGET = 1_500_000
@@ -98,7 +98,7 @@ def tidy_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
 
 def _local_prefixes() -> list[tuple[str, str]]:
     """Absolute paths of this machine that may show in pytest's text, and what they become in the page."""
-    package_root = str(Path(__file__).resolve().parent.parent)
+    package_root = str(Path(__file__).resolve().parents[2])
     found = {package_root: "", sys.prefix: "<python>", sys.base_prefix: "<python>",
              sysconfig.get_paths().get("purelib", ""): "", str(Path.home()): "~"}
     usable = [(prefix.rstrip(os.sep), shown) for prefix, shown in found.items() if len(prefix.rstrip(os.sep)) > 1]

@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 import pytest
 
-from conformance import catalogue
+from conformance.contract import catalogue
 
 MODES = ("auto", "live", "lines", "off")
 PLUGIN_NAME = "sgp-conformance-progress"
@@ -227,7 +227,7 @@ class Progress:
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from conformance.plugin import planned_scenarios, request_plan
+        from conformance.suite.plan import planned_scenarios, request_plan
 
         _rows, total = request_plan(planned_scenarios(session.items), self.run.config.property_examples(),
                                     self.run.boundaries())

@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from conformance import schema_store
 from conformance.checks.shape import json_type
-from conformance.exchange import Exchange
+from conformance.contract import schema_store
+from conformance.transport.exchange import Exchange
 
 COMPLETION = "chat.completion"
 CHUNK = "chat.completion.chunk"
@@ -412,7 +412,7 @@ class CensusPlugin:
         self.config = config
         self.shipped: list[dict[str, Any]] = []
         self._section: dict[str, Any] | None = None
-        from conformance.results import register_section
+        from conformance.report.results import register_section
 
         register_section(config, SECTION, self.section)
 

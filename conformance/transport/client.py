@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import httpx
 
 from conformance.config import Config
-from conformance.exchange import Exchange, RequestSpec, Response
-from conformance.network import http_transport
-from conformance.profiles import Profile
+from conformance.contract.profiles import Profile
+from conformance.transport.exchange import Exchange, RequestSpec, Response
+from conformance.transport.network import http_transport
 
 USER_AGENT = "sgp-conformance"
 # after this many requests in a row that got no answer in time, the target is taken as unresponsive
@@ -185,7 +185,7 @@ class Client:
         # set once the target cannot be reached: later sends fail fast with the same reason
         self.dead: str | None = None
         timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
-        # the proxy, the CA bundle and the environment's settings are read once, by conformance.network
+        # the proxy, the CA bundle and the environment's settings are read once, by conformance.config.network
         limits = httpx.Limits(max_connections=max(config.concurrency, 1) + 2)
         self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
                                   headers={"user-agent": USER_AGENT},

@@ -17,8 +17,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from conformance import catalogue
 from conformance.config import ConfigError
+from conformance.contract import catalogue
 
 
 @dataclass(frozen=True)

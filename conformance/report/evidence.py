@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from conformance.config import Config
-from conformance.exchange import Exchange
-from conformance.profiles import Profile
+from conformance.contract.profiles import Profile
 from conformance.redact import MASK, Scrubber, safe_url
+from conformance.transport.exchange import Exchange
 
 # characters of a body kept in the evidence; the rest is cut with a note saying how much
 BODY_LIMIT = 4000
@@ -76,7 +76,7 @@ def curl_line(exchange: Exchange, scrubber: Scrubber, profile: Profile, config: 
     """A one-line reproduction that reads the key from $SGP_API_KEY and a secret extra header from the
     variable it was read from (--header 'Name: env:VAR'), never carrying either itself; with the run's
     --proxy (userinfo masked), --ca-bundle and --insecure."""
-    from conformance.network import header_variables
+    from conformance.config.network import header_variables
 
     spec = exchange.request
     key = config.api_key or None

@@ -23,7 +23,7 @@ from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
 from referencing.jsonschema import DRAFT202012
 
-from conformance.profiles import Profile, get_profile
+from conformance.contract.profiles import Profile, get_profile
 
 BASE_URI = "https://sgp-conformance.dev/schemas/"
 SCHEMA_NAMES: tuple[str, ...] = (

@@ -17,21 +17,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from conformance.checks import Violation, findings
 from conformance.checks.streaming import assemble, chunks, sse_framing
 from conformance.checks.transport import is_event_stream, judged_json
-from conformance.exchange import Exchange
-from conformance.scenarios import OWNERS
-
-if TYPE_CHECKING:
-    from conformance.plugin import Judge
+from conformance.suite.scenarios import OWNERS
+from conformance.transport.exchange import Exchange
 
 NOT_JUDGED, NOT_RUN = "not judged", "not run"
 BASIC = "basic"
 # 4xx statuses that mean "refused"; 429 means "not now", which no rule of refusal can judge
 REFUSAL = tuple(s for s in range(400, 500) if s != 429)
+
+
+class Judge(Protocol):
+    """What a need reads of the test that declares it (conformance.suite.judge.Judge is one)."""
+
+    requirement: str | None
+    run: Any
+
+    def exchange(self, scenario: str) -> Exchange: ...
 
 
 class Unmet(Exception):

@@ -19,10 +19,10 @@ from typing import Any
 from schemathesis import GenerationMode
 from schemathesis.openapi import from_dict
 
-from conformance import schema_store
 from conformance.config import Config
-from conformance.profiles import Profile
-from conformance.request_rules import canonical, is_text
+from conformance.contract import schema_store
+from conformance.contract.profiles import Profile
+from conformance.contract.request_rules import canonical, is_text
 
 # coverage-phase cases kept at standard depth: a description's last part, per mode
 POSITIVE_BOUNDS = ("Minimum value", "Maximum value", "Enum value", "Valid boolean value")

@@ -27,8 +27,8 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 from jsonschema.protocols import Validator
 
-from conformance import schema_store
-from conformance.profiles import Profile
+from conformance.contract import schema_store
+from conformance.contract.profiles import Profile
 
 REQUEST_SCHEMA = "chat-completion-request"
 

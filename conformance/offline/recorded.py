@@ -27,8 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.checks.transport import is_event_stream
-from conformance.exchange import Exchange, RequestSpec, Response
-from conformance.profiles import Profile
+from conformance.contract.profiles import Profile
+from conformance.transport.exchange import Exchange, RequestSpec, Response
 
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream"

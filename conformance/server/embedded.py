@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.config import Config
-from conformance.profiles import get_profile
+from conformance.contract.profiles import get_profile
 from conformance.server.settings import DEFAULT_ACCOUNT as EMBEDDED_ACCOUNT
 
 

@@ -1,8 +1,9 @@
 """How the suite reaches a target inside a company network: the proxy, the TLS trust, extra headers.
 
 One place decides, from a `Config` and the environment, what every HTTP stack of a run uses: the suite's
-own client (`conformance.client`) and the official SDKs of `--clients` (`conformance.sdk_clients`) both
-get their transport from `http_transport`, and the scenarios and the SDKs both add `request_headers`.
+own client (`conformance.transport.client`) and the official SDKs of `--clients`
+(`conformance.audit.sdk_clients`) both get their transport from `conformance.transport.network`, built on
+`route` and `ssl_context` here, and the scenarios and the SDKs both add `request_headers`.
 
 Proxy (`route`): an explicit `--proxy URL` carries every request. Otherwise the environment is read as
 httpx reads it with trust_env (`https_proxy`/`HTTPS_PROXY` for https targets, `http_proxy`/`HTTP_PROXY` for
@@ -30,10 +31,9 @@ from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import SplitResult, unquote, urlsplit
 
-import httpx
-
-from conformance.config import Config, ConfigError, is_loopback
-from conformance.profiles import get_profile
+from conformance.config.settings import ENV_PREFIX, Config, ConfigError, is_loopback, is_secret_name
+from conformance.contract.profiles import get_profile
+from conformance.redact import safe_url
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 # lower case first: it wins over upper case, as in urllib and httpx
@@ -41,9 +41,6 @@ PROXY_VARIABLES = {"https": ("https_proxy", "HTTPS_PROXY"), "http": ("http_proxy
                    "all": ("all_proxy", "ALL_PROXY")}
 NO_PROXY_VARIABLES = ("no_proxy", "NO_PROXY")
 CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
-ENV_PREFIX = "env:"
-# a header whose name contains one of these (any case) holds a credential
-SECRET_NAME_PARTS = ("key", "token", "secret", "auth", "password", "cookie")
 # headers the suite sets on each request itself: an extra one would contradict what a scenario sends
 SET_PER_REQUEST = frozenset({"content-type", "accept", "content-length", "host", "transfer-encoding",
                              "connection"})
@@ -63,13 +60,6 @@ class ExtraHeader:
     value: str
     variable: str | None
     secret: bool
-
-
-def is_secret_name(name: str, declared: tuple[str, ...] | list[str] = ()) -> bool:
-    """Whether a header of this name holds a credential: its name contains key, token, secret, auth,
-    password or cookie, or it is one of the declared secret_headers."""
-    lowered = name.lower()
-    return any(part in lowered for part in SECRET_NAME_PARTS) or lowered in {d.lower() for d in declared}
 
 
 def parse_header(spec: str, env: Mapping[str, str], declared: tuple[str, ...] | list[str] = ()) -> ExtraHeader:
@@ -144,19 +134,6 @@ def request_headers(config: Config, env: Mapping[str, str] | None = None) -> dic
     return {h.name: h.value for h in extra_headers(config, env)}
 
 
-def masked_header_specs(config: Config) -> list[str]:
-    """config.headers fit to print: a secret header's literal value becomes the mask (env:VAR stays)."""
-    from conformance.redact import MASK
-
-    out = []
-    for spec in config.headers:
-        name, sep, raw = spec.partition(":")
-        literal = raw.strip() and not raw.strip().startswith(ENV_PREFIX)
-        out.append(f"{name.strip()}: {MASK}" if sep and literal and is_secret_name(name.strip(),
-                                                                                   config.secret_headers) else spec)
-    return out
-
-
 def secret_header_values(config: Config, env: Mapping[str, str] | None = None) -> list[str]:
     """The values of the secret extra headers (none when the headers cannot be read: resolve reports that)."""
     try:
@@ -187,7 +164,6 @@ class Route:
 
     def describe(self) -> str:
         """One phrase fit to print (userinfo masked)."""
-        from conformance.redact import safe_url
 
         if self.proxy is None:
             return "directly"
@@ -208,7 +184,6 @@ def _split(url: str) -> SplitResult | None:
 def check_proxy_url(url: str, source: str) -> str:
     """The proxy URL as httpx takes it; ConfigError naming the fix when it is not a proxy URL. In the
     environment a value without a scheme (proxy:3128) reads as http://, as httpx reads it."""
-    from conformance.redact import safe_url
 
     fixed = url.strip()
     if source != "--proxy" and "://" not in fixed:
@@ -370,75 +345,6 @@ def tls_fix(reason: str) -> str:
 
 
 # -- the transport ------------------------------------------------------------------------------------------
-
-
-class ProxiedTransport(httpx.HTTPTransport):
-    """An httpx transport through a proxy that says so when the proxy is what failed: a connection to the
-    proxy that fails, or a proxy that refuses (407, a CONNECT not answered 2xx), becomes a ConnectError
-    naming the proxy and the fix, so the run ends as unreachable (exit 3) with that line."""
-
-    def __init__(self, via: Route, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.via = via
-
-    def _where(self) -> str:
-        from conformance.redact import safe_url
-
-        return f"the proxy {safe_url(self.via.proxy)} (from {self.via.source})"
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        try:
-            response = super().handle_request(request)
-        except httpx.ProxyError as exc:
-            raise httpx.ConnectError(f"{self._where()} would not open a tunnel: {exc}{self._auth_fix(str(exc))}",
-                                     request=request) from exc
-        except httpx.ConnectError as exc:
-            text = str(exc)
-            if isinstance(exc.__context__, ssl.SSLError) or "SSL" in text or "certificate" in text.lower():
-                # the TLS handshake with the target, through the tunnel: the target's failure, said as such
-                raise
-            raise httpx.ConnectError(f"no connection to {self._where()}: {_plain(text)}",
-                                     request=request) from exc
-        if response.status_code == 407:
-            response.close()
-            raise httpx.ConnectError(f"{self._where()} answered 407 Proxy Authentication Required"
-                                     f"{self._auth_fix('407')}", request=request)
-        return response
-
-    def _auth_fix(self, text: str) -> str:
-        if "407" not in text:
-            return ""
-        if urlsplit(self.via.proxy or "").password:
-            return ": check the user and password in the proxy URL"
-        return ": give its credentials in the proxy URL, http://user:password@host:port"
-
-
-def _plain(text: str) -> str:
-    """The cause in words describe_error does not take for the target's own failure (it reads "refused"
-    or a resolver's message as said of the target)."""
-    lowered = text.lower()
-    if "refused" in lowered:
-        return "nothing accepts connections on that port"
-    if any(w in lowered for w in ("name or service not known", "nodename", "getaddrinfo", "name resolution",
-                                  "no address")):
-        return "its host name does not resolve"
-    return text or "the connection failed"
-
-
-def http_transport(config: Config, url: str | None = None, env: Mapping[str, str] | None = None,
-                   limits: httpx.Limits | None = None) -> httpx.HTTPTransport:
-    """The transport for requests to `url` (default: the base URL): its route and TLS context, nothing read
-    from the environment by httpx itself (the environment was read here, by `route` and `ssl_context`)."""
-    via = route(config, url, env)
-    context = ssl_context(config, env)
-    options: dict[str, object] = {"verify": context, "trust_env": False}
-    if limits is not None:
-        options["limits"] = limits
-    if via.proxy is None:
-        return httpx.HTTPTransport(**options)  # type: ignore[arg-type]
-    # an https:// proxy is trusted as the target is (an internal CA signs both, typically)
-    proxy = httpx.Proxy(via.proxy, ssl_context=context if via.proxy.startswith("https:") else None)
-    return ProxiedTransport(via, proxy=proxy, **options)
 
 
 def check(config: Config, env: Mapping[str, str] | None = None) -> None:

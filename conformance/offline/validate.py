@@ -1,6 +1,6 @@
 """`sgp-conformance validate FILE...`: recorded traffic judged by the suite's own checks, into its own reports.
 
-The files are read by conformance.recorded. Each record is judged once by the same pure checks a run
+The files are read by conformance.offline.recorded. Each record is judged once by the same pure checks a run
 applies (`completion_checks`, `stream_checks`, the error-body checks); then pytest runs this module as
 its only test module, one `test_recorded[REQ]` per requirement that recorded traffic can judge, under the
 suite's Collector, ResultsCollector and census plugins. So conformance.json, junit.xml and
@@ -29,14 +29,14 @@ from typing import Any
 
 import pytest
 
-from conformance import catalogue, schema_store
 from conformance.checks import Violation, errors, findings, requested_int, semantics, shape, streaming, transport
 from conformance.checks.response import completion_checks, sent_secrets, stream_checks
 from conformance.config import Config
-from conformance.exchange import Exchange
-from conformance.profiles import Profile, get_profile
-from conformance.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
-from conformance.summary import prepare_report_dir, run_report_dir
+from conformance.contract import catalogue, schema_store
+from conformance.contract.profiles import Profile, get_profile
+from conformance.offline.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
+from conformance.report.summary import prepare_report_dir, run_report_dir
+from conformance.transport.exchange import Exchange
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 # exchanges shown as evidence per requirement: the first few records that broke it
@@ -285,10 +285,11 @@ class ValidatePlugin:
         self.run: Any = None
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        from conformance.census import PLUGIN_NAME, CensusPlugin
-        from conformance.plugin import STASH_RUN, Collector, Run
-        from conformance.report_files import register as tidy_report_files
-        from conformance.results import ResultsCollector, register_section
+        from conformance.report.census import PLUGIN_NAME, CensusPlugin
+        from conformance.report.files import register as tidy_report_files
+        from conformance.report.results import ResultsCollector, register_section
+        from conformance.suite.plan import Collector
+        from conformance.suite.run import STASH_RUN, Run
 
         config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
         config.addinivalue_line("markers", "scenarios(*names): the requests a conformance test needs")
@@ -324,7 +325,8 @@ class ValidatePlugin:
 def test_recorded(req: catalogue.Requirement, request: pytest.FixtureRequest) -> None:
     """One requirement over every record that can judge it: it passes when the rule held on every record it
     could be applied to and there was one; otherwise it is not judged, saying what a record would need."""
-    from conformance.plugin import STASH_RUN, Judge
+    from conformance.suite.judge import Judge
+    from conformance.suite.run import STASH_RUN
 
     validation = request.config.stash[STASH]
     judge = Judge(request.config.stash[STASH_RUN], request.node)
@@ -378,6 +380,10 @@ def command_validate(args: argparse.Namespace) -> int:
         # of the environment only the profile applies: a recording has no target, key or model to set
         env = {k: v for k, v in os.environ.items() if k == "SGP_PROFILE"}
         settings = resolve(flags, env=env)
+        if settings.baseline:
+            from conformance.report.baseline import load
+
+            load(settings.baseline)
     except ConfigError as exc:
         print(f"sgp-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -402,7 +408,7 @@ def command_validate(args: argparse.Namespace) -> int:
     validation = Validation(list(args.files), records, profile)
     plugin = ValidatePlugin(settings, validation, keys)
     code = pytest.main(pytest_args(report_dir), plugins=[plugin])
-    from conformance.summary import finish
+    from conformance.report.summary import finish
 
     return finish(settings, int(code), report_dir)
 

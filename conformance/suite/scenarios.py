@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.config import Config
-from conformance.exchange import RequestSpec
-from conformance.network import request_headers
-from conformance.profiles import PROFILES, Profile
+from conformance.config.network import request_headers
+from conformance.contract.profiles import PROFILES, Profile
+from conformance.transport.exchange import RequestSpec
 
 PROMPT = "Count from 1 to 40, separated by spaces."
 JSON_PROMPT = 'Reply with a JSON object of the form {"answer": "yes"} and nothing else.'
@@ -181,7 +181,7 @@ BUILDERS: dict[str, Builder] = {
     "type_logprobs_integer": lambda c: _json("type_logprobs_integer", c, c.body(logprobs=1)),
 }
 
-# which requirement reports that a valid scenario was not answered with 2xx (see conformance.needs): the
+# which requirement reports that a valid scenario was not answered with 2xx (see conformance.suite.needs): the
 # first requirement that exercises the feature the scenario adds to the minimal request
 OWNERS: dict[str, str] = {
     "basic": "BASIC-001",

@@ -1,0 +1,130 @@
+"""The effective configuration of a run: flags > environment > config file > defaults.
+
+The same fields are set by `sgp-conformance run` flags and by the pytest options of the plugin, so the
+suite behaves the same whichever way it is started.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from conformance.redact import MASK, safe_url
+
+DEPTHS = ("smoke", "standard", "deep")
+FAIL_ON = ("must", "should")
+JUNIT_SHOULD = ("failure", "skip", "pass")
+ENV_VARS = {
+    "base_url": "SGP_BASE_URL",
+    "api_key": "SGP_API_KEY",
+    "account_id": "SGP_ACCOUNT_ID",
+    "model": "SGP_MODEL",
+    "profile": "SGP_PROFILE",
+}
+REDACTED = "***"
+ENV_PREFIX = "env:"
+# a header whose name contains one of these (any case) holds a credential
+SECRET_NAME_PARTS = ("key", "token", "secret", "auth", "password", "cookie")
+
+
+class ConfigError(ValueError):
+    """A configuration the run cannot start with; the message names the fix."""
+
+
+@dataclass
+class Config:
+    base_url: str | None = None
+    api_key: str | None = None
+    account_id: str | None = None
+    model: str = "openai/gpt-4o-mini"
+    profile: str = "sgp"
+    # seconds: connect, and each read of a response; a stream as a whole gets stream_timeout
+    timeout: float = 20.0
+    stream_timeout: float = 60.0
+    # the largest body read before it is cut, in bytes
+    max_body_bytes: int = 2_000_000
+    max_tokens: int = 16
+    max_requests: int = 500
+    rate_limit: float = 0.0
+    concurrency: int = 1
+    retries: int = 2
+    max_retry_wait: float = 30.0
+    depth: str = "standard"
+    fail_on: str = "must"
+    # may hold {timestamp}, replaced by the run's start (UTC, e.g. 20261130T101500Z)
+    report_dir: str = "reports"
+    # keep earlier reports: each run writes into a new timestamped subfolder of report_dir
+    keep: bool = False
+    max_examples: int | None = None
+    seed: int | None = None
+    allow_insecure_http: bool = False
+    baseline: str | None = None
+    clients: bool = False
+    # print the requests each requirement would send, and send none
+    dry_run: bool = False
+    # names of extra request headers whose values are secret (scrubbed like the key)
+    secret_headers: list[str] = field(default_factory=list)
+    # how junit.xml shows a SHOULD failure: failure, skip or pass; None: failure at --fail-on should, else skip
+    junit_should: str | None = None
+    # the forward proxy of every request, http://[user:password@]host:port; None: the environment's
+    # HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY, never for a loopback target (conformance.network)
+    proxy: str | None = None
+    # a PEM file of the CA certificates to trust instead of the default ones (or SSL_CERT_FILE / SSL_CERT_DIR)
+    ca_bundle: str | None = None
+    # verify no TLS certificate (a loud warning, and recorded in conformance.json)
+    insecure: bool = False
+    # extra request headers, each "Name: value" or "Name: env:VARIABLE" (the value read from the environment)
+    headers: list[str] = field(default_factory=list)
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.api_key,) if s]
+
+    def redacted(self) -> dict[str, Any]:
+        """The configuration fit to print: the key, the proxy's userinfo and secret header values masked."""
+        out = asdict(self)
+        if out.get("api_key"):
+            out["api_key"] = REDACTED
+        out["proxy"] = safe_url(self.proxy)
+        out["headers"] = masked_header_specs(self)
+        return out
+
+    def junit_should_as(self) -> str:
+        """How junit.xml shows a SHOULD failure: as the exit code treats it unless --junit-should says."""
+        return self.junit_should or ("failure" if self.fail_on == "should" else "skip")
+
+    def property_examples(self) -> int:
+        if self.max_examples is not None:
+            return self.max_examples
+        return {"smoke": 2, "standard": 25, "deep": 300}[self.depth]
+
+
+
+
+def is_loopback(host: str) -> bool:
+    if host in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_secret_name(name: str, declared: tuple[str, ...] | list[str] = ()) -> bool:
+    """Whether a header of this name holds a credential: its name contains key, token, secret, auth,
+    password or cookie, or it is one of the declared secret_headers."""
+    lowered = name.lower()
+    return any(part in lowered for part in SECRET_NAME_PARTS) or lowered in {d.lower() for d in declared}
+
+
+def masked_header_specs(config: Config) -> list[str]:
+    """config.headers fit to print: a secret header's literal value becomes the mask (env:VAR stays)."""
+
+    out = []
+    for spec in config.headers:
+        name, sep, raw = spec.partition(":")
+        literal = raw.strip() and not raw.strip().startswith(ENV_PREFIX)
+        out.append(f"{name.strip()}: {MASK}" if sep and literal and is_secret_name(name.strip(),
+                                                                                   config.secret_headers) else spec)
+    return out
+

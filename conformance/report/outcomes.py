@@ -1,0 +1,275 @@
+"""The outcome model, the same in every output: the statuses a requirement can have, a requirement's
+`Result`, and the verdict of a run from its results. Plain data, no pytest hooks: the collector (results.py),
+the HTML report, the summary and the diff all read it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata, resources
+from typing import Any
+
+import pytest
+
+from conformance import __version__
+from conformance.contract import catalogue
+
+RESULT_FILE = "conformance.json"
+HTML_FILE = "conformance.html"
+SCHEMA_ID = "https://sgp-conformance.dev/schemas/conformance-result.json"
+# in schemas/ beside the contract's schemas, but not one of them: it describes this file, not the API
+RESULT_SCHEMA = "conformance-result.json"
+# bumped when a consumer of conformance.json would have to change; added fields do not bump it
+FORMAT_VERSION = 1
+# The outcome model, the same in every output:
+# pass        the rule was applied to at least one response and held
+# fail        the rule was applied and broken (at an INFO requirement: observed)
+# observed    an INFO requirement's statement does not hold: an observation, never a failure
+# not judged  the rule had nothing to judge (reason; `needs`: the requirement that reports the cause)
+# not run     no request was spent on it: budget, throttling, interruption, not selected, or settings
+# known       a failure listed in the baseline; stale: listed there but passing now; error: the test
+#             itself broke, or its baseline entry expired
+NOT_JUDGED, NOT_RUN = "not judged", "not run"
+STATUSES = ("pass", "fail", "observed", NOT_JUDGED, NOT_RUN, "known", "stale", "error")
+# worst first: a requirement hit by several tests keeps its worst status; a rule that held once beats
+# "nothing to judge" elsewhere
+STATUS_ORDER = ("fail", "error", "stale", "known", "observed", "pass", NOT_JUDGED, NOT_RUN)
+BAD = frozenset({"fail", "error", "stale"})
+# why a requirement was not run, and what that makes of the run's verdict: "selection" (-k, -m, a
+# deselection) makes it partial, "budget"/"throttled" incomplete, "interrupted" interrupted; "settings"
+# (depth, --clients, --account-id) and "halted"/"unreachable" (the run's own verdict says it) do not
+NOT_RUN_KINDS = ("selection", "budget", "throttled", "interrupted", "settings", "halted", "unreachable")
+# what one requirement keeps for the reports; the counts say how many there were
+MAX_VIOLATIONS = 20
+MAX_EXCHANGES = 5
+CORE_KEYS = frozenset({"schema", "format_version", "versions", "run", "requests", "unreachable", "verdict",
+                       "verdicts", "counts", "coverage", "results"})
+
+
+@dataclass
+class Result:
+    id: str
+    level: str
+    statement: str
+    source: str
+    status: str = NOT_RUN
+    message: str = ""
+    # for not judged: the requirement that reports the cause; for not run: why (NOT_RUN_KINDS)
+    needs: str | None = None
+    not_run: str | None = None
+    tests: list[str] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    violation_count: int = 0
+    # the exchanges behind a failure as exchange_evidence made them; only the HTML report shows them whole
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    baseline: dict[str, Any] | None = None
+    # for generated cases: the seed that reproduces them (the minimal example is the first evidence)
+    generated: dict[str, Any] | None = None
+    # the message came from another requirement's test; the requirement's own test says it better
+    borrowed: bool = field(default=False, repr=False)
+
+    def worsen(self, status: str, message: str, own: bool = True, needs: str | None = None,
+               not_run: str | None = None) -> None:
+        """Take `status` if it is worse than the current one (STATUS_ORDER); an INFO requirement's failure is
+        an observation."""
+        if status == "fail" and self.level == catalogue.INFO:
+            status = "observed"
+        worse = STATUS_ORDER.index(status) < STATUS_ORDER.index(self.status)
+        if worse or (status == self.status and message and (not self.message or (own and self.borrowed))):
+            self.status, self.message, self.borrowed = status, message, not own
+            self.needs = needs if status == NOT_JUDGED else None
+            self.not_run = not_run if status == NOT_RUN else None
+
+    def add_violations(self, found: Iterable[dict[str, Any]]) -> None:
+        for violation in found:
+            self.violation_count += 1
+            if len(self.violations) < MAX_VIOLATIONS:
+                self.violations.append(violation)
+
+    def add_evidence(self, found: Iterable[dict[str, Any]]) -> None:
+        for item in found:
+            if len(self.evidence) < MAX_EXCHANGES and item not in self.evidence:
+                self.evidence.append(item)
+
+    def to_json(self, html_name: str = HTML_FILE) -> dict[str, Any]:
+        pointer = None
+        if self.evidence:
+            anchor = evidence_anchor(self.id)
+            pointer = {
+                "anchor": anchor,
+                "html": f"{html_name}#{anchor}",
+                "scenarios": [_exchange_pointer(e) for e in self.evidence],
+            }
+        return {
+            "id": self.id, "level": self.level, "statement": self.statement, "source": self.source,
+            "status": self.status, "message": self.message, "needs": self.needs, "not_run": self.not_run,
+            "tests": list(self.tests), "violations": list(self.violations),
+            "violation_count": self.violation_count, "evidence": pointer, "baseline": self.baseline,
+            "generated": self.generated,
+        }
+
+
+def evidence_anchor(req_id: str) -> str:
+    return f"evidence-{req_id}"
+
+
+def matrix_anchor(req_id: str) -> str:
+    return f"req-{req_id}"
+
+
+def _exchange_pointer(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    request, response = evidence.get("request") or {}, evidence.get("response") or {}
+    return {"scenario": evidence.get("scenario", ""), "method": request.get("method"),
+            "status": response.get("status"), "error": evidence.get("error")}
+
+
+def failure_message(text: str) -> str:
+    """The result message of a failed test: its first violation, without the requirement ID (the result
+    says it once) and without pytest's framing."""
+    body = text.split("violation(s) of", 1)[-1].split("\n", 1)[-1] if "violation(s) of" in text else text
+    line = first_line(body).removeprefix("- ")
+    head, sep, rest = line.partition(" ")
+    if sep and catalogue.BY_ID.get(head.rstrip(":")) is not None:
+        line = rest.removeprefix(": ") if not rest.startswith("at ") else rest
+    return line or "failed"
+
+
+def not_run_kind(reason: str) -> str:
+    """Why a requirement was not run (NOT_RUN_KINDS), from its reason."""
+    lowered = reason.lower()
+    if "budget" in lowered:
+        return "budget"
+    if "429" in lowered:
+        return "throttled"
+    if "unreachable" in lowered:
+        return "unreachable"
+    if "refused" in lowered:
+        return "halted"
+    if "interrupted" in lowered:
+        return "interrupted"
+    if "not selected" in lowered:
+        return "selection"
+    return "settings"
+
+
+def first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:300]
+    return ""
+
+
+def gating(results: Iterable[Mapping[str, Any]], fail_on: str) -> list[Mapping[str, Any]]:
+    """The results that make a run fail: a failure or error at a gating level, and at any level a stale
+    baseline entry (so the list only shrinks) or an expired one."""
+    levels = {catalogue.MUST} if fail_on == "must" else {catalogue.MUST, catalogue.SHOULD}
+    out = []
+    for r in results:
+        expired = bool((r.get("baseline") or {}).get("expired"))
+        if r["status"] == "stale" or (r["status"] == "error" and expired) or \
+                (r["level"] in levels and r["status"] in BAD):
+            out.append(r)
+    return out
+
+
+def gating_levels(fail_on: str) -> set[str]:
+    return {catalogue.MUST} if fail_on == "must" else {catalogue.MUST, catalogue.SHOULD}
+
+
+VERDICTS = ("conformant", "not conformant", "partial", "incomplete", "not judged", "interrupted", "key refused",
+            "unreachable")
+
+
+def verdict(results: Iterable[Mapping[str, Any]], fail_on: str, *, interrupted: str | None = None,
+            halted: str | None = None, unreachable: str | None = None) -> str:
+    """The run's verdict (VERDICTS). A run that was interrupted, halted by a refused key or could not reach
+    its target never says conformant; failures at a gating level make it not conformant; gating
+    requirements not run for want of requests make it incomplete, and deselected ones partial."""
+    results = list(results)
+    if interrupted:
+        return "interrupted"
+    if halted:
+        return "key refused"
+    if unreachable:
+        return "unreachable"
+    if gating(results, fail_on):
+        return "not conformant"
+    missing = {r.get("not_run") for r in results
+               if r["level"] in gating_levels(fail_on) and r["status"] == NOT_RUN}
+    if missing & {"budget", "throttled"}:
+        return "incomplete"
+    if "selection" in missing:
+        return "partial"
+    return "conformant" if any(r["status"] == "pass" for r in results) else "not judged"
+
+
+def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Per level: not conformant (a failure), conformant (something passed), or not judged. INFO results are
+    observations and never make their level not conformant."""
+    results = list(results)
+    out = {}
+    for level in catalogue.LEVELS:
+        statuses = {r["status"] for r in results if r["level"] == level}
+        if statuses & BAD:
+            out[level] = "not conformant"
+        elif statuses & {"pass", "observed"}:
+            out[level] = "conformant"
+        else:
+            # nothing at this level was judged (not judged, not run, or only known deviations)
+            out[level] = NOT_JUDGED
+    return out
+
+
+def count(results: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    counts = {level: dict.fromkeys(STATUSES, 0) for level in (*catalogue.LEVELS, "total")}
+    for r in results:
+        counts[r["level"]][r["status"]] += 1
+        counts["total"][r["status"]] += 1
+    return counts
+
+
+def coverage(results: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How many of the applicable requirements were judged (pass, fail, observed, known, stale), found
+    nothing to judge, or were not run."""
+    results = list(results)
+    statuses = [r["status"] for r in results]
+    return {"applicable": len(results), "judged": sum(s not in (NOT_JUDGED, NOT_RUN, "error") for s in statuses),
+            "not_judged": statuses.count(NOT_JUDGED), "not_run": statuses.count(NOT_RUN)}
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, Any]:
+    """The suite's and the contract's versions: the schemas' version and a digest of their bytes, so two
+    runs judged by different schema files are told apart even where nobody bumped the version."""
+    files = resources.files("conformance.schemas")
+    digest = hashlib.sha256()
+    schema_version = None
+    contract = (f for f in files.iterdir() if f.name.endswith(".json") and f.name != RESULT_SCHEMA)
+    for entry in sorted(contract, key=lambda f: f.name):
+        data = entry.read_bytes()
+        digest.update(entry.name.encode() + b"\0" + data)
+        if entry.name == "openapi.json":
+            schema_version = json.loads(data).get("info", {}).get("version")
+    return {
+        "suite": __version__,
+        "schemas": schema_version,
+        "schemas_digest": f"sha256:{digest.hexdigest()[:16]}",
+        "python": platform.python_version(),
+        "pytest": pytest.__version__,
+        "pytest_html": _dist_version("pytest-html"),
+    }
+
+
+def failing(results: list[Result], fail_on: str) -> list[Result]:
+    by_id = {r.id: r for r in results}
+    return [by_id[r["id"]] for r in gating([r.to_json() for r in results], fail_on)]

@@ -1,0 +1,122 @@
+"""What a session will send: the selected tests' scenarios, the request plan `--dry-run` prints, and the
+collector that selects tests per profile, depth and baseline before the run starts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from conformance.contract import catalogue
+from conformance.report import baseline
+from conformance.suite.judge import requirement_of
+from conformance.suite.needs import NOT_RUN
+from conformance.suite.run import Run
+
+# property tests send up to max_examples generated requests each (PROP-003 reuses PROP-002's)
+GENERATED = {"PROP-001": 1, "PROP-002": 1, "PROP-003": 0}
+
+
+def planned_scenarios(items: Iterable[pytest.Item]) -> list[tuple[str, tuple[str, ...]]]:
+    """What the selected tests will send: per test not skipped, its requirement and its scenarios."""
+    planned = []
+    for item in items:
+        mark = item.get_closest_marker("scenarios")
+        if not item.get_closest_marker("skip"):
+            planned.append((requirement_of(item) or item.nodeid, tuple(mark.args) if mark else ()))
+    return planned
+
+
+def request_plan(planned: list[tuple[str, tuple[str, ...]]], examples: int,
+                 boundaries: dict[str, int] | None = None) -> tuple[list[tuple[str, int, str]], int]:
+    """Per requirement: the requests it adds and what they are; and the total at most (what --dry-run
+    prints). A scenario shared by several requirements is sent once; property tests add `examples` random
+    cases each and their `boundaries` (the coverage phase's cases, see generation.selected_coverage)."""
+    boundaries = boundaries or {}
+    sent: set[str] = set()
+    total = 0
+    rows = []
+    for req_id, scenarios in planned:
+        new = [s for s in scenarios if s not in sent]
+        sent.update(new)
+        generated = GENERATED.get(req_id, 0) * examples + boundaries.get(req_id, 0)
+        count = len(new) + generated
+        total += count
+        shared = len(scenarios) - len(new)
+        what = ", ".join(new) if new else "-"
+        if generated:
+            what = (f"up to {generated} generated request(s): {boundaries.get(req_id, 0)} at the parameters' "
+                    f"bounds (coverage phase), {GENERATED.get(req_id, 0) * examples} random")
+        rows.append((req_id, count, what + (f" (+{shared} shared)" if shared else "")))
+    return rows, total
+
+
+class Collector:
+    """Collection-time selection and run-time bookkeeping; lives on the controller and on workers."""
+
+    def __init__(self, run: Run, config: pytest.Config) -> None:
+        self.run = run
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        profile = self.run.profile.name
+        accepted = baseline.load(self.run.config.baseline) if self.run.config.baseline else {}
+        keep, drop = [], []
+        for item in items:
+            req_id = requirement_of(item)
+            if req_id is not None and not catalogue.get(req_id).applies_to(profile):
+                drop.append(item)
+                continue
+            keep.append(item)
+            if req_id is not None:
+                level = catalogue.get(req_id).level_for(profile)
+                item.user_properties.append(("requirement", req_id))
+                item.user_properties.append(("level", level))
+                entry = accepted.get(req_id)
+                if entry is not None and entry.expired():
+                    item.user_properties.append(("sgp_baseline_expired", str(entry.expires)))
+                elif entry is not None:
+                    item.add_marker(pytest.mark.xfail(strict=True, reason=entry.reason))
+                if self.run.config.depth == "smoke" and level != catalogue.MUST:
+                    item.add_marker(pytest.mark.skip(reason=f"{NOT_RUN}: depth smoke runs MUST requirements only"))
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+        # run-wide requirements judge what the others' requests drew: they come last
+        items[:] = [i for i in items if not i.get_closest_marker("run_wide")] + \
+            [i for i in items if i.get_closest_marker("run_wide")]
+        planned = planned_scenarios(items)
+        self.run.planned = {s for _, scenarios in planned for s in scenarios}
+        if self.run.config.dry_run:
+            self.print_plan(planned)
+            config.hook.pytest_deselected(items=list(items))
+            items[:] = []
+            return
+        self.run.prefetch(s for _, scenarios in planned for s in scenarios)
+
+    def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
+        """The requests of the run, per requirement; a scenario shared by several is sent once."""
+        writer = self.config.pluginmanager.get_plugin("terminalreporter")
+        rows, total = request_plan(planned, self.run.config.property_examples(), self.run.boundaries())
+        lines = [f"planned requests ({self.run.profile.name} profile, depth {self.run.config.depth}):"]
+        lines += [f"  {req_id:<10} {count:>4}  {what}" for req_id, count, what in rows]
+        lines.append(f"total: {total} request(s) at most, budget {self.run.config.max_requests} (--max-requests)")
+        for line in lines:
+            if writer is not None:
+                writer.write_line(line)
+            else:
+                print(line)
+
+    def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
+        self.run.interrupted = self.run.interrupted or "SIGINT"
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        output = getattr(session.config, "workeroutput", None)
+        if output is not None:
+            # an xdist worker: its findings about the run reach the controller this way
+            output["sgp_stats"] = json.dumps(self.run.client.stats.to_json())
+            output["sgp_dead"] = self.run.client.dead or ""
