@@ -6,12 +6,12 @@
 
 Precision: for `--runs` consecutive seeds in each profile, `sgp-conformance run --seed S --fail-on should`
 against the embedded reference server (each run its own process), and against every negative control of
-tests/mutants.py (correct servers that read an open point of the contract another way; the controls'
+tests/mutants/ (correct servers that read an open point of the contract another way; the controls'
 runs share one process per profile and seed batch, as the mutation matrix does). A run passes when the
 suite reports nothing but what the target is allowed to show: nothing at all for the reference server, a
 control's own SHOULD/INFO findings for a control (its `allowed`), with the exit code that follows.
 
-Recall (`--recall`): the named single-fault variants of tests/mutants.py, run over the same seeds at the
+Recall (`--recall`): the named single-fault variants of tests/mutants/, run over the same seeds at the
 depth given; a run passes when the variant's requirement is reported (fail, or observed for INFO).
 
 Prints one row per run and a final `N passed, M failed` line. Exit status: 0 when every run passed.
@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MUTANTS_PY = ROOT / "tests" / "mutants.py"
+# the package of variants; `python tests/mutants run-many ...` runs its __main__
+MUTANTS_DIR = ROOT / "tests" / "mutants"
 BAD = ("fail", "error", "stale", "observed")
 
 
@@ -90,9 +91,9 @@ def reference_run(seed: int, profile: str, root: Path, extra: list[str]) -> Run:
 
 def variant_runs(names: list[str], seeds: list[int], profile: str, root: Path, extra: list[str],
                  fail_on: str) -> list[Run]:
-    """Each variant (a control or a mutant of tests/mutants.py) under each seed, in one process."""
-    sys.path.insert(0, str(MUTANTS_PY.parent))
-    import mutants  # tests/mutants.py: the variants and how to run the CLI against them
+    """Each variant (a control or a mutant of tests/mutants/) under each seed, in one process."""
+    sys.path.insert(0, str(MUTANTS_DIR.parent))
+    import mutants  # tests/mutants/: the variants and how to run the CLI against them
 
     plan = [{"label": f"{name}@{seed}", "variant": name, "profile": profile,
              "args": ["--fail-on", fail_on, "--seed", str(seed), *extra, *mutants.variant(name).run_args]}
@@ -104,7 +105,7 @@ def variant_runs(names: list[str], seeds: list[int], profile: str, root: Path, e
     plan_file, results_file = work / "plan.json", work / "results.json"
     plan_file.write_text(json.dumps(plan), encoding="utf-8")
     started = time.monotonic()
-    done = subprocess.run([sys.executable, str(MUTANTS_PY), "run-many", str(plan_file), str(results_file),
+    done = subprocess.run([sys.executable, str(MUTANTS_DIR), "run-many", str(plan_file), str(results_file),
                            "--report-root", str(work / "reports")], capture_output=True, text=True, cwd=work,
                           timeout=3600)
     if done.returncode != 0:
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", default="standard", choices=("smoke", "standard", "deep"))
     parser.add_argument("--max-examples", type=int, help="property-test cases per property (depth default)")
     parser.add_argument("--no-controls", action="store_true", help="the reference server only")
-    parser.add_argument("--recall", default="", help="variants of tests/mutants.py to run instead, comma-separated")
+    parser.add_argument("--recall", default="", help="variants of tests/mutants/ to run instead, comma-separated")
     args = parser.parse_args(argv)
     extra = ["--depth", args.depth]
     if args.max_examples is not None:
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
                                 [(seed, profile) for seed in seeds for profile in profiles]):
                 show(run)
             if not args.no_controls:
-                sys.path.insert(0, str(MUTANTS_PY.parent))
+                sys.path.insert(0, str(MUTANTS_DIR.parent))
                 import mutants
 
                 jobs = [pool.submit(variant_runs, list(mutants.CONTROLS), seeds, profile, root, extra, "should")

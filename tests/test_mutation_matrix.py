@@ -1,7 +1,7 @@
 """The mutation matrix: the suite catches every single-fault variant of the reference server, at the right
 level, and stays quiet about the variants that only do what the contract leaves open.
 
-For each mutant (tests/mutants.py) the suite runs against it and must report the mutant's requirement as
+For each mutant (tests/mutants/) the suite runs against it and must report the mutant's requirement as
 `fail`, with the exit code its level calls for:
 
 - MUST: 1 at `--fail-on must` (a smoke run, which judges every MUST);
@@ -35,7 +35,8 @@ from conformance.contract import catalogue
 from conformance.contract.profiles import PROFILES
 from conformance.server import RunningServer, start_server
 
-MUTANTS_PY = Path(mutants.__file__).resolve()
+# the package's folder: `python tests/mutants run-many ...` runs its __main__
+MUTANTS_DIR = Path(mutants.__file__).resolve().parent
 # few generated cases: the hand-written tests catch every non-property mutant on their own
 FEW = ("--max-examples", "1")
 AREAS = {
@@ -136,7 +137,7 @@ def run_group(names: list[str], tmp_path: Path, fresh: bool = False) -> list[dic
     plan_file, results_file = tmp_path / "plan.json", tmp_path / "results.json"
     plan_file.write_text(json.dumps([{"label": i.label, "variant": i.variant, "profile": i.profile,
                                       "args": list(i.args)} for i in plan]), encoding="utf-8")
-    done = subprocess.run([sys.executable, str(MUTANTS_PY), "run-many", str(plan_file), str(results_file),
+    done = subprocess.run([sys.executable, str(MUTANTS_DIR), "run-many", str(plan_file), str(results_file),
                            "--report-root", str(tmp_path / "reports"), *(["--fresh"] if fresh else [])],
                           capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -188,7 +189,7 @@ def test_variant_is_well_formed(name: str) -> None:
 
 def test_kill_table_is_current() -> None:
     assert mutants.KILL_TABLE.read_text(encoding="utf-8") == mutants.kill_table(), (
-        "docs/kill-table.md is out of date: run `python tests/mutants.py table > docs/kill-table.md`")
+        "docs/kill-table.md is out of date: run `python tests/mutants table > docs/kill-table.md`")
 
 
 # --- the shared interpreter gives the verdicts the command gives ----------------------------------------

@@ -1,0 +1,55 @@
+"""Single-fault variants of the reference server, for proving the suite catches broken servers.
+
+Each `Mutant` wraps the reference ASGI app in a middleware that breaks exactly one rule: it rewrites the
+request before the reference server sees it (to make the server lenient, or blind to a parameter), or
+rewrites the answer after (status, headers, JSON body, SSE events). Each names the requirement that must
+catch it; `CONTROLS` are variants that do what the contract leaves open, which must fail no MUST.
+
+These live in tests/ on purpose: the shipped reference server never carries a switch to break itself.
+
+    app = MUTANTS["sem_created_ms"].wrap(create_app(settings), settings)
+    python tests/mutants serve sem_created_ms --port 8080      # one mutant, by hand
+    python tests/mutants table > docs/kill-table.md            # the published kill table
+
+The modules: `core` (Call, Reply, Mutant, the middleware), `hooks` (the hook builders), one module of
+faults per area (`auth`, `headers`, `validation`, `errors`, `response_shape`, `strict_json`, `semantics`,
+`streaming`, `properties`), `controls` (the negative controls), `registry` (MUTANTS and CONTROLS, by name),
+`serving` (one server for every variant), `running` (the suite against many variants in one process),
+`table` (the kill table) and `cli`.
+"""
+
+from __future__ import annotations
+
+from conformance.contract import catalogue
+
+from .cli import main
+from .controls import SLOW_S
+from .core import (
+    ACCOUNT,
+    BOTH,
+    KEY,
+    MODEL,
+    OPENAI,
+    SGP,
+    Call,
+    Mutant,
+    MutantMiddleware,
+    Reply,
+    RequestHook,
+    ResponseHook,
+    json_reply,
+)
+from .hooks import both, chunk_each, each_choice, on_body, on_chunks, on_completion, on_error, render_events
+from .properties import MORE_CASES, ONE_CASE, SCENARIO_PARAMS
+from .registry import CONTROLS, MUTANTS, variant
+from .running import Invocation, run_args, run_many
+from .serving import MutantHost, base_url, settings_for
+from .table import CONTROL_HEADER, KILL_TABLE, NOTES, TABLE_HEADER, kill_table
+
+__all__ = [
+    "ACCOUNT", "BOTH", "CONTROLS", "CONTROL_HEADER", "KEY", "KILL_TABLE", "MODEL", "MORE_CASES", "MUTANTS", "NOTES",
+    "ONE_CASE", "OPENAI", "SCENARIO_PARAMS", "SGP", "SLOW_S", "TABLE_HEADER", "Call", "Invocation", "Mutant",
+    "MutantHost", "MutantMiddleware", "Reply", "RequestHook", "ResponseHook", "base_url", "both", "catalogue",
+    "chunk_each", "each_choice", "json_reply", "kill_table", "main", "on_body", "on_chunks", "on_completion",
+    "on_error", "render_events", "run_args", "run_many", "settings_for", "variant",
+]

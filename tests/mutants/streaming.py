@@ -1,0 +1,123 @@
+"""Faults of streaming (STRM): the stream mislabelled, events outside the SSE fields, [DONE] missing or
+followed, chunks whose ids, roles, finish reasons, indices, timestamps or usage are wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from .core import OPENAI, SGP, Call, Mutant, Reply
+from .hooks import _sse_text, chunk_each, on_chunks
+
+_M = Mutant
+
+
+def _stream_as_json(call: Call, reply: Reply) -> None:
+    if reply.status == 200 and reply.is_stream:
+        reply.set_header("content-type", "application/json")
+
+
+def _text_outside_fields(text: str) -> str:
+    # a JSON line without its `data:` field: every client drops it
+    return text.replace("data: ", "", 1)
+
+
+def _keepalive(items: list[Any], call: Call) -> list[Any]:
+    return [items[0], "keep-alive", *items[1:]]
+
+
+def _drop_done(items: list[Any], call: Call) -> list[Any]:
+    return [i for i in items if i != "[DONE]"]
+
+
+def _after_done(items: list[Any], call: Call) -> list[Any]:
+    chunks = [i for i in items if isinstance(i, dict)]
+    return [*items, copy.deepcopy(chunks[-1])]
+
+
+def _chunk_drop(key: str) -> Callable[[dict[str, Any], int], None]:
+    def change(chunk: dict[str, Any], position: int) -> None:
+        chunk.pop(key, None)
+
+    return change
+
+
+def _chunk_finish_unknown(chunk: dict[str, Any], position: int) -> None:
+    for choice in chunk.get("choices") or []:
+        if choice.get("finish_reason"):
+            choice["finish_reason"] = "done"
+
+
+def _chunk_role(chunk: dict[str, Any], position: int) -> None:
+    for choice in chunk.get("choices") or []:
+        if "role" in (choice.get("delta") or {}):
+            choice["delta"]["role"] = "bot"
+
+
+def _chunk_id_varies(chunk: dict[str, Any], position: int) -> None:
+    chunk["id"] = f"{chunk['id']}-{position}"
+
+
+def _chunk_drop_role(chunk: dict[str, Any], position: int) -> None:
+    for choice in chunk.get("choices") or []:
+        (choice.get("delta") or {}).pop("role", None)
+
+
+def _finish_twice(items: list[Any], call: Call) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        out.append(item)
+        if isinstance(item, dict) and any(c.get("finish_reason") for c in item.get("choices") or []):
+            out.append(copy.deepcopy(item))
+    return out
+
+
+def _drop_usage_chunk(items: list[Any], call: Call) -> list[Any]:
+    return [i for i in items if not (isinstance(i, dict) and i.get("choices") == [] and i.get("usage"))]
+
+
+def _usage_chunk_off(items: list[Any], call: Call) -> None:
+    for item in items:
+        if isinstance(item, dict) and isinstance(item.get("usage"), dict):
+            item["usage"]["total_tokens"] += 1
+
+
+def _chunk_created_varies(chunk: dict[str, Any], position: int) -> None:
+    chunk["created"] += position
+
+
+def _chunk_index_from_one(chunk: dict[str, Any], position: int) -> None:
+    for choice in chunk.get("choices") or []:
+        choice["index"] += 1
+
+
+MUTANTS: dict[str, Mutant] = {
+    "strm_labelled_json": _M("streams are labelled application/json", "STRM-001", (SGP,), response=_stream_as_json),
+    "strm_text_outside_fields": _M("a chunk's JSON is sent without its data: field", "STRM-002", (SGP,),
+                                   response=_sse_text(_text_outside_fields)),
+    "strm_keepalive_not_json": _M("a data: keep-alive event inside the stream", "STRM-003", (SGP,),
+                                  response=on_chunks(_keepalive)),
+    "strm_no_done": _M("no [DONE] at the end (openai)", "STRM-004", (OPENAI,), response=on_chunks(_drop_done)),
+    "strm_chunk_after_done": _M("a chunk after [DONE] (openai)", "STRM-006", (OPENAI,),
+                                response=on_chunks(_after_done)),
+    "strm_chunk_id_missing": _M("chunks have no id", "STRM-010", (SGP,),
+                                response=on_chunks(chunk_each(_chunk_drop("id")))),
+    "strm_finish_reason_unknown": _M('chunk finish_reason "done"', "STRM-011", (SGP,),
+                                     response=on_chunks(chunk_each(_chunk_finish_unknown))),
+    "strm_delta_role_wrong": _M('delta role "bot"', "STRM-012", (SGP,), response=on_chunks(chunk_each(_chunk_role))),
+    "strm_ids_vary": _M("every chunk has its own id", "STRM-013", (OPENAI,),
+                        response=on_chunks(chunk_each(_chunk_id_varies))),
+    "strm_role_missing": _M("no delta carries the role", "STRM-014", (SGP,),
+                            response=on_chunks(chunk_each(_chunk_drop_role))),
+    "strm_finish_twice": _M("the finishing chunk is sent twice", "STRM-015", (SGP,), response=on_chunks(_finish_twice)),
+    "strm_usage_chunk_missing": _M("include_usage is ignored: no usage chunk", "STRM-016", (SGP,),
+                                   response=on_chunks(_drop_usage_chunk)),
+    "strm_usage_chunk_off": _M("the usage chunk does not add up", "STRM-016", (OPENAI,),
+                               response=on_chunks(_usage_chunk_off)),
+    "strm_created_varies": _M("created changes from chunk to chunk", "STRM-019", (SGP,),
+                              response=on_chunks(chunk_each(_chunk_created_varies))),
+    "strm_indices_from_one": _M("stream choice indices start at 1", "STRM-017", (SGP,),
+                                response=on_chunks(chunk_each(_chunk_index_from_one))),
+}
