@@ -12,7 +12,7 @@ from .registry import CONTROLS, MUTANTS
 
 TABLE_HEADER = """# Kill table
 
-Generated from `tests/mutants.py` by `python tests/mutants.py table > docs/kill-table.md`; a test
+Generated from `tests/mutants/` by `python tests/mutants table > docs/kill-table.md`; a test
 (`tests/test_mutation_matrix.py`) fails when this file is out of date.
 
 Each row is one single-fault variant of the reference server (an ASGI middleware around it, kept in
