@@ -54,6 +54,15 @@ def request_plan(planned: list[tuple[str, tuple[str, ...]]], examples: int,
     return rows, total
 
 
+def _order(item: pytest.Item) -> int:
+    """Hand-written tests first; then the property tests, so that a request budget that runs out cuts
+    generated cases rather than a fixed requirement; run-wide requirements last, as they judge what the
+    others' requests drew (the sort is stable: pytest's order holds within each group)."""
+    if item.get_closest_marker("run_wide"):
+        return 2
+    return 1 if requirement_of(item) in GENERATED else 0
+
+
 class Collector:
     """Collection-time selection and run-time bookkeeping; lives on the controller and on workers."""
 
@@ -86,9 +95,7 @@ class Collector:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-        # run-wide requirements judge what the others' requests drew: they come last
-        items[:] = [i for i in items if not i.get_closest_marker("run_wide")] + \
-            [i for i in items if i.get_closest_marker("run_wide")]
+        items[:] = sorted(items, key=_order)
         planned = planned_scenarios(items)
         self.run.planned = {s for _, scenarios in planned for s in scenarios}
         if self.run.config.dry_run:
