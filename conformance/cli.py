@@ -70,7 +70,8 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, metavar="N",
                    help=f"max_tokens of every request (default {DEFAULTS.max_tokens})")
     p.add_argument("--max-requests", type=int, metavar="N",
-                   help="hard cap on requests sent (default by --depth: " + ", ".join(f"{d} {n}" for d, n in BUDGETS.items()) + ")")
+                   help="hard cap on requests sent (default by --depth: "
+                        + ", ".join(f"{depth} {n}" for depth, n in BUDGETS.items()) + ")")
     p.add_argument("--rate-limit", metavar="RATE",
                    help="requests per second at most, written N or N/s, e.g. 5 or 0.5/s (default: no limit)")
     p.add_argument("--concurrency", type=int, metavar="N",

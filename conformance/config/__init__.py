@@ -18,5 +18,5 @@ from conformance.config.settings import (
     is_loopback,
 )
 
-__all__ = ["BUDGETS", "DEPTHS", "ENV_VARS", "FAIL_ON", "JUNIT_SHOULD", "REDACTED", "Config", "ConfigError", "is_loopback",
-           "read_config_file", "require_key", "resolve"]
+__all__ = ["BUDGETS", "DEPTHS", "ENV_VARS", "FAIL_ON", "JUNIT_SHOULD", "REDACTED", "Config", "ConfigError",
+           "is_loopback", "read_config_file", "require_key", "resolve"]
