@@ -5,6 +5,7 @@ collector that selects tests per profile, depth and baseline before the run star
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from conformance.contract import catalogue
 from conformance.report import baseline
+from conformance.suite.ahead import Ahead, worth_it
 from conformance.suite.judge import requirement_of
 from conformance.suite.needs import NOT_RUN
 from conformance.suite.run import Run
@@ -104,6 +106,20 @@ class Collector:
             items[:] = []
             return
         self.run.prefetch(s for _, scenarios in planned for s in scenarios)
+        self._draw_ahead(items)
+
+    def _draw_ahead(self, items: list[pytest.Item]) -> None:
+        """Start drawing the property tests' random cases in a second process, where the run is big enough
+        to pay for it (not on an xdist worker: with xdist the cores are taken already)."""
+        run = self.run
+        selected = any(requirement_of(i) in GENERATED and not i.get_closest_marker("skip") for i in items)
+        if not selected or run.halted or run.ahead is not None or not worth_it(run.config):
+            return
+        if hasattr(self.config, "workerinput"):
+            return
+        if run.config.seed is None:
+            run.config.seed = random.SystemRandom().randrange(1, 2**31)
+        run.ahead = Ahead(run.config, run.profile.name)
 
     def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
         """The requests of the run, per requirement; a scenario shared by several is sent once."""

@@ -18,6 +18,7 @@ from conformance.config import Config
 from conformance.config.secrets import config_secrets
 from conformance.contract.profiles import Profile, get_profile
 from conformance.redact import Scrubber
+from conformance.suite.ahead import Ahead
 from conformance.suite.scenarios import Context, build
 from conformance.transport.client import BudgetExhausted, Client
 from conformance.transport.exchange import Exchange
@@ -55,6 +56,8 @@ class Run:
         self.unlisted: tuple[str, str] | None = None
         # set when the run was interrupted: the signal's name (SIGINT, SIGTERM)
         self.interrupted: str | None = None
+        # the process drawing the property tests' random cases while the other tests run (ahead.py)
+        self.ahead: Ahead | None = None
 
     def exchange(self, scenario: str) -> Exchange:
         pending = self._pending.pop(scenario, None)
@@ -98,6 +101,8 @@ class Run:
             return None
 
     def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()
         if self._pool is not None:
             # an interrupted run does not wait for requests in flight: closing the client breaks them off
             self._pool.shutdown(wait=self.interrupted is None, cancel_futures=True)
