@@ -139,3 +139,12 @@ def test_property_tests_run_after_the_hand_written_ones(tmp_path: Path) -> None:
     cut = [i for i, r in results.items() if r["status"] == "not run" and r.get("not_run") == "budget"]
     assert cut, "the budget of 60 should have cut some generated cases"
     assert all(i.startswith("PROP-") for i in cut), cut
+
+
+def test_an_outer_xdist_session_does_not_split_the_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI started inside a user's pytest-xdist worker inherits PYTEST_XDIST_WORKER_COUNT: its own run has
+    no workers, so the whole budget is its own."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    out = run_cli(["run", "--depth", "smoke", "--max-requests", "20"], tmp_path / "reports")
+    assert out.doc["requests"]["sent"] == 20, out.doc["requests"]

@@ -6,7 +6,6 @@ plugin keeps it on the pytest config.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,13 +28,14 @@ STASH_RUN = pytest.StashKey["Run"]()
 class Run:
     """Everything one session knows about its target."""
 
-    def __init__(self, config: Config, embedded: Any = None) -> None:
+    def __init__(self, config: Config, embedded: Any = None, workers: int = 1) -> None:
         self.config = config
         self.profile: Profile = get_profile(config.profile)
         self.embedded = embedded
         self.scrubber = Scrubber(config_secrets(config), config.secret_headers)
         budget = config.max_requests
-        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+        # each of `workers` xdist workers gets its share (the session's own count: an environment inherited
+        # from an outer pytest-xdist session, where the CLI runs inside a user's tests, says nothing of this one)
         if workers > 1:
             budget = max(1, budget // workers)
         self.client = Client(config, self.profile, config.base_url or "", budget=budget)
