@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
-from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
+from conformance.config import BUDGETS, DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
 from conformance.contract import catalogue
 from conformance.contract.profiles import PROFILES, get_profile
 from conformance.pipes import silence_stdout, write_lines
@@ -70,7 +70,8 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, metavar="N",
                    help=f"max_tokens of every request (default {DEFAULTS.max_tokens})")
     p.add_argument("--max-requests", type=int, metavar="N",
-                   help=f"hard cap on requests sent (default {DEFAULTS.max_requests})")
+                   help="hard cap on requests sent (default by --depth: "
+                        + ", ".join(f"{depth} {n}" for depth, n in BUDGETS.items()) + ")")
     p.add_argument("--rate-limit", metavar="RATE",
                    help="requests per second at most, written N or N/s, e.g. 5 or 0.5/s (default: no limit)")
     p.add_argument("--concurrency", type=int, metavar="N",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,33 @@ def test_key_not_sent_over_plain_http_to_remote_hosts() -> None:
     assert resolve({"base_url": "http://api.example.com", "allow_insecure_http": True}, env={}).base_url
     for url in ("http://127.0.0.1:8000", "http://localhost:8000/v1", "http://[::1]:8000", "https://api.example.com"):
         assert resolve({"base_url": url}, env={}).base_url == url
+
+
+@pytest.mark.parametrize("depth", ["smoke", "standard", "deep"])
+def test_each_depth_plans_within_its_default_budget(depth: str, tmp_path: Path) -> None:
+    """A run at any depth against a correct server completes with the default budget: a deep run that ran
+    out of requests by default would say `incomplete` of a conformant server."""
+    out = run_cli(["run", "--dry-run", "--depth", depth, "--base-url", "http://127.0.0.1:9", "--api-key", "k"],
+                  tmp_path / "reports", timeout=120)
+    assert out.code == 0, out.output[-2000:]
+    total = next(line for line in out.stdout.splitlines() if line.startswith("total:"))
+    planned, budget = (int(n) for n in re.findall(r"(\d+) request\(s\) at most, budget (\d+)", total)[0])
+    assert planned <= budget, total
+
+
+def test_property_tests_run_after_the_hand_written_ones(tmp_path: Path) -> None:
+    """A budget that runs out cuts generated cases, never a fixed requirement that comes after them."""
+    out = run_cli(["run", "--max-requests", "60"], tmp_path / "reports")
+    results = {r["id"]: r for r in out.doc["results"]}
+    cut = [i for i, r in results.items() if r["status"] == "not run" and r.get("not_run") == "budget"]
+    assert cut, "the budget of 60 should have cut some generated cases"
+    assert all(i.startswith("PROP-") for i in cut), cut
+
+
+def test_an_outer_xdist_session_does_not_split_the_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI started inside a user's pytest-xdist worker inherits PYTEST_XDIST_WORKER_COUNT: its own run has
+    no workers, so the whole budget is its own."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
+    out = run_cli(["run", "--depth", "smoke", "--max-requests", "20"], tmp_path / "reports")
+    assert out.doc["requests"]["sent"] == 20, out.doc["requests"]

@@ -4,6 +4,8 @@ profiles), and a negative case counts only where the profile's lenient reading r
 from __future__ import annotations
 
 import json
+import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,9 @@ from conformance.contract.request_rules import (
     strict_problems,
     why_invalid,
 )
-from conformance.suite.generation import capped, operation, portable, selected_coverage
+from conformance.suite import generation
+from conformance.suite.ahead import Ahead
+from conformance.suite.generation import capped, draw, operation, portable, selected_coverage
 
 PROFILES = [SGP, OPENAI]
 
@@ -157,3 +161,51 @@ def test_a_seed_draws_the_same_cases_whatever_local_code_is_loaded(tmp_path: Pat
     monkeypatch.syspath_prepend(str(package))
     __import__("settings_of_a_user")
     assert _draw(SGP) == before
+
+
+@pytest.mark.parametrize("profile", ["sgp", "openai"])
+def test_coverage_cases_kept_between_runs_are_the_ones_computed(profile: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The coverage phase is computed once per document and schemathesis version and read back after: what
+    is read back is exactly what was computed, and a damaged file is computed again, not believed."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    generation.coverage_cases.cache_clear()
+    try:
+        computed = generation.compute_coverage_cases(profile)
+        first = generation.coverage_cases(profile)
+        path = generation._cache_file(profile)
+        assert path.is_file() and first == computed
+        generation.coverage_cases.cache_clear()
+        assert generation.coverage_cases(profile) == computed
+        path.write_text("[[\"positive\", {}", encoding="utf-8")
+        generation.coverage_cases.cache_clear()
+        assert generation.coverage_cases(profile) == computed
+        assert generation._read_cache(path) == computed
+    finally:
+        generation.coverage_cases.cache_clear()
+
+
+def test_the_generator_process_draws_the_cases_drawn_here() -> None:
+    """The cases drawn ahead in a second process are the ones the property tests would draw themselves:
+    the same seed, strategy and preparation, so a run's cases do not depend on where they were drawn."""
+    config = Config(seed=7, max_examples=20)
+    ahead = Ahead(config, "sgp")
+    try:
+        positive, negative = ahead.cases("positive", 120), ahead.cases("negative", 120)
+    finally:
+        ahead.close()
+    assert positive and positive == draw("positive", SGP, config)
+    assert negative and negative == draw("negative", SGP, config)
+
+
+@pytest.mark.parametrize("command", [
+    [sys.executable, "-c", "import sys; sys.stdout.write('not a pickle')"],
+    [sys.executable, "-c", "raise SystemExit(3)"],
+])
+def test_a_generator_that_fails_leaves_the_drawing_to_the_tests(command: list[str]) -> None:
+    ahead = Ahead(Config(seed=7, max_examples=20), "sgp", command=command)
+    try:
+        assert ahead.cases("positive", 30) is None
+        assert ahead.failed
+    finally:
+        ahead.close()

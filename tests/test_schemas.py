@@ -604,3 +604,36 @@ def test_bodies_generated_from_the_full_contract_are_valid_requests() -> None:
         assert not list(request.iter_errors(case.body)), case.body
 
     check()
+
+
+# --- the inlined validators: the same answers as the validators that resolve references ----------------
+
+
+@pytest.mark.parametrize(("source", "pointer", "value", "requirement", "reported"), BROKEN)
+def test_inlined_validator_refuses_what_the_referencing_one_refuses(
+    source: tuple[str, str], pointer: str, value: Any, requirement: str | None, reported: str
+) -> None:
+    name, base = source
+    document = edit(fixture(base), pointer, value)
+    assert schema_store.fast_validator(name).is_valid(document) is False
+    assert schema_store.validator(name).is_valid(document) is False
+
+
+@pytest.mark.parametrize("name", ["chat-completion-200", "chat-completion-chunk", "chat-completion-request"])
+def test_inlined_validator_accepts_what_the_referencing_one_accepts(name: str) -> None:
+    schema = name.removesuffix("-200")
+    document = fixture(name)
+    assert schema_store.fast_validator(schema).is_valid(document) is True
+    for pointer in sorted(pointers(document) - {""}):
+        pruned = edit(document, pointer, DELETE)
+        assert schema_store.fast_validator(schema).is_valid(pruned) == schema_store.validator(schema).is_valid(
+            pruned), pointer
+
+
+def test_inlining_keeps_no_reference_and_refuses_a_recursive_schema() -> None:
+    flat = schema_store.inlined(schema_store.load("chat-completion"))
+    assert "$ref" not in json.dumps(flat)
+    recursive = {"$id": "https://example.test/tree.json", "type": "object",
+                 "properties": {"child": {"$ref": "#"}}}
+    with pytest.raises(RecursionError):
+        schema_store.inlined(recursive)

@@ -17,9 +17,10 @@ from conformance.checks.shape import brief, json_type, schema_violations
 from conformance.checks.transport import DONE, lenient_loads, unjudgeable
 from conformance.contract import catalogue
 from conformance.contract.profiles import Profile
-from conformance.transport.exchange import Exchange
+from conformance.transport.exchange import Exchange, per_exchange
 
 
+@per_exchange
 def chunks(exchange: Exchange) -> list[tuple[int, dict[str, Any]]]:
     """(event index, chunk) for every message event whose data is a JSON object."""
     out: list[tuple[int, dict[str, Any]]] = []
@@ -464,6 +465,7 @@ def _concat_lists(target: dict[str, Any], key: str, value: Any) -> None:
         target.setdefault(key, []).extend(value)
 
 
+@per_exchange
 def assemble(exchange: Exchange) -> dict[str, Any] | None:
     """The chat.completion a client would build from the stream, or None if it carried no chunks.
 

@@ -15,7 +15,7 @@ from typing import Any
 from conformance.checks import NotJudged, Violation
 from conformance.checks.shape import brief
 from conformance.transport import strictjson
-from conformance.transport.exchange import Exchange
+from conformance.transport.exchange import Exchange, per_exchange
 
 DONE = "[DONE]"
 
@@ -62,6 +62,7 @@ def unjudgeable(
     return None
 
 
+@per_exchange
 def is_event_stream(exchange: Exchange) -> bool:
     """Whether the body is judged as SSE. The request decides where it is known: a stream was asked, and
     the answer is not a JSON document (an SSE body labelled application/json is still a stream, and STRM-001
@@ -98,6 +99,7 @@ def lenient_loads(text: str | bytes) -> tuple[bool, Any]:
         return False, None
 
 
+@per_exchange
 def judged_json(exchange: Exchange) -> tuple[Any, str | None]:
     """(value, None) of the body to judge, or (None, why) when it is not JSON at all.
 

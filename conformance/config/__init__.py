@@ -7,6 +7,7 @@ says about proxies, TLS and extra headers, `secrets` every secret the configurat
 
 from conformance.config.load import read_config_file, require_key, resolve
 from conformance.config.settings import (
+    BUDGETS,
     DEPTHS,
     ENV_VARS,
     FAIL_ON,
@@ -17,5 +18,5 @@ from conformance.config.settings import (
     is_loopback,
 )
 
-__all__ = ["DEPTHS", "ENV_VARS", "FAIL_ON", "JUNIT_SHOULD", "REDACTED", "Config", "ConfigError", "is_loopback",
-           "read_config_file", "require_key", "resolve"]
+__all__ = ["BUDGETS", "DEPTHS", "ENV_VARS", "FAIL_ON", "JUNIT_SHOULD", "REDACTED", "Config", "ConfigError",
+           "is_loopback", "read_config_file", "require_key", "resolve"]

@@ -13,6 +13,8 @@ from typing import Any
 from conformance.redact import MASK, safe_url
 
 DEPTHS = ("smoke", "standard", "deep")
+# the default request budget per depth: above what each plans (about 30, 160 and 1170 requests)
+BUDGETS = {"smoke": 100, "standard": 500, "deep": 1500}
 FAIL_ON = ("must", "should")
 JUNIT_SHOULD = ("failure", "skip", "pass")
 ENV_VARS = {
@@ -45,7 +47,8 @@ class Config:
     # the largest body read before it is cut, in bytes
     max_body_bytes: int = 2_000_000
     max_tokens: int = 16
-    max_requests: int = 500
+    # the hard cap on requests sent; None: the depth's (BUDGETS), which its planned requests fit in
+    max_requests: int | None = None
     rate_limit: float = 0.0
     concurrency: int = 1
     retries: int = 2
@@ -76,6 +79,10 @@ class Config:
     insecure: bool = False
     # extra request headers, each "Name: value" or "Name: env:VARIABLE" (the value read from the environment)
     headers: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.max_requests is None:
+            self.max_requests = BUDGETS.get(self.depth, BUDGETS["standard"])
 
     def secrets(self) -> list[str]:
         return [s for s in (self.api_key,) if s]

@@ -69,8 +69,9 @@ StrictValidator = validators.extend(
 
 @functools.cache
 def strict_validator() -> Validator:
-    """The request schema, with `integer` meaning a JSON integer (never 1.0)."""
-    return StrictValidator(schema_store.load(REQUEST_SCHEMA), registry=schema_store.registry())
+    """The request schema, with `integer` meaning a JSON integer (never 1.0); references inlined, as only
+    the errors' instance paths and messages are read."""
+    return StrictValidator(schema_store.inlined(schema_store.load(REQUEST_SCHEMA)))
 
 
 def _all_errors(errors: Iterator[ValidationError]) -> Iterator[ValidationError]:
@@ -141,7 +142,7 @@ def _lenient_validator(leniencies: frozenset[str]) -> Validator:
         schema["$defs"]["message"].pop("required", None)
     if "empty_messages" in leniencies:
         schema["properties"]["messages"].pop("minItems", None)
-    return Draft202012Validator(schema, registry=schema_store.registry())
+    return Draft202012Validator(schema_store.inlined(schema))
 
 
 _TRUE = frozenset({"true", "on", "yes", "1", "t", "y"})

@@ -9,20 +9,26 @@ count them before anything is sent.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import re
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, Phase, assume, given, seed, settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.openapi import from_dict
 
 from conformance.config import Config
 from conformance.contract import schema_store
 from conformance.contract.profiles import Profile
-from conformance.contract.request_rules import canonical, is_text
+from conformance.contract.request_rules import canonical, invalid_under, is_text, strict_problems
 
 # coverage-phase cases kept at standard depth: a description's last part, per mode
 POSITIVE_BOUNDS = ("Minimum value", "Maximum value", "Enum value", "Valid boolean value")
@@ -31,7 +37,7 @@ NEGATIVE_BOUNDS = ("Value smaller than minimum", "Value greater than maximum", "
                    "Array with fewer items than allowed by minItems")
 # probes of the coverage phase that are not about the body: other methods, headers, no body at all
 NOT_BODY = re.compile(r"^(GET|PUT|DELETE|PATCH|OPTIONS|TRACE|QUERY|HEAD)$|^Missing `|^Missing request body$|"
-                      r"^multipart|^text/plain$")
+                      r"^multipart|^text/plain$|^Unspecified HTTP method|^(Malformed|Unsupported) Content-Type")
 
 
 @contextlib.contextmanager
@@ -87,10 +93,48 @@ class CoverageCase:
     description: str
 
 
-@cache
-def coverage_cases(profile_name: str) -> tuple[CoverageCase, ...]:
+# bumped when what coverage_cases keeps of a case changes: older cache files are then not read
+_CACHE_FORMAT = 1
+
+
+def _cache_file(profile_name: str) -> Path:
+    """Where the coverage cases of a profile are kept between runs: the temporary directory of this user,
+    named after everything they are made from (the document, schemathesis's version, this format)."""
+    from importlib.metadata import version
+
+    document = json.dumps(schema_store.openapi_document(profile_name, generation="coverage"), sort_keys=True)
+    made_of = f"{_CACHE_FORMAT}\n{version('schemathesis')}\n{document}".encode()
+    digest = hashlib.sha256(made_of).hexdigest()[:20]
+    user = getattr(os, "getuid", lambda: "user")()
+    return Path(tempfile.gettempdir()) / f"sgp-conformance-{user}" / f"coverage-{profile_name}-{digest}.json"
+
+
+def _read_cache(path: Path) -> tuple[CoverageCase, ...] | None:
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+        return tuple(CoverageCase(mode, body, description) for mode, body, description in rows)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_cache(path: Path, cases: tuple[CoverageCase, ...]) -> None:
+    """Best effort: a directory that cannot be written only costs the next run the computation."""
+    try:
+        text = json.dumps([[c.mode, c.body, c.description] for c in cases])
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except (OSError, ValueError, TypeError):
+        return
+
+
+def compute_coverage_cases(profile_name: str) -> tuple[CoverageCase, ...]:
     """Every body case of schemathesis's coverage phase for the profile (deterministic), from the coverage
-    variant of the OpenAPI document (the contract's bounds where boundary values matter)."""
+    variant of the OpenAPI document (the contract's bounds where boundary values matter). Computed on
+    the document as first loaded: schemathesis keeps state on it, and a second pass yields other cases."""
+    _schema.cache_clear()
+    operation.cache_clear()
     schema = _schema(profile_name, "coverage")
     coverage_operation = operation(profile_name, "coverage")
     out = []
@@ -103,6 +147,19 @@ def coverage_cases(profile_name: str) -> tuple[CoverageCase, ...]:
             continue
         out.append(CoverageCase(GenerationMode(meta.generation.mode).value, case.body, description))
     return tuple(out)
+
+
+@cache
+def coverage_cases(profile_name: str) -> tuple[CoverageCase, ...]:
+    """`compute_coverage_cases`, kept in a file between runs: the phase is deterministic for a document and
+    a schemathesis version, and computing it takes about a second of every run."""
+    path = _cache_file(profile_name)
+    cached = _read_cache(path)
+    if cached is not None:
+        return cached
+    cases = compute_coverage_cases(profile_name)
+    _write_cache(path, cases)
+    return cases
 
 
 def _top_level(description: str) -> tuple[str | None, str]:
@@ -224,3 +281,80 @@ def capped(body: Any, profile: Profile, config: Config) -> Any:
         if param not in body:
             return {**body, param: limit}
     return body
+
+
+def positive_case(body: Any, profile: Profile, config: Config) -> dict[str, Any] | None:
+    """A generated body as PROP-001 sends it (`portable`), or None where no body of it is valid under the
+    strict reading of the contract (a case some correct server refuses is no positive case)."""
+    if not isinstance(body, dict):
+        return None
+    body = portable(body, profile, config)
+    return body if body is not None and not strict_problems(body) else None
+
+
+def negative_case(body: Any, profile: Profile, config: Config) -> Any:
+    """A generated invalid body as PROP-002/003 send it (`capped`, the configured model), or None where it is
+    not invalid under the profile's lenient reading (refusing it is not owed) or is not JSON at all."""
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        body = {**body, "model": config.model}
+    if body is None or encode(body) is None:
+        return None
+    if isinstance(body, dict):
+        if not invalid_under(body, profile):
+            # valid as generated or once the model is pinned, or invalid only where the profile's servers may
+            # accept it (a lax type, a free-form message): refusing it is not owed
+            return None
+        if not invalid_under({k: v for k, v in body.items() if v is not None}, profile):
+            # null for an optional parameter: whether SGP accepts it is open (CONTRACT.md), so not judged
+            return None
+    return capped(body, profile, config)
+
+
+def encode(body: Any) -> bytes | None:
+    """The body as sent: JSON, or the bytes as they are (negative generation may draw a body that is not
+    JSON at all); None when it cannot be sent (a value JSON has no form for)."""
+    if isinstance(body, bytes):
+        return body
+    try:
+        return json.dumps(body, allow_nan=False).encode()
+    except (TypeError, ValueError):
+        return None
+
+
+# the two kinds of generated case: valid ones (PROP-001) and invalid ones (PROP-002/003)
+MODES = {"positive": GenerationMode.POSITIVE, "negative": GenerationMode.NEGATIVE}
+PREPARE = {"positive": positive_case, "negative": negative_case}
+
+
+def hypothesis_settings(config: Config, shrink: bool = True) -> settings:
+    """Hypothesis's settings for a run's generated cases: `property_examples()` cases, no database, no
+    deadline; shrinking (the minimal failing example) except at smoke depth or where `shrink` is False."""
+    phases = [Phase.explicit, Phase.reuse, Phase.generate]
+    if shrink and config.depth != "smoke":
+        phases.append(Phase.shrink)
+    return settings(max_examples=config.property_examples(), deadline=None, database=None,
+                    phases=phases, suppress_health_check=list(HealthCheck), print_blob=False)
+
+
+def run_hypothesis(config: Config, strategy: st.SearchStrategy[Any], test: Callable[[Any], None],
+                   shrink: bool = True) -> None:
+    """Run `test(case)` over the cases Hypothesis draws from `strategy` with the run's seed (config.seed):
+    every pass of a run, in any process, draws the same cases."""
+    wrapped = seed(config.seed)(hypothesis_settings(config, shrink)(given(case=strategy)(test)))
+    with reproducible():
+        wrapped()
+
+
+def draw(mode: str, profile: Profile, config: Config) -> list[Any]:
+    """The random cases of `mode` ("positive" or "negative") as they are sent, in the order drawn: what the
+    judging pass of the property tests would draw, without sending anything."""
+    prepare = PREPARE[mode]
+    drawn: list[Any] = []
+
+    def collect(case: Any) -> None:
+        body = prepare(case.body, profile, config)
+        assume(body is not None)
+        drawn.append(body)
+
+    run_hypothesis(config, operation(profile.name).as_strategy(MODES[mode]), collect, shrink=False)
+    return drawn

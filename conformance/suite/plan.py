@@ -5,6 +5,7 @@ collector that selects tests per profile, depth and baseline before the run star
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from conformance.contract import catalogue
 from conformance.report import baseline
+from conformance.suite.ahead import Ahead, worth_it
 from conformance.suite.judge import requirement_of
 from conformance.suite.needs import NOT_RUN
 from conformance.suite.run import Run
@@ -54,6 +56,15 @@ def request_plan(planned: list[tuple[str, tuple[str, ...]]], examples: int,
     return rows, total
 
 
+def _order(item: pytest.Item) -> int:
+    """Hand-written tests first; then the property tests, so that a request budget that runs out cuts
+    generated cases rather than a fixed requirement; run-wide requirements last, as they judge what the
+    others' requests drew (the sort is stable: pytest's order holds within each group)."""
+    if item.get_closest_marker("run_wide"):
+        return 2
+    return 1 if requirement_of(item) in GENERATED else 0
+
+
 class Collector:
     """Collection-time selection and run-time bookkeeping; lives on the controller and on workers."""
 
@@ -86,9 +97,7 @@ class Collector:
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-        # run-wide requirements judge what the others' requests drew: they come last
-        items[:] = [i for i in items if not i.get_closest_marker("run_wide")] + \
-            [i for i in items if i.get_closest_marker("run_wide")]
+        items[:] = sorted(items, key=_order)
         planned = planned_scenarios(items)
         self.run.planned = {s for _, scenarios in planned for s in scenarios}
         if self.run.config.dry_run:
@@ -97,6 +106,20 @@ class Collector:
             items[:] = []
             return
         self.run.prefetch(s for _, scenarios in planned for s in scenarios)
+        self._draw_ahead(items)
+
+    def _draw_ahead(self, items: list[pytest.Item]) -> None:
+        """Start drawing the property tests' random cases in a second process, where the run is big enough
+        to pay for it (not on an xdist worker: with xdist the cores are taken already)."""
+        run = self.run
+        selected = any(requirement_of(i) in GENERATED and not i.get_closest_marker("skip") for i in items)
+        if not selected or run.halted or run.ahead is not None or not worth_it(run.config):
+            return
+        if hasattr(self.config, "workerinput"):
+            return
+        if run.config.seed is None:
+            run.config.seed = random.SystemRandom().randrange(1, 2**31)
+        run.ahead = Ahead(run.config, run.profile.name)
 
     def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
         """The requests of the run, per requirement; a scenario shared by several is sent once."""

@@ -150,7 +150,8 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.base_url, settings.api_key = embedded.base_url, embedded.api_key
         if get_profile(settings.profile).account_header:
             settings.account_id = embedded.account_id
-    run = Run(settings, embedded)
+    workers = int(config.workerinput.get("workercount", 1)) if hasattr(config, "workerinput") else 1  # type: ignore[attr-defined]
+    run = Run(settings, embedded, workers)
     config.stash[STASH_RUN] = run
     worker = hasattr(config, "workerinput")
     if worker:

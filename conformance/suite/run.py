@@ -6,7 +6,6 @@ plugin keeps it on the pytest config.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +17,7 @@ from conformance.config import Config
 from conformance.config.secrets import config_secrets
 from conformance.contract.profiles import Profile, get_profile
 from conformance.redact import Scrubber
+from conformance.suite.ahead import Ahead
 from conformance.suite.scenarios import Context, build
 from conformance.transport.client import BudgetExhausted, Client
 from conformance.transport.exchange import Exchange
@@ -28,13 +28,14 @@ STASH_RUN = pytest.StashKey["Run"]()
 class Run:
     """Everything one session knows about its target."""
 
-    def __init__(self, config: Config, embedded: Any = None) -> None:
+    def __init__(self, config: Config, embedded: Any = None, workers: int = 1) -> None:
         self.config = config
         self.profile: Profile = get_profile(config.profile)
         self.embedded = embedded
         self.scrubber = Scrubber(config_secrets(config), config.secret_headers)
         budget = config.max_requests
-        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+        # each of `workers` xdist workers gets its share (the session's own count: an environment inherited
+        # from an outer pytest-xdist session, where the CLI runs inside a user's tests, says nothing of this one)
         if workers > 1:
             budget = max(1, budget // workers)
         self.client = Client(config, self.profile, config.base_url or "", budget=budget)
@@ -55,6 +56,8 @@ class Run:
         self.unlisted: tuple[str, str] | None = None
         # set when the run was interrupted: the signal's name (SIGINT, SIGTERM)
         self.interrupted: str | None = None
+        # the process drawing the property tests' random cases while the other tests run (ahead.py)
+        self.ahead: Ahead | None = None
 
     def exchange(self, scenario: str) -> Exchange:
         pending = self._pending.pop(scenario, None)
@@ -98,6 +101,8 @@ class Run:
             return None
 
     def close(self) -> None:
+        if self.ahead is not None:
+            self.ahead.close()
         if self._pool is not None:
             # an interrupted run does not wait for requests in flight: closing the client breaks them off
             self._pool.shutdown(wait=self.interrupted is None, cancel_futures=True)

@@ -22,15 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, assume, given, seed, settings
-from hypothesis import strategies as st
-from schemathesis import GenerationMode
+from hypothesis import assume
 
 from conformance.checks import Violation, errors, findings, response
 from conformance.contract import catalogue
-from conformance.contract.request_rules import invalid_under, strict_problems, why_invalid
+from conformance.contract.request_rules import why_invalid
 from conformance.report.evidence import curl_line
-from conformance.suite.generation import capped, operation, portable, reproducible, selected_coverage
+from conformance.suite.generation import MODES, PREPARE, draw, encode, operation, run_hypothesis, selected_coverage
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import Basic, judgeable, why_not
 from conformance.suite.run import Run
@@ -48,15 +46,7 @@ class Cases:
         self.out_of_budget = False
         self.throttled = 0
 
-    @staticmethod
-    def encode(body: Any) -> bytes | None:
-        # negative generation may produce a body that is not JSON at all: it is sent as it is
-        if isinstance(body, bytes):
-            return body
-        try:
-            return json.dumps(body, allow_nan=False).encode()
-        except (TypeError, ValueError):
-            return None
+    encode = staticmethod(encode)
 
     def _spec(self, raw: bytes, body: Any) -> RequestSpec:
         stream = isinstance(body, dict) and body.get("stream") is True
@@ -123,21 +113,6 @@ def run_seed(run: Run) -> int:
     return run.config.seed
 
 
-def _settings(run: Run, shrink: bool = True) -> settings:
-    phases = [Phase.explicit, Phase.reuse, Phase.generate]
-    if shrink and run.config.depth != "smoke":
-        phases.append(Phase.shrink)
-    return settings(max_examples=run.config.property_examples(), deadline=None, database=None,
-                    phases=phases, suppress_health_check=list(HealthCheck), print_blob=False)
-
-
-def _hypothesis(run: Run, strategy: st.SearchStrategy[Any], test: Any, shrink: bool = True) -> None:
-    # one seed for the collecting and the judging pass, so both draw the same cases; a run is repeatable
-    wrapped = seed(run_seed(run))(_settings(run, shrink)(given(case=strategy)(test)))
-    with reproducible():
-        wrapped()
-
-
 @dataclass
 class Exploration:
     """The outcome of one kind of generated case (valid or invalid) in a run, shared by the PROP tests."""
@@ -165,43 +140,44 @@ def _describe(exchange: Exchange, run: Run, found: list[Violation]) -> str:
     return run.scrubber.text("\n".join(lines))
 
 
-def explore(run: Run, outcome: Exploration, bodies: list[Any], strategy: st.SearchStrategy[Any],
-            prepare: Callable[[Any], Any], verdict: Callable[[Exchange], list[Violation]]) -> None:
-    """Judge the coverage bodies, then generate, send and judge random cases; the first failure of the
-    property's rule (the coverage case, or Hypothesis's minimal example) goes into `outcome.failure`.
+def explore(run: Run, outcome: Exploration, bodies: list[Any], mode: str,
+            verdict: Callable[[Exchange], list[Violation]]) -> None:
+    """Judge the coverage bodies, then the random cases of `mode`; the first failure of the property's rule
+    (the coverage case, or Hypothesis's minimal example) goes into `outcome.failure`.
 
-    With --concurrency above 1 the cases are first generated without sending, sent concurrently, and
-    then replayed from the cache, where only cases new to the replay (shrinking) cost a request.
+    The random cases are drawn first (by the generator process where one runs, see ahead.py, else here),
+    then sent (`concurrency` at a time) and judged in the order drawn. Only when one fails does Hypothesis
+    search again, replaying the cases already sent from the cache, to shrink it to a minimal example.
     """
     cases = outcome.cases
 
-    def judge_one(body: Any) -> None:
-        exchange = cases.send(body)
-        if exchange is None:
-            return
-        found = verdict(exchange)
-        if found and outcome.failure is None:
-            outcome.failure, outcome.failing = _describe(exchange, run, found), exchange
-            raise AssertionError(outcome.failure)
+    def prepare(body: Any) -> Any:
+        return PREPARE[mode](body, run.profile, run.config)
+
+    def first_failure(bodies: list[Any]) -> bool:
+        for body in bodies:
+            exchange = cases.send(body)
+            if exchange is None:
+                continue
+            found = verdict(exchange)
+            if found:
+                outcome.failure, outcome.failing = _describe(exchange, run, found), exchange
+                return True
+        return False
 
     prepared = [b for b in (prepare(body) for body in bodies) if b is not None]
     if run.config.concurrency > 1:
         cases.prefetch(prepared)
-    for body in prepared:
-        try:
-            judge_one(body)
-        except AssertionError:
-            return
+    if first_failure(prepared):
+        return
+    run_seed(run)
+    drawn = run.ahead.cases(mode) if run.ahead is not None else None
+    if drawn is None:
+        drawn = draw(mode, run.profile, run.config)
     if run.config.concurrency > 1:
-        collected: list[Any] = []
-
-        def collect(case: Any) -> None:
-            body = prepare(case.body)
-            assume(body is not None)
-            collected.append(body)
-
-        _hypothesis(run, strategy, collect, shrink=False)
-        cases.prefetch(collected)
+        cases.prefetch(drawn)
+    if not first_failure(drawn):
+        return
 
     def check(case: Any) -> None:
         body = prepare(case.body)
@@ -214,12 +190,14 @@ def explore(run: Run, outcome: Exploration, bodies: list[Any], strategy: st.Sear
             raise AssertionError(_describe(exchange, run, found))
 
     try:
-        _hypothesis(run, strategy, check)
+        run_hypothesis(run.config, operation(run.profile.name).as_strategy(MODES[mode]), check)
     except AssertionError as exc:
+        # Hypothesis's minimal failing example replaces the first one found
         outcome.failure = str(exc)
         example = str(exc).split("example: ", 1)[-1].split("\n", 1)[0] if "example: " in str(exc) else None
         outcome.failing = next((e for e in cases.seen.values() if e.request.body is not None and example
-                                and e.request.body.decode("utf-8", errors="replace")[:2000] == example), None)
+                                and e.request.body.decode("utf-8", errors="replace")[:2000] == example),
+                               outcome.failing)
 
 
 def _server_error(exchange: Exchange, outcome: Exploration) -> bool:
@@ -240,13 +218,6 @@ def _positive(judge: Judge) -> Exploration:
     run.shared["positive"] = outcome
     must = {r.id for r in catalogue.REQUIREMENTS if r.level_for(run.profile.name) == catalogue.MUST}
 
-    def prepare(body: Any) -> Any:
-        if not isinstance(body, dict):
-            return None
-        body = portable(body, run.profile, run.config)
-        # the strict reading of the contract: a case some correct server refuses is no positive case
-        return body if body is not None and not strict_problems(body) else None
-
     def verdict(exchange: Exchange) -> list[Violation]:
         if _server_error(exchange, outcome) or exchange.response is None:
             return []  # a 5xx is PROP-002's; no answer (a timeout) judges nothing
@@ -261,8 +232,7 @@ def _positive(judge: Judge) -> Exploration:
         return [v for v in found if v.requirement in must]
 
     positive, _ = selected_coverage(run.profile.name, run.config.depth)
-    explore(run, outcome, positive, operation(run.profile.name).as_strategy(GenerationMode.POSITIVE),
-            lambda case_body: prepare(case_body), verdict)
+    explore(run, outcome, positive, "positive", verdict)
     return outcome
 
 
@@ -274,21 +244,6 @@ def _negative(judge: Judge) -> Exploration:
     outcome = Exploration(Cases(judge, "generated_invalid"))
     run.shared["negative"] = outcome
 
-    def prepare(body: Any) -> Any:
-        if isinstance(body, dict) and isinstance(body.get("model"), str):
-            body = {**body, "model": run.config.model}
-        if body is None or Cases.encode(body) is None:
-            return None
-        if isinstance(body, dict):
-            if not invalid_under(body, run.profile):
-                # valid as generated or once the model is pinned, or invalid only where the profile's
-                # servers may accept it (a lax type, a free-form message): refusing it is not owed
-                return None
-            if not invalid_under({k: v for k, v in body.items() if v is not None}, run.profile):
-                # null for an optional parameter: whether SGP accepts it is open (CONTRACT.md), so not judged
-                return None
-        return capped(body, run.profile, run.config)
-
     def verdict(exchange: Exchange) -> list[Violation]:
         if exchange.response is None and exchange.error_kind in ("timeout", "connect", None):
             return []  # a timeout is no answer, not a 5xx
@@ -298,8 +253,7 @@ def _negative(judge: Judge) -> Exploration:
         return []
 
     _, negative = selected_coverage(run.profile.name, run.config.depth)
-    explore(run, outcome, negative, operation(run.profile.name).as_strategy(GenerationMode.NEGATIVE),
-            prepare, verdict)
+    explore(run, outcome, negative, "negative", verdict)
     return outcome
 
 

@@ -1,10 +1,17 @@
-"""One request and what came back for it: the unit every check judges."""
+"""One request and what came back for it: the unit every check judges.
+
+A response is parsed once: the strict JSON parse and the SSE events are cached on the exchange, and a
+check's own view of it (the chunks, the assembled stream, the lenient parse) is cached there too by
+`per_exchange`, so dozens of checks on one case never parse it again.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from conformance.transport import sse, strictjson
 
@@ -61,6 +68,8 @@ class Exchange:
     # (the server closed the connection: before any byte of an answer, or mid-answer when a response is
     # set), "cut" (the client stopped reading at its own size or time limit), "other"
     error_kind: str | None = None
+    # what `per_exchange` functions computed from this exchange, by function: read-only to every check
+    views: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -116,3 +125,22 @@ class Exchange:
         if self.response is None:
             return f"{self.scenario}: no response ({self.error})"
         return f"{self.scenario}: HTTP {self.response.status}"
+
+
+T = TypeVar("T")
+
+
+def per_exchange(function: Callable[[Exchange], T]) -> Callable[[Exchange], T]:
+    """Compute `function(exchange)` once per exchange and keep it in `exchange.views`. For pure views of a
+    response (what it parses to): their results are shared, so a caller must not change them."""
+    key = f"{function.__module__}.{function.__qualname__}"
+
+    @functools.wraps(function)
+    def cached(exchange: Exchange) -> T:
+        views = exchange.views
+        if key not in views:
+            views[key] = function(exchange)
+        value: T = views[key]
+        return value
+
+    return cached
