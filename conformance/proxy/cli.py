@@ -2,7 +2,8 @@
 
 It runs until Ctrl-C or SIGTERM, which is its normal end: it stops serving, judges what is still queued,
 writes the reports and exits by the verdict at --fail-on (0 conformant, 1 not conformant, 4 nothing could
-be judged). A second Ctrl-C or SIGTERM while the final reports are written abandons them (130 / 143).
+be judged). A second Ctrl-C or SIGTERM while the final reports are written interrupts them (130, as an
+interrupted `run`).
 Bad flags, a port that cannot be bound, a report directory or HAR file it may not write: exit 2 with one line.
 """
 
@@ -21,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 from conformance.config import FAIL_ON, Config, ConfigError, resolve
 from conformance.profiles import PROFILES, get_profile
 from conformance.proxy.options import DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, ProxyOptions, parse_upstream
-from conformance.summary import SIGNAL_EXIT, prepare_report_dir, run_report_dir
+from conformance.summary import prepare_report_dir, run_report_dir
 
 if TYPE_CHECKING:
     from conformance.proxy.service import ProxyService
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 # how often the main thread looks for a due report or a signal, in seconds
 TICK_S = 0.2
 PREFIX = "sgp-conformance proxy"
@@ -41,7 +43,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "it arrives, and judge each chat-completions exchange with the suite's checks. Ctrl-C (or "
         "SIGTERM) stops it and writes the reports.",
         epilog="exit codes: 0 conformant at --fail-on, 1 not conformant, 2 usage error, 4 nothing judged "
-        "(130/143: interrupted again while writing the reports)",
+        "(130: interrupted again while writing the reports)",
         allow_abbrev=False,
     )
     p.add_argument(
@@ -223,7 +225,7 @@ def command_proxy(args: argparse.Namespace) -> int:
         code, text = service.finish()
     except KeyboardInterrupt:
         print(f"{PREFIX}: interrupted again: the reports in {report_dir} may be incomplete", file=err)
-        return SIGNAL_EXIT.get(stop.signal or "SIGINT", 130)
+        return EXIT_INTERRUPTED
     service.printer.line(text, always=True)
     return code
 

@@ -96,6 +96,8 @@ def _nothing_to_judge(observed: Observed, exchange: Exchange, problem: str | Non
     """Why this exchange is judged on nothing (its named result says so), or None."""
     if not observed.operation:
         return recording.FORWARDED
+    if observed.request_over:
+        return recording.REQUEST_TOO_LARGE
     if observed.outcome in recording.NOT_JUDGED:
         return observed.outcome
     if exchange.response is None:

@@ -31,10 +31,11 @@ from conformance.summary import (
 )
 
 SESSION = Path(__file__).with_name("session.py")
-# the installed pytest plugins a report session has no use for: not loading them halves its first run
+# the installed pytest plugins a report session has no use for (not loading them halves its first run), and
+# pytest's log capture: it would take the log lines of the proxy's other threads into the reports
 NOT_NEEDED = [
     arg
-    for name in ("schemathesis", "hypothesispytest", "anyio", "xdist", "xdist.looponfail", "timeout")
+    for name in ("schemathesis", "hypothesispytest", "anyio", "xdist", "xdist.looponfail", "timeout", "logging")
     for arg in ("-p", f"no:{name}")
 ]
 _RERUN = re.compile(r"  \(rerun: -k [A-Z]+-\d{3}\)$")
