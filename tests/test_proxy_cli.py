@@ -114,6 +114,7 @@ def _listening_port() -> socket.socket:
         (["--upstream", "http://127.0.0.1:9", "--report-every", "-1"], "--report-every must be"),
         (["--upstream", "http://127.0.0.1:9", "--max-body-bytes", "10"], "--max-body-bytes must be at least"),
         (["--upstream", "http://127.0.0.1:9", "--profile", "bogus"], "unknown profile 'bogus'"),
+        (["--upstream", "http://localhost:8089"], "is the proxy's own address"),
         (
             ["--upstream", "http://127.0.0.1:9", "--har", "{tmp}/foreign.har"],
             "was not written by sgp-conformance proxy",

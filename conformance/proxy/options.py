@@ -94,6 +94,15 @@ class ProxyOptions:
             raise ConfigError(f"--max-body-bytes must be at least 1024, got {self.max_body_bytes}")
         if not self.bind.strip():
             raise ConfigError("--bind needs an address, e.g. 127.0.0.1 or 0.0.0.0")
+        every_interface = self.bind in ("0.0.0.0", "::")
+        if (
+            self.upstream.port == self.port
+            and is_loopback(self.upstream.host)
+            and (every_interface or is_loopback(self.bind))
+        ):
+            raise ConfigError(
+                f"--upstream {self.upstream.url} is the proxy's own address: give the server's URL, or another --port"
+            )
 
     @property
     def listens_on_loopback(self) -> bool:

@@ -72,7 +72,10 @@ class ProxyReportPlugin:
         config.stash[STASH_RUN] = run
         config.stash[STASH] = self.report
         config.pluginmanager.register(Collector(run, config), "sgp-conformance-collector")
-        config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
+        results = ResultsCollector(run, config)
+        # the report covers the traffic since the proxy started, not the second it takes to write
+        results.started = self.report.tally.started
+        config.pluginmanager.register(results, "sgp-conformance-results")
         register_section(config, "proxy", self.report.section)
         config.pluginmanager.register(TallyCensus(run, config), PLUGIN_NAME)
         tidy_report_files(config)
@@ -139,15 +142,19 @@ def traffic_html(section: dict[str, Any]) -> str:
         out.append("<table class='sgp-proxy-outcomes'><tr><th>result</th><th>exchanges</th></tr>")
         out += [f"<tr><td>{_e(name)}</td><td>{_e(n)}</td></tr>" for name, n in outcomes.items()]
         out.append("</table>")
-    rows = [(rid, c) for rid, c in (section.get("requirements") or {}).items()]
+    rows = list((section.get("requirements") or {}).items())
+    judged = sum(1 for _, c in rows if c.get("judged"))
+    broken = sum(1 for _, c in rows if c.get("failed"))
+    # collapsed: a table of every requirement would push the failures below the fold
     out.append(
-        "<h3>Exchanges judged per requirement</h3><table class='sgp-proxy-counts'>"
-        "<tr><th>ID</th><th>judged</th><th>broken</th></tr>"
+        f"<details class='sgp-proxy-counts'><summary>Exchanges judged per requirement: {_e(judged)} of "
+        f"{_e(len(rows))} requirements judged on at least one exchange, {_e(broken)} broken</summary>"
+        "<table><tr><th>ID</th><th>judged</th><th>broken</th></tr>"
     )
     out += [
         f"<tr><td>{_e(rid)}</td><td>{_e(c.get('judged'))}</td><td>{_e(c.get('failed'))}</td></tr>" for rid, c in rows
     ]
-    out.append("</table>")
+    out.append("</table></details>")
     if section.get("evidence_dropped"):
         out.append(
             f"<p class='note'>{_e(section['evidence_dropped'])} failing exchange(s) past the evidence budget "
