@@ -141,6 +141,9 @@ def build_parser() -> Parser:
                           help="keep earlier reports: write into a new timestamped subfolder of the report dir")
     validate.add_argument("--fail-on", choices=("must", "should"))
     validate.add_argument("--baseline", help="baseline file of accepted deviations")
+    from conformance.proxy.cli import add_parser as add_proxy_parser
+
+    add_proxy_parser(sub)
     return parser
 
 
@@ -387,6 +390,10 @@ def _main(argv: list[str]) -> int:
             from conformance.offline.validate import command_validate
 
             return command_validate(args)
+        if args.command == "proxy":
+            from conformance.proxy.cli import command_proxy
+
+            return command_proxy(args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

@@ -1,0 +1,92 @@
+"""`--har FILE`: the proxied traffic as HAR 1.2, one entry per exchange, for `validate` to judge again later.
+
+Entries are written as exchanges finish (`recorded.har_entry` of the keyless copy), so memory does not
+grow with the traffic; after every entry the file ends with the closing brackets, so it is a valid HAR
+document at any moment (a proxy killed with SIGKILL leaves a readable file). Credentials appear as the
+mask (`***`, which `validate` knows for a masked key); a body the proxy recorded only up to its cap says
+so in its content comment ("Body truncated: ..."), and each entry's comment names its result.
+
+The file is only ever replaced when an earlier proxy wrote it: a file of that name that is not such a
+HAR is left alone (`HarError`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from conformance import __version__
+from conformance.offline.recorded import har_entry
+from conformance.proxy.sanitize import KEY_STANDIN
+from conformance.redact import MASK
+from conformance.transport.exchange import Exchange
+
+CREATOR = "sgp-conformance proxy"
+_HEAD = json.dumps({"name": CREATOR, "version": __version__})
+HEAD = ('{"log": {"version": "1.2", "creator": ' + _HEAD + ', "entries": [\n').encode("utf-8")
+TAIL = b"\n]}}\n"
+_MARK = b'"creator": {"name": "sgp-conformance proxy"'
+
+
+class HarError(ValueError):
+    """The HAR file cannot be written (one line that names the fix)."""
+
+
+def _ours(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return _MARK in handle.read(512)
+    except OSError:
+        return False
+
+
+class HarWriter:
+    """Appends entries to one HAR file; thread-safe; `close` when done (the file is valid before, too)."""
+
+    def __init__(self, path: Path) -> None:
+        if path.is_dir():
+            raise HarError(f"--har {path} is a directory: give a file name, e.g. {path / 'traffic.har'}")
+        if path.exists() and path.stat().st_size and not _ours(path):
+            raise HarError(
+                f"--har {path} exists and was not written by sgp-conformance proxy: it is left alone; "
+                "choose another file"
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = path.open("w+b")
+            self._file.write(HEAD + TAIL)
+            self._file.flush()
+        except OSError as exc:
+            raise HarError(f"cannot write --har {path} ({exc.strerror or exc}): choose another file") from None
+        self.path = path
+        self.entries = 0
+        self._lock = threading.Lock()
+
+    def add(self, exchange: Exchange, started: float, comment: str) -> None:
+        """One exchange (keyless), sent at Unix time `started`; `comment` is its named result."""
+        entry = har_entry(exchange, started)
+        entry["comment"] = comment
+        _mask_standin(entry)
+        data = json.dumps(entry, ensure_ascii=True).encode("ascii")
+        with self._lock:
+            if self._file.closed:
+                return
+            self._file.seek(-len(TAIL), 2)
+            self._file.write((b",\n" if self.entries else b"") + data + TAIL)
+            self._file.flush()
+            self.entries += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                self._file.close()
+
+
+def _mask_standin(entry: dict[str, Any]) -> None:
+    """The key's stand-in becomes the mask: in a HAR a credential is `***`, which `validate` reads as one
+    masked by the exporter (never as a key to look for)."""
+    for header in entry["request"]["headers"]:
+        if KEY_STANDIN in header["value"]:
+            header["value"] = header["value"].replace(KEY_STANDIN, MASK)
