@@ -330,17 +330,22 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def command_list(args: argparse.Namespace) -> int:
+    """The catalogue, each rule with its place in docs/contract.md: text (the reference on a line of its own
+    under the statement), json (a list of {id, level, statement, source, contract, profiles}) or markdown
+    (docs/requirements.md's table)."""
     reqs = catalogue.for_profile(args.profile) if args.profile else list(catalogue.REQUIREMENTS)
     lines: list[str] = []
     if args.format == "json":
         lines.append(json.dumps([{"id": r.id, "level": r.level, "statement": r.statement, "source": r.source,
-                                  "profiles": list(r.profiles)} for r in reqs], indent=2))
+                                  "contract": r.contract, "profiles": list(r.profiles)} for r in reqs], indent=2))
     elif args.format == "markdown":
         lines.append(catalogue.markdown_table(reqs))
     else:
         for r in reqs:
             only = "" if len(r.profiles) > 1 else f" [{r.profiles[0]} only]"
             lines.append(f"{r.id:<10} {r.level:<6} {r.statement}{only}")
+            # under the statement, not after it: the statements are long already
+            lines.append(f"{'':<18}{r.contract}")
     write_lines(lines)
     return EXIT_OK
 

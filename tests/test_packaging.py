@@ -1,4 +1,5 @@
-"""The wheel: schemas ship inside it and are found without the source tree; its server and suite work."""
+"""The wheel: schemas and the contract page ship inside it and are found without the source tree; its server
+and suite work."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         names = zf.namelist()
         zf.extractall(target)
     assert {f"conformance/schemas/{n}" for n in SCHEMAS} <= set(names)
-    assert not any(n.startswith(("tests/", "schemas/")) for n in names)
+    # of docs/, the one page the package reads (the HTML report quotes it), and nothing else
+    assert sorted(n for n in names if n.startswith("conformance/docs/")) == [
+        "conformance/docs/__init__.py", "conformance/docs/contract.md"]
+    assert not any(n.startswith(("tests/", "schemas/", "docs/")) for n in names)
     yield target
 
 
@@ -46,6 +50,18 @@ def test_schemas_load_from_the_wheel(installed: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(str(installed)), done.stdout
     assert "chat-completion.json" in done.stdout
+
+
+def test_the_report_quotes_the_contract_from_the_wheel(installed: Path) -> None:
+    code = ("from importlib import resources; from conformance.contract import document; "
+            "from conformance.report.html import contract_html; "
+            "print(resources.files(document.PACKAGE).joinpath(document.FILE)); "
+            "print(contract_html('docs/contract.md#auth-status'))")
+    done = run_from(installed, "-c", code)
+    assert done.returncode == 0, done.stderr
+    where, shown = done.stdout.split("\n", 1)
+    assert where == str(installed / "conformance" / "docs" / "contract.md")
+    assert "<blockquote class='sgp-contract'>Refusing a missing, empty or wrong key." in shown
 
 
 @pytest.mark.parametrize("profile", ["sgp", "openai"])

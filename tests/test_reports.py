@@ -3,6 +3,7 @@ evidence, JUnit, and the HTML report's size at 1,000 results."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from cli_runs import Outcome
 from jsonschema import Draft202012Validator
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
-from conformance.contract import catalogue
+from conformance.contract import catalogue, document
 from conformance.report.outcomes import SCHEMA_ID, gating, level_verdicts
 from conformance.report.results import register_section
 
@@ -69,6 +70,20 @@ def test_a_failing_run_writes_a_valid_conformance_json(broken_run: Outcome) -> N
     assert {"basic"} <= {s["scenario"] for s in failed["evidence"]["scenarios"]}
     assert all(s["status"] == 200 for s in failed["evidence"]["scenarios"])
     assert failed["tests"] == ["test_response_shape.py::test_response_shape_resp_001[RESP-001]"]
+    # every result says where the contract page states its rule
+    assert failed["contract"] == "docs/contract.md#response-required"
+    assert all(r["contract"] == catalogue.get(r["id"]).contract for r in doc["results"])
+
+
+def test_the_result_schema_requires_the_contract_reference(broken_run: Outcome) -> None:  # noqa: F811
+    doc = broken_run.doc
+    for broken in (None, "CONTRACT.md Transport", "docs/contract.md#"):
+        changed = json.loads(json.dumps(doc))
+        if broken is None:
+            del changed["results"][0]["contract"]
+        else:
+            changed["results"][0]["contract"] = broken
+        assert list(Draft202012Validator(RESULT_SCHEMA).iter_errors(changed)), broken
 
 
 def test_passing_results_carry_no_evidence(broken_run: Outcome) -> None:  # noqa: F811
@@ -101,6 +116,15 @@ def test_html_has_the_summary_the_matrix_and_the_evidence(broken_run: Outcome) -
                  "&quot;${SGP_API_KEY}&quot;"):
         assert text in evidence, text
     assert "<details id='evidence-RESP-001' class='sgp-evidence'>" in page  # no `open`: collapsed
+    # what the contract says about the failed rule, quoted from the shipped page, with the reference: the
+    # report is read where docs/ is not at hand
+    assert "What the contract says" in evidence and "(docs/contract.md#response-required," in evidence
+    quoted = html.escape(document.passage("response-required"), quote=True)
+    assert f"<blockquote class='sgp-contract'>{quoted}</blockquote>" in evidence
+    assert "`id` | R | string" in quoted
+    # the matrix gives each rule's reference as text
+    assert '<div class="ref">docs/contract.md#response-required</div>' in matrix
+    assert matrix.count('<div class="ref">docs/contract.md#') == len(doc["results"])
     # every evidence pointer of the JSON names an anchor that the page has
     for r in doc["results"]:
         if r["evidence"]:
@@ -176,7 +200,7 @@ from conformance.contract import catalogue
 
 EXTRA = tuple(catalogue.Requirement(f"SYNA-{i:03d}", catalogue.MUST if i % 3 else catalogue.SHOULD,
                                     f"Synthetic requirement number {i}: the response obeys rule {i}.",
-                                    "tests/test_reports.py") for i in range(1000))
+                                    "tests/test_reports.py", "response-required") for i in range(1000))
 catalogue.REQUIREMENTS = catalogue.REQUIREMENTS + EXTRA
 catalogue.BY_ID.update({r.id: r for r in EXTRA})
 '''

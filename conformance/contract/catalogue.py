@@ -1,7 +1,13 @@
-"""The requirement catalogue: every rule the suite judges, with a stable ID, a level and its source.
+"""The requirement catalogue: every rule the suite judges, with a stable ID, a level, its source and its
+place in docs/contract.md.
 
 IDs are stable: a requirement may be reworded or retired, never renumbered, because baselines and
 release diffs refer to them. Where the contract leaves a point open, the level is SHOULD or INFO.
+
+`source` names where a rule comes from in the documents docs/contract.md was written from (the SGP page,
+CONTRACT.md, an RFC), which users do not all have; `anchor` names the place in docs/contract.md, which
+ships with the suite, that states the rule in this project's words and cites those documents. Anchors
+there are added, never renamed or removed, so a `Requirement.contract` reference stays valid.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ ALL_PROFILES = ("sgp", "openai")
 
 DOC = "chat-completions-doc.txt"
 C = "CONTRACT.md"
+# the page every anchor is in, from the repository root; the package ships a copy (conformance.docs)
+CONTRACT_DOC = "docs/contract.md"
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,8 @@ class Requirement:
     level: str
     statement: str
     source: str
+    # the id of an `<a id="...">` in docs/contract.md: where the page states this rule
+    anchor: str
     profiles: tuple[str, ...] = ALL_PROFILES
     # (profile, level) pairs that override `level`
     levels: tuple[tuple[str, str], ...] = ()
@@ -32,6 +42,11 @@ class Requirement:
     @property
     def area(self) -> str:
         return self.id.split("-")[0]
+
+    @property
+    def contract(self) -> str:
+        """The rule's place in the contract page, from the repository root: "docs/contract.md#auth-status"."""
+        return f"{CONTRACT_DOC}#{self.anchor}"
 
     def applies_to(self, profile: str) -> bool:
         return profile in self.profiles
@@ -46,218 +61,251 @@ class Requirement:
         return f"{self.level} ({', '.join(others)})" if others else self.level
 
 
-def _r(id: str, level: str, statement: str, source: str, profiles: tuple[str, ...] = ALL_PROFILES,
+def _r(id: str, level: str, statement: str, source: str, anchor: str, profiles: tuple[str, ...] = ALL_PROFILES,
        **levels: str) -> Requirement:
-    return Requirement(id, level, statement, source, profiles, tuple(levels.items()))
+    return Requirement(id, level, statement, source, anchor, profiles, tuple(levels.items()))
 
 
 REQUIREMENTS: tuple[Requirement, ...] = (
     # basic operation
     _r("BASIC-001", MUST, "A minimal valid request (model, one user message) with a valid key gets 200.",
-       f"{DOC} Response 200"),
+       f"{DOC} Response 200", "response"),
     # auth
     # the key is required (settled); which refusal status is open: the status is AUTH-005's (SHOULD)
     _r("AUTH-001", MUST, "A request without a key is refused with a 4xx, never served.",
-       f"{DOC} Authorizations; {C} Transport"),
-    _r("AUTH-002", MUST, "A request with an empty key is refused with a 4xx, never served.", f"{C} Transport"),
-    _r("AUTH-003", MUST, "A request with a wrong key is refused with a 4xx, never served.", f"{C} Transport"),
+       f"{DOC} Authorizations; {C} Transport", "auth-status"),
+    _r("AUTH-002", MUST, "A request with an empty key is refused with a 4xx, never served.",
+       f"{C} Transport", "auth-status"),
+    _r("AUTH-003", MUST, "A request with a wrong key is refused with a 4xx, never served.",
+       f"{C} Transport", "auth-status"),
     # INFO: gateways built on LiteLLM accept the key in either header by design; the contract names the
     # header a client must use, not that the other one must be refused
     _r("AUTH-004", INFO, "A valid key sent only in another profile's header is refused with 401 or 403.",
-       f"{DOC} Authorizations (x-api-key); {C} Differences from OpenAI"),
+       f"{DOC} Authorizations (x-api-key); {C} Differences from OpenAI", "auth-header"),
     _r("AUTH-005", SHOULD, "A missing, empty or wrong key is refused with 401 or 403 (the SDKs map those to "
        "auth errors; another 4xx, such as a 422 for a missing header, reads as a bad request).",
-       f"{C} Transport (401 typical, 403 seen; open)"),
-    _r("AUTH-006", SHOULD, "Auth errors carry a JSON body in the profile's error shape.", f"{C} Transport (open)"),
+       f"{C} Transport (401 typical, 403 seen; open)", "auth-status"),
+    _r("AUTH-006", SHOULD, "Auth errors carry a JSON body in the profile's error shape.",
+       f"{C} Transport (open)", "errors-auth"),
     _r("AUTH-007", MUST, "No response ever echoes the key the client sent, in headers or body.",
-       "OWASP ASVS 8.3 (sensitive data not returned)"),
+       "OWASP ASVS 8.3 (sensitive data not returned)", "key-not-echoed"),
     _r("AUTH-008", MUST, "A streamed request without a valid key (none, empty, wrong) is refused with a 4xx "
-       "before any event is sent, never served as a stream.", f"{DOC} Authorizations; {C} Transport"),
+       "before any event is sent, never served as a stream.", f"{DOC} Authorizations; {C} Transport", "auth-status"),
     # headers
     _r("HDR-001", MUST, "A request naming the configured account in x-selected-account-id is accepted.",
-       f"{DOC} Headers", ("sgp",)),
-    _r("HDR-002", SHOULD, "An account id the key cannot use is refused with 403 or 404.", f"{C} Transport (open)",
-       ("sgp",)),
-    _r("HDR-003", MUST, "A non-streaming 200 response has Content-Type application/json.", f"{DOC} Response; {C}"),
+       f"{DOC} Headers", "account-header", ("sgp",)),
+    _r("HDR-002", SHOULD, "An account id the key cannot use is refused with 403 or 404.",
+       f"{C} Transport (open)", "account-refused", ("sgp",)),
+    _r("HDR-003", MUST, "A non-streaming 200 response has Content-Type application/json.",
+       f"{DOC} Response; {C}", "content-types"),
     _r("HDR-004", MUST, "Request header names are case-insensitive (an upper-case key header is accepted).",
-       "RFC 9110 §5.1"),
-    _r("HDR-005", SHOULD, "Unknown request headers are ignored.", "RFC 9110 §5.1"),
-    _r("HDR-006", MUST, "JSON bodies and event streams are UTF-8.", "RFC 8259 §8.1; WHATWG HTML §9.2"),
-    _r("HDR-007", INFO, "Responses carry a request id header for support cases.", "common API practice"),
+       "RFC 9110 §5.1", "http-header-case"),
+    _r("HDR-005", SHOULD, "Unknown request headers are ignored.", "RFC 9110 §5.1", "unknown-headers"),
+    _r("HDR-006", MUST, "JSON bodies and event streams are UTF-8.", "RFC 8259 §8.1; WHATWG HTML §9.2", "json-encoding"),
+    _r("HDR-007", INFO, "Responses carry a request id header for support cases.", "common API practice", "request-id"),
     # RFC 8259 defines no charset for application/json ("no effect on compliant recipients"), but clients
     # that honour a wrong one misread the body
     _r("HDR-008", SHOULD, "A charset parameter on a response's Content-Type, if any, says utf-8.",
-       "RFC 8259 §11; WHATWG HTML §9.2"),
+       "RFC 8259 §11; WHATWG HTML §9.2", "json-encoding"),
     # request validation
-    _r("VAL-001", MUST, "A body without `messages` is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-002", MUST, "A body without `model` is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-003", MUST, "`messages` that is not an array is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-004", MUST, "`model` that is not a string is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-001", MUST, "A body without `messages` is refused with 4xx.", f"{C} Request body", "request-body"),
+    _r("VAL-002", MUST, "A body without `model` is refused with 4xx.", f"{C} Request body", "request-body"),
+    _r("VAL-003", MUST, "`messages` that is not an array is refused with 4xx.",
+       f"{C} Request body", "request-messages"),
+    _r("VAL-004", MUST, "`model` that is not a string is refused with 4xx.", f"{C} Request body", "request-model"),
     # the documented example itself sends messages: [{foo: 'bar'}] (free-form objects); OpenAI refuses them
     _r("VAL-005", SHOULD, "A message without `role` is refused with 4xx.",
-       f"{DOC} Body (messages: free-form objects); {C} Request body", openai=MUST),
-    _r("VAL-006", MUST, "A body that is not JSON is refused with 4xx.", f"{C} Transport (FastAPI json_invalid)"),
-    _r("VAL-007", MUST, "A JSON body that is not an object is refused with 4xx.", f"{C} Transport (FastAPI)"),
-    _r("VAL-008", SHOULD, "A JSON body sent as text/plain is refused with 4xx.", f"{C} Transport"),
-    _r("VAL-009", SHOULD, "`temperature` outside 0..2 is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-010", SHOULD, "`n` of 0 is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-011", SHOULD, "`top_logprobs` above 20 is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-012", SHOULD, "`stop` with more than 4 sequences is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-013", SHOULD, "A negative `max_tokens` is refused with 4xx.", f"{C} Request body"),
+       f"{DOC} Body (messages: free-form objects); {C} Request body", "request-messages", openai=MUST),
+    _r("VAL-006", MUST, "A body that is not JSON is refused with 4xx.",
+       f"{C} Transport (FastAPI json_invalid)", "errors-validation"),
+    _r("VAL-007", MUST, "A JSON body that is not an object is refused with 4xx.",
+       f"{C} Transport (FastAPI)", "errors-validation"),
+    _r("VAL-008", SHOULD, "A JSON body sent as text/plain is refused with 4xx.", f"{C} Transport", "content-types"),
+    _r("VAL-009", SHOULD, "`temperature` outside 0..2 is refused with 4xx.",
+       f"{C} Request body", "request-temperature"),
+    _r("VAL-010", SHOULD, "`n` of 0 is refused with 4xx.", f"{C} Request body", "request-n"),
+    _r("VAL-011", SHOULD, "`top_logprobs` above 20 is refused with 4xx.", f"{C} Request body", "request-top-logprobs"),
+    _r("VAL-012", SHOULD, "`stop` with more than 4 sequences is refused with 4xx.",
+       f"{C} Request body", "request-stop"),
+    _r("VAL-013", SHOULD, "A negative `max_tokens` is refused with 4xx.", f"{C} Request body", "request-max-tokens"),
     # the documented type sets no minimum length; OpenAI refuses an empty array
-    _r("VAL-014", INFO, "An empty `messages` array is refused with 4xx.", f"{C} Request body (no minimum)",
-       openai=SHOULD),
+    _r("VAL-014", INFO, "An empty `messages` array is refused with 4xx.",
+       f"{C} Request body (no minimum)", "request-messages", openai=SHOULD),
     _r("VAL-015", SHOULD, "NaN in a request body (not JSON) is refused with 4xx.",
-       "RFC 8259 §6, §9 (a parser MAY accept extensions; FastAPI does)"),
+       "RFC 8259 §6, §9 (a parser MAY accept extensions; FastAPI does)", "json-strict"),
     # the bounded parameters the scripted scenarios above left to chance: a server clamping them silently
     # was caught only when property generation happened to break one (found by the mutation matrix)
-    _r("VAL-016", SHOULD, "`top_p` outside 0..1 is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-017", SHOULD, "`presence_penalty` outside -2..2 is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-018", SHOULD, "`frequency_penalty` outside -2..2 is refused with 4xx.", f"{C} Request body"),
+    _r("VAL-016", SHOULD, "`top_p` outside 0..1 is refused with 4xx.", f"{C} Request body", "request-top-p"),
+    _r("VAL-017", SHOULD, "`presence_penalty` outside -2..2 is refused with 4xx.",
+       f"{C} Request body", "request-penalties"),
+    _r("VAL-018", SHOULD, "`frequency_penalty` outside -2..2 is refused with 4xx.",
+       f"{C} Request body", "request-penalties"),
     _r("VAL-019", SHOULD, "A message whose role is outside the documented set is refused with 4xx.",
-       f"{C} Request body; {C} Streaming (delta roles)", openai=MUST),
-    _r("VAL-020", SHOULD, "An unknown `response_format.type` is refused with 4xx.", f"{C} Request body"),
-    _r("VAL-021", SHOULD, "An unknown `tool_choice` string is refused with 4xx.", f"{C} Request body"),
+       f"{C} Request body; {C} Streaming (delta roles)", "request-messages", openai=MUST),
+    _r("VAL-020", SHOULD, "An unknown `response_format.type` is refused with 4xx.",
+       f"{C} Request body", "request-response-format"),
+    _r("VAL-021", SHOULD, "An unknown `tool_choice` string is refused with 4xx.",
+       f"{C} Request body", "request-tool-choice"),
     _r("VAL-022", MUST, "An invalid body with `stream: true` is refused with a 4xx status, not a 200 stream "
-       "carrying an error.", f"{C} Transport (422 for an invalid body)"),
+       "carrying an error.", f"{C} Transport (422 for an invalid body)", "errors-validation"),
     # pydantic's lax mode coerces "2" to 2 and "true" to true, so accepting the value is not a fault;
     # dropping it silently is, since the client gets an answer to a request it did not send
     _r("VAL-023", SHOULD, "A parameter sent with the wrong JSON type is refused with 4xx or honoured as its "
-       "coerced value, never silently ignored.", f"{C} Request body; {C} Transport (FastAPI/pydantic)"),
+       "coerced value, never silently ignored.",
+       f"{C} Request body; {C} Transport (FastAPI/pydantic)", "request-types"),
     # error bodies
-    _r("ERR-001", MUST, "Request-validation errors are answered with a JSON object body.", f"{C} Transport"),
+    _r("ERR-001", MUST, "Request-validation errors are answered with a JSON object body.",
+       f"{C} Transport", "errors-status"),
     _r("ERR-002", SHOULD, "Request-validation errors use the profile's status (sgp 422, openai 400).",
-       f"{C} Transport; {C} Differences from OpenAI"),
+       f"{C} Transport; {C} Differences from OpenAI", "errors-status"),
     _r("ERR-003", MUST, "A 422 carries the FastAPI validation body {detail: [{loc, msg, type}]}.",
-       f"{C} Transport (422 is documented)", ("sgp",)),
-    _r("ERR-004", SHOULD, "Every 4xx body matches the profile's error shape.", f"{C} Transport; Differences"),
+       f"{C} Transport (422 is documented)", "errors-validation", ("sgp",)),
+    _r("ERR-004", SHOULD, "Every 4xx body matches the profile's error shape.",
+       f"{C} Transport; Differences", "errors-status"),
     _r("ERR-005", MUST, "A request the server ought to refuse (an invalid body, no or a wrong key, an unknown "
-       "model or account) is never answered with a 5xx.", f"{C} Transport (a refusal is a 4xx)"),
+       "model or account) is never answered with a 5xx.", f"{C} Transport (a refusal is a 4xx)", "server-errors"),
     _r("ERR-006", SHOULD, "A 429 answer says when to retry: Retry-After (seconds or an HTTP date) or "
-       "retry-after-ms, with a valid value.", f"{C} Transport (the SDKs honour them); RFC 9110 §10.2.3"),
+       "retry-after-ms, with a valid value.", f"{C} Transport (the SDKs honour them); RFC 9110 §10.2.3", "rate-limits"),
     # found on a real server (interop): a 500 carrying the server's file paths and stack
     _r("ERR-007", SHOULD, "Error answers carry no stack trace and no path of a server source file.",
-       "OWASP ASVS 7.4.1 (errors reveal no sensitive detail)"),
+       "OWASP ASVS 7.4.1 (errors reveal no sensitive detail)", "error-disclosure"),
     _r("MODEL-001", SHOULD, "A request for an unknown model is refused with 4xx.",
-       f"{C} Request body (the answer to an unknown model is not documented)"),
+       f"{C} Request body (the answer to an unknown model is not documented)", "unknown-model"),
     # which 4xx refuses an unknown model is not documented: the reference server's 404 is one reading
-    _r("MODEL-002", INFO, "A request for an unknown model gets 404.", "OpenAI practice (404 model_not_found)"),
+    _r("MODEL-002", INFO, "A request for an unknown model gets 404.",
+       "OpenAI practice (404 model_not_found)", "unknown-model"),
     # response shape (attributed from schema annotations)
     _r("RESP-001", MUST, "The response has id (string), created (integer), model (string) and choices (array).",
-       f"{DOC} Response; {C} Response"),
-    _r("RESP-002", MUST, "`object`, when present, is \"chat.completion\".", f"{DOC} Response"),
+       f"{DOC} Response; {C} Response", "response-required"),
+    _r("RESP-002", MUST, "`object`, when present, is \"chat.completion\".", f"{DOC} Response", "response-object"),
     _r("RESP-003", MUST, "Each choice has an integer index, a documented finish_reason and a message object.",
-       f"{DOC} Response; {C} Response"),
+       f"{DOC} Response; {C} Response", "response-choices"),
     _r("RESP-004", MUST, "message.role is \"assistant\"; content and refusal are strings or null.",
-       f"{DOC} Response; {C} Response"),
-    _r("RESP-005", MUST, "usage, when present, holds non-negative integer token counts.", f"{DOC} Response"),
+       f"{DOC} Response; {C} Response", "response-message"),
+    _r("RESP-005", MUST, "usage, when present, holds non-negative integer token counts.",
+       f"{DOC} Response", "response-usage"),
     _r("RESP-006", MUST, "logprobs entries have token, logprob, bytes (0..255) and top_logprobs as documented.",
-       f"{DOC} Response"),
+       f"{DOC} Response", "response-logprobs"),
     _r("RESP-007", MUST, "tool_calls entries have id, a type, and for type \"function\" function {name, "
-       "arguments} strings (the SDK also knows \"custom\" calls).", f"{DOC} Response; {C} Response"),
+       "arguments} strings (the SDK also knows \"custom\" calls).",
+       f"{DOC} Response; {C} Response", "response-tool-calls"),
     _r("RESP-008", MUST, "annotations, audio and function_call, when present, have their documented fields.",
-       f"{DOC} Response"),
+       f"{DOC} Response", "response-message"),
     _r("RESP-009", SHOULD, "service_tier, when present, is one of auto, default, flex, scale, priority "
        "(or OpenAI's fast).",
-       f"{DOC} Response; {C} (open)"),
+       f"{DOC} Response; {C} (open)", "response-service-tier"),
     # OpenAI's schema has these keys required-but-nullable; strict OpenAI clients break without them
     _r("RESP-010", SHOULD, "The keys OpenAI always sends are present (null when empty): object, "
        "choices[].logprobs, message.content, message.refusal, and a chunk choice's finish_reason.",
-       f"{C} Differences from OpenAI", ("openai",)),
+       f"{C} Differences from OpenAI", "openai-differences", ("openai",)),
     # strict JSON
     _r("JSON-001", MUST, "Every JSON body and SSE data payload is RFC 8259 JSON (no NaN or Infinity).",
-       "RFC 8259 §6"),
-    _r("JSON-002", SHOULD, "Object keys are unique within an object.", "RFC 8259 §4"),
+       "RFC 8259 §6", "json-strict"),
+    _r("JSON-002", SHOULD, "Object keys are unique within an object.", "RFC 8259 §4", "json-unique-keys"),
     # semantics
-    _r("SEM-001", MUST, "usage.total_tokens equals prompt_tokens + completion_tokens.", f"{C} Response"),
-    _r("SEM-002", MUST, "A request for n choices gets n choices with indices 0..n-1.", f"{C} Response"),
-    _r("SEM-003", MUST, "`created` is Unix time in seconds (not milliseconds or finer).", f"{C} Response"),
+    _r("SEM-001", MUST, "usage.total_tokens equals prompt_tokens + completion_tokens.",
+       f"{C} Response", "response-usage"),
+    _r("SEM-002", MUST, "A request for n choices gets n choices with indices 0..n-1.",
+       f"{C} Response", "response-choices"),
+    _r("SEM-003", MUST, "`created` is Unix time in seconds (not milliseconds or finer).",
+       f"{C} Response", "response-created"),
     # a wrong clock (0, a 1970 date) is seconds all the same: SHOULD, apart from the unit
-    _r("SEM-004", SHOULD, "`created` is within 10 minutes of the client's clock.", f"{C} Response"),
+    _r("SEM-004", SHOULD, "`created` is within 10 minutes of the client's clock.", f"{C} Response", "response-created"),
     _r("SEM-005", SHOULD, "`model` names the requested model (or a dated version of it).",
-       "OpenAI API reference (model)"),
+       "OpenAI API reference (model)", "response-model"),
     _r("SEM-006", MUST, "completion_tokens does not exceed max_tokens for each choice.",
-       f"{C} Request body (max_tokens); OpenAI API reference"),
-    _r("SEM-007", MUST, "A completion cut by max_tokens has finish_reason \"length\".", "OpenAI API reference"),
-    _r("SEM-008", SHOULD, "max_completion_tokens is honoured like max_tokens.", f"{C} Request body"),
+       f"{C} Request body (max_tokens); OpenAI API reference", "request-max-tokens"),
+    _r("SEM-007", MUST, "A completion cut by max_tokens has finish_reason \"length\".",
+       "OpenAI API reference", "response-finish-reason"),
+    _r("SEM-008", SHOULD, "max_completion_tokens is honoured like max_tokens.",
+       f"{C} Request body", "request-max-tokens"),
     _r("SEM-009", INFO, "The same request with a seed and temperature 0 gives the same content twice.",
-       f"{C} Request body (seed)"),
+       f"{C} Request body (seed)", "request-seed"),
     _r("SEM-010", SHOULD, "No choice's text contains a requested stop sequence (the returned text excludes it).",
-       "OpenAI API reference (stop)"),
+       "OpenAI API reference (stop)", "request-stop"),
     _r("SEM-011", SHOULD, "usage.completion_tokens counts every choice: with n choices that each carry text, "
-       "it is at least n.", f"{C} Response (usage)"),
+       "it is at least n.", f"{C} Response (usage)", "response-usage"),
     # logprobs
     _r("LOGP-001", MUST, "With logprobs true, each choice carries logprobs.content for its tokens.",
-       f"{C} Request body; Response"),
-    _r("LOGP-002", MUST, "Every logprob is a finite number <= 0.", f"{C} Response"),
+       f"{C} Request body; Response", "request-logprobs"),
+    _r("LOGP-002", MUST, "Every logprob is a finite number <= 0.", f"{C} Response", "response-logprobs"),
     _r("LOGP-003", MUST, "`bytes` are the UTF-8 bytes of `token` (where the token is whole characters).",
-       f"{C} Response"),
-    _r("LOGP-004", SHOULD, "top_logprobs holds as many entries as asked.", "OpenAI API reference"),
-    _r("LOGP-005", SHOULD, "top_logprobs are sorted by logprob, highest first.", "OpenAI API reference"),
+       f"{C} Response", "response-logprobs"),
+    _r("LOGP-004", SHOULD, "top_logprobs holds as many entries as asked.",
+       "OpenAI API reference", "request-top-logprobs"),
+    _r("LOGP-005", SHOULD, "top_logprobs are sorted by logprob, highest first.",
+       "OpenAI API reference", "request-top-logprobs"),
     # tools
-    _r("TOOL-001", MUST, "With tool_choice \"required\", the message carries tool_calls.", "OpenAI API reference"),
+    _r("TOOL-001", MUST, "With tool_choice \"required\", the message carries tool_calls.",
+       "OpenAI API reference", "request-tool-choice"),
     # no source settles unique ids or offered names, and OpenAI warns that arguments may not be valid JSON:
     # clients rely on both, so SHOULD
     _r("TOOL-002", SHOULD, "Tool call ids are unique and non-empty, type is function, name is an offered tool.",
-       f"{C} Response; OpenAI API reference"),
+       f"{C} Response; OpenAI API reference", "response-tool-calls"),
     _r("TOOL-003", SHOULD, "Tool call arguments are a string holding a JSON object.",
-       f"{C} Response; OpenAI API reference (arguments may not be valid JSON)"),
-    _r("TOOL-004", SHOULD, "A message with tool calls has finish_reason \"tool_calls\".", "OpenAI API reference"),
+       f"{C} Response; OpenAI API reference (arguments may not be valid JSON)", "tool-call-arguments"),
+    _r("TOOL-004", SHOULD, "A message with tool calls has finish_reason \"tool_calls\".",
+       "OpenAI API reference", "response-finish-reason"),
     _r("TOOL-005", MUST, "finish_reason \"tool_calls\" is given only to a choice that carries tool calls.",
-       f"{C} Response (finish_reason); OpenAI API reference"),
+       f"{C} Response (finish_reason); OpenAI API reference", "response-finish-reason"),
     # a model behaviour the contract does not document: SHOULD, judged only where a choice carries text
     _r("FMT-001", SHOULD, "response_format json_object gives content that parses as a JSON object.",
-       f"{C} Request body (response_format)"),
+       f"{C} Request body (response_format)", "request-response-format"),
     # streaming
-    _r("STRM-001", MUST, "A streamed response has Content-Type text/event-stream.", f"{C} Transport"),
+    _r("STRM-001", MUST, "A streamed response has Content-Type text/event-stream.", f"{C} Transport", "streaming-sse"),
     _r("STRM-002", MUST, "The stream is well-formed SSE: every line is a field (name: value) or a comment, and "
-       "every event is ended by a blank line (text outside that is lost to every client).", "WHATWG HTML §9.2"),
-    _r("STRM-003", MUST, "Every data payload is a JSON object, except a final [DONE].", f"{C} Streaming"),
-    _r("STRM-004", MUST, "The stream ends with data: [DONE] and nothing after it.", f"{C} Differences from OpenAI",
-       ("openai",)),
+       "every event is ended by a blank line (text outside that is lost to every client).",
+       "WHATWG HTML §9.2", "streaming-sse"),
+    _r("STRM-003", MUST, "Every data payload is a JSON object, except a final [DONE].",
+       f"{C} Streaming", "streaming-sse"),
+    _r("STRM-004", MUST, "The stream ends with data: [DONE] and nothing after it.",
+       f"{C} Differences from OpenAI", "streaming-terminator", ("openai",)),
     _r("STRM-005", INFO, "The stream ends by closing, without data: [DONE] (the SGP SDKs cannot parse it).",
-       f"{C} Streaming (open)", ("sgp",)),
-    _r("STRM-006", MUST, "Nothing follows the [DONE] terminator.", f"{C} Streaming"),
+       f"{C} Streaming (open)", "streaming-terminator", ("sgp",)),
+    _r("STRM-006", MUST, "Nothing follows the [DONE] terminator.", f"{C} Streaming", "streaming-terminator"),
     _r("STRM-010", MUST, "Every chunk has id, created, model and choices; object, if present, is the chunk type.",
-       f"{C} Streaming"),
+       f"{C} Streaming", "streaming-chunk"),
     _r("STRM-011", MUST, "Every chunk choice has an integer index, a delta object and a documented finish_reason.",
-       f"{C} Streaming"),
+       f"{C} Streaming", "streaming-chunk"),
     _r("STRM-012", MUST, "Every delta has a documented role, string content and well-formed tool_calls.",
-       f"{C} Streaming"),
-    _r("STRM-013", MUST, "id is the same in every chunk.", f"{C} Streaming (conventions)"),
+       f"{C} Streaming", "streaming-delta"),
+    _r("STRM-013", MUST, "id is the same in every chunk.", f"{C} Streaming (conventions)", "streaming-conventions"),
     _r("STRM-014", SHOULD, "The first delta of each choice carries role \"assistant\".",
-       f"{C} Streaming (conventions)"),
+       f"{C} Streaming (conventions)", "streaming-conventions"),
     _r("STRM-015", MUST, "Each choice gets exactly one finish_reason, in its last chunk.",
-       f"{C} Streaming (conventions)"),
+       f"{C} Streaming (conventions)", "streaming-conventions"),
     _r("STRM-016", MUST, "With include_usage, one final chunk has choices [] and usage that adds up.",
-       f"{C} Streaming"),
+       f"{C} Streaming", "streaming-usage"),
     # some servers stamp each chunk with the clock, and the sources state the same model nowhere
-    _r("STRM-019", SHOULD, "created and model are the same in every chunk.", f"{C} Streaming (conventions)"),
-    _r("STRM-017", MUST, "The assembled stream forms a valid completion with n choices.", f"{C} Streaming"),
+    _r("STRM-019", SHOULD, "created and model are the same in every chunk.",
+       f"{C} Streaming (conventions)", "streaming-conventions"),
+    _r("STRM-017", MUST, "The assembled stream forms a valid completion with n choices.",
+       f"{C} Streaming", "streaming-assembly"),
     # property-based
     _r("PROP-001", MUST, "Generated valid requests get 2xx and pass every response check.",
-       "schemas/openapi.json"),
+       "schemas/openapi.json", "generated-requests"),
     _r("PROP-002", MUST, "No generated request, valid or invalid, gets a 5xx (a timeout is no answer, not "
-       "a 5xx).", "schemas/openapi.json"),
-    _r("PROP-003", SHOULD, "Generated invalid requests are refused with 4xx.", "schemas/openapi.json"),
+       "a 5xx).", "schemas/openapi.json", "server-errors"),
+    _r("PROP-003", SHOULD, "Generated invalid requests are refused with 4xx.",
+       "schemas/openapi.json", "generated-requests"),
     # the official SDKs against the target (`run --clients`): what a client author actually meets.
     # A response meeting RESP-* always parses in the SDKs' default (lenient) mode, so a non-streaming call
     # that raises or mis-parses is a real incompatibility: MUST in both profiles.
     _r("CLIENT-001", MUST, "The profile's official SDK (scale-gp, openai) parses a non-streaming response: "
        "create() returns the completion type carrying the fields the response sent.",
-       f"{C} Transport and Response (both drawn from the SDKs)"),
+       f"{C} Transport and Response (both drawn from the SDKs)", "sdk-clients"),
     # The scale-gp SDK parses every data line as JSON, so a `data: [DONE]` terminator makes it raise after
     # the last chunk. Which terminator an SGP server should send is open in the contract: SHOULD, not MUST.
     _r("CLIENT-002", SHOULD, "The scale-gp SDK consumes a streamed response to its end, every chunk parsed "
-       "(it cannot parse data: [DONE]).", f"{C} Streaming (terminator open for SGP)", ("sgp",)),
+       "(it cannot parse data: [DONE]).", f"{C} Streaming (terminator open for SGP)", "streaming-terminator", ("sgp",)),
     # An OpenAI-compatible server exists to be used by OpenAI clients: a stream the openai SDK cannot
     # consume defeats the profile's purpose.
     _r("CLIENT-003", MUST, "The openai SDK consumes a streamed response to its end, every chunk parsed.",
-       f"{C} Differences from OpenAI", ("openai",)),
+       f"{C} Differences from OpenAI", "streaming-terminator", ("openai",)),
     # The SDKs validate nothing by default; their strict mode holds the body to their own types, which are
     # stricter than the contract where it is open (absent vs null, service_tier values): SHOULD.
     _r("CLIENT-004", SHOULD, "Responses and chunks validate against the SDK's own response types "
-       "(its strict validation).", f"{C} Response (SDK types; absent vs null open)"),
+       "(its strict validation).", f"{C} Response (SDK types; absent vs null open)", "sdk-clients"),
 )
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}
@@ -271,9 +319,13 @@ def for_profile(profile: str) -> list[Requirement]:
     return [r for r in REQUIREMENTS if r.applies_to(profile)]
 
 
-def markdown_table(requirements: list[Requirement] | None = None) -> str:
-    rows = ["| ID | Level | Requirement | Source | Profiles |", "|---|---|---|---|---|"]
+def markdown_table(requirements: list[Requirement] | None = None, contract_path: str = "contract.md") -> str:
+    """docs/requirements.md's table (all requirements by default): ID, level, statement, a link to the rule
+    in the contract page (`[§auth-status](contract.md#auth-status)`), source and profiles. `contract_path` is
+    the page as the table's file reaches it; the default suits a table in docs/."""
+    rows = ["| ID | Level | Requirement | Contract | Source | Profiles |", "|---|---|---|---|---|---|"]
     for r in requirements if requirements is not None else REQUIREMENTS:
         statement = r.statement.replace("|", "\\|")
-        rows.append(f"| {r.id} | {r.level_text()} | {statement} | {r.source} | {', '.join(r.profiles)} |")
+        link = f"[§{r.anchor}]({contract_path}#{r.anchor})"
+        rows.append(f"| {r.id} | {r.level_text()} | {statement} | {link} | {r.source} | {', '.join(r.profiles)} |")
     return "\n".join(rows)

@@ -1,10 +1,14 @@
 """The HTML report's own parts, put into pytest-html's page through its hooks: the run summary, the
-requirement matrix and, for each failure, its evidence.
+requirement matrix and, for each failure, its evidence with what the contract says about the rule.
 
 Everything here is static HTML (no script needed to read it), evidence is collapsed in <details>, and only
 results that did not pass carry any. The page stays small at any scale: an exchange shared by several
 failures is shown once and linked from the others, and once EVIDENCE_BUDGET characters of evidence are
 written, later failures show their first violations and curl lines but no headers or bodies.
+
+The page is sent to people without a checkout, so a link to docs/contract.md would lead nowhere: each
+failure quotes the contract's passage on its rule (conformance.contract.document, from the copy the package
+ships) beside the reference, and the matrix gives the reference as text.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from pytest_html import extras
 
-from conformance.contract import catalogue
+from conformance.contract import catalogue, document
 from conformance.report.outcomes import STATUSES, Result, evidence_anchor, matrix_anchor
 
 # characters of failure evidence in the page before later failures are shown compactly
@@ -51,7 +55,9 @@ border:1px solid #e3e3e3;padding:6px;margin:2px 0 8px;font-size:12px;max-height:
 .st-observed{background:#1565c0}.sgp .verdict-ok{color:#2e7d32}.sgp .verdict-bad{color:#c62828}
 .sgp .msg{color:#555;font-size:12px} .sgp details{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
 .sgp details[open]{background:#fffdf6} .sgp summary{cursor:pointer;padding:3px 0;overflow-wrap:anywhere}
-.sgp .note{color:#777;font-style:italic}
+.sgp .note{color:#777;font-style:italic} .sgp .ref{color:#777;font-size:11px;font-family:monospace}
+.sgp blockquote.sgp-contract{white-space:pre-wrap;overflow-wrap:break-word;margin:2px 0 8px;padding:4px 10px;
+border-left:3px solid #90a4ae;background:#f6f8f9;font-size:13px}
 #sgp-matrix tr.row-fail td,#sgp-matrix tr.row-error td{background:#fff3f3}
 #results-table{table-layout:fixed} #results-table td{overflow-wrap:anywhere}
 #results-table th[data-column-type=result],#results-table th[data-column-type=duration]{width:90px}
@@ -207,11 +213,32 @@ def matrix_html(doc: Mapping[str, Any]) -> str:
         elif r.get("needs"):
             # not judged because of another requirement's finding: point at it
             link = f'needs <a href="#{_e(matrix_anchor(r["needs"]))}">{_e(r["needs"])}</a>'
+        # as text: the page travels without docs/, and the evidence quotes the passage itself
+        ref = f'<div class="ref">{_e(r.get("contract"))}</div>' if r.get("contract") else ""
         out.append(f'<tr id="{_e(matrix_anchor(r["id"]))}" class="row-{_e(_css(r["status"]))}"><td>{_e(r["id"])}</td>'
-                   f'<td>{_e(r["level"])}</td><td>{_e(r["statement"])}{message}</td>'
+                   f'<td>{_e(r["level"])}</td><td>{_e(r["statement"])}{ref}{message}</td>'
                    f"<td>{_status(r['status'])}</td><td>{link}</td></tr>")
     out.append("</tbody></table></section>")
     return "\n".join(out)
+
+
+def contract_html(reference: str, compact: bool = False) -> str:
+    """A failure's "What the contract says": the passage of docs/contract.md under the anchor of `reference`
+    ("docs/contract.md#auth-status"), as escaped plain text of at most document.PASSAGE_LIMIT characters,
+    with the reference beside it. `compact` (the evidence budget is spent) keeps the reference only."""
+    passage, note = "", ""
+    if compact:
+        note = "passage left out: the report's evidence budget is spent"
+    else:
+        try:
+            passage = document.passage(reference.partition("#")[2])
+        except KeyError:
+            # a requirement of another plugin may name an anchor this page does not have
+            note = "the contract page has no such anchor"
+    shown_note = f" <span class='note'>{_e(note)}</span>" if note else ""
+    head = (f"<div class='sgp-contract-head'><b>What the contract says</b> <span class='msg'>({_e(reference)}, "
+            f"in the contract page that ships with the suite)</span>{shown_note}</div>")
+    return head + (f"<blockquote class='sgp-contract'>{_e(passage)}</blockquote>" if passage else "")
 
 
 def _headers(pairs: Iterable[Iterable[str]]) -> str:
@@ -309,7 +336,8 @@ def evidence_html(results: Iterable[Result], budget_chars: int = EVIDENCE_BUDGET
         compact = budget.spent
         body = [f"<details id='{_e(anchor)}' class='sgp-evidence'><summary>{_status(r.status)} <b>{_e(r.id)}</b> "
                 f"{_e(r.level)} — {_e(r.message)}</summary>",
-                f"<p><b>rule</b>: {_e(r.statement)} <span class='msg'>({_e(r.source)})</span></p>"]
+                f"<p><b>rule</b>: {_e(r.statement)} <span class='msg'>({_e(r.source)})</span></p>",
+                contract_html(r.contract, compact)]
         if r.generated and r.generated.get("seed") is not None:
             seed = r.generated["seed"]
             body.append(f"<p><b>generated cases</b>: seed {_e(seed)}; the first exchange below is the minimal "

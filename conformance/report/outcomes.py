@@ -56,6 +56,8 @@ class Result:
     level: str
     statement: str
     source: str
+    # where docs/contract.md states the rule: "docs/contract.md#auth-status" (catalogue.Requirement.contract)
+    contract: str
     status: str = NOT_RUN
     message: str = ""
     # for not judged: the requirement that reports the cause; for not run: why (NOT_RUN_KINDS)
@@ -106,7 +108,8 @@ class Result:
             }
         return {
             "id": self.id, "level": self.level, "statement": self.statement, "source": self.source,
-            "status": self.status, "message": self.message, "needs": self.needs, "not_run": self.not_run,
+            "contract": self.contract, "status": self.status, "message": self.message, "needs": self.needs,
+            "not_run": self.not_run,
             "tests": list(self.tests), "violations": list(self.violations),
             "violation_count": self.violation_count, "evidence": pointer, "baseline": self.baseline,
             "generated": self.generated,

@@ -104,7 +104,8 @@ class ResultsCollector:
     def result(self, req_id: str) -> Result:
         if req_id not in self.results:
             req = catalogue.get(req_id)
-            self.results[req_id] = Result(req.id, req.level_for(self.run.profile.name), req.statement, req.source)
+            self.results[req_id] = Result(req.id, req.level_for(self.run.profile.name), req.statement, req.source,
+                                          req.contract)
             entry = self.accepted.get(req_id)
             if entry is not None:
                 self.results[req_id].baseline = {

@@ -104,8 +104,8 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 # conformance.json: the parts that hold the run's own words (statements, IDs, counts), never target text
-_OWN_RESULT_KEYS = frozenset({"id", "level", "statement", "source", "status", "tests", "needs", "not_run",
-                              "violation_count"})
+_OWN_RESULT_KEYS = frozenset({"id", "level", "statement", "source", "contract", "status", "tests", "needs",
+                              "not_run", "violation_count"})
 _OWN_TOP_KEYS = frozenset({"schema", "format_version", "versions", "verdict", "verdicts", "counts", "coverage",
                            "requests"})
 
