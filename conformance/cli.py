@@ -302,6 +302,10 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     announce_network(config)
     import pytest
 
+    from conformance.summary import finish, results_stamp
+
+    # an earlier run's results, left where they are until this run writes its own, are never taken for its own
+    earlier = results_stamp(report_dir)
     env_before = dict(os.environ)
     # the key travels to pytest (and its workers) in the environment, never on a command line
     if config.api_key:
@@ -315,9 +319,7 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         os.environ.update(env_before)
         if embedded is not None:
             embedded.stop()
-    from conformance.summary import finish
-
-    return finish(config, int(code), report_dir)
+    return finish(config, int(code), report_dir, before=earlier)
 
 
 def command_list(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from conformance.results import gating
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
+PYTEST_INTERRUPTED = 2
 PYTEST_USAGE = 4
 PYTEST_NO_TESTS = 5
 
@@ -181,6 +182,16 @@ def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | Non
     return found
 
 
+def results_stamp(report_dir: Path) -> tuple[int, int, int] | None:
+    """What tells the conformance.json in `report_dir` from one written later (inode, mtime, size); None when
+    there is none. finish() compares it with the stamp taken before the run began."""
+    try:
+        stat = (report_dir / "conformance.json").stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
 def _load(report_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads((report_dir / "conformance.json").read_text(encoding="utf-8"))
@@ -300,7 +311,11 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
     return "\n".join(lines)
 
 
-def finish(config: Config, pytest_code: int, report_dir: Path) -> int:
+def finish(config: Config, pytest_code: int, report_dir: Path,
+           before: tuple[int, int, int] | None = None) -> int:
+    """The rescan, the summary and the exit code of a run. `before` is the results_stamp of report_dir taken
+    before the run began: a conformance.json that still has it is an earlier run's, never this one's."""
+    earlier = before is not None and results_stamp(report_dir) == before
     leaks = leaked_files(report_dir, config, neutralise=True)
     if leaks:
         names = ", ".join(str(p) for p in leaks)
@@ -314,7 +329,11 @@ def finish(config: Config, pytest_code: int, report_dir: Path) -> int:
         print("sgp-conformance: the selection matched no requirement, nothing was judged: "
               "check -k / -m (sgp-conformance list shows the IDs)", file=sys.stderr)
         return EXIT_USAGE
-    doc = _load(report_dir)
+    doc = None if earlier else _load(report_dir)
+    if doc is None and pytest_code == PYTEST_INTERRUPTED:
+        print("sgp-conformance: interrupted before the run began: nothing was judged, no report was written",
+              file=sys.stderr)
+        return SIGNAL_EXIT["SIGINT"]
     if doc is None:
         print("sgp-conformance: the run ended before writing its results", file=sys.stderr)
         return EXIT_FAIL
