@@ -126,7 +126,9 @@ def target_text(path: Path) -> Iterator[str]:
             if key == "results" and isinstance(value, list):
                 for result in value:
                     if isinstance(result, dict):
-                        yield from _strings({k: v for k, v in result.items() if k not in _OWN_RESULT_KEYS})
+                        yield from _strings({k: v for k, v in result.items()
+                                             if k not in _OWN_RESULT_KEYS and k != "evidence"})
+                        yield from _evidence_errors(result.get("evidence"))
             elif key not in _OWN_TOP_KEYS:
                 yield from _strings(value)
     elif path.suffix == ".xml":
@@ -138,7 +140,9 @@ def target_text(path: Path) -> Iterator[str]:
         for element in root.iter():
             if element.tag in ("failure", "error", "skipped", "system-out", "system-err"):
                 yield element.get("message") or ""
-                yield element.text or ""
+                text = element.text or ""
+                # a skip's text starts with the suite's own test file and line: `test_auth.py:35: `
+                yield _SKIP_LOCATION.sub("", text) if element.tag == "skipped" else text
             elif element.tag == "property" and element.get("name") not in ("requirement", "level"):
                 yield element.get("value") or ""
     else:
@@ -159,6 +163,17 @@ def target_text(path: Path) -> Iterator[str]:
 
 
 _JSON_BLOB = re.compile(r'data-jsonblob="([^"]*)"')
+_SKIP_LOCATION = re.compile(r"^[\w.-]+\.py:\d+: ")
+
+
+def _evidence_errors(pointer: Any) -> Iterator[str]:
+    """Of a result's evidence pointer (results.Result.to_json), the part that came from the target: each
+    exchange's transport error. Its anchor, page link, scenario names, methods and statuses are the run's own."""
+    if not isinstance(pointer, dict):
+        return
+    for scenario in pointer.get("scenarios") or []:
+        if isinstance(scenario, dict) and isinstance(scenario.get("error"), str):
+            yield scenario["error"]
 
 
 def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | None = None,
