@@ -9,7 +9,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -293,12 +293,17 @@ def failure_line(result: dict[str, Any], width: int | None = None) -> str:
     return f"{head}{clip(message, room)}{rerun}"
 
 
-def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str) -> str:
+def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str,
+           scrub: Callable[[str], str] = str) -> str:
+    """The summary. `scrub` masks the secrets in what came from the target or the configuration (the verdict's
+    detail, target, model, failure messages, the report directory), never in the summary's own words: a key
+    that is a common word ("test", "conformance") leaves the summary readable."""
     # the verdict shouts; what follows it (a host name, the flag to fix) keeps its case, to be copied as is
     verdict, sep, detail = verdict_line.partition(": ")
-    lines = ["", "=" * 72, f"sgp-conformance: {verdict.upper()}{sep}{detail} (--fail-on {fail_on})"]
+    lines = ["", "=" * 72, f"sgp-conformance: {verdict.upper()}{sep}{scrub(detail)} (--fail-on {fail_on})"]
     run = doc.get("run", {})
-    lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}")
+    lines.append(f"target {scrub(str(run.get('target')))}  profile {run.get('profile')}  "
+                 f"model {scrub(str(run.get('model')))}")
     if run.get("seed") is not None:
         lines.append(f"depth {run.get('depth')}  seed {run['seed']} (--seed {run['seed']} repeats the generated "
                      "cases)")
@@ -311,7 +316,7 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
             lines.append(f"  {level:<6} {shown}{parts}")
     failed = [r for r in doc.get("results", []) if r["status"] in {"fail", "error", "stale"}]
     for r in failed[:25]:
-        lines.append(failure_line(r))
+        lines.append(failure_line({**r, "message": scrub(str(r.get("message") or ""))}))
     if len(failed) > 25:
         lines.append(f"  ... and {len(failed) - 25} more")
     known = [r["id"] for r in doc.get("results", []) if r["status"] == "known"]
@@ -321,7 +326,7 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
     lines.append(f"requests sent: {req.get('sent', 0)}  (429 seen: {req.get('throttled', 0)})")
     written = [name for name in REPORT_FILES if (report_dir / name).exists()]
     if written:
-        lines.append(f"reports in {report_dir}{os.sep}: {', '.join(written)}")
+        lines.append(f"reports in {scrub(str(report_dir))}{os.sep}: {', '.join(written)}")
     lines.append("=" * 72)
     return "\n".join(lines)
 
@@ -353,5 +358,5 @@ def finish(config: Config, pytest_code: int, report_dir: Path,
         print("sgp-conformance: the run ended before writing its results", file=sys.stderr)
         return EXIT_FAIL
     code, line = exit_code(doc, config.fail_on)
-    print(Scrubber(config_secrets(config)).text(render(doc, line, report_dir, config.fail_on)))
+    print(render(doc, line, report_dir, config.fail_on, Scrubber(config_secrets(config)).text))
     return code
