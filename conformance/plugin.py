@@ -16,7 +16,6 @@ report and the JSON results.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import threading
@@ -96,13 +95,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class Run:
     """Everything one session knows about its target."""
 
-    def __init__(self, config: Config, embedded: Any = None) -> None:
+    def __init__(self, config: Config, embedded: Any = None, workers: int = 1) -> None:
         self.config = config
         self.profile: Profile = get_profile(config.profile)
         self.embedded = embedded
         self.scrubber = Scrubber(config_secrets(config), config.secret_headers)
         budget = config.max_requests
-        workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+        # an xdist worker of this run spends its share of the budget (`workers`: how many this run has)
         if workers > 1:
             budget = max(1, budget // workers)
         self.client = Client(config, self.profile, config.base_url or "", budget=budget)
@@ -236,9 +235,12 @@ def pytest_configure(config: pytest.Config) -> None:
         settings.base_url, settings.api_key = embedded.base_url, embedded.api_key
         if get_profile(settings.profile).account_header:
             settings.account_id = embedded.account_id
-    run = Run(settings, embedded)
-    config.stash[STASH_RUN] = run
     worker = hasattr(config, "workerinput")
+    # from this session's own xdist, never from the environment: a run started by a process that is itself an
+    # xdist worker (a CI job's test) inherits PYTEST_XDIST_WORKER_COUNT, and would spend a share of its budget
+    workers = int(config.workerinput.get("workercount", 1)) if worker else 1  # type: ignore[attr-defined]
+    run = Run(settings, embedded, workers)
+    config.stash[STASH_RUN] = run
     if worker:
         run.halted = config.workerinput.get("sgp_halted") or None  # type: ignore[attr-defined]
         settings.seed = config.workerinput.get("sgp_seed", settings.seed)  # type: ignore[attr-defined]
