@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from conformance import __version__
-from conformance.config import BUDGETS, DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
+from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
+from conformance.config.settings import BUDGETS
 from conformance.contract import catalogue
 from conformance.contract.profiles import PROFILES, get_profile
 from conformance.pipes import silence_stdout, write_lines
@@ -311,6 +312,10 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     announce_network(config)
     import pytest
 
+    from conformance.report.summary import finish, results_stamp
+
+    # an earlier run's results, left where they are until this run writes its own, are never taken for its own
+    earlier = results_stamp(report_dir)
     env_before = dict(os.environ)
     # the key travels to pytest (and its workers) in the environment, never on a command line
     if config.api_key:
@@ -324,9 +329,7 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         os.environ.update(env_before)
         if embedded is not None:
             embedded.stop()
-    from conformance.report.summary import finish
-
-    return finish(config, int(code), report_dir)
+    return finish(config, int(code), report_dir, before=earlier)
 
 
 def command_list(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from cli_runs import REFERENCE_KEY
+from cli_runs import REFERENCE_KEY, Outcome, run_cli
 
 from conformance.contract.profiles import Profile, get_profile
 from conformance.server import RunningServer, ServerSettings, start_server
@@ -33,3 +33,12 @@ def reference_server() -> Iterator[Callable[..., RunningServer]]:
     yield start
     for server in running.values():
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    """One smoke run against the embedded reference server (conformant): the reports a user has from an
+    earlier run, to plant where a later run writes (agreement.plant), or to compare with (diff)."""
+    out = run_cli(["run", "--depth", "smoke"], tmp_path_factory.mktemp("earlier") / "reports", timeout=120)
+    assert out.code == 0, out.output[-3000:]
+    return out

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agreement import agree
 from cli_runs import run_cli
 
 from conformance.config import ConfigError, resolve
@@ -57,6 +58,8 @@ def test_budget_stops_sending_and_marks_the_rest_not_run(tmp_path: Path) -> None
     assert not_run and all("budget" in r["message"] for r in not_run)
     assert doc["verdict"] == "incomplete"
     assert "INCOMPLETE" in out.stdout
+    # and junit.xml and conformance.html say the same
+    agree(out)
 
 
 @pytest.mark.parametrize("throttled_server", [(3, (b"retry-after-ms", b"20"))], indirect=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from agreement import agree
 from cli_runs import Outcome
 from jsonschema import Draft202012Validator
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
@@ -355,3 +356,5 @@ def test_a_refused_key_is_named_and_exits_3(broken_server: Any, tmp_path: Path) 
     assert out.doc["run"]["halted"].startswith("the configured key was refused (HTTP 401)")
     assert {r["status"] for r in out.doc["results"]} == {"not run"}
     assert "KEY REFUSED" in (out.report_dir / "conformance.html").read_text(encoding="utf-8")
+    # and junit.xml says the same as the rest
+    agree(out)

@@ -141,7 +141,7 @@ def read_bytes(name: str, data: bytes, profile: Profile) -> list[Record]:
         except ValueError:
             whole = None
             lines = [line for line in stripped.splitlines() if line.strip()]
-            if len(lines) > 1 and any(_parses(line) for line in lines):
+            if len(lines) > 1 and any(_record_line(line) for line in lines):
                 return list(_jsonl(name, lines))
             if path.suffix.lower() in (".json", ".har"):
                 # one document that is not JSON: judged (and failed) as the response it claims to be
@@ -162,12 +162,14 @@ def read_bytes(name: str, data: bytes, profile: Profile) -> list[Record]:
     raise RecordError(f"{name}: not recognised as {hint}")
 
 
-def _parses(line: str) -> bool:
+def _record_line(line: str) -> bool:
+    """Whether a line is a JSONL record: a JSON object. A pretty-printed document cut short has lines that
+    parse as well (`105`, `true`, `"hi"`), but they are its innards, not records."""
     try:
-        json.loads(line)
+        document = json.loads(line)
     except ValueError:
         return False
-    return True
+    return isinstance(document, dict) and bool(document)
 
 
 def _from_document(source: str, fmt: str, raw: bytes, document: Any) -> Record:

@@ -35,7 +35,7 @@ from conformance.config import Config
 from conformance.contract import catalogue, schema_store
 from conformance.contract.profiles import Profile, get_profile
 from conformance.offline.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
-from conformance.report.summary import prepare_report_dir, run_report_dir
+from conformance.report.summary import JUNIT_SUITE_NAME, prepare_report_dir, run_report_dir
 from conformance.transport.exchange import Exchange
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -417,5 +417,5 @@ def pytest_args(report_dir: Path) -> list[str]:
     here = Path(__file__)
     return [str(here), "-p", "no:cacheprovider", "--rootdir", str(here.parent), "-o", "console_output_style=count",
             "-q", "--no-header", "-rN", "--tb=no", "--assert=plain", "-o", "junit_family=xunit1",
-            f"--junitxml={report_dir / 'junit.xml'}", f"--html={report_dir / 'conformance.html'}",
-            "--self-contained-html"]
+            "-o", f"junit_suite_name={JUNIT_SUITE_NAME}", f"--junitxml={report_dir / 'junit.xml'}",
+            f"--html={report_dir / 'conformance.html'}", "--self-contained-html"]

@@ -269,11 +269,14 @@ class ResultsCollector:
                      f"-m {option.markexpr}" if getattr(option, "markexpr", "") else ""]
         chosen = " ".join(s for s in selection if s)
         for req in catalogue.for_profile(run.profile.name):
-            if req.id in self.results and self.results[req.id].tests:
+            known = self.results.get(req.id)
+            # a test that began but reported no outcome (interrupted in its call) is not run as well
+            if known is not None and known.tests and (known.status != NOT_RUN or known.not_run):
                 continue
             result = self.result(req.id)
             if run.interrupted:
-                result.worsen(NOT_RUN, f"the run was interrupted ({run.interrupted}) before it", not_run="interrupted")
+                result.worsen(NOT_RUN, f"the run was interrupted ({run.interrupted}) before it was judged",
+                              not_run="interrupted")
             elif run.halted:
                 result.worsen(NOT_RUN, run.halted, not_run="halted")
             elif run.unlisted and not chosen:

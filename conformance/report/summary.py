@@ -9,7 +9,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -22,6 +22,7 @@ from conformance.report.outcomes import gating
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
+PYTEST_INTERRUPTED = 2
 PYTEST_USAGE = 4
 PYTEST_NO_TESTS = 5
 
@@ -126,7 +127,9 @@ def target_text(path: Path) -> Iterator[str]:
             if key == "results" and isinstance(value, list):
                 for result in value:
                     if isinstance(result, dict):
-                        yield from _strings({k: v for k, v in result.items() if k not in _OWN_RESULT_KEYS})
+                        yield from _strings({k: v for k, v in result.items()
+                                             if k not in _OWN_RESULT_KEYS and k != "evidence"})
+                        yield from _evidence_errors(result.get("evidence"))
             elif key not in _OWN_TOP_KEYS:
                 yield from _strings(value)
     elif path.suffix == ".xml":
@@ -138,7 +141,9 @@ def target_text(path: Path) -> Iterator[str]:
         for element in root.iter():
             if element.tag in ("failure", "error", "skipped", "system-out", "system-err"):
                 yield element.get("message") or ""
-                yield element.text or ""
+                text = element.text or ""
+                # a skip's text starts with the suite's own test file and line: `test_auth.py:35: `
+                yield _SKIP_LOCATION.sub("", text) if element.tag == "skipped" else text
             elif element.tag == "property" and element.get("name") not in ("requirement", "level"):
                 yield element.get("value") or ""
     else:
@@ -159,6 +164,17 @@ def target_text(path: Path) -> Iterator[str]:
 
 
 _JSON_BLOB = re.compile(r'data-jsonblob="([^"]*)"')
+_SKIP_LOCATION = re.compile(r"^[\w.-]+\.py:\d+: ")
+
+
+def _evidence_errors(pointer: Any) -> Iterator[str]:
+    """Of a result's evidence pointer (results.Result.to_json), the part that came from the target: each
+    exchange's transport error. Its anchor, page link, scenario names, methods and statuses are the run's own."""
+    if not isinstance(pointer, dict):
+        return
+    for scenario in pointer.get("scenarios") or []:
+        if isinstance(scenario, dict) and isinstance(scenario.get("error"), str):
+            yield scenario["error"]
 
 
 def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | None = None,
@@ -180,6 +196,16 @@ def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | Non
             if neutralise:
                 path.write_bytes(scrubber.data(path.read_bytes()))
     return found
+
+
+def results_stamp(report_dir: Path) -> tuple[int, int, int] | None:
+    """What tells the conformance.json in `report_dir` from one written later (inode, mtime, size); None when
+    there is none. finish() compares it with the stamp taken before the run began."""
+    try:
+        stat = (report_dir / "conformance.json").stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
 
 
 def _load(report_dir: Path) -> dict[str, Any] | None:
@@ -268,12 +294,17 @@ def failure_line(result: dict[str, Any], width: int | None = None) -> str:
     return f"{head}{clip(message, room)}{rerun}"
 
 
-def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str) -> str:
+def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str,
+           scrub: Callable[[str], str] = str) -> str:
+    """The summary. `scrub` masks the secrets in what came from the target or the configuration (the verdict's
+    detail, target, model, failure messages, the report directory), never in the summary's own words: a key
+    that is a common word ("test", "conformance") leaves the summary readable."""
     # the verdict shouts; what follows it (a host name, the flag to fix) keeps its case, to be copied as is
     verdict, sep, detail = verdict_line.partition(": ")
-    lines = ["", "=" * 72, f"sgp-conformance: {verdict.upper()}{sep}{detail} (--fail-on {fail_on})"]
+    lines = ["", "=" * 72, f"sgp-conformance: {verdict.upper()}{sep}{scrub(detail)} (--fail-on {fail_on})"]
     run = doc.get("run", {})
-    lines.append(f"target {run.get('target')}  profile {run.get('profile')}  model {run.get('model')}")
+    lines.append(f"target {scrub(str(run.get('target')))}  profile {run.get('profile')}  "
+                 f"model {scrub(str(run.get('model')))}")
     if run.get("seed") is not None:
         lines.append(f"depth {run.get('depth')}  seed {run['seed']} (--seed {run['seed']} repeats the generated "
                      "cases)")
@@ -286,7 +317,7 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
             lines.append(f"  {level:<6} {shown}{parts}")
     failed = [r for r in doc.get("results", []) if r["status"] in {"fail", "error", "stale"}]
     for r in failed[:25]:
-        lines.append(failure_line(r))
+        lines.append(failure_line({**r, "message": scrub(str(r.get("message") or ""))}))
     if len(failed) > 25:
         lines.append(f"  ... and {len(failed) - 25} more")
     known = [r["id"] for r in doc.get("results", []) if r["status"] == "known"]
@@ -296,12 +327,16 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
     lines.append(f"requests sent: {req.get('sent', 0)}  (429 seen: {req.get('throttled', 0)})")
     written = [name for name in REPORT_FILES if (report_dir / name).exists()]
     if written:
-        lines.append(f"reports in {report_dir}{os.sep}: {', '.join(written)}")
+        lines.append(f"reports in {scrub(str(report_dir))}{os.sep}: {', '.join(written)}")
     lines.append("=" * 72)
     return "\n".join(lines)
 
 
-def finish(config: Config, pytest_code: int, report_dir: Path) -> int:
+def finish(config: Config, pytest_code: int, report_dir: Path,
+           before: tuple[int, int, int] | None = None) -> int:
+    """The rescan, the summary and the exit code of a run. `before` is the results_stamp of report_dir taken
+    before the run began: a conformance.json that still has it is an earlier run's, never this one's."""
+    earlier = before is not None and results_stamp(report_dir) == before
     leaks = leaked_files(report_dir, config, neutralise=True)
     if leaks:
         names = ", ".join(str(p) for p in leaks)
@@ -315,10 +350,14 @@ def finish(config: Config, pytest_code: int, report_dir: Path) -> int:
         print("sgp-conformance: the selection matched no requirement, nothing was judged: "
               "check -k / -m (sgp-conformance list shows the IDs)", file=sys.stderr)
         return EXIT_USAGE
-    doc = _load(report_dir)
+    doc = None if earlier else _load(report_dir)
+    if doc is None and pytest_code == PYTEST_INTERRUPTED:
+        print("sgp-conformance: interrupted before the run began: nothing was judged, no report was written",
+              file=sys.stderr)
+        return SIGNAL_EXIT["SIGINT"]
     if doc is None:
         print("sgp-conformance: the run ended before writing its results", file=sys.stderr)
         return EXIT_FAIL
     code, line = exit_code(doc, config.fail_on)
-    print(Scrubber(config_secrets(config)).text(render(doc, line, report_dir, config.fail_on)))
+    print(render(doc, line, report_dir, config.fail_on, Scrubber(config_secrets(config)).text))
     return code

@@ -134,6 +134,12 @@ class Collector:
             else:
                 print(line)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> None:
+        if self.run.interrupted:
+            # interrupted in the preflight (see pytest_configure): the run ends here, its reports say so
+            raise KeyboardInterrupt
+
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
         self.run.interrupted = self.run.interrupted or "SIGINT"
 

@@ -168,13 +168,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if not worker and not settings.dry_run:
         # the minimal request first: a wrong path, model or key is the user's mistake, found before the run
         # spends its budget (a UsageError here ends the run before any report is written)
+        # SIGTERM ends the run as Ctrl-C does from its first request on, the preflight's included
+        _catch_sigterm(run)
         try:
             run.halted = preflight(run)
         except ConfigError as exc:
             run.close()
             raise pytest.UsageError(str(exc)) from None
-        _catch_sigterm(run)
-        # the target answers: the previous run's reports (only this tool's) can go
+        except KeyboardInterrupt:
+            # pytest writes no report of an interrupt in pytest_configure: it is raised again once the session
+            # has begun (Collector.pytest_collection), where pytest ends the run and writes its reports
+            run.interrupted = run.interrupted or "SIGINT"
+        # the target answers (or the run was interrupted, and writes its own): the previous run's reports
+        # (only this tool's) can go
         from conformance.report.summary import clear_own_reports
 
         report_dir = Path(settings.report_dir)

@@ -1,0 +1,143 @@
+"""Do no harm: a run touches no file of the user's, even one holding the key in a report directory it is
+pointed at; a key that is a common word, a field name or part of the report path leaves every report whole
+and is not taken for a leak; a mistyped flag or a user's own junit.xml stops the run before it writes.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from agreement import BAD, REPORTS, agree, markup_intact, one_line, plant, read_page, snapshot
+from cli_runs import REFERENCE_KEY, Outcome, run_cli
+from counting import counting_server
+from report_fixtures import CANARY, echo_app, serve
+
+from conformance.server import RunningServer
+
+USER_FILES = {".env": "SGP_API_KEY={key}\nOTHER=1\n", "src/settings.py": 'API_KEY = "{key}"\nDEBUG = False\n',
+              "notes.txt": "the key is {key}, base64 and all\n"}
+
+
+def write_user_files(directory: Path, key: str) -> dict[str, bytes]:
+    for name, text in USER_FILES.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.format(key=key), encoding="utf-8")
+    return snapshot(directory)
+
+
+@pytest.fixture(scope="module")
+def echo_server() -> Iterator[RunningServer]:
+    server = serve(echo_app, CANARY)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("target", ["reference", "echoing"])
+def test_user_files_holding_the_key_are_left_byte_identical(target: str, echo_server: RunningServer,
+                                                             tmp_path: Path) -> None:
+    # the user's project directory given as the report directory: its files hold the key
+    project = tmp_path / "project"
+    if target == "echoing":
+        key, flags = CANARY, ["--base-url", echo_server.base_url, "--account-id", "acct-1"]
+        before = write_user_files(project, key)
+        out = run_cli(["run", *flags, "--depth", "smoke"], project, env={"SGP_API_KEY": key}, timeout=120)
+    else:
+        with counting_server("sgp") as (server, _):
+            before = write_user_files(project, REFERENCE_KEY)
+            out = run_cli(["run", "--base-url", server.base_url, "--depth", "smoke"], project,
+                          env={"SGP_API_KEY": REFERENCE_KEY}, timeout=120)
+    doc = agree(out)
+    after = snapshot(project)
+    # the user's files are as they were, byte for byte; the run added its three reports and nothing else
+    assert {name: after.get(name) for name in before} == before
+    assert set(after) == set(before) | set(REPORTS)
+    if target == "echoing":
+        # the echo is the server's fault (AUTH-007), and the rescan found no leak in the run's own reports
+        assert out.code == 1 and {r["id"] for r in doc["results"] if r["status"] in BAD} >= {"AUTH-007"}
+    else:
+        assert out.code == 0 and doc["verdict"] == "conformant"
+
+
+# keys a scrubber could confuse with the report's own words: common words, a field name, a part of the path
+PATH_PART = "rq7path"
+KEYS = ["test", "token", "a", "conformance", "prompt_tokens", PATH_PART]
+# keys that also occur in a conformant answer: the reference server's fields (prompt_tokens) and its
+# system_fingerprint (fp_sgp_conformance_ref)
+IN_ANSWERS = {"conformance", "prompt_tokens"}
+
+
+Servers = Callable[..., RunningServer]
+
+
+def short_key_run(key: str, tmp_path: Path, reference_server: Servers, *extra: str) -> Outcome:
+    server = reference_server("sgp", api_keys=(key,))
+    return run_cli(["run", "--base-url", server.base_url, "--depth", "smoke", *extra],
+                   tmp_path / f"reports-{PATH_PART}", env={"SGP_API_KEY": key}, timeout=120)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_a_key_that_is_a_common_word_leaves_every_report_whole(key: str, tmp_path: Path,
+                                                               reference_server: Servers) -> None:
+    out = short_key_run(key, tmp_path, reference_server)
+    assert "SECRET LEAK" not in out.output, out.output[-3000:]
+    reports = out.report_dir
+    # each report parses with a plain parser, and the page has its parts, its markup unmasked
+    ET.parse(reports / "junit.xml")
+    json.loads((reports / "conformance.json").read_text(encoding="utf-8"))
+    markup_intact(reports / "conformance.html")
+    page = read_page(reports / "conformance.html")
+    assert {"sgp-summary", "sgp-failures", "sgp-matrix", "results-table"} <= page.ids
+    doc = agree(out)
+    failed = {r["id"] for r in doc["results"] if r["status"] in BAD}
+    if key in IN_ANSWERS:
+        # judged by AUTH-007 (and with it PROP-001's generated answers) as an echo: see the test below
+        assert failed <= {"AUTH-007", "PROP-001"}, failed
+    else:
+        # as with a long key: the reference server conforms
+        assert failed == set() and out.code == 0 and doc["verdict"] == "conformant", out.output[-3000:]
+
+
+@pytest.mark.xfail(strict=True, reason="bug: AUTH-007 takes a key that also occurs in a conformant answer (a field "
+                   "name such as prompt_tokens, the reference server's system_fingerprint fp_sgp_conformance_ref) "
+                   "for an echo of the key, and fails the reference server")
+@pytest.mark.parametrize("key", sorted(IN_ANSWERS))
+def test_a_key_that_occurs_in_a_conformant_answer_is_no_echo(key: str, tmp_path: Path,
+                                                             reference_server: Servers) -> None:
+    out = short_key_run(key, tmp_path, reference_server, "-k", "AUTH-007 or PROP-001")
+    doc = agree(out)
+    assert {r["id"]: r["status"] for r in doc["results"] if r["id"] in ("AUTH-007", "PROP-001")} == {
+        "AUTH-007": "pass", "PROP-001": "pass"}
+
+
+def test_a_mistyped_flag_leaves_the_earlier_reports_in_place(earlier_run: Outcome, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    before = plant(earlier_run.report_dir, reports)
+    out = run_cli(["run", "--depht", "smoke"], reports, timeout=120)
+    assert out.code == 2, out.output[-3000:]
+    assert one_line(out.stderr) == "sgp-conformance run: unknown option --depht: did you mean --depth?"
+    assert "reference server" not in out.stdout
+    assert snapshot(reports) == before
+
+
+def test_a_junit_xml_of_the_user_is_never_replaced(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "junit.xml").write_text('<testsuite name="my-own-tests" tests="1"><testcase name="t"/></testsuite>',
+                                       encoding="utf-8")
+    before = snapshot(reports)
+    with counting_server("sgp") as (server, count):
+        out = run_cli(["run", "--base-url", server.base_url, "--depth", "smoke"], reports,
+                      env={"SGP_API_KEY": REFERENCE_KEY}, timeout=120)
+        sent = count.count
+    assert out.code == 2, out.output[-3000:]
+    line = one_line(out.stderr)
+    assert f"{reports / 'junit.xml'} exists and was not written by sgp-conformance" in line, line
+    assert "--report-dir" in line
+    # checked before anything started: nothing sent, nothing written, the file as it was
+    assert sent == 0
+    assert snapshot(reports) == before

@@ -1,0 +1,255 @@
+"""One honest verdict: whatever stops or limits a run, its exit code, banner, conformance.json, junit.xml and
+conformance.html say the same, and none of them calls conformant what was not judged. An interrupted run
+says so (130, 143); a recording cut short fails JSON-001 alone; a diff against a run that reached nothing
+shows the coverage lost; a target that refuses everything fails BASIC-001 alone; a server with one fault
+fails the requirements about that fault alone.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import misbehaving
+import pytest
+from agreement import BAD, UNJUDGED, agree, banner, plant, read_page
+from cli_runs import REFERENCE_KEY, Outcome, run_cli
+from counting import counting_server
+from mutants import ACCOUNT, KEY, MODEL, Call, Mutant, on_body, settings_for
+
+import conformance.suite
+from conformance.contract import catalogue
+from conformance.contract.profiles import SGP
+from conformance.server import create_app, start_server
+from conformance.suite.needs import Answered, Basic, Carried
+
+SUITE_DIR = Path(conformance.suite.__file__).parent
+FIXTURES = Path(__file__).parent / "fixtures"
+# no step of these runs may take longer; a hang fails the test instead of stalling the session
+HARD_TIMEOUT = 60
+
+
+def needs_of_every_requirement() -> dict[str, tuple[Any, ...]]:
+    """What each requirement needs, read from the @requirement marks of the suite's own modules."""
+    found: dict[str, tuple[Any, ...]] = {}
+    for path in sorted(SUITE_DIR.glob("test_*.py")):
+        with warnings.catch_warnings():
+            # the plugin registers the suite's marks only in a session that runs the suite
+            warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+            module = importlib.import_module(f"conformance.suite.{path.stem}")
+        for test in vars(module).values():
+            for mark in getattr(test, "pytestmark", []):
+                if mark.name != "parametrize":
+                    continue
+                for param in mark.args[1]:
+                    marks = {m.name: m for m in param.marks}
+                    if "requirement" in marks:
+                        found[marks["requirement"].args[0]] = tuple(marks["needs"].args)
+    return found
+
+
+# -- interrupted -------------------------------------------------------------------------------------------
+
+# a user's terminal delivers Ctrl-C as SIGINT to a process that has Python's default handler; a child of
+# this test process may have inherited SIGINT ignored (a CI runner's), so the CLI is started with it restored
+CLI_WITH_CTRL_C = [sys.executable, "-c",
+                   "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                   "sys.argv[0] = 'sgp-conformance'; runpy.run_module('conformance.cli', run_name='__main__')"]
+
+
+def interrupted_run(tmp_path: Path, earlier: Outcome, sig: signal.Signals, nth: int) -> tuple[Outcome, int]:
+    """`run` against a slow reference server, sent `sig` once its `nth` request reached the server (the first
+    is the preflight's), over the reports of an earlier conformant run. The outcome, and the requests sent."""
+    reports = tmp_path / "reports"
+    plant(earlier.report_dir, reports)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SGP_")}, "SGP_API_KEY": REFERENCE_KEY}
+    with counting_server("sgp", latency_ms=150) as (server, count):
+        process = subprocess.Popen([*CLI_WITH_CTRL_C, "run", "--base-url", server.base_url, "--report-dir",
+                                    str(reports)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=env, cwd=tmp_path)
+        try:
+            assert count.wait_for(nth, timeout=HARD_TIMEOUT), "the run never reached the server"
+            process.send_signal(sig)
+            stdout, stderr = process.communicate(timeout=HARD_TIMEOUT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.communicate(timeout=HARD_TIMEOUT)
+        sent = count.count
+    return Outcome(process.returncode, stdout, stderr, reports), sent
+
+
+@pytest.mark.parametrize("nth", [1, 3], ids=["in-the-preflight", "while-judging"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_says_so_everywhere(sig: signal.Signals, nth: int, earlier_run: Outcome,
+                                               tmp_path: Path) -> None:
+    out, sent = interrupted_run(tmp_path, earlier_run, sig, nth)
+    assert out.code == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], out.output[-3000:]
+    doc = agree(out)
+    # this run's reports, not the earlier run's left in the directory: the verdict is interrupted, nowhere
+    # conformant, and what the interrupt cut off is not run for that reason
+    assert doc["verdict"] == "interrupted" and doc["run"]["interrupted"] == sig.name
+    assert doc["run"]["target"] != json.loads((earlier_run.report_dir / "conformance.json").read_text())["run"][
+        "target"]
+    head = banner(out.stdout)[0]
+    assert head.startswith(f"sgp-conformance: INTERRUPTED: by {sig.name}") and "nothing is conformant" in head
+    assert read_page(out.report_dir / "conformance.html").verdict.startswith("INTERRUPTED")
+    kinds = {r["not_run"] for r in doc["results"] if r["status"] == "not run"}
+    assert "interrupted" in kinds and kinds <= {"interrupted", "settings"}, kinds
+    assert {r["status"] for r in doc["results"]} <= {"pass", "not judged", "not run"}
+    assert doc["requests"]["sent"] <= sent
+
+
+@pytest.mark.xfail(strict=True, reason="bug: the per-level verdicts of an interrupted run call a level "
+                   "'conformant' when what ran of it passed (MUST conformant: 2 pass, 51 not run), in "
+                   "conformance.json `verdicts`, the banner and the HTML levels table")
+def test_no_level_of_an_interrupted_run_is_called_conformant(earlier_run: Outcome, tmp_path: Path) -> None:
+    out, _ = interrupted_run(tmp_path, earlier_run, signal.SIGINT, 3)
+    doc = agree(out)
+    assert any(r["status"] == "pass" for r in doc["results"]), "nothing passed before the interrupt"
+    assert "conformant" not in doc["verdicts"].values(), doc["verdicts"]
+
+
+# -- recorded traffic cut short ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("indent", [None, 2], ids=["one-line", "pretty-printed"])
+def test_a_truncated_recording_fails_json_001_alone(indent: int | None, tmp_path: Path) -> None:
+    whole = json.dumps(json.loads((FIXTURES / "chat-completion-200.json").read_text()), indent=indent)
+    # cut mid-document: a pretty-printed one then has lines that parse on their own (`105`), none an object
+    (tmp_path / "cut.json").write_text(whole[: len(whole) // 2], encoding="utf-8")
+    out = run_cli(["validate", "cut.json"], tmp_path / "reports", timeout=HARD_TIMEOUT)
+    doc = agree(out)
+    assert out.code == 1 and doc["verdict"] == "not conformant", out.output[-3000:]
+    by_id = {r["id"]: r for r in doc["results"]}
+    assert {rid for rid, r in by_id.items() if r["status"] in BAD} == {"JSON-001"}
+    assert doc["recorded"]["records"] == 1
+    # every rule about the body's content points at JSON-001: it cannot be judged on a body that is not JSON
+    shape = {rid: r for rid, r in by_id.items() if rid.startswith(("RESP-", "SEM-"))}
+    assert all(r["status"] in UNJUDGED for r in shape.values()), {k: r["status"] for k, r in shape.items()}
+    assert all(r["needs"] == "JSON-001" for rid, r in shape.items() if rid.startswith("RESP-"))
+    assert {rid for rid, r in shape.items() if r["needs"] == "JSON-001"} >= {"SEM-001", "SEM-003", "SEM-011"}
+
+
+# -- diff against a run that reached nothing -----------------------------------------------------------------
+
+
+def test_diff_against_an_unreachable_run_lists_the_coverage_lost(earlier_run: Outcome, tmp_path: Path) -> None:
+    port = misbehaving.closed_port()
+    dead = run_cli(["run", "--base-url", f"http://127.0.0.1:{port}", "--depth", "smoke"], tmp_path / "dead",
+                   env={"SGP_API_KEY": REFERENCE_KEY}, timeout=HARD_TIMEOUT)
+    dead_doc = agree(dead)
+    assert dead.code == 3 and dead_doc["verdict"] == "unreachable", dead.output[-3000:]
+    old, new = earlier_run.report_dir / "conformance.json", dead.report_dir / "conformance.json"
+    out = run_cli(["diff", str(old), str(new)], timeout=HARD_TIMEOUT)
+    assert out.code == 1, out.output
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"the new run could not judge: unreachable (connection refused by 127.0.0.1:{port})"
+    passed = [r for r in json.loads(old.read_text())["results"] if r["status"] == "pass" and r["level"] == "MUST"]
+    assert passed
+    lost = f"coverage lost (passed before, not judged or not run now) ({len(passed)}):"
+    assert lost in lines, lines[:5]
+    for r in passed:
+        assert any(line.startswith(f"  {r['id']} MUST pass -> not run") for line in lines), r["id"]
+    assert lines[-1].startswith(f"0 regression(s) and {len(passed)} lost (--fail-on must)")
+
+
+# -- a target that refuses everything ------------------------------------------------------------------------
+
+
+async def refuse_everything(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """Every request answered with the same 400, whose body names no model (so it is no model error)."""
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 400,
+                "headers": [(b"content-type", b"application/json"), (b"x-request-id", b"req_400")]})
+    await send({"type": "http.response.body", "body": json.dumps({"detail": "bad request"}).encode()})
+
+
+def test_a_target_refusing_everything_fails_basic_001_alone(tmp_path: Path) -> None:
+    needs = needs_of_every_requirement()
+    assert set(needs) == {r.id for r in catalogue.REQUIREMENTS}
+    needs_2xx = {rid for rid, found in needs.items() if any(isinstance(n, Answered | Basic | Carried) for n in found)}
+    assert "BASIC-001" in needs_2xx and len(needs_2xx) > 50
+    with counting_server("sgp", app=refuse_everything) as (server, _):
+        out = run_cli(["run", "--base-url", server.base_url], tmp_path / "reports",
+                      env={"SGP_API_KEY": REFERENCE_KEY}, timeout=HARD_TIMEOUT)
+    doc = agree(out)
+    assert out.code == 1 and doc["verdict"] == "not conformant", out.output[-3000:]
+    by_id = {r["id"]: r for r in doc["results"]}
+    # of the whole catalogue, nothing that needs a 2xx answer was judged, but the minimal request's own rule
+    judged = {rid: by_id[rid]["status"] for rid in needs_2xx & set(by_id) if by_id[rid]["status"] not in UNJUDGED}
+    assert judged == {"BASIC-001": "fail"}
+    # and the rest point at it
+    pointing = {by_id[rid]["needs"] for rid in needs_2xx & set(by_id) if by_id[rid]["status"] == "not judged"}
+    assert pointing <= {"BASIC-001", None} and "BASIC-001" in pointing
+    assert {rid for rid, r in by_id.items() if r["status"] in BAD and r["level"] == "MUST"} == {"BASIC-001"}
+
+
+# -- one fault, its requirements alone -----------------------------------------------------------------------
+
+
+def _ignore_a_valid_max_tokens(body: Any, call: Call) -> None:
+    # an invalid value still reaches the reference server, which refuses it: the fault is ignoring, not accepting
+    limit = body.get("max_tokens") if isinstance(body, dict) else None
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+        del body["max_tokens"]
+
+
+MAX_TOKENS_IGNORED = Mutant("a valid max_tokens is ignored", "SEM-006", ("sgp",),
+                            request=on_body(_ignore_a_valid_max_tokens))
+
+
+def max_tokens_ignored_run(tmp_path: Path, *flags: str) -> Outcome:
+    settings = settings_for("sgp")
+    with start_server(MAX_TOKENS_IGNORED.wrap(create_app(settings), settings), profile=SGP) as server:
+        return run_cli(["run", "--base-url", server.base_url, "--account-id", ACCOUNT, "--model", MODEL,
+                        "--max-examples", "10", *flags], tmp_path / "reports", env={"SGP_API_KEY": KEY},
+                       timeout=HARD_TIMEOUT)
+
+
+def test_a_server_that_ignores_max_tokens_fails_only_what_is_about_it(tmp_path: Path) -> None:
+    # a seed whose generated cases pass (see the shrinking test below for one whose cases find the fault)
+    out = max_tokens_ignored_run(tmp_path, "--seed", "1")
+    doc = agree(out)
+    assert out.code == 1, out.output[-3000:]
+    by_id = {r["id"]: r for r in doc["results"]}
+    failed = {rid for rid, r in by_id.items() if r["status"] in BAD}
+    assert "SEM-006" in failed and failed <= {"SEM-006", "PROP-001"}, failed
+    # generated cases may find the same fault: then PROP-001 says it is SEM-006's
+    if "PROP-001" in failed:
+        assert all("SEM-006" in v["message"] for v in by_id["PROP-001"]["violations"])
+    # a completion that ignored the limit was not cut, and rightly says "stop": SEM-007 points at SEM-006
+    assert (by_id["SEM-007"]["status"], by_id["SEM-007"]["needs"]) == ("not judged", "SEM-006"), by_id["SEM-007"]
+
+
+@pytest.mark.xfail(strict=True, reason="bug: when generated cases find a fault, Hypothesis shrinks it one new "
+                   "request per case until the run's budget is spent (seed 10: 150 of 150 sent where --dry-run "
+                   "plans 128), and every requirement after the property tests is `not run` (budget)")
+def test_shrinking_a_generated_failure_leaves_the_rest_of_the_budget(tmp_path: Path) -> None:
+    # with this seed, PROP-001's generated cases find the ignored max_tokens; the budget covers the plan
+    out = max_tokens_ignored_run(tmp_path, "--seed", "10", "--max-requests", "150")
+    doc = agree(out)
+    assert [r["id"] for r in doc["results"] if r["not_run"] == "budget"] == []
+
+
+# -- a run started by a process that is itself an xdist worker -----------------------------------------------
+
+
+def test_a_run_started_from_an_xdist_worker_keeps_its_whole_budget(tmp_path: Path) -> None:
+    # a CI job's test that runs sgp-conformance inherits PYTEST_XDIST_WORKER_COUNT from its own xdist; the
+    # run has no workers of its own, so its budget is all of --max-requests (smoke needs at most 30)
+    out = run_cli(["run", "--depth", "smoke", "--max-requests", "40"], tmp_path / "reports",
+                  env={"PYTEST_XDIST_WORKER_COUNT": "4", "PYTEST_XDIST_WORKER": "gw3"}, timeout=HARD_TIMEOUT)
+    doc = agree(out)
+    assert out.code == 0 and doc["verdict"] == "conformant", out.output[-3000:]
+    assert [r["id"] for r in doc["results"] if r["not_run"] == "budget"] == []
