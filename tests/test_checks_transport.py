@@ -135,9 +135,29 @@ def test_content_type_needs_a_2xx() -> None:
 
 def test_key_not_echoed_passes_clean_response() -> None:
     assert transport.key_not_echoed(make_exchange(), [KEY]) == []
-    # keys too short to tell from ordinary text, and the empty key, are not judged
-    assert transport.key_not_echoed(make_exchange(body={"detail": "bad key"}), ["", "bad", "key"]) == []
     assert transport.key_not_echoed(NO_RESPONSE, [KEY]) == []
+
+
+@pytest.mark.parametrize("key", ["bad", "key", "conformance", "prompt_tokens", "assistant"])
+def test_a_key_an_answer_may_contain_anyway_is_not_judged(key: str) -> None:
+    """A word or a short key found in a conformant answer (a field name, a fingerprint) proves no echo: the
+    rule is not judged, and says why, rather than failing a correct server or passing on nothing."""
+    answer = make_exchange(body={"detail": "bad key", "usage": {"prompt_tokens": 1}, "system_fingerprint":
+                                 "fp_conformance", "role": "assistant"})
+    found = transport.key_not_echoed(answer, ["", key])
+    assert [type(v).__name__ for v in found] == ["NotJudged"] and "too short or too ordinary" in found[0].message
+
+
+@pytest.mark.parametrize(("secret", "distinct"), [
+    ("sk-0123456789abcdef", True), ("a" * 16, True), ("key12345", True), ("12345678", False),
+    ("conformance", False), ("prompt_tokens", False), ("k3y", False)])
+def test_distinctive_keys(secret: str, distinct: bool) -> None:
+    assert transport.distinctive(secret) is distinct
+
+
+def test_a_distinctive_key_beside_an_ordinary_one_is_still_judged() -> None:
+    echo = make_exchange(body={"detail": f"bad key {KEY}"})
+    assert [v.requirement for v in transport.key_not_echoed(echo, ["conformance", KEY])] == ["AUTH-007"]
 
 
 def test_key_echoed_in_header_never_quotes_it() -> None:

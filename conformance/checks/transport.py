@@ -287,18 +287,33 @@ def _encodings(secret: str) -> list[tuple[str, bytes]]:
     return forms
 
 
+def distinctive(secret: str) -> bool:
+    """Whether finding `secret` in an answer can only mean the answer echoes it: 16 characters or more, or
+    8 or more that mix letters and digits, as generated keys do. A shorter key, or a word (`conformance`,
+    `prompt_tokens`), may occur in a conformant answer's own text (a field name, a fingerprint)."""
+    if len(secret) >= 16:
+        return True
+    return len(secret) >= MIN_SECRET_LENGTH and any(c.isdigit() for c in secret) and any(c.isalpha() for c in secret)
+
+
 def key_not_echoed(exchange: Exchange, secrets: list[str]) -> list[Violation]:
     """AUTH-007: no secret, verbatim or base64-encoded, appears in a response header value or the body.
 
     Messages name the header and the form found, never the secret or the header's value. No response
-    means nothing was echoed: there is nothing to judge and nothing to report.
+    means nothing was echoed: there is nothing to judge and nothing to report. Only distinctive secrets
+    are looked for; where every secret is too ordinary to tell an echo from the answer's own text, the
+    rule is not judged.
     """
     if exchange.response is None:
         return []
     response = exchange.response
+    strings = [s for s in secrets if isinstance(s, str) and s]
+    if strings and not any(distinctive(s) for s in strings):
+        return [NotJudged("AUTH-007", "the key is too short or too ordinary (a word) to tell an echo of it from "
+                          "an answer's own text: use a long random key to judge AUTH-007", "", exchange.scenario)]
     out: list[Violation] = []
     for number, secret in enumerate(secrets, start=1):
-        if not isinstance(secret, str) or len(secret) < MIN_SECRET_LENGTH:
+        if not isinstance(secret, str) or not distinctive(secret):
             continue
         forms = _encodings(secret)
         for name, value in response.headers:

@@ -211,16 +211,24 @@ def verdict(results: Iterable[Mapping[str, Any]], fail_on: str, *, interrupted: 
 
 
 def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
-    """Per level: not conformant (a failure), conformant (something passed), or not judged. INFO results are
+    """Per level, read as the run's verdict is: not conformant (a failure), else interrupted, incomplete or
+    partial where requirements of the level were not run for that reason (an interruption, the budget or
+    throttling, the selection), else conformant (something passed), else not judged. INFO results are
     observations and never make their level not conformant."""
     results = list(results)
     out = {}
     for level in catalogue.LEVELS:
-        statuses = {r["status"] for r in results if r["level"] == level}
+        at_level = [r for r in results if r["level"] == level]
+        statuses = {r["status"] for r in at_level}
+        missing = {r.get("not_run") for r in at_level if r["status"] == NOT_RUN}
         if statuses & BAD:
             out[level] = "not conformant"
+        elif "interrupted" in missing:
+            out[level] = "interrupted"
+        elif missing & {"budget", "throttled"}:
+            out[level] = "incomplete"
         elif statuses & {"pass", "observed"}:
-            out[level] = "conformant"
+            out[level] = "partial" if "selection" in missing else "conformant"
         else:
             # nothing at this level was judged (not judged, not run, or only known deviations)
             out[level] = NOT_JUDGED

@@ -35,6 +35,9 @@ from conformance.suite.run import Run
 from conformance.transport.client import BudgetExhausted
 from conformance.transport.exchange import Exchange, RequestSpec
 
+# new requests the search for a minimal failing example may send at least (a fifth of the cases, if more)
+SHRINK_REQUESTS = 10
+
 
 class Cases:
     """Sends generated bodies once each: Hypothesis replays and shrinks from this cache, not the target."""
@@ -45,6 +48,8 @@ class Cases:
         self.seen: dict[bytes, Exchange] = {}
         self.out_of_budget = False
         self.throttled = 0
+        # new requests the search for a minimal failing example may still send (None: no limit)
+        self.allowance: int | None = None
 
     encode = staticmethod(encode)
 
@@ -60,8 +65,10 @@ class Cases:
         if raw is None:
             return None
         if raw not in self.seen:
-            if self.out_of_budget:
+            if self.out_of_budget or self.allowance == 0:
                 return None
+            if self.allowance is not None:
+                self.allowance -= 1
             try:
                 self.seen[raw] = self.judge.run.client.send(self._spec(raw, body))
             except BudgetExhausted:
@@ -189,6 +196,8 @@ def explore(run: Run, outcome: Exploration, bodies: list[Any], mode: str,
         if found:
             raise AssertionError(_describe(exchange, run, found))
 
+    # shrinking sends a new request per candidate: bounded, so a fault found costs the rest of the run little
+    cases.allowance = max(SHRINK_REQUESTS, run.config.property_examples() // 5)
     try:
         run_hypothesis(run.config, operation(run.profile.name).as_strategy(MODES[mode]), check)
     except AssertionError as exc:
