@@ -42,3 +42,12 @@ def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     out = run_cli(["run", "--depth", "smoke"], tmp_path_factory.mktemp("earlier") / "reports", timeout=120)
     assert out.code == 0, out.output[-3000:]
     return out
+
+
+# tests that take tens of seconds each (a whole area of the mutation matrix): started first, so that with
+# `-n 2` the two workers share them instead of one finishing them alone while the other waits
+SLOW_FIRST = ("tests/test_mutation_matrix.py::test_every_mutant_is_killed_at_its_level",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
