@@ -194,17 +194,25 @@ def _not_run(recipe: Recipe, profile: str, version: str, error: str) -> dict[str
             "error": error}
 
 
-def _cell(counts: dict[str, int]) -> str:
-    return f"{counts.get('pass', 0)}/{counts.get('fail', 0)}/{counts.get('error', 0)}/{counts.get('skip', 0)}"
+# the outcomes of conformance.json (docs/reports.md) a cell shows: pass/fail/not judged/observed, then the
+# rarer ones only where they occur
+CELL = ("pass", "fail", "not judged", "observed")
+RARE = ("not run", "error", "known", "stale")
+
+
+def count_cell(counts: dict[str, int]) -> str:
+    cell = "/".join(str(counts.get(k, 0)) for k in CELL)
+    rare = [f"{counts[k]} {k}" for k in RARE if counts.get(k)]
+    return cell + (f" (+{', '.join(rare)})" if rare else "")
 
 
 def summary_table(runs: list[dict[str, Any]]) -> str:
-    header = ("server", "profile", "version", "exit", "wall s", "MUST p/f/e/s", "SHOULD p/f/e/s", "INFO p/f/e/s")
+    header = ("server", "profile", "version", "exit", "wall s", "MUST p/f/nj/o", "SHOULD p/f/nj/o", "INFO p/f/nj/o")
     rows = [header]
     for r in runs:
         exit_text = "timeout" if r["timed_out"] else ("-" if r["exit_code"] is None else str(r["exit_code"]))
         rows.append((r["server"], r["profile"], r["version"], exit_text, f"{r['wall_s']:.1f}",
-                     *(_cell(r["counts"][level]) for level in LEVELS)))
+                     *(count_cell(r["counts"][level]) for level in LEVELS)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import builders
 import pytest
 from builders import make_exchange
 
@@ -263,3 +264,52 @@ def test_internals_leaked_leaves_pointers_and_urls_alone(body: Any) -> None:
     assert errors.internals_leaked(make_exchange(status=422, body=body)) == []
     # a 200 is no error answer: nothing to judge
     assert [type(v) for v in errors.internals_leaked(make_exchange())] == [NotJudged]
+
+
+# --- wrong_type (VAL-023) -------------------------------------------------------------------------
+
+# llama-cpp-python 0.3.36 (interop run of 2026-11-30): it ignores `n`, so "n": "2" and "n": 2 both get one
+# choice; LiteLLM's mock_response model ignores `logprobs` whatever its type
+LLAMA_ONE_CHOICE = (b'{"id":"chatcmpl-8660cf8a","object":"chat.completion","created":1796004627,"model":"interop-tiny",'
+                    b'"choices":[{"index":0,"message":{"content":"by\\u05aaa\\"lM HelloM53T","role":"assistant"},'
+                    b'"logprobs":null,"finish_reason":"length"}],'
+                    b'"usage":{"prompt_tokens":59,"completion_tokens":16,"total_tokens":75}}')
+LITELLM_MOCK = (b'{"id":"chatcmpl-14060320","created":1796004306,"model":"interop-mock","object":"chat.completion",'
+                b'"choices":[{"finish_reason":"stop","index":0,"message":{"content":"Hello from the LiteLLM mock.",'
+                b'"role":"assistant"}}],"usage":{"completion_tokens":20,"prompt_tokens":10,"total_tokens":30}}')
+
+
+def _two_choices(e: Any) -> bool:
+    return isinstance(e.json, dict) and len(e.json.get("choices") or []) == 2
+
+
+def _has_logprobs(e: Any) -> bool:
+    return isinstance(e.json, dict) and any(isinstance(c.get("logprobs"), dict) for c in e.json.get("choices") or [])
+
+
+def test_wrong_type_is_not_judged_when_the_documented_type_is_ignored_too() -> None:
+    # the server ignores the parameter whatever its type: its own requirement reports that, not VAL-023
+    probe = make_exchange("type_n_string", body=LLAMA_ONE_CHOICE)
+    twin = make_exchange("n2", body=LLAMA_ONE_CHOICE)
+    found = errors.wrong_type(probe, twin, '"n": "2"', _two_choices, "SEM-002")
+    assert [type(v) for v in found] == [NotJudged] and found[0].needs == "SEM-002"
+    probe = make_exchange("type_logprobs_integer", body=LITELLM_MOCK)
+    twin = make_exchange("logprobs", body=LITELLM_MOCK)
+    found = errors.wrong_type(probe, twin, '"logprobs": 1', _has_logprobs, "LOGP-001")
+    assert [type(v) for v in found] == [NotJudged] and found[0].needs == "LOGP-001"
+    # a twin without a 2xx leaves nothing to compare with
+    found = errors.wrong_type(probe, error(500), '"logprobs": 1', _has_logprobs, "LOGP-001")
+    assert [type(v) for v in found] == [NotJudged]
+
+
+def test_wrong_type_flags_a_value_dropped_where_the_documented_type_is_honoured() -> None:
+    honoured = make_exchange("n2", body=builders.completion(choices=[builders.choice(0), builders.choice(1)]))
+    probe = make_exchange("type_n_string", body=LLAMA_ONE_CHOICE)
+    found = errors.wrong_type(probe, honoured, '"n": "2"', _two_choices, "SEM-002")
+    assert ids(found) == ["VAL-023"] and not isinstance(found[0], NotJudged) and "n2" in found[0].message
+    # refused, or honoured as the coerced value: no finding
+    assert errors.wrong_type(error(422, VALIDATION), honoured, '"n": "2"', _two_choices, "SEM-002") == []
+    assert errors.wrong_type(honoured, honoured, '"n": "2"', _two_choices, "SEM-002") == []
+    # a 5xx is ERR-005's
+    assert [type(v) for v in errors.wrong_type(error(500), honoured, '"n": "2"', _two_choices, "SEM-002")] \
+        == [NotJudged]

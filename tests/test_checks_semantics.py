@@ -92,6 +92,15 @@ def test_choice_count() -> None:
     assert ids(semantics.choice_count(ex(completion(choices=[choice(1)])))) == ["SEM-002"]
 
 
+def test_usage_counts_choices_says_what_falls_short() -> None:
+    two = completion(choices=[choice(0), choice(1)], usage=usage(5, 1))
+    found = semantics.usage_counts_choices(ex(two, n=2))
+    assert ids(found) == ["SEM-011"] and "only one choice counted?" in found[0].message
+    # Prism's static example: one choice with text "string" and completion_tokens 0 (no choice counted)
+    found = semantics.usage_counts_choices(ex(completion(choices=[choice(0, "string")], usage=usage(0, 0))))
+    assert [v.message for v in found] == ["expected completion_tokens >= 1 for 1 choice with output, got 0"]
+
+
 # --- created --------------------------------------------------------------------------------------
 
 

@@ -121,6 +121,31 @@ def test_the_lenient_reading_of_each_profile() -> None:
     assert why_invalid(bad, SGP) == "/temperature: 3 is greater than the maximum of 2"
 
 
+# bodies Prism accepted (mocking the suite's own OpenAPI document) in the interop run of 2026-11-30, which
+# PROP-003 counted as invalid under sgp: the only fault of each is a combination that OpenAI refuses and no
+# SGP source mentions
+PRISM_ACCEPTED = [
+    {"tools": [], "max_tokens": 1, "model": "openai/gpt-4o-mini", "temperature": 0.31621906052005283,
+     "stream_options": {"include_usage": True}, "top_k": 31, "messages": [{"role": "user", "content": "hi"}]},
+    {"parallel_tool_calls": True, "logprobs": True, "tool_choice": "required", "model": "openai/gpt-4o-mini",
+     "response_format": {"type": "text"}, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 16},
+    {"tools": [{"type": "function", "function": {"name": "a"}}], "tool_choice": {"type": "function",
+     "function": {"name": "\U0002b145\u00fc\u00ab"}}, "model": "m", "messages": [{"role": "user", "content": "hi"}]},
+]
+
+
+@pytest.mark.parametrize("body", PRISM_ACCEPTED)
+def test_only_the_stated_combination_is_a_negative_case_under_sgp(body: dict[str, Any]) -> None:
+    # OpenAI refuses these: a negative case under openai, none under sgp (the contract leaves them open)
+    assert invalid_under(body, OPENAI) and why_invalid(body, OPENAI)
+    assert not invalid_under(body, SGP) and why_invalid(body, SGP) is None
+    # the positives still hold to every rule: strict_problems reads the combinations under every profile
+    assert strict_problems(body)
+    # the one CONTRACT.md states (top_logprobs "needs logprobs true") is invalid everywhere
+    stated = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "top_logprobs": 2}
+    assert invalid_under(stated, SGP) and invalid_under(stated, OPENAI) and why_invalid(stated, SGP)
+
+
 def test_negative_cases_carry_the_token_cap() -> None:
     config = _config(SGP)
     assert capped({"model": "m", "temperature": 9}, SGP, config)["max_tokens"] == 16

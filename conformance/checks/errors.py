@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from jsonschema.exceptions import best_match
 
@@ -79,6 +79,36 @@ def client_error(exchange: Exchange, requirement_id: str) -> list[Violation]:
     else:
         message = f"expected 4xx, got {got}"
     return [Violation(requirement_id, message, "", exchange.scenario)]
+
+
+def wrong_type(probe: Exchange, twin: Exchange, sent: str, honoured: Callable[[Exchange], bool], owner: str,
+               requirement_id: str = "VAL-023") -> list[Violation]:
+    """VAL-023 on one probe: a parameter sent with the wrong JSON type (`sent`, e.g. '"n": "2"') is refused
+    with a 4xx, or honoured as its coerced value (`honoured` tells from the answer), never dropped silently.
+
+    `twin` is the same request with the documented type ("n": 2). A server that answers the twin as if
+    the parameter were absent too ignores the parameter whatever its type: the probe then cannot tell a
+    dropped value from an unsupported parameter, and `owner` (the parameter's own requirement, SEM-002
+    for n) reports the fault. Not judged, then; the same when the twin got no whole 2xx to compare with.
+    """
+    status = probe.status
+    if status is not None and 400 <= status < 500:
+        return []
+    found = client_error(probe, requirement_id)
+    if not found or status is None or not 200 <= status < 300:
+        return found
+    if honoured(probe):
+        return []
+    if not twin.ok:
+        return [NotJudged(requirement_id, f"{sent} was answered as if absent, and the same request with the "
+                          f"documented type got no 2xx to compare with", "", probe.scenario, needs=owner)]
+    if not honoured(twin):
+        return [NotJudged(requirement_id, f"{sent} was answered as if absent, but so was the same request with "
+                          f"the documented type: the server ignores the parameter whatever its type", "",
+                          probe.scenario, needs=owner)]
+    return [Violation(requirement_id, f"{sent} was neither refused nor honoured: HTTP {status}, answered as if "
+                      f"the parameter were absent, while the same request with the documented type "
+                      f"({twin.scenario}) is honoured", "", probe.scenario)]
 
 
 def not_server_error(exchange: Exchange, requirement_id: str = "PROP-002") -> list[Violation]:

@@ -822,11 +822,14 @@ def usage_counts_choices(exchange: Exchange) -> list[Violation]:
                 or _tool_calls(choice)]
     if not answered or completion >= len(answered):
         return []
+    many = len(answered)
+    # the guess fits a shortfall only where more than one choice carries output and some were counted
+    guess = " (only one choice counted?)" if many > 1 and completion > 0 else ""
     return [
         Violation(
             "SEM-011",
-            f"expected completion_tokens >= {len(answered)} for {len(answered)} choices with output, got "
-            f"{completion} (only one choice counted?)",
+            f"expected completion_tokens >= {many} for {many} choice{'s' if many > 1 else ''} with output, got "
+            f"{completion}{guess}",
             "/usage/completion_tokens",
             exchange.scenario,
         )

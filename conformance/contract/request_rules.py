@@ -12,7 +12,8 @@ the negative filter (a case counts as invalid only when the lenient reading of t
   (a lone surrogate escape).
 - The profile's leniency (Profile.lenient_request): under sgp the documented message type is a free-form
   object and the backend is FastAPI/pydantic in lax mode, so a message without role or content, an empty
-  messages array, and scalars that pydantic coerces ("2" for 2, 1 for true) are not counted as invalid.
+  messages array, and scalars that pydantic coerces ("2" for 2, 1 for true) are not counted as invalid;
+  nor are the combinations only OpenAI refuses (CONTRACT.md states only that top_logprobs needs logprobs).
 """
 
 from __future__ import annotations
@@ -38,13 +39,17 @@ def _function_name(holder: Any) -> Any:
     return function.get("name") if isinstance(function, dict) else None
 
 
-def combination_problems(body: Any) -> list[tuple[str, str]]:
-    """(field, why) of each combination OpenAI refuses although every field is valid alone."""
+def combination_problems(body: Any, stated_only: bool = False) -> list[tuple[str, str]]:
+    """(field, why) of each combination OpenAI refuses although every field is valid alone; with
+    `stated_only`, only those that CONTRACT.md itself states (top_logprobs "needs logprobs true"): the
+    others are OpenAI's rules, which the SGP sources never state."""
     if not isinstance(body, dict):
         return []
     out: list[tuple[str, str]] = []
     if "top_logprobs" in body and body.get("logprobs") is not True:
         out.append(("top_logprobs", "top_logprobs requires logprobs to be true"))
+    if stated_only:
+        return out
     tools = body.get("tools") if isinstance(body.get("tools"), list) else []
     choice = body.get("tool_choice")
     if choice == "required" and not tools:
@@ -203,7 +208,7 @@ def why_invalid(body: Any, profile: Profile) -> str | None:
         where = schema_store.json_pointer(error.absolute_path) or "the body"
         message = error.message if len(error.message) <= 100 else error.message[:99] + "…"
         return f"{where}: {message}"
-    combination = combination_problems(body)
+    combination = combination_problems(body, "stated_combinations" in profile.lenient_request)
     return f"/{combination[0][0]}: {combination[0][1]}" if combination else None
 
 
@@ -216,4 +221,4 @@ def invalid_under(body: Any, profile: Profile) -> bool:
         body = lax_scalars(body)
     if not _lenient_validator(leniencies).is_valid(body):
         return True
-    return bool(combination_problems(body))
+    return bool(combination_problems(body, "stated_combinations" in leniencies))

@@ -174,11 +174,12 @@ BUILDERS: dict[str, Builder] = {
         "val_response_format_unknown", c, c.body(response_format={"type": "yaml_object"})),
     "val_tool_choice_unknown": lambda c: _json(
         "val_tool_choice_unknown", c, c.body(tools=[WEATHER_TOOL], tool_choice="sometimes")),
-    # documented parameters with the wrong JSON type, one per observable effect
+    # documented parameters with the wrong JSON type, one per observable effect; each is a scenario above
+    # (stream, n2, logprobs) with only the type changed, which VAL-023 compares it with
     "type_stream_string": lambda c: _json(
         "type_stream_string", c, c.body(stream="true"), c.stream_headers(), stream=True),
     "type_n_string": lambda c: _json("type_n_string", c, c.body(n="2")),
-    "type_logprobs_integer": lambda c: _json("type_logprobs_integer", c, c.body(logprobs=1)),
+    "type_logprobs_integer": lambda c: _json("type_logprobs_integer", c, c.body(logprobs=1, top_logprobs=2)),
 }
 
 # which requirement reports that a valid scenario was not answered with 2xx (see conformance.suite.needs): the
