@@ -308,7 +308,8 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         config.base_url, config.api_key = embedded.base_url, embedded.api_key
         if get_profile(config.profile).account_header:
             config.account_id = embedded.account_id
-        print(f"sgp-conformance: no --base-url given: started the reference server at {config.base_url}")
+        print(f"sgp-conformance: no --base-url given: started the reference server at {config.base_url}",
+              flush=True)
     announce_network(config)
     import pytest
 

@@ -79,6 +79,8 @@ def _terminal_stream() -> tuple[TextIO, bool]:
     """A stream onto the terminal (or pipe) stdout is now, which pytest's output capture, switched on around
     each test, does not redirect: a duplicate of file descriptor 1. Falls back to sys.stdout itself."""
     try:
+        # what was printed before (buffered when stdout is a pipe) comes out before the first live line
+        sys.stdout.flush()
         fd = os.dup(sys.stdout.fileno())
     except (AttributeError, OSError, ValueError):
         return sys.stdout, False
