@@ -24,7 +24,7 @@ from conformance.contract import catalogue
 from conformance.contract.profiles import PROFILES, get_profile
 from conformance.pipes import silence_stdout, write_lines
 from conformance.redact import safe_url
-from conformance.report.summary import JUNIT_SUITE_NAME, prepare_report_dir, run_report_dir
+from conformance.report.summary import JUNIT_SUITE_NAME, claim_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -294,11 +294,8 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
             return EXIT_OK
         return EXIT_OK if code in (0, 5) else EXIT_USAGE
     # the report directory is checked before anything starts, so a bad one costs nothing
-    report_dir = run_report_dir(config.report_dir, config.keep)
-    config.report_dir = str(report_dir)
-    problem = prepare_report_dir(report_dir)
-    if problem:
-        print(problem, file=sys.stderr)
+    report_dir = claim_report_dir(config)
+    if report_dir is None:
         return EXIT_USAGE
     embedded = None
     if config.base_url is None:

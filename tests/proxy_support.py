@@ -131,6 +131,18 @@ def chunk(content: str, finish: str | None = None) -> bytes:
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
+async def answered_health(scope: dict[str, Any], receive: Any, send: Any) -> bool:
+    """Drain the request; True when it needed no more than this: not HTTP, or a GET (a short 200)."""
+    if scope["type"] != "http":
+        return True
+    await drain(receive)
+    if scope["method"] != "GET":
+        return False
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+    return True
+
+
 async def drain(receive: Any) -> bytes:
     body = b""
     while True:
@@ -150,12 +162,7 @@ class EndlessStream:
         self.closed = threading.Event()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await drain(receive)
-        if scope["method"] == "GET":
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-            await send({"type": "http.response.body", "body": b"ok"})
+        if await answered_health(scope, receive, send):
             return
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/event-stream")]})
         gone = asyncio.ensure_future(_wait_disconnect(receive))
@@ -236,12 +243,7 @@ class Scripted:
         self.status, self.headers, self.chunks, self.fail_after = status, headers, chunks, fail_after
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        await drain(receive)
-        if scope["method"] == "GET":
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-            await send({"type": "http.response.body", "body": b"ok"})
+        if await answered_health(scope, receive, send):
             return
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         for number, piece in enumerate(self.chunks):

@@ -35,7 +35,7 @@ from conformance.config import Config
 from conformance.contract import catalogue, schema_store
 from conformance.contract.profiles import Profile, get_profile
 from conformance.offline.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
-from conformance.report.summary import JUNIT_SUITE_NAME, prepare_report_dir, run_report_dir
+from conformance.report.summary import JUNIT_SUITE_NAME, claim_report_dir
 from conformance.transport.exchange import Exchange
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -285,29 +285,15 @@ class ValidatePlugin:
         self.run: Any = None
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        from conformance.report.census import PLUGIN_NAME, CensusPlugin
-        from conformance.report.files import register as tidy_report_files
-        from conformance.report.results import ResultsCollector, register_section
-        from conformance.suite.plan import Collector
-        from conformance.suite.run import STASH_RUN, Run
+        from conformance.offline.session import configure_observed
 
-        config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
-        config.addinivalue_line("markers", "scenarios(*names): the requests a conformance test needs")
-        run = Run(self.settings)
-        # what no recording can hold (auth, validation, the official SDKs) needs a run of its own requests
-        run.unlisted = ("judged only by `sgp-conformance run`, which sends the requests it needs", "settings")
-        for secret in self.secrets:
-            run.scrubber.add(secret)
-        # the recorded exchanges are what this session "saw": the census counts them as a run's
-        run.client.exchanges.extend(r.exchange for r in self.validation.records)
-        self.run = run
-        config.stash[STASH_RUN] = run
+        def prepare(run: Any, _results: Any) -> None:
+            # the recorded exchanges are what this session "saw": the census counts them as a run's
+            run.client.exchanges.extend(r.exchange for r in self.validation.records)
+
         config.stash[STASH] = self.validation
-        config.pluginmanager.register(Collector(run, config), "sgp-conformance-collector")
-        config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
-        register_section(config, "recorded", self.validation.section)
-        config.pluginmanager.register(CensusPlugin(run, config), PLUGIN_NAME)
-        tidy_report_files(config)
+        self.run = configure_observed(config, self.settings, self.secrets, ("recorded", self.validation.section),
+                                      prepare=prepare)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.run is not None:
@@ -399,11 +385,8 @@ def command_validate(args: argparse.Namespace) -> int:
     settings.base_url = ", ".join(args.files)
     settings.api_key = keys[0] if keys else None
     settings.model = _model(records)
-    report_dir = run_report_dir(settings.report_dir, settings.keep)
-    settings.report_dir = str(report_dir)
-    problem = prepare_report_dir(report_dir)
-    if problem:
-        print(problem, file=sys.stderr)
+    report_dir = claim_report_dir(settings)
+    if report_dir is None:
         return EXIT_USAGE
     validation = Validation(list(args.files), records, profile)
     plugin = ValidatePlugin(settings, validation, keys)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from conformance.config import FAIL_ON, Config, ConfigError, resolve
 from conformance.contract.profiles import PROFILES, get_profile
 from conformance.proxy.options import DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, ProxyOptions, parse_upstream
-from conformance.report.summary import prepare_report_dir, run_report_dir
+from conformance.report.summary import claim_report_dir
 
 if TYPE_CHECKING:
     from conformance.proxy.service import ProxyService
@@ -191,11 +191,8 @@ def command_proxy(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"{PREFIX}: {exc}", file=err)
         return EXIT_USAGE
-    report_dir = run_report_dir(settings.report_dir, settings.keep)
-    settings.report_dir = str(report_dir)
-    problem = prepare_report_dir(report_dir)
-    if problem:
-        print(problem, file=err)
+    report_dir = claim_report_dir(settings)
+    if report_dir is None:
         return EXIT_USAGE
     service = ProxyService(options, settings)
     try:

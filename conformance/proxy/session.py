@@ -22,7 +22,7 @@ import pytest
 from conformance.config import Config
 from conformance.contract import catalogue
 from conformance.proxy.judge import Tally, requirements_for, why_not_judged_here
-from conformance.report.census import PLUGIN_NAME, Census, CensusPlugin
+from conformance.report.census import Census, CensusPlugin
 
 
 @dataclass
@@ -58,28 +58,16 @@ class ProxyReportPlugin:
         self.run: Any = None
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        from conformance.report.files import register as tidy_report_files
-        from conformance.report.results import ResultsCollector, register_section
-        from conformance.suite.plan import Collector
-        from conformance.suite.run import STASH_RUN, Run
+        from conformance.offline.session import configure_observed
 
-        config.addinivalue_line("markers", "requirement(id): the requirement a conformance test judges")
-        config.addinivalue_line("markers", "scenarios(*names): the requests a conformance test needs")
-        run = Run(self.settings)
-        run.unlisted = ("judged only by `sgp-conformance run`, which sends the requests it needs", "settings")
-        run.scrubber.add(self.settings.api_key or "")
-        run.client.stats = self.report.tally.stats()
-        self.run = run
-        config.stash[STASH_RUN] = run
+        def prepare(run: Any, results: Any) -> None:
+            run.client.stats = self.report.tally.stats()
+            # the report covers the traffic since the proxy started, not the second it takes to write
+            results.started = self.report.tally.started
+
         config.stash[STASH] = self.report
-        config.pluginmanager.register(Collector(run, config), "sgp-conformance-collector")
-        results = ResultsCollector(run, config)
-        # the report covers the traffic since the proxy started, not the second it takes to write
-        results.started = self.report.tally.started
-        config.pluginmanager.register(results, "sgp-conformance-results")
-        register_section(config, "proxy", self.report.section)
-        config.pluginmanager.register(TallyCensus(run, config), PLUGIN_NAME)
-        tidy_report_files(config)
+        self.run = configure_observed(config, self.settings, [self.settings.api_key or ""],
+                                      ("proxy", self.report.section), census=TallyCensus, prepare=prepare)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         if self.run is not None:

@@ -84,6 +84,19 @@ def prepare_report_dir(report_dir: Path) -> str | None:
     return None
 
 
+def claim_report_dir(settings: Config) -> Path | None:
+    """Settle where this run writes (run_report_dir of settings.report_dir and settings.keep), record it in
+    settings.report_dir and prepare it (prepare_report_dir). None, after printing the one-line problem to
+    stderr, when the run may not write there."""
+    report_dir = run_report_dir(settings.report_dir, settings.keep)
+    settings.report_dir = str(report_dir)
+    problem = prepare_report_dir(report_dir)
+    if problem:
+        print(problem, file=sys.stderr)
+        return None
+    return report_dir
+
+
 def clear_own_reports(paths: Iterable[Path]) -> None:
     """Remove the previous run's reports among `paths` (those this tool wrote), so a run that ends before
     writing leaves none that could be taken for its own. Called once the target is known to answer."""
