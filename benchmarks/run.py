@@ -5,7 +5,8 @@
 1. the standard suite's wall time against the embedded server (goal: at most 20 s on 2 cores);
 2. property-test cases per second: our suite (PROP-001 only) against `st run` (the schemathesis CLI) on
    the same OpenAPI document and server (goal: at least 3x), and against a plain httpx loop sending the
-   same number of generated bodies (the limit);
+   same number of generated bodies (the limit); then the same after start-up (each tool's run of one
+   case subtracted);
 3. a deep run (`--depth deep`: 300 random cases per property and the whole coverage phase) against the
    embedded server: wall time and requests (goal: at most 5 s);
 4. a slow target (`serve --latency-ms 200`): wall time against the ideal, requests x latency / concurrency
@@ -86,9 +87,9 @@ def generated_bodies(n: int) -> list[dict[str, Any]]:
     from schemathesis import GenerationMode
     from schemathesis.openapi import from_dict
 
-    from conformance.contract import schema_store
+    from conformance.suite.generation import drawing_document
 
-    schema = from_dict(schema_store.openapi_document("sgp", generation=True))
+    schema = from_dict(drawing_document("sgp"))
     op = next(o.ok() for o in schema.get_all_operations())
     bodies: list[dict[str, Any]] = []
 
@@ -119,24 +120,37 @@ def main() -> int:
           f"(goal <= 20 s)")
 
     with server() as url:
-        ours_s, ours = suite(["-k", "PROP-001", "--max-examples", str(opts.cases)], work / "prop", url)
-        ours_cases = ours["requests"]["sent"]
-        spec = work / "openapi.json"
-        from conformance.contract import schema_store
+        def ours(cases: int, name: str) -> tuple[float, int]:
+            seconds, doc = suite(["-k", "PROP-001", "--max-examples", str(cases), "--max-requests", "100000"],
+                                 work / name, url)
+            return seconds, int(doc["requests"]["sent"])
 
-        spec.write_text(json.dumps(schema_store.openapi_document("sgp", generation=True)))
+        # the document our cases are drawn from (the generation variant, no security scheme: each tool sends
+        # the key itself), for `st run` too
+        from conformance.suite.generation import drawing_document
+
+        spec = work / "openapi.json"
+        spec.write_text(json.dumps(drawing_document("sgp")))
         st = shutil.which("st", path=str(BIN)) or "st"
         # `st run` writes crash files under .schemathesis/ of its working directory: it runs in the
         # temporary directory, with that cache turned off by its config file
         config = work / "schemathesis.toml"
         config.write_text("[cache]\nenabled = false\n")
-        st_s, st_done = timed([st, "--config-file", str(config), "run", str(spec), "--url", url,
-                               "-n", str(opts.cases), "--mode", "positive", "-H", f"x-api-key: {KEY}",
-                               "--checks", "not_a_server_error", "--phases", "fuzzing",
-                               "--report-dir", str(work / "st")], cwd=work)
-        # its summary says "N generated, N passed"
-        found = re.search(r"(\d+) generated", st_done.stdout)
-        st_cases = int(found.group(1)) if found else opts.cases
+
+        def st_run(cases: int) -> tuple[float, int, int]:
+            seconds, done = timed([st, "--config-file", str(config), "run", str(spec), "--url", url,
+                                   "-n", str(cases), "--mode", "positive", "-H", f"x-api-key: {KEY}",
+                                   "--checks", "not_a_server_error", "--phases", "fuzzing",
+                                   "--report-dir", str(work / "st")], cwd=work)
+            # its summary says "N generated, N passed"
+            found = re.search(r"(\d+) generated", done.stdout)
+            return seconds, int(found.group(1)) if found else cases, done.returncode
+
+        ours_s, ours_cases = ours(opts.cases, "prop")
+        st_s, st_cases, st_exit = st_run(opts.cases)
+        # the same with one case each: the start-up, which the steady rate leaves out
+        ours_1s, ours_1 = ours(1, "prop-1")
+        st_1s, st_1, _ = st_run(1)
         bodies = generated_bodies(opts.cases)
         started = time.perf_counter()
         with httpx.Client(headers={"x-api-key": KEY}) as client:
@@ -145,9 +159,13 @@ def main() -> int:
         loop_s = time.perf_counter() - started
     ours_rate, st_rate, loop_rate = ours_cases / ours_s, st_cases / st_s, len(bodies) / loop_s
     print(f"2. property cases/s: sgp-conformance {ours_rate:.0f} ({ours_cases} in {ours_s:.1f} s), "
-          f"st run {st_rate:.0f} ({st_cases} in {st_s:.1f} s, exit {st_done.returncode}), "
+          f"st run {st_rate:.0f} ({st_cases} in {st_s:.1f} s, exit {st_exit}), "
           f"plain httpx loop {loop_rate:.0f} ({len(bodies)} in {loop_s:.1f} s); "
           f"ratio to st run {ours_rate / st_rate:.2f}x (goal >= 3x), {ours_rate / loop_rate:.0%} of the loop")
+    ours_steady = (ours_cases - ours_1) / max(ours_s - ours_1s, 1e-9)
+    st_steady = (st_cases - st_1) / max(st_s - st_1s, 1e-9)
+    print(f"   after start-up (sgp-conformance {ours_1s:.1f} s, st run {st_1s:.1f} s): sgp-conformance "
+          f"{ours_steady:.0f}/s, st run {st_steady:.0f}/s, ratio {ours_steady / st_steady:.2f}x")
 
     deep_s, deep = suite(["--depth", "deep"], work / "deep")
     print(f"3. deep run, embedded server: {deep_s:.1f} s wall, {deep['requests']['sent']} requests, "

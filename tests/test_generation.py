@@ -24,7 +24,7 @@ from conformance.contract.request_rules import (
     why_invalid,
 )
 from conformance.suite import generation
-from conformance.suite.ahead import Ahead
+from conformance.suite.ahead import CHUNK, Ahead
 from conformance.suite.generation import capped, draw, operation, portable, selected_coverage
 
 PROFILES = [SGP, OPENAI]
@@ -213,24 +213,71 @@ def test_coverage_cases_kept_between_runs_are_the_ones_computed(profile: str, tm
 def test_the_generator_process_draws_the_cases_drawn_here() -> None:
     """The cases drawn ahead in a second process are the ones the property tests would draw themselves:
     the same seed, strategy and preparation, so a run's cases do not depend on where they were drawn."""
-    config = Config(seed=7, max_examples=20)
+    config = Config(seed=7, max_examples=25)
+    here = {mode: draw(mode, SGP, config) for mode in ("positive", "negative")}
     ahead = Ahead(config, "sgp")
     try:
-        positive, negative = ahead.cases("positive", 120), ahead.cases("negative", 120)
+        positive = list(ahead.cases("positive", lambda: pytest.fail("drawn here"), 120))
+        negative = list(ahead.cases("negative", lambda: pytest.fail("drawn here"), 120))
     finally:
         ahead.close()
-    assert positive and positive == draw("positive", SGP, config)
-    assert negative and negative == draw("negative", SGP, config)
+    assert ahead.failed is None
+    # more than one chunk each: the sequence survives the streaming
+    assert len(positive) > CHUNK and positive == here["positive"]
+    assert len(negative) > CHUNK and negative == here["negative"]
+
+
+def test_the_cases_stream_before_the_generator_is_done() -> None:
+    """The first case is taken while the generator has not finished the mode (a deep run's 300 cases)."""
+    ahead = Ahead(Config(seed=7, max_examples=300), "sgp")
+    try:
+        stream = ahead.cases("positive", lambda: pytest.fail("drawn here"), 120)
+        first = next(stream)
+        assert first is not None and not ahead._channels["positive"].complete
+    finally:
+        ahead.close()
+
+
+ONE_CHUNK_THEN_GARBAGE = ("import pickle, sys; out = sys.stdout.buffer;"
+                          " pickle.dump(('positive', [{'sent': 'by the child'}]), out); out.write(b'garbage')")
 
 
 @pytest.mark.parametrize("command", [
     [sys.executable, "-c", "import sys; sys.stdout.write('not a pickle')"],
     [sys.executable, "-c", "raise SystemExit(3)"],
+    [sys.executable, "-c", "import time; time.sleep(30)"],
 ])
 def test_a_generator_that_fails_leaves_the_drawing_to_the_tests(command: list[str]) -> None:
-    ahead = Ahead(Config(seed=7, max_examples=20), "sgp", command=command)
+    config = Config(seed=7, max_examples=20)
+    ahead = Ahead(config, "sgp", command=command)
     try:
-        assert ahead.cases("positive", 30) is None
+        taken = list(ahead.cases("positive", lambda: draw("positive", SGP, config), 1))
         assert ahead.failed
     finally:
         ahead.close()
+    assert taken == draw("positive", SGP, config)
+
+
+def test_a_generator_that_fails_midway_is_continued_where_it_stopped() -> None:
+    config = Config(seed=7, max_examples=20)
+    ahead = Ahead(config, "sgp", command=[sys.executable, "-c", ONE_CHUNK_THEN_GARBAGE])
+    try:
+        taken = list(ahead.cases("positive", lambda: draw("positive", SGP, config), 30))
+        assert ahead.failed
+    finally:
+        ahead.close()
+    # the case it sent is kept; the rest come from the in-process draw, from where the child stopped
+    assert taken == [{"sent": "by the child"}, *draw("positive", SGP, config)[1:]]
+
+
+def test_only_the_modes_asked_for_are_drawn_ahead() -> None:
+    """A run of PROP-001 alone starts no process for the invalid cases; were they asked for after all,
+    they would be drawn here, the same cases."""
+    config = Config(seed=7, max_examples=20)
+    ahead = Ahead(config, "sgp", modes=("positive",))
+    try:
+        assert set(ahead._channels) == {"positive"}
+        negative = list(ahead.cases("negative", lambda: draw("negative", SGP, config), 30))
+    finally:
+        ahead.close()
+    assert negative == draw("negative", SGP, config)

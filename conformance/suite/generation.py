@@ -75,9 +75,21 @@ def reproducible() -> Iterator[None]:
             cache.clear()
 
 
+def drawing_document(profile_name: str, variant: bool | str = True) -> dict[str, Any]:
+    """The OpenAPI document cases are drawn from: the generation variant, without its security scheme. The
+    suite sends its own key headers and takes only a case's body, so a key header drawn for every case
+    (and, for invalid cases, a broken header instead of a broken body) would be drawn for nothing."""
+    document = schema_store.openapi_document(profile_name, generation=variant)
+    for path_item in document["paths"].values():
+        for operation in path_item.values():
+            operation.pop("security", None)
+    document["components"].pop("securitySchemes", None)
+    return document
+
+
 @cache
 def _schema(profile_name: str, variant: bool | str) -> Any:
-    return from_dict(schema_store.openapi_document(profile_name, generation=variant))
+    return from_dict(drawing_document(profile_name, variant))
 
 
 @cache
@@ -102,7 +114,7 @@ def _cache_file(profile_name: str) -> Path:
     named after everything they are made from (the document, schemathesis's version, this format)."""
     from importlib.metadata import version
 
-    document = json.dumps(schema_store.openapi_document(profile_name, generation="coverage"), sort_keys=True)
+    document = json.dumps(drawing_document(profile_name, "coverage"), sort_keys=True)
     made_of = f"{_CACHE_FORMAT}\n{version('schemathesis')}\n{document}".encode()
     digest = hashlib.sha256(made_of).hexdigest()[:20]
     user = getattr(os, "getuid", lambda: "user")()
@@ -345,9 +357,11 @@ def run_hypothesis(config: Config, strategy: st.SearchStrategy[Any], test: Calla
         wrapped()
 
 
-def draw(mode: str, profile: Profile, config: Config) -> list[Any]:
+def draw(mode: str, profile: Profile, config: Config,
+         each: Callable[[Any], None] | None = None) -> list[Any]:
     """The random cases of `mode` ("positive" or "negative") as they are sent, in the order drawn: what the
-    judging pass of the property tests would draw, without sending anything."""
+    judging pass of the property tests would draw, without sending anything. `each(case)` is called on
+    every case as it is drawn (the generator process streams them so)."""
     prepare = PREPARE[mode]
     drawn: list[Any] = []
 
@@ -355,6 +369,8 @@ def draw(mode: str, profile: Profile, config: Config) -> list[Any]:
         body = prepare(case.body, profile, config)
         assume(body is not None)
         drawn.append(body)
+        if each is not None:
+            each(body)
 
     run_hypothesis(config, operation(profile.name).as_strategy(MODES[mode]), collect, shrink=False)
     return drawn

@@ -13,13 +13,15 @@ import pytest
 
 from conformance.contract import catalogue
 from conformance.report import baseline
-from conformance.suite.ahead import Ahead, worth_it
+from conformance.suite.ahead import ORDER, Ahead, worth_it
 from conformance.suite.judge import requirement_of
 from conformance.suite.needs import NOT_RUN
 from conformance.suite.run import Run
 
 # property tests send up to max_examples generated requests each (PROP-003 reuses PROP-002's)
 GENERATED = {"PROP-001": 1, "PROP-002": 1, "PROP-003": 0}
+# the kinds of generated case each property test judges (test_properties.py: _positive, _negative)
+DRAWS = {"PROP-001": ("positive",), "PROP-002": ("positive", "negative"), "PROP-003": ("negative",)}
 
 
 def planned_scenarios(items: Iterable[pytest.Item]) -> list[tuple[str, tuple[str, ...]]]:
@@ -112,14 +114,14 @@ class Collector:
         """Start drawing the property tests' random cases in a second process, where the run is big enough
         to pay for it (not on an xdist worker: with xdist the cores are taken already)."""
         run = self.run
-        selected = any(requirement_of(i) in GENERATED and not i.get_closest_marker("skip") for i in items)
-        if not selected or run.halted or run.ahead is not None or not worth_it(run.config):
+        modes = {mode for i in items if not i.get_closest_marker("skip") for mode in DRAWS.get(requirement_of(i), ())}
+        if not modes or run.halted or run.ahead is not None or not worth_it(run.config):
             return
         if hasattr(self.config, "workerinput"):
             return
         if run.config.seed is None:
             run.config.seed = random.SystemRandom().randrange(1, 2**31)
-        run.ahead = Ahead(run.config, run.profile.name)
+        run.ahead = Ahead(run.config, run.profile.name, modes=sorted(modes, key=ORDER.index))
 
     def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
         """The requests of the run, per requirement; a scenario shared by several is sent once."""

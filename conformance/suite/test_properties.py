@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,13 +96,22 @@ class Cases:
             return "the target answered every generated case with 429 Too Many Requests"
         return None
 
-    def prefetch(self, bodies: list[Any]) -> None:
-        """Send bodies `concurrency` at a time, so a slow target is not paid for case by case."""
-        todo = {raw: body for body in bodies if (raw := self.encode(body)) is not None and raw not in self.seen}
+    def prefetch(self, bodies: Iterable[Any]) -> list[Any]:
+        """Send bodies `concurrency` at a time, so a slow target is not paid for case by case; each is sent
+        as soon as it comes (the generator process streams them). Returns the bodies, in order."""
+        taken: list[Any] = []
+        pending: dict[bytes, Future[Exchange | None]] = {}
         with ThreadPoolExecutor(self.judge.run.config.concurrency) as pool:
-            for raw, exchange in zip(todo, pool.map(self._try, todo.items()), strict=True):
-                if exchange is not None:
-                    self.seen[raw] = exchange
+            for body in bodies:
+                taken.append(body)
+                raw = self.encode(body)
+                if raw is not None and raw not in self.seen and raw not in pending:
+                    pending[raw] = pool.submit(self._try, (raw, body))
+        for raw, future in pending.items():
+            exchange = future.result()
+            if exchange is not None:
+                self.seen[raw] = exchange
+        return taken
 
     def _try(self, item: tuple[bytes, Any]) -> Exchange | None:
         try:
@@ -152,16 +161,17 @@ def explore(run: Run, outcome: Exploration, bodies: list[Any], mode: str,
     """Judge the coverage bodies, then the random cases of `mode`; the first failure of the property's rule
     (the coverage case, or Hypothesis's minimal example) goes into `outcome.failure`.
 
-    The random cases are drawn first (by the generator process where one runs, see ahead.py, else here),
-    then sent (`concurrency` at a time) and judged in the order drawn. Only when one fails does Hypothesis
-    search again, replaying the cases already sent from the cache, to shrink it to a minimal example.
+    The random cases are drawn by the generator process where one runs (see ahead.py; each is sent as it
+    arrives), else here first; they are sent (`concurrency` at a time) and judged in the order drawn. Only
+    when one fails does Hypothesis search again, replaying the cases already sent from the cache, to shrink
+    it to a minimal example.
     """
     cases = outcome.cases
 
     def prepare(body: Any) -> Any:
         return PREPARE[mode](body, run.profile, run.config)
 
-    def first_failure(bodies: list[Any]) -> bool:
+    def first_failure(bodies: Iterable[Any]) -> bool:
         for body in bodies:
             exchange = cases.send(body)
             if exchange is None:
@@ -178,11 +188,12 @@ def explore(run: Run, outcome: Exploration, bodies: list[Any], mode: str,
     if first_failure(prepared):
         return
     run_seed(run)
-    drawn = run.ahead.cases(mode) if run.ahead is not None else None
-    if drawn is None:
-        drawn = draw(mode, run.profile, run.config)
+    def draw_here() -> list[Any]:
+        return draw(mode, run.profile, run.config)
+
+    drawn: Iterable[Any] = run.ahead.cases(mode, draw_here) if run.ahead is not None else draw_here()
     if run.config.concurrency > 1:
-        cases.prefetch(drawn)
+        drawn = cases.prefetch(drawn)
     if not first_failure(drawn):
         return
 
