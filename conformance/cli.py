@@ -19,7 +19,7 @@ from typing import Any
 
 from conformance import __version__
 from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
-from conformance.config.settings import BUDGETS
+from conformance.config.settings import BUDGETS, JUNIT_SHOULD
 from conformance.contract import catalogue
 from conformance.contract.profiles import PROFILES, get_profile
 from conformance.pipes import silence_stdout, write_lines
@@ -84,6 +84,9 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                         "25 generated cases per property; deep: 300 per property")
     p.add_argument("--fail-on", choices=FAIL_ON,
                    help="the level whose failures fail the run: must (default) or should (MUST and SHOULD)")
+    p.add_argument("--junit-should", choices=JUNIT_SHOULD,
+                   help="how junit.xml shows a SHOULD failure (default: as the exit code treats it, a failure "
+                        "with --fail-on should, else a skip)")
     p.add_argument("--report-dir", metavar="DIR",
                    help=f"where reports are written (default {DEFAULTS.report_dir}/); {{timestamp}} in it becomes "
                         "the run's start, e.g. reports/{timestamp}")
@@ -206,7 +209,7 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
             continue
         if name in {"base_url", "account_id", "model", "profile", "timeout", "stream_timeout", "max_tokens",
                     "max_requests", "rate_limit", "concurrency", "retries", "depth", "fail_on", "report_dir",
-                    "max_examples", "seed", "baseline", "ca_bundle"}:
+                    "max_examples", "seed", "baseline", "ca_bundle", "junit_should"}:
             args += [f"--sgp-{name.replace('_', '-')}", str(value)]
     # as given, not as redacted() prints them (pytest runs in this process; xdist passes options over a pipe)
     if config.proxy:

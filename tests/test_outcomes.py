@@ -19,10 +19,10 @@ from typing import Any
 
 import misbehaving
 import pytest
-from agreement import BAD, UNJUDGED, agree, banner, plant, read_page
+from agreement import BAD, UNJUDGED, agree, banner, plant, read_junit, read_page
 from cli_runs import REFERENCE_KEY, Outcome, run_cli
 from counting import counting_server
-from mutants import ACCOUNT, KEY, MODEL, Call, Mutant, on_body, settings_for
+from mutants import ACCOUNT, KEY, MODEL, Call, Mutant, on_body, settings_for, variant
 
 import conformance.suite
 from conformance.contract import catalogue
@@ -247,3 +247,29 @@ def test_a_run_started_from_an_xdist_worker_keeps_its_whole_budget(tmp_path: Pat
     doc = agree(out)
     assert out.code == 0 and doc["verdict"] == "conformant", out.output[-3000:]
     assert [r["id"] for r in doc["results"] if r["not_run"] == "budget"] == []
+
+
+# -- a SHOULD failure in junit.xml ---------------------------------------------------------------------------
+
+ACCOUNT_IGNORED = "hdr_unknown_account_accepted"
+
+
+@pytest.mark.parametrize(("flags", "shown", "code"), [
+    ((), "skipped", 0),                                      # as --fail-on must treats it: not a failure
+    (("--fail-on", "should"), "failure", 1),                 # as --fail-on should treats it
+    (("--junit-should", "failure"), "failure", 0),           # the CI view asked to show it, the gate unchanged
+    (("--junit-should", "pass"), "passed", 0),
+])
+def test_junit_shows_a_should_failure_as_asked(flags: tuple[str, ...], shown: str, code: int,
+                                               tmp_path: Path) -> None:
+    mutant = variant(ACCOUNT_IGNORED)
+    settings = settings_for("sgp")
+    with start_server(mutant.wrap(create_app(settings), settings), profile=SGP) as server:
+        out = run_cli(["run", "--base-url", server.base_url, "--account-id", ACCOUNT, "--model", MODEL,
+                       "-k", mutant.requirement, *flags], tmp_path / "reports", env={"SGP_API_KEY": KEY},
+                      timeout=HARD_TIMEOUT)
+    assert out.code == code, out.output[-3000:]
+    doc = json.loads((out.report_dir / "conformance.json").read_text(encoding="utf-8"))
+    assert {r["id"]: r["status"] for r in doc["results"]}[mutant.requirement] == "fail"
+    _, cases = read_junit(out.report_dir / "junit.xml")
+    assert {c.outcome for c in cases if c.requirement == mutant.requirement} == {shown}
