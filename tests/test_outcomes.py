@@ -22,11 +22,11 @@ import pytest
 from agreement import BAD, UNJUDGED, agree, banner, plant, read_junit, read_page
 from cli_runs import REFERENCE_KEY, Outcome, run_cli
 from counting import counting_server
-from mutants import ACCOUNT, KEY, MODEL, Call, Mutant, on_body, settings_for, variant
+from mutants import ACCOUNT, KEY, MODEL, Call, Mutant, on_body, on_error, settings_for, variant
 
 import conformance.suite
 from conformance.contract import catalogue
-from conformance.contract.profiles import SGP
+from conformance.contract.profiles import SGP, get_profile
 from conformance.server import create_app, start_server
 from conformance.suite.needs import Answered, Basic, Carried
 
@@ -273,3 +273,35 @@ def test_junit_shows_a_should_failure_as_asked(flags: tuple[str, ...], shown: st
     assert {r["id"]: r["status"] for r in doc["results"]}[mutant.requirement] == "fail"
     _, cases = read_junit(out.report_dir / "junit.xml")
     assert {c.outcome for c in cases if c.requirement == mutant.requirement} == {shown}
+
+
+# -- the evidence of a failure starts with the exchange that broke the rule -----------------------------------
+
+
+def _detail_body_for_a_bad_temperature(reply: Any, call: Call) -> None:
+    body = call.json()
+    if isinstance(body, dict) and isinstance(body.get("temperature"), (int, float)) and body["temperature"] > 2:
+        reply.set_json({"detail": "temperature out of range"})
+
+
+BAD_SHAPE_FOR_TEMPERATURE = Mutant('a 400 for temperature out of range comes as {"detail": ...}', "ERR-004",
+                                   ("openai",), response=on_error((400,), _detail_body_for_a_bad_temperature))
+
+
+def test_the_evidence_of_a_run_wide_rule_starts_with_a_failing_exchange(tmp_path: Path) -> None:
+    # ERR-004 judges every 4xx of the run; it asks for the scripted invalid requests itself, and this server
+    # answers those in the right shape: the one it breaks (val_temperature, VAL-009's) must lead the evidence
+    settings = settings_for("openai")
+    app = BAD_SHAPE_FOR_TEMPERATURE.wrap(create_app(settings), settings)
+    with start_server(app, profile=get_profile("openai")) as server:
+        out = run_cli(["run", "--profile", "openai", "--base-url", server.base_url, "--model", MODEL,
+                       "--seed", "1", "--max-examples", "5"], tmp_path / "reports", env={"SGP_API_KEY": KEY},
+                      timeout=HARD_TIMEOUT)
+    doc = json.loads((out.report_dir / "conformance.json").read_text(encoding="utf-8"))
+    result = {r["id"]: r for r in doc["results"]}["ERR-004"]
+    assert result["status"] == "fail", result
+    assert result["evidence"]["scenarios"][0]["scenario"] == "val_temperature", result["evidence"]
+    # and the HTML's first exchange of ERR-004 is that answer
+    page = (out.report_dir / "conformance.html").read_text(encoding="utf-8")
+    section = page[page.index("id='evidence-ERR-004'"):]
+    assert section.index("temperature out of range") < section.index("</details>"), section[:3000]

@@ -62,6 +62,8 @@ class Judge:
         self.item = item
         self.requirement = requirement_of(item)
         self.exchanges: list[Exchange] = []
+        # the exchanges on which this requirement's rule was found broken (each), shown first as evidence
+        self.failing: list[Exchange] = []
 
     def exchange(self, scenario: str) -> Exchange:
         if self.run.halted:
@@ -113,7 +115,12 @@ class Judge:
             own_notes = [v for v in results if isinstance(v, NotJudged) and v.requirement == self.requirement]
             judged += not own_notes
             notes += own_notes
-            found += [v for v in results if not isinstance(v, NotJudged)]
+            real = [v for v in results if not isinstance(v, NotJudged)]
+            if any(v.requirement == self.requirement for v in real):
+                self.failing.append(exchange)
+                if exchange not in self.exchanges:
+                    self.exchanges.append(exchange)
+            found += real
         self(found if judged else found + notes)
 
     def __call__(self, violations: Iterable[Violation], detail: str | None = None) -> None:
@@ -125,7 +132,10 @@ class Judge:
         data = [scrub.value(v.to_json()) for v in found if not isinstance(v, NotJudged)]
         self.item.user_properties.append(("sgp_violations", json.dumps(data)))
         if own:
-            evidence = [exchange_evidence(e, scrub, self.run.profile, self.run.config) for e in self.exchanges]
+            # the exchanges that broke the rule come first: a report short of room shows the first ones only
+            scenarios = {v.scenario for v in own if v.scenario}
+            ordered = sorted(self.exchanges, key=lambda e: not (e in self.failing or e.scenario in scenarios))
+            evidence = [exchange_evidence(e, scrub, self.run.profile, self.run.config) for e in ordered]
             self.item.user_properties.append(("sgp_evidence", json.dumps(evidence)))
             lines = "\n".join(f"- {scrub.text(v.render())}" for v in own[:20])
             more = f"\n... and {len(own) - 20} more" if len(own) > 20 else ""
