@@ -19,6 +19,7 @@ from typing import Any
 
 from conformance import __version__
 from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
+from conformance.config.network import INSECURE_WARNING
 from conformance.config.settings import BUDGETS, JUNIT_SHOULD
 from conformance.contract import catalogue
 from conformance.contract.profiles import PROFILES, get_profile
@@ -223,11 +224,6 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
     if config.clients:
         args.append("--sgp-clients")
     return args + extra
-
-
-INSECURE_WARNING = ("sgp-conformance: WARNING: --insecure: TLS certificates are NOT verified: whoever sits "
-                    "between here and the target can read the key and forge every answer; give the CA with "
-                    "--ca-bundle FILE instead")
 
 
 def announce_network(config: Config) -> None:

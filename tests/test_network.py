@@ -405,6 +405,35 @@ def test_ssl_cert_file_is_honoured_and_ca_bundle_wins(tls_server: RunningServer,
     assert _send(_config(tls_server.base_url, ca_bundle=str(other))).response is None
 
 
+def _through_proxy(upstream: str, tmp_path: Path, *flags: str) -> int:
+    """The status a chat completion gets through `sgp-conformance proxy` in front of `upstream`."""
+    from proxy_support import running_proxy
+
+    body = {"model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    with running_proxy(upstream, tmp_path, *flags) as service:
+        answer = httpx.post(f"{service.client_base_url}/v4/beta/chat/completions", json=body, timeout=10,
+                            headers={"x-api-key": REFERENCE_KEY, "x-selected-account-id": ACCOUNT})
+    return answer.status_code
+
+
+def test_the_proxy_trusts_the_upstream_as_told(tls_server: RunningServer, tls_files: TLSFiles,
+                                               tmp_path: Path) -> None:
+    # an upstream whose CA nothing trusts: 502; with --ca-bundle or --insecure the answer comes through
+    assert _through_proxy(tls_server.base_url, tmp_path / "untrusted") == 502
+    assert _through_proxy(tls_server.base_url, tmp_path / "bundle", "--ca-bundle", str(tls_files.ca)) == 200
+    assert _through_proxy(tls_server.base_url, tmp_path / "insecure", "--insecure") == 200
+
+
+def test_the_proxy_refuses_a_ca_bundle_it_cannot_read(tmp_path: Path) -> None:
+    from conformance.cli import build_parser
+    from conformance.proxy.cli import options_from
+
+    missing = tmp_path / "missing.pem"
+    args = build_parser().parse_args(["proxy", "--upstream", "https://api.example.com", "--ca-bundle", str(missing)])
+    with pytest.raises(ConfigError, match="--ca-bundle"):
+        options_from(args, env={})
+
+
 # -- extra headers -------------------------------------------------------------------------------------------------
 
 

@@ -44,6 +44,9 @@ CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR")
 # headers the suite sets on each request itself: an extra one would contradict what a scenario sends
 SET_PER_REQUEST = frozenset({"content-type", "accept", "content-length", "host", "transfer-encoding",
                              "connection"})
+INSECURE_WARNING = ("sgp-conformance: WARNING: --insecure: TLS certificates are NOT verified: whoever sits "
+                    "between here and the target can read the key and forge every answer; give the CA with "
+                    "--ca-bundle FILE instead")
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from conformance.config import FAIL_ON, Config, ConfigError, resolve
+from conformance.config.network import INSECURE_WARNING, ssl_context
 from conformance.contract.profiles import PROFILES, get_profile
 from conformance.proxy.options import DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, ProxyOptions, parse_upstream
 from conformance.report.summary import claim_report_dir
@@ -99,6 +100,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="forward to a plain http upstream that is not on loopback (the keys travel in clear)",
     )
+    p.add_argument("--ca-bundle", metavar="FILE",
+                   help="PEM file of the CA(s) that sign the upstream's certificate, the only ones trusted "
+                        "(default: SSL_CERT_FILE / SSL_CERT_DIR, else certifi's bundle)")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="do not verify the upstream's certificate (prints a warning)")
     p.add_argument("--quiet", action="store_true", help="no line per exchange")
     return p
 
@@ -115,10 +121,14 @@ def options_from(args: argparse.Namespace, env: dict[str, str] | None = None) ->
             ("fail_on", args.fail_on),
             ("baseline", args.baseline),
             ("keep", args.keep),
+            ("ca_bundle", args.ca_bundle),
+            ("insecure", args.insecure),
         )
         if v is not None
     }
     settings = resolve(flags, env={k: v for k, v in env.items() if k == "SGP_PROFILE"})
+    # the upstream's TLS trust (ProxyService builds it again): a bundle that cannot be read is a usage error here
+    ssl_context(settings, env)
     upstream = parse_upstream(args.upstream, args.allow_insecure_http)
     options = ProxyOptions(
         upstream, settings.profile, args.bind, args.port, args.har, args.report_every, args.max_body_bytes, args.quiet
@@ -194,6 +204,8 @@ def command_proxy(args: argparse.Namespace) -> int:
     report_dir = claim_report_dir(settings)
     if report_dir is None:
         return EXIT_USAGE
+    if settings.insecure:
+        print(INSECURE_WARNING, file=err, flush=True)
     service = ProxyService(options, settings)
     try:
         service.start()

@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import json
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -102,13 +103,16 @@ def _text(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
 
 
-def new_client() -> httpx.AsyncClient:
+def new_client(verify: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """The upstream client: no timeout but the connect one (the client decides how long it waits, and its
     going away ends the upstream request), no connection limit (every open stream holds one), no cookie
-    jar (a Set-Cookie is the client's, and a jar would grow), no environment proxy."""
-    from conformance.config import Config
-    from conformance.config.network import ssl_context
+    jar (a Set-Cookie is the client's, and a jar would grow), no environment proxy. `verify` is the TLS
+    trust (`ssl_context` of the proxy's settings: --ca-bundle, --insecure); by default the environment's."""
+    if verify is None:
+        from conformance.config import Config
+        from conformance.config.network import ssl_context
 
+        verify = ssl_context(Config())
     jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return httpx.AsyncClient(
         timeout=httpx.Timeout(None, connect=CONNECT_TIMEOUT),
@@ -116,7 +120,7 @@ def new_client() -> httpx.AsyncClient:
         follow_redirects=False,
         trust_env=False,
         cookies=jar,
-        verify=ssl_context(Config()),
+        verify=verify,
     )
 
 
@@ -130,8 +134,10 @@ class Forwarder:
         on_done: Callable[[Observed], None],
         max_body_bytes: int,
         client: httpx.AsyncClient | None = None,
+        verify: ssl.SSLContext | None = None,
     ) -> None:
         self.upstream = upstream
+        self.verify = verify
         self.profile = profile
         self.on_done = on_done
         self.max_body_bytes = max_body_bytes
@@ -143,7 +149,7 @@ class Forwarder:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = new_client()
+            self._client = new_client(self.verify)
         return self._client
 
     async def aclose(self) -> None:

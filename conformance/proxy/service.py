@@ -18,6 +18,7 @@ from typing import TextIO
 import uvicorn
 
 from conformance.config import Config
+from conformance.config.network import ssl_context
 from conformance.contract.profiles import get_profile
 from conformance.proxy import reports
 from conformance.proxy.forward import Forwarder, QuietUnfinished
@@ -62,7 +63,8 @@ class ProxyService:
             options.report_every,
             self.report_due.set,
         )
-        self.forwarder = Forwarder(options.upstream, self.profile, self.worker.submit, options.max_body_bytes)
+        self.forwarder = Forwarder(options.upstream, self.profile, self.worker.submit, options.max_body_bytes,
+                                   verify=ssl_context(settings))
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.host = options.bind
