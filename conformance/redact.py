@@ -4,6 +4,9 @@ A secret is masked by its value, not by where it is expected, because an echoing
 message or a URL with userinfo can carry it anywhere. Each secret is searched in every form it takes on
 the wire or in a report: as is, URL-quoted, base64 at any alignment, JSON-, HTML- and XML-escaped.
 Secrets shorter than MIN_SECRET characters are not searched: masking them would mangle ordinary text.
+A secret that is not `distinctive` (a word such as `test` or `token`, a short key) is masked only where it
+stands alone, not inside a longer word or name (`pytest`, `max_tokens`): there it cannot be the secret,
+and masking it would corrupt the reports' own text.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Iterable
 from typing import Any, TextIO
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -22,6 +26,20 @@ SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-openai-api-key", "p
                             "set-cookie"})
 # how deep scrub_in_place follows attributes of pytest's report objects (they are shallow trees)
 _MAX_DEPTH = 12
+
+
+def distinctive(secret: str) -> bool:
+    """Whether `secret` can only be itself wherever it occurs: 16 characters or more, or 8 or more that mix
+    letters and digits, as generated keys do. A shorter key, or a word (`conformance`, `prompt_tokens`),
+    also occurs as part of ordinary text."""
+    if len(secret) >= 16:
+        return True
+    return len(secret) >= 8 and any(c.isdigit() for c in secret) and any(c.isalpha() for c in secret)
+
+
+def _alone(needle: str) -> re.Pattern[str]:
+    """`needle` where it is not part of a longer word or name (letters, digits, underscore on either side)."""
+    return re.compile(r"(?<![A-Za-z0-9_])" + re.escape(needle) + r"(?![A-Za-z0-9_])")
 
 
 def variants(secret: str) -> set[str]:
@@ -73,6 +91,9 @@ class Scrubber:
     def __init__(self, secrets: Iterable[str] = (), secret_headers: Iterable[str] = ()) -> None:
         self._needles: list[str] = []
         self._bytes: list[bytes] = []
+        # the forms of the secrets that are not distinctive: masked only where they stand alone
+        self._words: dict[str, re.Pattern[str]] = {}
+        self._word_bytes: dict[bytes, re.Pattern[bytes]] = {}
         # headers the configuration declares secret: their values are learnt as secrets when seen
         self.declared = frozenset(h.lower() for h in secret_headers)
         self.secret_headers = SECRET_HEADERS | self.declared
@@ -82,7 +103,13 @@ class Scrubber:
     def add(self, secret: str) -> None:
         """Learn another secret (a declared-secret header's value seen on a request)."""
         if secret and len(secret) >= MIN_SECRET:
-            self._needles = sorted(set(self._needles) | variants(secret), key=len, reverse=True)
+            forms = variants(secret)
+            if not distinctive(secret):
+                for form in forms:
+                    self._words.setdefault(form, _alone(form))
+                    raw = form.encode("utf-8")
+                    self._word_bytes.setdefault(raw, re.compile(self._words[form].pattern.encode("utf-8")))
+            self._needles = sorted(set(self._needles) | forms, key=len, reverse=True)
             self._bytes = [n.encode("utf-8") for n in self._needles]
 
     @property
@@ -93,13 +120,16 @@ class Scrubber:
         # longest first, so a secret's variant that contains another is masked whole
         for needle in self._needles:
             if needle in value:
-                value = value.replace(needle, MASK)
+                word = self._words.get(needle)
+                value = word.sub(MASK, value) if word is not None else value.replace(needle, MASK)
         return value
 
     def data(self, value: bytes) -> bytes:
         for needle in self._bytes:
             if needle in value:
-                value = value.replace(needle, MASK.encode("ascii"))
+                word = self._word_bytes.get(needle)
+                value = word.sub(MASK.encode("ascii"), value) if word is not None \
+                    else value.replace(needle, MASK.encode("ascii"))
         return value
 
     def header_value(self, name: str, value: str) -> str:
@@ -128,8 +158,9 @@ class Scrubber:
 
     def contains_secret(self, data: bytes | str) -> bool:
         if isinstance(data, str):
-            return any(n in data for n in self._needles)
-        return any(n in data for n in self._bytes)
+            return any(n in data and (n not in self._words or self._words[n].search(data)) for n in self._needles)
+        return any(n in data and (n not in self._word_bytes or self._word_bytes[n].search(data))
+                   for n in self._bytes)
 
     def scrub_in_place(self, obj: Any, _depth: int = 0) -> Any:
         """Scrub every string inside a tree of plain objects (pytest's longrepr), keeping its structure,

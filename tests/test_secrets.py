@@ -63,6 +63,24 @@ def test_short_secrets_are_not_searched_and_nothing_else_is_touched() -> None:
         "an ordinary sentence, a URL http://x/y?z=1"
 
 
+@pytest.mark.parametrize(("secret", "text", "scrubbed"), [
+    # a word is masked where it stands alone, never inside a longer name
+    ("token", '"max_tokens": 16, Bearer token, "token"', f'"max_tokens": 16, Bearer {MASK}, "{MASK}"'),
+    ("test", "pytest r_test /reports/test/", f"pytest r_test /reports/{MASK}/"),
+    # a distinctive key is masked wherever it occurs, glued to other text or not
+    ("sk-abc123def456", "xsk-abc123def456y", f"x{MASK}y"),
+])
+def test_a_word_is_masked_only_where_it_stands_alone(secret: str, text: str, scrubbed: str) -> None:
+    scrubber = Scrubber([secret])
+    assert scrubber.text(text) == scrubbed
+    assert scrubber.data(text.encode()) == scrubbed.encode()
+    assert scrubber.contains_secret(text) and not scrubber.contains_secret(scrubbed)
+
+
+def test_a_word_inside_a_name_is_no_leak() -> None:
+    assert not Scrubber(["token"]).contains_secret('{"max_tokens": 16, "completion_tokens_details": {}}')
+
+
 def test_a_password_in_the_base_url_is_a_secret_too() -> None:
     config = Config(base_url=f"https://user:{URL_CANARY}@api.example.com", api_key=CANARY)
     assert config_secrets(config) == [CANARY, URL_CANARY]

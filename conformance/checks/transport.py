@@ -14,6 +14,7 @@ from typing import Any
 
 from conformance.checks import NotJudged, Violation
 from conformance.checks.shape import brief
+from conformance.redact import distinctive
 from conformance.transport import strictjson
 from conformance.transport.exchange import Exchange, per_exchange
 
@@ -285,15 +286,6 @@ def _encodings(secret: str) -> list[tuple[str, bytes]]:
             if urlsafe != core:
                 forms.append(("base64url", urlsafe))
     return forms
-
-
-def distinctive(secret: str) -> bool:
-    """Whether finding `secret` in an answer can only mean the answer echoes it: 16 characters or more, or
-    8 or more that mix letters and digits, as generated keys do. A shorter key, or a word (`conformance`,
-    `prompt_tokens`), may occur in a conformant answer's own text (a field name, a fingerprint)."""
-    if len(secret) >= 16:
-        return True
-    return len(secret) >= MIN_SECRET_LENGTH and any(c.isdigit() for c in secret) and any(c.isalpha() for c in secret)
 
 
 def key_not_echoed(exchange: Exchange, secrets: list[str]) -> list[Violation]:
