@@ -48,7 +48,8 @@ EXIT_CODES = """exit codes:
   1  not conformant, a stale or expired baseline entry, or the key found in a written file
   2  usage or configuration error (one line that names the fix)
   3  target unreachable, or the configured key refused
-  4  incomplete: the request budget ran out, or the target kept answering 429, before all was judged"""
+  4  incomplete: the request budget ran out, or the target kept answering 429, before all was judged
+  130, 143  interrupted by Ctrl-C (SIGINT) or SIGTERM; the reports of what was judged are written"""
 
 
 def _run_parser(sub: Any) -> argparse.ArgumentParser:

@@ -133,6 +133,8 @@ def test_a_truncated_recording_fails_json_001_alone(indent: int | None, tmp_path
     assert all(r["status"] in UNJUDGED for r in shape.values()), {k: r["status"] for k, r in shape.items()}
     assert all(r["needs"] == "JSON-001" for rid, r in shape.items() if rid.startswith("RESP-"))
     assert {rid for rid, r in shape.items() if r["needs"] == "JSON-001"} >= {"SEM-001", "SEM-003", "SEM-011"}
+    # a body that is not JSON has no keys to repeat: JSON-002 cannot pass there
+    assert (by_id["JSON-002"]["status"], by_id["JSON-002"]["needs"]) == ("not judged", "JSON-001")
 
 
 # -- diff against a run that reached nothing -----------------------------------------------------------------

@@ -48,7 +48,7 @@ def test_sdks_behave_as_without_the_proxy_and_the_report_says_conformant(profile
     assert got == expected
     assert len(got[1]) >= 3 and got[0]["choices"][0]["message"]["content"]
     assert code == 0, summary
-    assert "CONFORMANT" in summary and "proxied: 2 exchange(s), 2 chat completion(s), 2 judged" in summary
+    assert "CONFORMANT" in summary and "proxied: 2 exchange(s), 2 chat completion(s), 2 judged\n" in summary
     doc = report_doc(proxy)
     jsonschema.Draft202012Validator(SCHEMA).validate(doc)
     assert doc["verdict"] == "conformant"

@@ -120,7 +120,8 @@ def completion_checks(
     if error is not None:
         # one fault, one ID: JSON-001 (a body that claims JSON) or HDR-003 (a label that does not) says it
         owner = "JSON-001" if any(v.requirement == "JSON-001" for v in found) else "HDR-003"
-        found.append(NotJudged("RESP-001", "the body is not JSON", "", exchange.scenario, needs=owner))
+        found += [NotJudged(rid, "the body is not JSON", "", exchange.scenario, needs=owner)
+                  for rid in ("RESP-001", "JSON-002")]
         return _keep(found, profile, include_info)
     found += transport.duplicate_keys(exchange)
     found += shape.schema_violations(body, "chat-completion", exchange.scenario)

@@ -92,7 +92,8 @@ def summary(settings: Config, report_dir: Path, doc: dict[str, Any]) -> tuple[in
     lines = [_RERUN.sub("", text) for text in render(doc, line, report_dir, settings.fail_on).splitlines()]
     proxy = doc.get("proxy") or {}
     exchanges = proxy.get("exchanges") or {}
-    outcomes = ", ".join(f"{n} {name}" for name, n in (proxy.get("outcomes") or {}).items())
+    # the other ends an exchange came to (a client gone, an upstream reset ...); "judged" is counted already
+    outcomes = ", ".join(f"{n} {name}" for name, n in (proxy.get("outcomes") or {}).items() if name != "judged")
     traffic = (
         f"proxied: {exchanges.get('total', 0)} exchange(s), {exchanges.get('chat_completions', 0)} "
         f"chat completion(s), {exchanges.get('judged', 0)} judged" + (f" ({outcomes})" if outcomes else "")

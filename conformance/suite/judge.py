@@ -31,6 +31,10 @@ def requirement(req_id: str, *scenarios: str, needs: Iterable[Need] = (),
     return pytest.mark.parametrize("req", [pytest.param(req, id=req_id, marks=marks)])
 
 
+# exchanges a rule judged over many (every 4xx of a run, every record of a file) keeps as evidence of its failure
+FAILING_EVIDENCE = 20
+
+
 def requirement_of(item: pytest.Item) -> str | None:
     mark = item.get_closest_marker("requirement")
     return mark.args[0] if mark else None
@@ -118,7 +122,7 @@ class Judge:
             real = [v for v in results if not isinstance(v, NotJudged)]
             if any(v.requirement == self.requirement for v in real):
                 self.failing.append(exchange)
-                if exchange not in self.exchanges:
+                if exchange not in self.exchanges and len(self.failing) <= FAILING_EVIDENCE:
                     self.exchanges.append(exchange)
             found += real
         self(found if judged else found + notes)
