@@ -313,7 +313,7 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     announce_network(config)
     import pytest
 
-    from conformance.report.summary import finish, results_stamp
+    from conformance.report.summary import finish, release_report_dir, results_stamp
 
     # an earlier run's results, left where they are until this run writes its own, are never taken for its own
     earlier = results_stamp(report_dir)
@@ -330,7 +330,9 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         os.environ.update(env_before)
         if embedded is not None:
             embedded.stop()
-    return finish(config, int(code), report_dir, before=earlier)
+    result = finish(config, int(code), report_dir, before=earlier)
+    release_report_dir(report_dir)
+    return result
 
 
 def command_list(args: argparse.Namespace) -> int:

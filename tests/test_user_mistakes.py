@@ -114,3 +114,16 @@ def test_the_same_run_with_a_known_account_is_judged(tmp_path: Path) -> None:
     doc = agree(out)
     assert out.code == 0 and doc["verdict"] == "partial", out.output[-3000:]
     assert {r["id"] for r in doc["results"] if r["status"] == "pass"} == {"BASIC-001", "HDR-002"}
+
+
+def test_a_wrong_target_leaves_no_empty_report_folder_behind(tmp_path: Path) -> None:
+    # the folder the run made for its reports goes again when the run stopped before writing any;
+    # one the user made stays, empty as it was
+    made_by_user = tmp_path / "mine"
+    made_by_user.mkdir()
+    with counting_server("sgp") as (sgp, _):
+        for reports in (tmp_path / "new" / "{timestamp}", made_by_user):
+            out = run_cli(["run", "--base-url", sgp.url, "--report-dir", str(reports)], env=KEY_ENV, timeout=120)
+            assert out.code == 2, out.output[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
+    assert made_by_user.is_dir() and not any(made_by_user.iterdir())

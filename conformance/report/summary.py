@@ -90,11 +90,35 @@ def claim_report_dir(settings: Config) -> Path | None:
     stderr, when the run may not write there."""
     report_dir = run_report_dir(settings.report_dir, settings.keep)
     settings.report_dir = str(report_dir)
+    # the outermost folder this claim creates (the report directory, or a parent of it that is missing too)
+    missing = [p for p in (report_dir, *report_dir.parents) if not p.exists()]
     problem = prepare_report_dir(report_dir)
     if problem:
         print(problem, file=sys.stderr)
         return None
+    if missing:
+        _CREATED[report_dir] = missing[-1]
     return report_dir
+
+
+# the report directories this process created (claim_report_dir), each with the outermost folder it made
+_CREATED: dict[Path, Path] = {}
+
+
+def release_report_dir(report_dir: Path) -> None:
+    """Remove the report directory again if this process created it and the run wrote nothing there (a
+    usage error found once the run had started), with the parents the claim made: no empty folder is left
+    behind. A folder that existed before, or holds anything, stays."""
+    top = _CREATED.pop(report_dir, None)
+    if top is None:
+        return
+    for folder in (report_dir, *report_dir.parents):
+        try:
+            folder.rmdir()  # only an empty directory goes
+        except OSError:
+            return
+        if folder == top:
+            return
 
 
 def clear_own_reports(paths: Iterable[Path]) -> None:
