@@ -150,7 +150,8 @@ def test_server(recipe: Recipe, launch: Launch, profile: str, args: argparse.Nam
            "--model", launch.model]
     if launch.account_id:
         cmd += ["--account-id", launch.account_id]
-    cmd += ["--report-dir", _short(report_dir), "--fail-on", args.fail_on, "--depth", args.depth]
+    cmd += ["--report-dir", _short(report_dir), "--fail-on", args.fail_on, "--depth", args.depth,
+            "--seed", str(args.seed)]
     if args.clients:
         cmd.append("--clients")
     cmd += args.suite_args
@@ -263,6 +264,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cache", help=f"cache folder (default ${CACHE_ENV} or ~/.cache/sgp-conformance-interop)")
     parser.add_argument("--depth", default="standard", choices=("smoke", "standard", "deep"))
     parser.add_argument("--fail-on", default="should", choices=("must", "should"))
+    # one seed for every target: a rerun sends the same generated cases, so the published figures repeat
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated cases (default 1)")
     parser.add_argument("--clients", action=argparse.BooleanOptionalAction, default=True,
                         help="also drive the official SDKs (sgp-conformance run --clients; default on)")
     parser.add_argument("--ready-timeout", type=float, default=240.0, help="seconds a server may take to start")
