@@ -78,7 +78,10 @@ def suite(args: list[str], report_dir: Path, url: str | None = None) -> tuple[fl
     seconds, done = timed(cmd, {"SGP_API_KEY": KEY} if url else None)
     doc = json.loads((report_dir / "conformance.json").read_text())
     if done.returncode != 0:
-        print(f"  (run exited {done.returncode}: {doc['verdict']})")
+        print(f"  (run exited {done.returncode}: {doc['verdict']}, seed {doc['run'].get('seed')})")
+        for result in doc["results"]:
+            if result["status"] in ("fail", "error"):
+                print(f"    {result['id']} {result['level']} {result['status']}: {result.get('message', '')[:300]}")
     return seconds, doc
 
 

@@ -3,6 +3,7 @@ profiles), and a negative case counts only where the profile's lenient reading r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -10,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from conformance.config import Config
+from conformance.contract import schema_store
 from conformance.contract.profiles import OPENAI, SGP, Profile
 from conformance.contract.request_rules import (
     canonical,
@@ -281,3 +283,47 @@ def test_only_the_modes_asked_for_are_drawn_ahead() -> None:
     finally:
         ahead.close()
     assert negative == draw("negative", SGP, config)
+
+
+# -- every body, however malformed, is read without a crash -------------------------------------------------
+
+# the names the request rules and the schema look for, at any depth, so random bodies reach every branch
+_NAMES = sorted({*schema_store.load("chat-completion-request")["properties"], "function", "name", "type", "role",
+                 "content", "parameters", "description", "strict", "include_usage", "text", "tool_calls"})
+_ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(_NAMES) | st.text(max_size=3),
+                                                                inner, max_size=4),
+    max_leaves=24)
+
+
+# the shapes the cross-field rules read (tools, a named tool_choice), with any JSON where a value goes
+_TOOLS = st.lists(st.fixed_dictionaries({"type": st.just("function") | _ANY_JSON}, optional={
+    "function": st.fixed_dictionaries({}, optional={"name": _ANY_JSON, "parameters": _ANY_JSON,
+                                                    "description": _ANY_JSON})}), max_size=3)
+_TOOL_CHOICE = st.sampled_from(["none", "auto", "required"]) | st.fixed_dictionaries(
+    {"type": st.just("function"), "function": st.fixed_dictionaries({"name": st.text(max_size=3) | _ANY_JSON})})
+_BODIES = st.fixed_dictionaries({}, optional={
+    "tools": _TOOLS | _ANY_JSON, "tool_choice": _TOOL_CHOICE | _ANY_JSON, "messages": _ANY_JSON,
+    "model": _ANY_JSON, "logprobs": _ANY_JSON, "top_logprobs": _ANY_JSON, "stream": _ANY_JSON,
+    "stream_options": _ANY_JSON}) | st.dictionaries(st.sampled_from(_NAMES), _ANY_JSON, max_size=8)
+
+
+# the body the reference server answered 500 to (deep run, seed 142), cut to what set it off
+@example({"tools": [{"type": "function", "function": {"name": [{"x": 1.5}], "parameters": {}}}],
+          "tool_choice": {"type": "function", "function": {"name": ""}}})
+@settings(max_examples=300, deadline=None)
+@given(_BODIES)
+def test_any_body_is_judged_without_a_crash(body: dict[str, Any]) -> None:
+    """The reference server answered 500 to a tool whose function name was a list (a set of names met an
+    unhashable one): the rules shared by the server, the generator and PROP-003 read any JSON body."""
+    from conformance.server.errors import InvalidRequest
+    from conformance.server.request import check_body
+
+    combination_problems(body)
+    strict_problems(body)
+    for profile in PROFILES:
+        invalid_under(body, profile)
+        why_invalid(body, profile)
+    with contextlib.suppress(InvalidRequest):
+        check_body(body)

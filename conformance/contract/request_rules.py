@@ -34,9 +34,12 @@ from conformance.contract.profiles import Profile
 REQUEST_SCHEMA = "chat-completion-request"
 
 
-def _function_name(holder: Any) -> Any:
+def _function_name(holder: Any) -> str | None:
+    """The function name of a tool or a named tool_choice; None where it is not a string (an invalid body
+    is judged by the schema, these rules only read what a valid one holds)."""
     function = holder.get("function") if isinstance(holder, dict) else None
-    return function.get("name") if isinstance(function, dict) else None
+    name = function.get("name") if isinstance(function, dict) else None
+    return name if isinstance(name, str) else None
 
 
 def combination_problems(body: Any, stated_only: bool = False) -> list[tuple[str, str]]:
