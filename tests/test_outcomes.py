@@ -302,7 +302,11 @@ def test_the_evidence_of_a_run_wide_rule_starts_with_a_failing_exchange(tmp_path
     doc = json.loads((out.report_dir / "conformance.json").read_text(encoding="utf-8"))
     result = {r["id"]: r for r in doc["results"]}["ERR-004"]
     assert result["status"] == "fail", result
-    assert result["evidence"]["scenarios"][0]["scenario"] == "val_temperature", result["evidence"]
+    first = result["evidence"]["scenarios"][0]
+    assert first["scenario"] == "val_temperature", result["evidence"]
+    # conformance.json alone reproduces it: the curl line (the key from the environment) and both bodies
+    assert first["curl"].startswith("curl ") and "${SGP_API_KEY}" in first["curl"] and KEY not in first["curl"]
+    assert '"temperature"' in first["request_body"] and "temperature out of range" in first["response_body"]
     # and the HTML's first exchange of ERR-004 is that answer
     page = (out.report_dir / "conformance.html").read_text(encoding="utf-8")
     section = page[page.index("id='evidence-ERR-004'"):]

@@ -124,10 +124,24 @@ def matrix_anchor(req_id: str) -> str:
     return f"req-{req_id}"
 
 
+# characters of each body conformance.json keeps of an exchange (the HTML report shows up to BODY_LIMIT)
+JSON_BODY_LIMIT = 1000
+
+
+def _cut(text: Any) -> Any:
+    if not isinstance(text, str) or len(text) <= JSON_BODY_LIMIT:
+        return text
+    return f"{text[:JSON_BODY_LIMIT]}… [{len(text) - JSON_BODY_LIMIT} more characters in the HTML report]"
+
+
 def _exchange_pointer(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    """An exchange of a failure's evidence as conformance.json gives it: enough to reproduce it (the curl
+    line, the URL, the bodies cut at JSON_BODY_LIMIT), all scrubbed as the evidence was."""
     request, response = evidence.get("request") or {}, evidence.get("response") or {}
     return {"scenario": evidence.get("scenario", ""), "method": request.get("method"),
-            "status": response.get("status"), "error": evidence.get("error")}
+            "status": response.get("status"), "error": evidence.get("error"), "url": request.get("url"),
+            "curl": evidence.get("curl"), "request_body": _cut(request.get("body")),
+            "response_body": _cut(response.get("body")) if response else None}
 
 
 def failure_message(text: str) -> str:

@@ -205,13 +205,16 @@ _SKIP_LOCATION = re.compile(r"^[\w.-]+\.py:\d+: ")
 
 
 def _evidence_errors(pointer: Any) -> Iterator[str]:
-    """Of a result's evidence pointer (results.Result.to_json), the part that came from the target: each
-    exchange's transport error. Its anchor, page link, scenario names, methods and statuses are the run's own."""
+    """Of a result's evidence pointer (results.Result.to_json), the part that came from the target or the
+    configuration: each exchange's transport error, URL, curl line and bodies. Its anchor, page link,
+    scenario names, methods and statuses are the run's own."""
     if not isinstance(pointer, dict):
         return
     for scenario in pointer.get("scenarios") or []:
-        if isinstance(scenario, dict) and isinstance(scenario.get("error"), str):
-            yield scenario["error"]
+        if isinstance(scenario, dict):
+            for name in ("error", "url", "curl", "request_body", "response_body"):
+                if isinstance(scenario.get(name), str):
+                    yield scenario[name]
 
 
 def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | None = None,
