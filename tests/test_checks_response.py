@@ -31,7 +31,7 @@ from builders import (
     usage,
 )
 
-from conformance.checks import findings, response
+from conformance.checks import NotJudged, findings, response
 from conformance.contract.profiles import OPENAI, SGP, Profile
 from conformance.transport.exchange import Exchange
 
@@ -438,7 +438,10 @@ def test_openai_key_is_found_without_its_bearer_prefix() -> None:
 
 def test_body_not_json_stops_after_transport_checks() -> None:
     html = ex(b"<html>", req(), headers={"content-type": "text/html"})
-    assert ids(response.completion_checks(html, SGP, NOW)) == ["HDR-003", "RESP-001"]
+    found = response.completion_checks(html, SGP, NOW)
+    assert ids(found) == ["HDR-003", "JSON-002", "RESP-001"]
+    # the rules on the body are not judged, pointing at the one fault: a body labelled as something else
+    assert all(isinstance(v, NotJudged) and v.needs == "HDR-003" for v in found if v.requirement != "HDR-003")
 
 
 def test_nan_is_json_001_only_and_the_rest_is_still_judged() -> None:
