@@ -248,6 +248,8 @@ ONE_CHUNK_THEN_GARBAGE = ("import pickle, sys; out = sys.stdout.buffer;"
     [sys.executable, "-c", "import sys; sys.stdout.write('not a pickle')"],
     [sys.executable, "-c", "raise SystemExit(3)"],
     [sys.executable, "-c", "import time; time.sleep(30)"],
+    # no process at all (in a run: no file descriptors left, a broken interpreter path)
+    ["/nonexistent/sgp-conformance-python"],
 ])
 def test_a_generator_that_fails_leaves_the_drawing_to_the_tests(command: list[str]) -> None:
     config = Config(seed=7, max_examples=20)

@@ -311,3 +311,16 @@ def test_the_evidence_of_a_run_wide_rule_starts_with_a_failing_exchange(tmp_path
     page = (out.report_dir / "conformance.html").read_text(encoding="utf-8")
     section = page[page.index("id='evidence-ERR-004'"):]
     assert section.index("temperature out of range") < section.index("</details>"), section[:3000]
+
+
+# -- the suite's own internal error --------------------------------------------------------------------------
+
+
+def test_an_internal_error_of_the_suite_never_passes_a_gate(tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # pytest's exit code 3 (INTERNALERROR) came out as a partial run, exit 0, with nothing judged
+    from conformance.config import Config
+    from conformance.report.summary import finish
+
+    assert finish(Config(report_dir=str(tmp_path)), 3, tmp_path) == 1
+    assert "internal error of the suite" in capsys.readouterr().err

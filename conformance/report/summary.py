@@ -23,6 +23,7 @@ from conformance.report.outcomes import gating
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
 PYTEST_INTERRUPTED = 2
+PYTEST_INTERNAL_ERROR = 3
 PYTEST_USAGE = 4
 PYTEST_NO_TESTS = 5
 
@@ -382,6 +383,12 @@ def finish(config: Config, pytest_code: int, report_dir: Path,
         names = ", ".join(str(p) for p in leaks)
         print(f"sgp-conformance: SECRET LEAK: the API key was found in {names} (now masked there); "
               "the run fails: report this as a bug of sgp-conformance", file=sys.stderr)
+        return EXIT_FAIL
+    if pytest_code == PYTEST_INTERNAL_ERROR:
+        # the suite itself broke (pytest printed INTERNALERROR and where): whatever the reports say, the run
+        # judged nothing it can stand by, and a gate must not pass on it
+        print("sgp-conformance: the run stopped on an internal error of the suite (above): nothing it reports "
+              "can be relied on; report this as a bug of sgp-conformance", file=sys.stderr)
         return EXIT_FAIL
     if pytest_code == PYTEST_USAGE:
         # pytest has printed why (a bad -k expression, a refused path or model ...): no report was written
