@@ -4,9 +4,10 @@ A secret is masked by its value, not by where it is expected, because an echoing
 message or a URL with userinfo can carry it anywhere. Each secret is searched in every form it takes on
 the wire or in a report: as is, URL-quoted, base64 at any alignment, JSON-, HTML- and XML-escaped.
 Secrets shorter than MIN_SECRET characters are not searched: masking them would mangle ordinary text.
-A secret that is not `distinctive` (a word such as `test` or `token`, a short key) is masked only where it
-stands alone, not inside a longer word or name (`pytest`, `max_tokens`): there it cannot be the secret,
-and masking it would corrupt the reports' own text.
+A secret that is not `distinctive` (a word such as `test` or `token`, a short key) is masked as it is only
+where it stands alone, not inside a longer word or name (`pytest`, `max_tokens`): there it cannot be the
+secret, and masking it would corrupt the reports' own text. An escape right before it (`\n`, `%20`) counts as
+a boundary, and its encoded forms (URL-quoted, escaped, base64) are masked wherever they occur.
 """
 
 from __future__ import annotations
@@ -37,9 +38,15 @@ def distinctive(secret: str) -> bool:
     return len(secret) >= 8 and any(c.isdigit() for c in secret) and any(c.isalpha() for c in secret)
 
 
+# what may stand right before a secret that stands alone: the end of an escape (JSON's \n, \t, \u0022 ...;
+# URL's %20) ends in a letter or digit that belongs to the escape, not to a word the secret is part of
+_ESCAPE_BEFORE = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4})|(?<=%[0-9A-Fa-f]{2}))"
+
+
 def _alone(needle: str) -> re.Pattern[str]:
-    """`needle` where it is not part of a longer word or name (letters, digits, underscore on either side)."""
-    return re.compile(r"(?<![A-Za-z0-9_])" + re.escape(needle) + r"(?![A-Za-z0-9_])")
+    """`needle` where it is not part of a longer word or name: no letter, digit or underscore on either side,
+    except one that ends an escape before it."""
+    return re.compile(_ESCAPE_BEFORE + re.escape(needle) + r"(?![A-Za-z0-9_])")
 
 
 def variants(secret: str) -> set[str]:
@@ -105,10 +112,11 @@ class Scrubber:
         if secret and len(secret) >= MIN_SECRET:
             forms = variants(secret)
             if not distinctive(secret):
-                for form in forms:
-                    self._words.setdefault(form, _alone(form))
-                    raw = form.encode("utf-8")
-                    self._word_bytes.setdefault(raw, re.compile(self._words[form].pattern.encode("utf-8")))
+                # only the secret as it is can be part of ordinary text; its encoded forms (quoted, escaped,
+                # base64) are masked wherever they occur
+                self._words.setdefault(secret, _alone(secret))
+                self._word_bytes.setdefault(secret.encode("utf-8"),
+                                            re.compile(self._words[secret].pattern.encode("utf-8")))
             self._needles = sorted(set(self._needles) | forms, key=len, reverse=True)
             self._bytes = [n.encode("utf-8") for n in self._needles]
 

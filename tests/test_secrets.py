@@ -69,6 +69,12 @@ def test_short_secrets_are_not_searched_and_nothing_else_is_touched() -> None:
     ("test", "pytest r_test /reports/test/", f"pytest r_test /reports/{MASK}/"),
     # a distinctive key is masked wherever it occurs, glued to other text or not
     ("sk-abc123def456", "xsk-abc123def456y", f"x{MASK}y"),
+    # an escape before a word is no part of it: JSON's \n, \t, \u0022, a URL's %20
+    ("test-key", 'content: "x\\ntest-key", \\ttest-key, \\u0022test-key',
+     f'content: "x\\n{MASK}", \\t{MASK}, \\u0022{MASK}'),
+    ("test-key", "Bearer%20test-key %22test-key%22", f"Bearer%20{MASK} %22{MASK}%22"),
+    # the encoded forms of a word are masked wherever they occur (base64 inside Basic user:key)
+    ("test-key", "Basic dXNlcjp0ZXN0LWtleQ==", f"Basic dXNlcjp0{MASK}eQ=="),
 ])
 def test_a_word_is_masked_only_where_it_stands_alone(secret: str, text: str, scrubbed: str) -> None:
     scrubber = Scrubber([secret])
