@@ -89,16 +89,20 @@ def claim_report_dir(settings: Config) -> Path | None:
     """Settle where this run writes (run_report_dir of settings.report_dir and settings.keep), record it in
     settings.report_dir and prepare it (prepare_report_dir). None, after printing the one-line problem to
     stderr, when the run may not write there."""
-    report_dir = run_report_dir(settings.report_dir, settings.keep)
+    # `..` is taken as written (`X/../reports` is `reports`), so no tool on the way makes an X
+    report_dir = Path(os.path.normpath(run_report_dir(settings.report_dir, settings.keep)))
     settings.report_dir = str(report_dir)
+    # the folders are made and remembered by their real path: `X/../reports` makes no X, and a folder that
+    # existed before is never taken for one this run made
+    real = Path(os.path.realpath(report_dir))
     # the outermost folder this claim creates (the report directory, or a parent of it that is missing too)
-    missing = [p for p in (report_dir, *report_dir.parents) if not p.exists()]
-    problem = prepare_report_dir(report_dir)
+    missing = [p for p in (real, *real.parents) if not p.exists()]
+    problem = prepare_report_dir(real)
     if problem:
         print(problem, file=sys.stderr)
         return None
     if missing:
-        _CREATED[report_dir] = missing[-1]
+        _CREATED[real] = missing[-1]
     return report_dir
 
 
@@ -110,10 +114,11 @@ def release_report_dir(report_dir: Path) -> None:
     """Remove the report directory again if this process created it and the run wrote nothing there (a
     usage error found once the run had started), with the parents the claim made: no empty folder is left
     behind. A folder that existed before, or holds anything, stays."""
-    top = _CREATED.pop(report_dir, None)
+    real = Path(os.path.realpath(report_dir))
+    top = _CREATED.pop(real, None)
     if top is None:
         return
-    for folder in (report_dir, *report_dir.parents):
+    for folder in (real, *real.parents):
         try:
             folder.rmdir()  # only an empty directory goes
         except OSError:
