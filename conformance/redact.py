@@ -164,6 +164,17 @@ class Scrubber:
             return [self.value(v) for v in value]
         return value
 
+    def values(self, value: Any) -> Any:
+        """Scrub the strings of a JSON-like value of the run's own making, leaving its keys alone: they are
+        the run's own names (`model`, `seed`), never the target's."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self.values(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.values(v) for v in value]
+        return value
+
     def contains_secret(self, data: bytes | str) -> bool:
         if isinstance(data, str):
             return any(n in data and (n not in self._words or self._words[n].search(data)) for n in self._needles)

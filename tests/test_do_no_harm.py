@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from agreement import BAD, REPORTS, agree, markup_intact, one_line, plant, read_page, snapshot
 from cli_runs import REFERENCE_KEY, Outcome, run_cli
@@ -65,12 +66,15 @@ def test_user_files_holding_the_key_are_left_byte_identical(target: str, echo_se
         assert out.code == 0 and doc["verdict"] == "conformant"
 
 
+RESULT_SCHEMA = json.loads((Path(__file__).parent.parent / "schemas" / "conformance-result.json").read_text(
+    encoding="utf-8"))
 # keys a scrubber could confuse with the report's own words: common words, a field name, a part of the path
 PATH_PART = "rq7path"
-KEYS = ["test", "token", "a", "conformance", "prompt_tokens", PATH_PART]
-# keys that also occur in a conformant answer: the reference server's fields (prompt_tokens) and its
+# and the run's own names and dates: `model` and `2026` once masked conformance.json's own keys and times
+KEYS = ["test", "token", "a", "conformance", "prompt_tokens", "model", "2026", PATH_PART]
+# keys that also occur in a conformant answer: the reference server's fields (prompt_tokens, model) and its
 # system_fingerprint (fp_sgp_conformance_ref)
-IN_ANSWERS = {"conformance", "prompt_tokens"}
+IN_ANSWERS = {"conformance", "prompt_tokens", "model"}
 
 
 Servers = Callable[..., RunningServer]
@@ -106,6 +110,8 @@ def test_a_key_that_is_a_common_word_leaves_every_report_whole(key: str, tmp_pat
     page = read_page(reports / "conformance.html")
     assert {"sgp-summary", "sgp-failures", "sgp-matrix", "results-table"} <= page.ids
     doc = agree(out)
+    # conformance.json keeps the form its schema gives it, its own names and times whole
+    jsonschema.Draft202012Validator(RESULT_SCHEMA).validate(doc)
     if key not in IN_ANSWERS:
         # the key is masked where it stands alone, never inside a longer name: the reports' own words and the
         # answers' field names (max_tokens, completion_tokens_details) stay whole

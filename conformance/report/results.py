@@ -303,16 +303,18 @@ class ResultsCollector:
         configuration = run.config.redacted()
         configuration["base_url"] = safe_url(configuration.get("base_url"))
         unreachable = run.client.dead or self.dead
-        scrub = self.scrubber.value
+        scrub, mine = self.scrubber.value, self.scrubber.values
         doc: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "format_version": FORMAT_VERSION,
             "versions": versions(),
-            "run": scrub({
-                "target": safe_url(run.config.base_url),
+            # the run's own names, enums, numbers and times are never masked (a key `model` or `2026` would
+            # corrupt them); what came from the user or the target is
+            "run": {
+                "target": mine(safe_url(run.config.base_url)),
                 "embedded": run.embedded is not None,
                 "profile": run.profile.name,
-                "model": run.config.model,
+                "model": mine(run.config.model),
                 "depth": run.config.depth,
                 "fail_on": run.config.fail_on,
                 # the seed generated cases were drawn with, given or picked by the run: --seed repeats them
@@ -321,10 +323,10 @@ class ResultsCollector:
                 "finished": _iso(finished),
                 "duration_s": round(finished - self.started, 2),
                 "interrupted": run.interrupted,
-                "halted": run.halted,
-                "selection": self.selection(),
-                "configuration": configuration,
-            }),
+                "halted": mine(run.halted),
+                "selection": mine(self.selection()),
+                "configuration": mine(configuration),
+            },
             "requests": self.request_stats(),
             "unreachable": scrub(unreachable),
             "verdict": verdict(results, run.config.fail_on, interrupted=run.interrupted, halted=run.halted,

@@ -147,6 +147,20 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def _values(value: Any) -> Iterator[str]:
+    """The strings of a JSON value of the run's own making, its keys left out (they are the run's names)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _values(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _values(item)
+
+
+# conformance.json's run object: the members that hold what the user or the target gave
+_RUN_GIVEN = frozenset({"target", "model", "halted", "selection", "configuration"})
 # conformance.json: the parts that hold the run's own words (statements, IDs, counts), never target text
 _OWN_RESULT_KEYS = frozenset({"id", "level", "statement", "source", "contract", "status", "tests", "needs",
                               "not_run", "violation_count"})
@@ -173,6 +187,9 @@ def target_text(path: Path) -> Iterator[str]:
                         yield from _strings({k: v for k, v in result.items()
                                              if k not in _OWN_RESULT_KEYS and k != "evidence"})
                         yield from _evidence_errors(result.get("evidence"))
+            elif key == "run" and isinstance(value, dict):
+                # the run's own names, times and enums are not the target's or the user's text
+                yield from _values({k: v for k, v in value.items() if k in _RUN_GIVEN})
             elif key not in _OWN_TOP_KEYS:
                 yield from _strings(value)
     elif path.suffix == ".xml":
