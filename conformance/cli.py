@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,6 +270,31 @@ def require_sdk(config: Config) -> None:
         raise ConfigError(f"--clients: {problem}")
 
 
+def _selections(extra: list[str]) -> Iterator[tuple[str, str]]:
+    """(flag, expression) of each -k / -m among the arguments for pytest."""
+    for i, arg in enumerate(extra):
+        for flag in ("-k", "-m"):
+            if arg == flag and i + 1 < len(extra):
+                yield flag, extra[i + 1]
+            elif arg.startswith(flag) and len(arg) > 2 and not arg.startswith("--"):
+                yield flag, arg[2:]
+
+
+def check_selection(extra: list[str]) -> None:
+    """ConfigError naming the flag when a -k or -m expression cannot be parsed: found before the target is
+    asked anything or a report is touched (pytest would find it only while collecting)."""
+    try:
+        from _pytest.mark.expression import Expression
+    except ImportError:  # a pytest without it: pytest itself will say
+        return
+    for flag, expression in _selections(extra):
+        try:
+            Expression.compile(expression)
+        except Exception as exc:  # SyntaxError (pytest >= 8.4) or ParseError (older)
+            raise ConfigError(f"{flag} {expression!r} is not a selection expression ({exc}): give e.g. "
+                              f"{flag} 'AUTH or VAL-001'") from None
+
+
 def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     try:
         config = resolve(_flags(args), config_file=args.config)
@@ -280,6 +306,7 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
             require_key(config)
             if config.clients:
                 require_sdk(config)
+        check_selection(extra)
     except ConfigError as exc:
         print(f"sgp-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE

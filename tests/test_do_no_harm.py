@@ -143,6 +143,20 @@ def test_a_mistyped_flag_leaves_the_earlier_reports_in_place(earlier_run: Outcom
     assert snapshot(reports) == before
 
 
+@pytest.mark.parametrize(("selection", "says"), [
+    ("bad((", "-k 'bad((' is not a selection expression"),
+    ("NO-SUCH-REQUIREMENT", "the selection matched no requirement"),
+])
+def test_a_selection_that_judges_nothing_leaves_the_earlier_reports_in_place(
+        selection: str, says: str, earlier_run: Outcome, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    before = plant(earlier_run.report_dir, reports)
+    out = run_cli(["run", "--depth", "smoke", "-k", selection], reports, timeout=120)
+    assert out.code == 2, out.output[-3000:]
+    assert says in out.stderr and "Traceback" not in out.output
+    assert snapshot(reports) == before
+
+
 def test_a_junit_xml_of_the_user_is_never_replaced(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     reports.mkdir()

@@ -87,6 +87,8 @@ class ResultsCollector:
         self.dead: str | None = None
         self.sections: dict[str, Callable[[], Any]] = {}
         self.doc: dict[str, Any] | None = None
+        # set when the session is to write no report at all
+        self.silenced = False
         self.accepted = baseline.load(run.config.baseline) if run.config.baseline else {}
         html_path = getattr(config.option, "htmlpath", None)
         self.html_name = Path(html_path).name if html_path else HTML_FILE
@@ -345,6 +347,9 @@ class ResultsCollector:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.finished = time.time()
+        if self.silenced:
+            # a selection that judged nothing (plan.silence_report_writers): no conformance.json
+            return
         self.doc = self.document()
         out = Path(self.run.config.report_dir)
         out.mkdir(parents=True, exist_ok=True)

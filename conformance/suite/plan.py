@@ -142,6 +142,18 @@ class Collector:
             # interrupted in the preflight (see pytest_configure): the run ends here, its reports say so
             raise KeyboardInterrupt
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The selection is known: the previous run's reports go only if this run judges something. A `-k`
+        or `-m` that selects nothing ends the run as a usage error (exit 2) that writes no report, so the
+        previous run's reports stay as they were."""
+        if not self.run.stale_reports:
+            return
+        if session.items:
+            self.run.clear_stale_reports()
+            return
+        silence_report_writers(self.config)
+
     def pytest_keyboard_interrupt(self, excinfo: Any) -> None:
         self.run.interrupted = self.run.interrupted or "SIGINT"
 
@@ -151,3 +163,20 @@ class Collector:
             # an xdist worker: its findings about the run reach the controller this way
             output["sgp_stats"] = json.dumps(self.run.client.stats.to_json())
             output["sgp_dead"] = self.run.client.dead or ""
+
+
+def silence_report_writers(config: pytest.Config) -> None:
+    """Stop junit.xml, conformance.html and conformance.json from being written in this session."""
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        del config.stash[xml_key]
+        config.pluginmanager.unregister(xml)
+    for plugin in list(config.pluginmanager.get_plugins()):
+        # pytest-html's report object (its page is written at the session's end)
+        if type(plugin).__module__.startswith("pytest_html.") and hasattr(plugin, "pytest_sessionfinish"):
+            config.pluginmanager.unregister(plugin)
+    results = config.pluginmanager.get_plugin("sgp-conformance-results")
+    if results is not None:
+        results.silenced = True

@@ -180,12 +180,13 @@ def pytest_configure(config: pytest.Config) -> None:
             # has begun (Collector.pytest_collection), where pytest ends the run and writes its reports
             run.interrupted = run.interrupted or "SIGINT"
         # the target answers (or the run was interrupted, and writes its own): the previous run's reports
-        # (only this tool's) can go
-        from conformance.report.summary import clear_own_reports
-
+        # (only this tool's) can go, once the selection is known to judge something (Collector)
         report_dir = Path(settings.report_dir)
-        clear_own_reports([report_dir / "conformance.json", *(Path(p) for p in (
-            getattr(config.option, "xmlpath", None), getattr(config.option, "htmlpath", None)) if p)])
+        run.stale_reports = [report_dir / "conformance.json", *(Path(p) for p in (
+            getattr(config.option, "xmlpath", None), getattr(config.option, "htmlpath", None)) if p)]
+        if run.interrupted or config.getoption("dist", "no") != "no":
+            # an interrupted run writes its own now; with xdist the workers collect, not this process
+            run.clear_stale_reports()
     config.pluginmanager.register(Collector(run, config), "sgp-conformance-collector")
     if not worker and not settings.dry_run:
         from conformance.report.results import ResultsCollector

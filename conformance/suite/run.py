@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,6 +57,8 @@ class Run:
         self.unlisted: tuple[str, str] | None = None
         # set when the run was interrupted: the signal's name (SIGINT, SIGTERM)
         self.interrupted: str | None = None
+        # the previous run's reports in the report directory, removed once this run is sure to write its own
+        self.stale_reports: list[Path] = []
         # the process drawing the property tests' random cases while the other tests run (ahead.py)
         self.ahead: Ahead | None = None
 
@@ -99,6 +102,13 @@ class Run:
             return self.client.send(build(scenario, self.context))
         except BudgetExhausted:
             return None
+
+    def clear_stale_reports(self) -> None:
+        """Remove the previous run's reports (only this tool's), now that this run writes its own."""
+        from conformance.report.summary import clear_own_reports
+
+        clear_own_reports(self.stale_reports)
+        self.stale_reports = []
 
     def close(self) -> None:
         if self.ahead is not None:
