@@ -53,7 +53,7 @@ CASES: list[tuple[str, list[str], tuple[str, str] | None, str]] = [
      "$SGP_TEST_UNSET_TOKEN is not set: export it, or give the value itself"),
     ("flag-unknown", ["--no-such-flag"], None,
      "unrecognized arguments: --no-such-flag (see sgp-conformance run --help"),
-    ("selection-bad-expression", ["-k", "("], None, "Wrong expression passed to '-k'"),
+    ("selection-bad-expression", ["-k", "("], None, "-k '(' is not a selection expression"),
     ("selection-empty", ["-k", "NOPE-999"], None, "the selection matched no requirement"),
 ]
 
