@@ -154,26 +154,20 @@ class Scrubber:
     def headers(self, headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
         return [(k, self.header_value(k, v)) for k, v in headers]
 
-    def value(self, value: Any) -> Any:
-        """Scrub a JSON-like value in depth (keys too: an echoing server may put the key anywhere)."""
+    def value(self, value: Any, keys: bool = True) -> Any:
+        """Scrub a JSON-like value in depth, its keys too (an echoing server may put the key anywhere);
+        with `keys` False, a value of the run's own making, whose keys are the run's names (`model`)."""
         if isinstance(value, str):
             return self.text(value)
         if isinstance(value, dict):
-            return {self.text(str(k)): self.value(v) for k, v in value.items()}
+            return {(self.text(str(k)) if keys else k): self.value(v, keys) for k, v in value.items()}
         if isinstance(value, list | tuple):
-            return [self.value(v) for v in value]
+            return [self.value(v, keys) for v in value]
         return value
 
     def values(self, value: Any) -> Any:
-        """Scrub the strings of a JSON-like value of the run's own making, leaving its keys alone: they are
-        the run's own names (`model`, `seed`), never the target's."""
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, dict):
-            return {k: self.values(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self.values(v) for v in value]
-        return value
+        """`value(value, keys=False)`: the strings of the run's own JSON scrubbed, its names kept."""
+        return self.value(value, keys=False)
 
     def contains_secret(self, data: bytes | str) -> bool:
         if isinstance(data, str):

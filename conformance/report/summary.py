@@ -135,28 +135,19 @@ def clear_own_reports(paths: Iterable[Path]) -> None:
             path.unlink(missing_ok=True)
 
 
-def _strings(value: Any) -> Iterator[str]:
+def _strings(value: Any, keys: bool = True) -> Iterator[str]:
+    """The strings of a JSON value, its object keys too unless `keys` is False (a value of the run's own
+    making, whose keys are the run's names)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for key, item in value.items():
-            yield str(key)
-            yield from _strings(item)
+            if keys:
+                yield str(key)
+            yield from _strings(item, keys)
     elif isinstance(value, list):
         for item in value:
-            yield from _strings(item)
-
-
-def _values(value: Any) -> Iterator[str]:
-    """The strings of a JSON value of the run's own making, its keys left out (they are the run's names)."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _values(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _values(item)
+            yield from _strings(item, keys)
 
 
 # conformance.json's run object: the members that hold what the user or the target gave
@@ -189,7 +180,7 @@ def target_text(path: Path) -> Iterator[str]:
                         yield from _evidence_errors(result.get("evidence"))
             elif key == "run" and isinstance(value, dict):
                 # the run's own names, times and enums are not the target's or the user's text
-                yield from _values({k: v for k, v in value.items() if k in _RUN_GIVEN})
+                yield from _strings({k: v for k, v in value.items() if k in _RUN_GIVEN}, keys=False)
             elif key not in _OWN_TOP_KEYS:
                 yield from _strings(value)
     elif path.suffix == ".xml":
