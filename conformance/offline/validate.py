@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from conformance.checks import Violation, errors, findings, requested_int, semantics, shape, streaming, transport
+from conformance.checks import Violation, errors, requested_int, semantics, shape, streaming, transport
 from conformance.checks.response import completion_checks, sent_secrets, stream_checks
 from conformance.config import Config
 from conformance.contract import catalogue, schema_store
@@ -39,8 +39,6 @@ from conformance.report.summary import JUNIT_SUITE_NAME, claim_report_dir
 from conformance.transport.exchange import Exchange
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-# exchanges shown as evidence per requirement: the first few records that broke it
-MAX_EVIDENCE = 5
 
 _RESP = tuple(f"RESP-{i:03d}" for i in range(1, 10))
 _LOGP = tuple(f"LOGP-{i:03d}" for i in range(1, 6))
@@ -324,16 +322,13 @@ def test_recorded(req: catalogue.Requirement, request: pytest.FixtureRequest) ->
     if not indices:
         what = "not JSON" if owners[0] == "JSON-001" else "a stream without chunks"
         judge.not_judged(f"the recorded body is {what}", owners[0])
-    judge.each((validation.records[i].exchange for i in indices), lambda e: _own(validation, e, req.id, judge))
+    judge.each((validation.records[i].exchange for i in indices), lambda e: _own(validation, e, req.id))
 
 
-def _own(validation: Validation, exchange: Exchange, req_id: str, judge: Any) -> list[Violation]:
-    """The findings of one record for `req_id` (the record's exchange kept as evidence when it broke it)."""
+def _own(validation: Validation, exchange: Exchange, req_id: str) -> list[Violation]:
+    """The findings of one record for `req_id` (Judge.each keeps the records that broke it as evidence)."""
     index = next(i for i, r in enumerate(validation.records) if r.exchange is exchange)
-    own = [v for v in validation.found(index) if v.requirement == req_id]
-    if findings(own) and len(judge.exchanges) < MAX_EVIDENCE:
-        judge.exchanges.append(exchange)
-    return own
+    return [v for v in validation.found(index) if v.requirement == req_id]
 
 
 # -- the command ----------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from conformance.checks import NotJudged, Violation, split
 from conformance.contract import catalogue
 from conformance.report.evidence import exchange_evidence
+from conformance.report.outcomes import MAX_EXCHANGES
 from conformance.suite.needs import NOT_JUDGED, NOT_RUN, Need, Unmet
 from conformance.suite.run import Run
 from conformance.transport.client import BudgetExhausted
@@ -29,10 +30,6 @@ def requirement(req_id: str, *scenarios: str, needs: Iterable[Need] = (),
     if run_wide:
         marks.append(pytest.mark.run_wide)
     return pytest.mark.parametrize("req", [pytest.param(req, id=req_id, marks=marks)])
-
-
-# exchanges a rule judged over many (every 4xx of a run, every record of a file) keeps as evidence of its failure
-FAILING_EVIDENCE = 20
 
 
 def requirement_of(item: pytest.Item) -> str | None:
@@ -66,7 +63,8 @@ class Judge:
         self.item = item
         self.requirement = requirement_of(item)
         self.exchanges: list[Exchange] = []
-        # the exchanges on which this requirement's rule was found broken (each), shown first as evidence
+        # the first exchanges on which this requirement's rule was found broken (each): its evidence leads
+        # with them, as many as a result keeps
         self.failing: list[Exchange] = []
 
     def exchange(self, scenario: str) -> Exchange:
@@ -120,10 +118,8 @@ class Judge:
             judged += not own_notes
             notes += own_notes
             real = [v for v in results if not isinstance(v, NotJudged)]
-            if any(v.requirement == self.requirement for v in real):
+            if len(self.failing) < MAX_EXCHANGES and any(v.requirement == self.requirement for v in real):
                 self.failing.append(exchange)
-                if exchange not in self.exchanges and len(self.failing) <= FAILING_EVIDENCE:
-                    self.exchanges.append(exchange)
             found += real
         self(found if judged else found + notes)
 
@@ -136,10 +132,13 @@ class Judge:
         data = [scrub.value(v.to_json()) for v in found if not isinstance(v, NotJudged)]
         self.item.user_properties.append(("sgp_violations", json.dumps(data)))
         if own:
-            # the exchanges that broke the rule come first: a report short of room shows the first ones only
+            # the exchanges that broke the rule come first (a result keeps only the first MAX_EXCHANGES), then
+            # those of the scenarios its violations name, then the rest the test asked for
             scenarios = {v.scenario for v in own if v.scenario}
-            ordered = sorted(self.exchanges, key=lambda e: not (e in self.failing or e.scenario in scenarios))
-            evidence = [exchange_evidence(e, scrub, self.run.profile, self.run.config) for e in ordered]
+            rest = sorted((e for e in self.exchanges if e not in self.failing),
+                          key=lambda e: e.scenario not in scenarios)
+            evidence = [exchange_evidence(e, scrub, self.run.profile, self.run.config)
+                        for e in [*self.failing, *rest][:MAX_EXCHANGES]]
             self.item.user_properties.append(("sgp_evidence", json.dumps(evidence)))
             lines = "\n".join(f"- {scrub.text(v.render())}" for v in own[:20])
             more = f"\n... and {len(own) - 20} more" if len(own) > 20 else ""
