@@ -67,8 +67,8 @@ class _Channel:
         except (OSError, ValueError) as exc:
             # no process (no file descriptors left, no such interpreter): the tests draw the cases themselves
             self.process = None
+            self.reader: threading.Thread | None = None
             self.failed = f"the generator process did not start: {exc}"
-            self.reader = threading.Thread(target=lambda: None, name=f"sgp-generator-{self.mode}", daemon=True)
             return
         assert self.process.stdin is not None
         try:
@@ -102,6 +102,22 @@ class _Channel:
             with self._arrived:
                 self._arrived.notify_all()
 
+    def case(self, index: int, patience_s: float) -> tuple[bool, Any]:
+        """(True, the case at `index`) once it has arrived; (False, None) when the mode is complete before it,
+        or the generator failed or kept the tests waiting longer than `patience_s`."""
+        with self._arrived:
+            def ready() -> bool:
+                return (index < len(self.ready) or self.complete or self.failed is not None
+                        or self.reader is None or not self.reader.is_alive())
+
+            if not self._arrived.wait_for(ready, timeout=patience_s):
+                self.failed = f"the generator process sent nothing for {patience_s:.0f} s"
+            if index < len(self.ready):
+                return True, self.ready[index]
+            if self.failed is None and not self.complete:
+                self.failed = "the generator process ended early"
+            return False, None
+
     def close(self) -> None:
         if self.process is None:
             return
@@ -132,22 +148,6 @@ class Ahead:
         """Why a generator process did not deliver all its cases, if one did not."""
         return next((c.failed for c in self._channels.values() if c.failed), None)
 
-    def _next(self, channel: _Channel, index: int, patience_s: float) -> tuple[bool, Any]:
-        """(True, the case at `index`) once it has arrived; (False, None) when the mode is complete before it,
-        or its generator failed or kept the tests waiting longer than `patience_s`."""
-        with self._arrived:
-            def ready() -> bool:
-                return (index < len(channel.ready) or channel.complete or channel.failed is not None
-                        or not channel.reader.is_alive())
-
-            if not self._arrived.wait_for(ready, timeout=patience_s):
-                channel.failed = f"the generator process sent nothing for {patience_s:.0f} s"
-            if index < len(channel.ready):
-                return True, channel.ready[index]
-            if channel.failed is None and not channel.complete:
-                channel.failed = "the generator process ended early"
-            return False, None
-
     def cases(self, mode: str, draw_rest: Callable[[], list[Any]], patience_s: float = PATIENCE_S) -> Iterator[Any]:
         """The cases of `mode` in the order drawn, each as soon as its generator has sent it. Where the
         generator fails or stalls, `draw_rest()` (the in-process draw, the same sequence) supplies the cases
@@ -159,7 +159,7 @@ class Ahead:
             return
         index = 0
         while True:
-            arrived, case = self._next(channel, index, patience_s)
+            arrived, case = channel.case(index, patience_s)
             if not arrived:
                 break
             yield case
