@@ -165,10 +165,6 @@ class Scrubber:
             return [self.value(v, keys) for v in value]
         return value
 
-    def values(self, value: Any) -> Any:
-        """`value(value, keys=False)`: the strings of the run's own JSON scrubbed, its names kept."""
-        return self.value(value, keys=False)
-
     def contains_secret(self, data: bytes | str) -> bool:
         if isinstance(data, str):
             return any(n in data and (n not in self._words or self._words[n].search(data)) for n in self._needles)

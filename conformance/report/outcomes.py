@@ -46,6 +46,9 @@ NOT_RUN_KINDS = ("selection", "budget", "throttled", "interrupted", "settings", 
 # what one requirement keeps for the reports; the counts say how many there were
 MAX_VIOLATIONS = 20
 MAX_EXCHANGES = 5
+# the members of conformance.json's run object that hold what the user or the target gave (masked, and read
+# by the leak scan); the others are the run's own names, enums, numbers and times
+RUN_GIVEN = frozenset({"target", "model", "halted", "selection", "configuration"})
 CORE_KEYS = frozenset({"schema", "format_version", "versions", "run", "requests", "unreachable", "verdict",
                        "verdicts", "counts", "coverage", "results"})
 

@@ -39,6 +39,7 @@ from conformance.report.outcomes import (
     NOT_JUDGED,
     NOT_RUN,
     RESULT_FILE,
+    RUN_GIVEN,
     SCHEMA_ID,
     Result,
     count,
@@ -305,30 +306,31 @@ class ResultsCollector:
         configuration = run.config.redacted()
         configuration["base_url"] = safe_url(configuration.get("base_url"))
         unreachable = run.client.dead or self.dead
-        scrub, mine = self.scrubber.value, self.scrubber.values
+        scrub = self.scrubber.value
+        facts = {
+            "target": safe_url(run.config.base_url),
+            "embedded": run.embedded is not None,
+            "profile": run.profile.name,
+            "model": run.config.model,
+            "depth": run.config.depth,
+            "fail_on": run.config.fail_on,
+            # the seed generated cases were drawn with, given or picked by the run: --seed repeats them
+            "seed": run.config.seed,
+            "started": _iso(self.started),
+            "finished": _iso(finished),
+            "duration_s": round(finished - self.started, 2),
+            "interrupted": run.interrupted,
+            "halted": run.halted,
+            "selection": self.selection(),
+            "configuration": configuration,
+        }
         doc: dict[str, Any] = {
             "schema": SCHEMA_ID,
             "format_version": FORMAT_VERSION,
             "versions": versions(),
             # the run's own names, enums, numbers and times are never masked (a key `model` or `2026` would
-            # corrupt them); what came from the user or the target is
-            "run": {
-                "target": mine(safe_url(run.config.base_url)),
-                "embedded": run.embedded is not None,
-                "profile": run.profile.name,
-                "model": mine(run.config.model),
-                "depth": run.config.depth,
-                "fail_on": run.config.fail_on,
-                # the seed generated cases were drawn with, given or picked by the run: --seed repeats them
-                "seed": run.config.seed,
-                "started": _iso(self.started),
-                "finished": _iso(finished),
-                "duration_s": round(finished - self.started, 2),
-                "interrupted": run.interrupted,
-                "halted": mine(run.halted),
-                "selection": mine(self.selection()),
-                "configuration": mine(configuration),
-            },
+            # corrupt them); what came from the user or the target is (RUN_GIVEN)
+            "run": {k: self.scrubber.value(v, keys=False) if k in RUN_GIVEN else v for k, v in facts.items()},
             "requests": self.request_stats(),
             "unreachable": scrub(unreachable),
             "verdict": verdict(results, run.config.fail_on, interrupted=run.interrupted, halted=run.halted,

@@ -18,7 +18,7 @@ from conformance.config import Config
 from conformance.config.secrets import config_secrets
 from conformance.contract import catalogue
 from conformance.redact import Scrubber
-from conformance.report.outcomes import gating
+from conformance.report.outcomes import RUN_GIVEN, gating
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
@@ -150,8 +150,6 @@ def _strings(value: Any, keys: bool = True) -> Iterator[str]:
             yield from _strings(item, keys)
 
 
-# conformance.json's run object: the members that hold what the user or the target gave
-_RUN_GIVEN = frozenset({"target", "model", "halted", "selection", "configuration"})
 # conformance.json: the parts that hold the run's own words (statements, IDs, counts), never target text
 _OWN_RESULT_KEYS = frozenset({"id", "level", "statement", "source", "contract", "status", "tests", "needs",
                               "not_run", "violation_count"})
@@ -180,7 +178,7 @@ def target_text(path: Path) -> Iterator[str]:
                         yield from _evidence_errors(result.get("evidence"))
             elif key == "run" and isinstance(value, dict):
                 # the run's own names, times and enums are not the target's or the user's text
-                yield from _strings({k: v for k, v in value.items() if k in _RUN_GIVEN}, keys=False)
+                yield from _strings({k: v for k, v in value.items() if k in RUN_GIVEN}, keys=False)
             elif key not in _OWN_TOP_KEYS:
                 yield from _strings(value)
     elif path.suffix == ".xml":
