@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.config import Config
+from conformance.contract import catalogue
 from conformance.report.census import PLUGIN_NAME, CensusPlugin
 from conformance.report.files import register as tidy_report_files
 from conformance.report.results import ResultsCollector, register_section
@@ -50,3 +51,24 @@ def configure_observed(config: pytest.Config, settings: Config, secrets: Iterabl
     config.pluginmanager.register(census(run, config), PLUGIN_NAME)
     tidy_report_files(config)
     return run
+
+
+class ObservedSession:
+    """The base of the pytest plugins of such sessions: the Run it configures (closed with the session) and
+    the one test function, parametrised with a requirement each."""
+
+    def __init__(self, settings: Config) -> None:
+        self.settings = settings
+        self.run: Run | None = None
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        if self.run is not None:
+            self.run.close()
+
+    @staticmethod
+    def parametrize(metafunc: pytest.Metafunc, req_ids: Iterable[str]) -> None:
+        """`req` of the session's test: one Requirement per ID, marked as the suite's tests are."""
+        metafunc.parametrize("req", [
+            pytest.param(catalogue.get(req_id), id=req_id,
+                         marks=[pytest.mark.requirement(req_id), pytest.mark.scenarios()])
+            for req_id in req_ids])

@@ -35,6 +35,7 @@ from conformance.config import Config
 from conformance.contract import catalogue, schema_store
 from conformance.contract.profiles import Profile, get_profile
 from conformance.offline.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
+from conformance.offline.session import ObservedSession, configure_observed
 from conformance.report.summary import JUNIT_SUITE_NAME, claim_report_dir
 from conformance.transport.exchange import Exchange
 
@@ -273,18 +274,15 @@ class Validation:
 STASH = pytest.StashKey[Validation]()
 
 
-class ValidatePlugin:
+class ValidatePlugin(ObservedSession):
     """Stands in for conformance.plugin's configure step: no target, no server, the records as exchanges."""
 
     def __init__(self, settings: Config, validation: Validation, secrets: list[str]) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.validation = validation
         self.secrets = secrets
-        self.run: Any = None
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        from conformance.offline.session import configure_observed
-
         def prepare(run: Any, _results: Any) -> None:
             # the recorded exchanges are what this session "saw": the census counts them as a run's
             run.client.exchanges.extend(r.exchange for r in self.validation.records)
@@ -293,17 +291,10 @@ class ValidatePlugin:
         self.run = configure_observed(config, self.settings, self.secrets, ("recorded", self.validation.section),
                                       prepare=prepare)
 
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if self.run is not None:
-            self.run.close()
-
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        if metafunc.function is not test_recorded:
-            return
-        params = [pytest.param(catalogue.get(req_id), id=req_id,
-                               marks=[pytest.mark.requirement(req_id), pytest.mark.scenarios()])
-                  for req_id in OFFLINE if catalogue.get(req_id).applies_to(self.validation.profile.name)]
-        metafunc.parametrize("req", params)
+        if metafunc.function is test_recorded:
+            self.parametrize(metafunc, (req_id for req_id in OFFLINE
+                                        if catalogue.get(req_id).applies_to(self.validation.profile.name)))
 
 
 def test_recorded(req: catalogue.Requirement, request: pytest.FixtureRequest) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from conformance.config import Config
 from conformance.contract import catalogue
+from conformance.offline.session import ObservedSession, configure_observed
 from conformance.proxy.judge import Tally, requirements_for, why_not_judged_here
 from conformance.report.census import Census, CensusPlugin
 
@@ -49,17 +50,14 @@ class TallyCensus(CensusPlugin):
         return report.tally.census
 
 
-class ProxyReportPlugin:
+class ProxyReportPlugin(ObservedSession):
     """Stands in for conformance.plugin's configure step, as validate's plugin does: no target of its own."""
 
     def __init__(self, settings: Config, report: ProxyReport) -> None:
-        self.settings = settings
+        super().__init__(settings)
         self.report = report
-        self.run: Any = None
 
     def pytest_configure(self, config: pytest.Config) -> None:
-        from conformance.offline.session import configure_observed
-
         def prepare(run: Any, results: Any) -> None:
             run.client.stats = self.report.tally.stats()
             # the report covers the traffic since the proxy started, not the second it takes to write
@@ -69,26 +67,16 @@ class ProxyReportPlugin:
         self.run = configure_observed(config, self.settings, [self.settings.api_key or ""],
                                       ("proxy", self.report.section), census=TallyCensus, prepare=prepare)
 
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        if self.run is not None:
-            self.run.close()
-
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        if metafunc.function is not test_proxied:
-            return
-        params = [
-            pytest.param(
-                catalogue.get(req_id), id=req_id, marks=[pytest.mark.requirement(req_id), pytest.mark.scenarios()]
-            )
-            for req_id in requirements_for(self.report.tally.profile)
-        ]
-        metafunc.parametrize("req", params)
+        if metafunc.function is test_proxied:
+            self.parametrize(metafunc, requirements_for(self.report.tally.profile))
 
     @pytest.hookimpl(optionalhook=True, trylast=True)
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
         # right after the summary: what the verdict rests on
+        assert self.run is not None  # configured before any report is written
         prefix.append(self.run.scrubber.text(traffic_html(self.report.section())))
 
 
