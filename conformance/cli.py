@@ -22,7 +22,7 @@ from conformance import __version__
 from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
 from conformance.config.network import INSECURE_WARNING
 from conformance.config.settings import BUDGETS, JUNIT_SHOULD
-from conformance.contract import catalogue
+from conformance.contract import catalogue, claims
 from conformance.contract.profiles import PROFILES, get_profile
 from conformance.pipes import silence_stdout, write_lines
 from conformance.redact import safe_url
@@ -118,6 +118,15 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                      help="extra header on every request, repeatable; VALUE env:VARIABLE reads the environment. "
                           "Values of headers named like key/token/secret/auth/password/cookie are masked")
     p.add_argument("--clients", action="store_true", default=None, help="also drive the official SDKs")
+    claimed = p.add_argument_group(
+        "what the server claims",
+        "Held to every feature and to no open point by default; `sgp-conformance list --claims` names them.")
+    claimed.add_argument("--without", metavar="FEATURE,...",
+                         help=f"features the server does not offer (not run: not claimed): "
+                              f"{', '.join(claims.FEATURES)}")
+    claimed.add_argument("--claim", dest="claims", metavar="CHOICE,...",
+                         help="positions on open points the server promises, judged at MUST (e.g. "
+                              "refuses-null,unknown-model-404)")
     p.add_argument("--dry-run", action="store_true", default=None,
                    help="print the planned requests per requirement and their total; send nothing")
     return p
@@ -225,6 +234,10 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
         args.append("--sgp-insecure")
     if config.clients:
         args.append("--sgp-clients")
+    if config.without:
+        args += ["--sgp-without", ",".join(sorted(config.without))]
+    if config.claims:
+        args += ["--sgp-claims", ",".join(sorted(config.claims))]
     return args + extra
 
 

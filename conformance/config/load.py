@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conformance.config.settings import DEPTHS, ENV_VARS, FAIL_ON, JUNIT_SHOULD, Config, ConfigError, is_loopback
+from conformance.contract import claims
 from conformance.contract.profiles import PROFILES
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
@@ -35,6 +36,11 @@ def _coerce(name: str, value: Any) -> Any:
         if base == "list[str]" and name == "headers" and isinstance(value, str):
             # header values may hold commas: one header a line
             return [v.strip() for v in value.splitlines() if v.strip()]
+        if base == "frozenset[str]":
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, (list, tuple, set, frozenset)):
+                raise TypeError
+            return frozenset(str(v).strip() for v in items if str(v).strip())
         if base == "list[str]":
             return [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else list(value)
         return str(value)
@@ -115,6 +121,10 @@ def validate(config: Config) -> None:
     for name in ("max_tokens", "max_requests", "concurrency", "max_body_bytes"):
         if getattr(config, name) < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+    try:
+        claims.check(config.without, config.claims)
+    except claims.UnknownClaim as exc:
+        raise ConfigError(str(exc)) from None
     if config.rate_limit < 0 or config.retries < 0:
         raise ConfigError("--rate-limit and --retries cannot be negative")
     if config.base_url is not None:

@@ -79,6 +79,10 @@ class Config:
     insecure: bool = False
     # extra request headers, each "Name: value" or "Name: env:VARIABLE" (the value read from the environment)
     headers: list[str] = field(default_factory=list)
+    # features the server is declared not to offer (contract.claims.FEATURES): their requirements are not run
+    without: frozenset[str] = frozenset()
+    # positions on open points the server claims (contract.claims.CHOICES): their requirements become MUST
+    claims: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if self.max_requests is None:
@@ -94,6 +98,7 @@ class Config:
             out["api_key"] = REDACTED
         out["proxy"] = safe_url(self.proxy)
         out["headers"] = masked_header_specs(self)
+        out["without"], out["claims"] = sorted(self.without), sorted(self.claims)
         return out
 
     def junit_should_as(self) -> str:

@@ -12,7 +12,7 @@ there are added, never renamed or removed, so a `Requirement.contract` reference
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 MUST, SHOULD, INFO = "MUST", "SHOULD", "INFO"
 LEVELS = (MUST, SHOULD, INFO)
@@ -38,6 +38,10 @@ class Requirement:
     profiles: tuple[str, ...] = ALL_PROFILES
     # (profile, level) pairs that override `level`
     levels: tuple[tuple[str, str], ...] = ()
+    # the optional capability the rule needs (claims.FEATURES): declared absent (--without), it is not run
+    feature: str | None = None
+    # the position on an open point the rule checks (claims.CHOICES): claimed (--claim), it is judged at MUST
+    choice: str | None = None
 
     @property
     def area(self) -> str:
@@ -51,9 +55,16 @@ class Requirement:
     def applies_to(self, profile: str) -> bool:
         return profile in self.profiles
 
-    def level_for(self, profile: str) -> str:
-        """The level this requirement is judged at under `profile`."""
+    def level_for(self, profile: str, claims: frozenset[str] | set[str] = frozenset()) -> str:
+        """The level this requirement is judged at under `profile`, for a server that claims `claims`
+        (claims.CHOICES): a claimed choice is judged at MUST."""
+        if self.choice is not None and self.choice in claims:
+            return MUST
         return dict(self.levels).get(profile, self.level)
+
+    def claimed(self, without: frozenset[str] | set[str] = frozenset()) -> bool:
+        """Whether the server is held to this rule: false when the feature it needs is declared absent."""
+        return self.feature is None or self.feature not in without
 
     def level_text(self) -> str:
         """The level as a table shows it: "SHOULD (MUST under openai)" where the profiles differ."""
@@ -62,8 +73,8 @@ class Requirement:
 
 
 def _r(id: str, level: str, statement: str, source: str, anchor: str, profiles: tuple[str, ...] = ALL_PROFILES,
-       **levels: str) -> Requirement:
-    return Requirement(id, level, statement, source, anchor, profiles, tuple(levels.items()))
+       feature: str | None = None, choice: str | None = None, **levels: str) -> Requirement:
+    return Requirement(id, level, statement, source, anchor, profiles, tuple(levels.items()), feature, choice)
 
 
 REQUIREMENTS: tuple[Requirement, ...] = (
@@ -307,6 +318,51 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("CLIENT-004", SHOULD, "Responses and chunks validate against the SDK's own response types "
        "(its strict validation).", f"{C} Response (SDK types; absent vs null open)", "sdk-clients"),
 )
+
+# the feature each rule needs (claims.FEATURES): a rule that only judges what a feature returns when it is
+# there (RESP-006's logprobs shape, RESP-007's tool calls) needs none
+FEATURE_OF: dict[str, str] = {
+    **dict.fromkeys(("STRM-001", "STRM-002", "STRM-003", "STRM-004", "STRM-005", "STRM-006", "STRM-010",
+                     "STRM-011", "STRM-012", "STRM-013", "STRM-014", "STRM-015", "STRM-017", "STRM-019",
+                     "AUTH-008", "CLIENT-002", "CLIENT-003"), "streaming"),
+    "STRM-016": "include_usage",
+    **dict.fromkeys(("TOOL-002", "TOOL-003", "TOOL-004"), "tools"),
+    "TOOL-001": "tool_choice",
+    **dict.fromkeys(("LOGP-001", "LOGP-002", "LOGP-003", "LOGP-004", "LOGP-005"), "logprobs"),
+    **dict.fromkeys(("SEM-002", "SEM-011"), "n"),
+    "FMT-001": "json_object",
+    "SEM-010": "stop",
+}
+# the open point each rule checks, as the choice (claims.CHOICES) that makes it MUST when claimed
+CHOICE_OF: dict[str, str] = {
+    **dict.fromkeys(("VAL-009", "VAL-010", "VAL-011", "VAL-012", "VAL-013", "VAL-014", "VAL-016", "VAL-017",
+                     "VAL-018"), "refuses-out-of-bounds"),
+    "VAL-015": "refuses-nan",
+    "VAL-023": "refuses-wrong-types",
+    "VAL-008": "refuses-text-plain",
+    **dict.fromkeys(("VAL-005", "VAL-019"), "refuses-message-shape"),
+    **dict.fromkeys(("VAL-020", "VAL-021"), "refuses-unknown-enum"),
+    "HDR-002": "refuses-foreign-account",
+    "MODEL-001": "refuses-unknown-model",
+    "MODEL-002": "unknown-model-404",
+    "AUTH-004": "refuses-other-header",
+    "AUTH-005": "auth-401-403",
+    **dict.fromkeys(("AUTH-006", "ERR-004"), "error-body-shape"),
+    "ERR-002": "validation-status",
+    "ERR-007": "no-error-disclosure",
+    "SEM-004": "clock-created",
+    "SEM-005": "echoes-model",
+    **dict.fromkeys(("LOGP-004", "LOGP-005"), "top-logprobs-exact"),
+    "TOOL-002": "tool-call-ids",
+    "TOOL-003": "tool-call-json",
+    "RESP-009": "service-tier-values",
+    "HDR-008": "charset-utf8",
+    "HDR-007": "request-id",
+    **dict.fromkeys(("STRM-005", "CLIENT-002"), "sgp-closes-stream"),
+    "CLIENT-004": "sdk-strict-types",
+    "SEM-009": "deterministic",
+}
+REQUIREMENTS = tuple(replace(r, feature=FEATURE_OF.get(r.id), choice=CHOICE_OF.get(r.id)) for r in REQUIREMENTS)
 
 BY_ID: dict[str, Requirement] = {r.id: r for r in REQUIREMENTS}
 

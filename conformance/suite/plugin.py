@@ -61,6 +61,8 @@ OPTION_FIELDS = {
     "proxy": ("forward proxy of every request, http://[user:password@]host:port (default: HTTPS_PROXY ...)", str),
     "ca-bundle": ("PEM file of the CA certificates to trust instead of the default ones", str),
     "headers": ("extra request headers, one 'Name: value' (or 'Name: env:VARIABLE') a line", str),
+    "without": ("features the server does not offer, comma-separated (contract.claims.FEATURES)", str),
+    "claims": ("positions on open points the server claims, comma-separated (contract.claims.CHOICES)", str),
 }
 FLAG_FIELDS = {
     "allow-insecure-http": "send the key over http to a non-loopback host",
