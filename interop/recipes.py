@@ -12,10 +12,12 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 
@@ -187,6 +189,11 @@ class Prism(Recipe):
 
     profiles = ("sgp",)
     SPEC = "@stoplight/prism-cli@5.16.0"
+    # prism-cli 5.16.0 applies the document's x-json-schema-faker options to its own json-schema-faker 0.5.9
+    # while prism-http generates with a second copy, 0.5.8, so the options never apply
+    # (stoplightio/prism#2683, fix proposed in #2853). npm's `overrides` installs one copy for both: then
+    # `--dynamic` takes the schemas' examples (useExamplesValue), as the document asks.
+    OVERRIDES: ClassVar[dict[str, str]] = {"json-schema-faker": "0.5.9"}
     MODEL = "openai/gpt-4o-mini"
     ACCOUNT = "acct-interop"
     SEED = "20261124"
@@ -205,12 +212,17 @@ class Prism(Recipe):
 
     def install(self, cache: Cache) -> None:
         folder = self._folder(cache)
-        if installed(folder, self.SPEC) and self._bin(cache).exists():
+        spec = f"{self.SPEC} overrides={json.dumps(self.OVERRIDES, sort_keys=True)}"
+        if installed(folder, spec) and self._bin(cache).exists():
             return
-        (folder / "package.json").write_text('{"name": "sgp-interop-prism", "private": true}\n', encoding="utf-8")
+        package = {"name": "sgp-interop-prism", "private": True, "overrides": self.OVERRIDES}
+        (folder / "package.json").write_text(json.dumps(package) + "\n", encoding="utf-8")
+        # an earlier install without the override keeps the second copy (in its lock file and its tree)
+        (folder / "package-lock.json").unlink(missing_ok=True)
+        shutil.rmtree(folder / "node_modules", ignore_errors=True)
         run_logged(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", self.SPEC],
                    cache.log("prism-install.log"), timeout=PIP_TIMEOUT, cwd=folder)
-        mark_installed(folder, self.SPEC)
+        mark_installed(folder, spec)
 
     def version(self, cache: Cache) -> str:
         out = subprocess.run([str(self._bin(cache)), "--version"], capture_output=True, text=True, timeout=60,

@@ -637,3 +637,88 @@ def test_inlining_keeps_no_reference_and_refuses_a_recursive_schema() -> None:
                  "properties": {"child": {"$ref": "#"}}}
     with pytest.raises(RecursionError):
         schema_store.inlined(recursive)
+
+
+# --- the examples a mock serves --------------------------------------------------------------------------
+# Prism (static, and --dynamic through x-json-schema-faker's useExamplesValue) answers with the schemas'
+# examples: they must be conformant answers, or a mock built from the document cannot be.
+
+PLAIN = [{"role": "user", "content": "Say hello."}]
+
+
+def examples_in(node: Any, pointer: str = "") -> list[tuple[str, Any]]:
+    """(pointer of the subschema, example) for every `examples` entry of a schema, at any depth."""
+    found: list[tuple[str, Any]] = []
+    if isinstance(node, dict):
+        found += [(pointer, example) for example in node.get("examples", [])]
+        for key, value in node.items():
+            if key not in ("examples", "const", "enum", "default"):
+                found += examples_in(value, schema_store.json_pointer([*tokens(pointer), key]))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += examples_in(value, schema_store.json_pointer([*tokens(pointer), i]))
+    return found
+
+
+@pytest.mark.parametrize("name", schema_store.SCHEMA_NAMES)
+def test_every_example_is_valid_against_its_own_subschema(name: str) -> None:
+    found = examples_in(schema_store.load(name))
+    for pointer, example in found:
+        at = Draft202012Validator({"$ref": f"{schema_store.uri(name)}#{pointer}"}, registry=schema_store.registry())
+        assert list(at.iter_errors(example)) == [], (name, pointer)
+    if name in ("chat-completion", "chat-completion-chunk", "common") or name.startswith("error-"):
+        assert found, f"{name} has no example for a mock to serve"
+
+
+def test_completion_example_passes_every_response_check() -> None:
+    from builders import make_exchange
+
+    from conformance.checks import response
+    from conformance.contract.profiles import OPENAI, SGP
+
+    (example,) = schema_store.load("chat-completion")["examples"]
+    # the example answers logprobs: true with top_logprobs: 2, and passes every rule a plain request
+    # makes applicable too
+    for params in ({"model": example["model"], "messages": PLAIN},
+                   {"model": example["model"], "messages": PLAIN, "logprobs": True, "top_logprobs": 2}):
+        for profile in (SGP, OPENAI):
+            exchange = make_exchange(body=example, params=params)
+            found = response.completion_checks(exchange, profile, example["created"], include_info=True)
+            assert found == [], [v.render() for v in found]
+
+
+def test_stream_example_passes_every_stream_check_and_matches_the_item_schema() -> None:
+    from builders import make_exchange
+
+    from conformance.checks import response
+    from conformance.contract.profiles import OPENAI, SGP
+
+    params = {"model": "openai/gpt-4o-mini", "messages": PLAIN, "stream": True,
+              "stream_options": {"include_usage": True}}
+    for profile in (SGP, OPENAI):
+        document = schema_store.openapi_document(profile.name)
+        media = document["paths"][profile.path]["post"]["responses"]["200"]["content"]["text/event-stream"]
+        (text,) = media["schema"]["examples"]
+        exchange = make_exchange(body=text, params=params, stream=True)
+        found = response.stream_checks(exchange, profile, 1764547200, include_info=True)
+        assert found == [], [v.render() for v in found]
+        # under sgp the stream ends by closing (the terminator is open there), under openai with [DONE]
+        events = [block for block in text.split("\n\n") if block]
+        assert (events[-1] == "data: [DONE]") == (profile is OPENAI)
+    # each event: only data, JSON that is a chunk (the item schema's contentSchema), or the terminator
+    media = schema_store.load("openapi")["paths"]["/v4/beta/chat/completions"]["post"]["responses"]["200"][
+        "content"]["text/event-stream"]
+    item = media["x-sse-item-schema"]
+    for event in [block for block in media["schema"]["examples"][0].split("\n\n") if block]:
+        field, _, data = event.partition(": ")
+        assert field in item["properties"] and item["required"] == ["data"]
+        assert schema_store.violations("chat-completion-chunk", json.loads(data)) == []
+    (chunk_branch, done_branch) = item["properties"]["data"]["anyOf"]
+    assert chunk_branch["contentSchema"] == {"$ref": "chat-completion-chunk.json"}
+    assert done_branch == {"const": "[DONE]"}
+
+
+@pytest.mark.parametrize("profile_name", sorted(PROFILES))
+def test_document_tells_json_schema_faker_to_take_the_examples(profile_name: str) -> None:
+    # read by Prism's --dynamic (stoplightio/prism#2683: only where npm installs one json-schema-faker)
+    assert schema_store.openapi_document(profile_name)["x-json-schema-faker"] == {"useExamplesValue": True}

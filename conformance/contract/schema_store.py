@@ -441,6 +441,11 @@ def _security_scheme(profile: Profile) -> tuple[str, dict[str, str]]:
 
 def _responses(profile: Profile, documented: dict[str, Any]) -> dict[str, Any]:
     responses = {"200": documented["200"]}
+    if profile.stream_terminator is not None:
+        # the example stream of schemas/openapi.json ends by closing (sgp, where the terminator is open);
+        # a profile that settles a terminator gets it as the last event of what a mock sends
+        stream = responses["200"]["content"]["text/event-stream"]["schema"]
+        stream["examples"] = [f"{text}data: {profile.stream_terminator}\n\n" for text in stream["examples"]]
     errors = dict(_ERROR_RESPONSES[profile.error_style])
     validation = str(profile.validation_status)
     errors[validation] = errors.pop("validation")
