@@ -1,12 +1,17 @@
-"""Run sgp-conformance against each interop server and write the reports per server and profile.
+"""Run sgp-conformance against each interop server, write the reports, and compare with the committed ones.
 
-    python -m interop.run [--servers litellm,prism,prism-dynamic,llama-cpp] [--report-root DIR]
+    python -m interop.run [--servers litellm,prism,prism-dynamic,llama-cpp] [--report-root DIR] [--update]
 
 Per server: install (cached), start on 127.0.0.1 with a free port, wait for readiness, then per profile
 it serves run `sgp-conformance run --base-url ... --profile ... --model ... --report-dir
 <root>/<server>-<profile> --fail-on should` with the key in SGP_API_KEY, and stop the server by PID,
 also on Ctrl-C or SIGTERM. Writes <root>/interop-results.json and prints a summary table.
 Options after `--` go to every `sgp-conformance run`.
+
+Exit codes: 0 when every run repeats its committed result (interop/results/) and every failure is a TRUE
+verdict; 1 when a run differs from the committed one or a failure is FALSE, DUP or unclassified; 2 when a
+server could not be installed or started, or the committed files cannot be read; 130 on Ctrl-C.
+`--update` commits this run's results instead of comparing (and regenerates docs/interop.md).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -26,13 +32,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from interop import results as committed
 from interop.cache import CACHE_ENV, Cache, InstallError
 from interop.process import StartError, stop_group
 from interop.recipes import RECIPES, Launch, Recipe
 
 RESULTS_FILE = "interop-results.json"
-FORMAT_VERSION = 1
-LEVELS = ("MUST", "SHOULD", "INFO")
+# 2: every run carries its suite, seed, claims, server command and install/ready times (one row each)
+FORMAT_VERSION = 2
+LEVELS = committed.LEVELS
+# the keys the runner makes (interop/recipes.py): none may reach a committed report
+GENERATED_KEY = re.compile(r"sk-(?:interop|backend)-[0-9a-f]{8,}")
 # per failed requirement, how many violation messages are kept in interop-results.json
 MAX_VIOLATIONS = 5
 
@@ -171,6 +181,9 @@ def test_server(recipe: Recipe, launch: Launch, profile: str, args: argparse.Nam
         "profile": profile,
         "version": version,
         "description": recipe.description,
+        "suite": {"version": _suite_version(), **_git_commits()},
+        "seed": args.seed,
+        "claims": _claims(args.suite_args),
         "command": shown,
         "base_url": launch.base_urls[profile],
         "model": launch.model,
@@ -188,8 +201,20 @@ def test_server(recipe: Recipe, launch: Launch, profile: str, args: argparse.Nam
     }
 
 
+def _claims(suite_args: list[str]) -> list[str]:
+    """The claims given to the suite (`--claim X` or `--claim=X` after `--`); none by default."""
+    out = []
+    for i, arg in enumerate(suite_args):
+        if arg == "--claim" and i + 1 < len(suite_args):
+            out.append(suite_args[i + 1])
+        elif arg.startswith("--claim="):
+            out.append(arg.split("=", 1)[1])
+    return out
+
+
 def _not_run(recipe: Recipe, profile: str, version: str, error: str) -> dict[str, Any]:
     return {"server": recipe.name, "profile": profile, "version": version, "description": recipe.description,
+            "suite": {"version": _suite_version(), **_git_commits()}, "seed": None, "claims": [],
             "command": None, "exit_code": None, "timed_out": False, "wall_s": 0.0, "report_dir": None,
             "verdict": None, "requests_sent": 0, "by_status": {}, "counts": _counts(None), "failures": [],
             "error": error}
@@ -272,6 +297,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--run-timeout", type=float, default=1200.0, help="seconds one suite run may take")
     parser.add_argument("--install-only", action="store_true", help="install every chosen server, run nothing")
     parser.add_argument("--quiet", action="store_true", help="do not echo the suite's output")
+    parser.add_argument("--update", action="store_true",
+                        help="commit this run: rewrite interop/results/ for the targets "
+                             "run (their conformance.json too) and regenerate docs/interop.md")
     cut = argv.index("--") if "--" in argv else len(argv)
     own, rest = argv[:cut], argv[cut + 1:]
     args = parser.parse_args(own)
@@ -322,7 +350,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== {name}: {version} ready in {launch.ready_s:.1f} s (pid {launch.process.pid})", flush=True)
             try:
                 for profile in recipe.profiles:
-                    runs.append(test_server(recipe, launch, profile, args, root, cache, api_key, version))
+                    run = test_server(recipe, launch, profile, args, root, cache, api_key, version)
+                    # one row each: the server's times and command go with every profile it serves
+                    run.update(install_s=info["install_s"], ready_s=info["ready_s"],
+                               server_command=info["server_command"])
+                    runs.append(run)
             finally:
                 launch.stop()
                 print(f"== {name}: stopped (pid {launch.process.pid})", flush=True)
@@ -350,9 +382,88 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nresults: {root / RESULTS_FILE}  (total {results['wall_s']:.0f} s)")
     if interrupted:
         return 130
+    if args.install_only:
+        return 2 if any(info.get("error") for info in servers.values()) else 0
+    code = gate(runs, root, args.update)
     if any(info.get("error") for info in servers.values()):
         return 2
-    return 0
+    return code
+
+
+def _classification() -> dict[str, Any]:
+    from interop.docs import load_classification
+
+    return load_classification(committed.CLASSIFICATION_FILE)
+
+
+def gate(runs: list[dict[str, Any]], root: Path, update: bool) -> int:
+    """Compare `runs` with the committed results (or commit them, with `update`) and grade their failures;
+    print one line per problem. 0, 1 (a difference or a failure that is not TRUE) or 2 (unreadable files)."""
+    try:
+        before = committed.load()
+        classification = _classification()
+    except (OSError, ValueError) as exc:
+        print(f"interop: cannot read the committed results or the classification: {exc}", file=sys.stderr)
+        return 2
+    if update:
+        leaks = commit(runs, root, before)
+        if leaks:
+            print(f"interop: not committed, a generated key is in {', '.join(leaks)}", file=sys.stderr)
+            return 2
+        found = []
+    else:
+        found = committed.differences(before, runs)
+    found += committed.problems(runs, classification)
+    for line in found:
+        print(f"interop: {line}", file=sys.stderr)
+    if not found:
+        print("interop: every run repeats its committed result and every failure is a TRUE verdict")
+    return 1 if found else 0
+
+
+def commit(runs: list[dict[str, Any]], root: Path, before: dict[str, Any]) -> list[str]:
+    """Write `runs` into the committed results (the other targets' runs kept), copy each run's
+    conformance.json beside them, and regenerate docs/interop.md. The files a generated key was found in
+    (nothing is written then)."""
+    copies: dict[Path, str] = {}
+    leaks = []
+    home = str(Path.home())
+    for run in runs:
+        # the page is the same on every machine: the home folder as ~
+        for field in ("command", "server_command"):
+            if isinstance(run.get(field), str):
+                run[field] = run[field].replace(home, "~")
+        run["report"] = None
+        if run.get("report_dir") is None:
+            continue
+        source = root / run["report_dir"] / committed.REPORT_NAME
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if GENERATED_KEY.search(text):
+            leaks.append(str(source))
+        name = f"{run['server']}-{run['profile']}/{committed.REPORT_NAME}"
+        copies[committed.COMMITTED_DIR / name] = text
+        run["report"] = name
+    if leaks:
+        return leaks
+    for path, text in copies.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    ran = {committed.key(r) for r in runs}
+    kept = [r for r in before.get("runs", []) if committed.key(r) not in ran]
+    order = list(RECIPES)
+    merged = sorted(kept + runs, key=lambda r: (order.index(r["server"]) if r["server"] in order else len(order),
+                                                r["profile"]))
+    data = {"format_version": FORMAT_VERSION, "runs": merged}
+    committed.COMMITTED_DIR.mkdir(parents=True, exist_ok=True)
+    committed.COMMITTED_FILE.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    from interop.docs import DEFAULT_OUT, render
+
+    DEFAULT_OUT.write_text(render(data, _classification()), encoding="utf-8")
+    print(f"interop: committed {len(runs)} run(s) to {committed.COMMITTED_FILE}; regenerated {DEFAULT_OUT}")
+    return []
 
 
 if __name__ == "__main__":
