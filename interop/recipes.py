@@ -14,6 +14,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ class Launch:
     ready_s: float
     secret_files: list[Path] = field(default_factory=list)
     backends: list[Launch] = field(default_factory=list)
+    # options the suite needs for this server (a gateway's routing headers), before the runner's own
+    suite_args: list[str] = field(default_factory=list)
 
     @property
     def commands(self) -> list[str]:
@@ -375,6 +378,90 @@ class LiteLLMOverLlamaCpp(LiteLLM):
                 "api_key": backend_key}, [backend]
 
 
+# --- Portkey's AI gateway in front of the suite's reference server ----------------------------------------
+
+
+class PortkeyGateway(Recipe):
+    """Portkey's AI gateway (npm `@portkey-ai/gateway`, self-hosted), routing as its users route to an
+    OpenAI-compatible server of their own: `x-portkey-provider: openai` and `x-portkey-custom-host` on every
+    request, the client's `Authorization` passed on. Behind it: the suite's reference server, openai profile.
+
+    The gateway's command line takes a port but no interface; `node_loopback.mjs` keeps it on 127.0.0.1.
+    """
+
+    name = "portkey"
+    profiles = ("openai",)
+    description = ("Portkey AI gateway, provider openai with a custom host: the suite's reference server "
+                   "(sgp-conformance serve --profile openai)")
+    SPEC = "@portkey-ai/gateway@1.15.2"
+    MODEL = "openai/gpt-4o-mini"
+
+    @staticmethod
+    def _folder(cache: Cache) -> Path:
+        return cache.path("node", "portkey")
+
+    def _entry(self, cache: Cache) -> Path:
+        return self._folder(cache) / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
+
+    def install(self, cache: Cache) -> None:
+        folder = self._folder(cache)
+        if installed(folder, self.SPEC) and self._entry(cache).exists():
+            return
+        (folder / "package.json").write_text('{"name": "sgp-interop-portkey", "private": true}\n', encoding="utf-8")
+        # an install made with other pins keeps them in its lock file and its tree
+        (folder / "package-lock.json").unlink(missing_ok=True)
+        shutil.rmtree(folder / "node_modules", ignore_errors=True)
+        run_logged(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", self.SPEC],
+                   cache.log("portkey-install.log"), timeout=PIP_TIMEOUT, cwd=folder)
+        mark_installed(folder, self.SPEC)
+
+    def version(self, cache: Cache) -> str:
+        package = self._entry(cache).parents[1] / "package.json"
+        try:
+            return "portkey-ai/gateway " + json.loads(package.read_text(encoding="utf-8"))["version"]
+        except (OSError, ValueError, KeyError):
+            return "portkey-ai/gateway unknown"
+
+    def _reference(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
+        """The suite's reference server (openai profile) on a free loopback port; the key in its environment."""
+        port = free_port()
+        serve = Path(sys.executable).parent / "sgp-conformance"
+        cmd = [str(serve), "serve", "--profile", "openai", "--host", HOST, "--port", str(port), "--quiet"]
+        process = ServerProcess("reference", cmd, cache.log("portkey-reference-server.log"),
+                                env=_server_env({"SGP_API_KEY": api_key}), cwd=cache.path("run", self.name))
+        launch = Launch(process, {"openai": f"http://{HOST}:{port}/v1"}, self.MODEL, None, 0.0)
+        try:
+            launch.ready_s = process.wait_ready(f"http://{HOST}:{port}/", ready_timeout)
+        except BaseException:
+            launch.stop()
+            raise
+        return launch
+
+    def start(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
+        backend = self._reference(cache, api_key, ready_timeout)
+        try:
+            port = free_port()
+            cmd = ["node", "--import", str(HERE / "node_loopback.mjs"), str(self._entry(cache)), f"--port={port}",
+                   "--headless"]
+            process = ServerProcess(self.name, cmd, cache.log("portkey-server.log"), env=_server_env(),
+                                    cwd=self._folder(cache))
+            headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": backend.base_urls["openai"]}
+            launch = Launch(process, {"openai": f"http://{HOST}:{port}/v1"}, self.MODEL, None, 0.0,
+                            backends=[backend],
+                            suite_args=[arg for k, v in headers.items() for arg in ("--header", f"{k}: {v}")])
+        except BaseException:
+            backend.stop()
+            raise
+        try:
+            # the gateway answers its root with a greeting once it listens
+            launch.ready_s = process.wait_ready(f"http://{HOST}:{port}/", ready_timeout,
+                                                ready=lambda r: r.status_code == 200)
+        except BaseException:
+            launch.stop()
+            raise
+        return launch
+
+
 _LLAMA = LlamaCpp()
 RECIPES: dict[str, Recipe] = {r.name: r for r in (LiteLLM(), Prism(dynamic=False), Prism(dynamic=True), _LLAMA,
-                                                  LiteLLMOverLlamaCpp(_LLAMA))}
+                                                  LiteLLMOverLlamaCpp(_LLAMA), PortkeyGateway())}

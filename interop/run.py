@@ -68,8 +68,12 @@ def _git(*args: str) -> str | None:
 
 
 def _git_commits() -> dict[str, str | None]:
-    """The checkout's commit, and the last commit that changed the suite itself (conformance/, schemas/)."""
-    return {"commit": _git("rev-parse", "--short", "HEAD"),
+    """The checkout's commit (with "-dirty" when files differ from it), and the last commit that changed the
+    suite itself (conformance/, schemas/)."""
+    commit = _git("rev-parse", "--short", "HEAD")
+    if commit and _git("status", "--porcelain", "--untracked-files=no", "--", ".."):
+        commit += "-dirty"
+    return {"commit": commit,
             "suite_commit": _git("log", "-1", "--format=%h", "--", "../conformance", "../schemas")}
 
 
@@ -164,7 +168,7 @@ def test_server(recipe: Recipe, launch: Launch, profile: str, args: argparse.Nam
             "--seed", str(args.seed)]
     if args.clients:
         cmd.append("--clients")
-    cmd += args.suite_args
+    cmd += [*launch.suite_args, *args.suite_args]
     env = dict(os.environ, SGP_API_KEY=api_key,
                HYPOTHESIS_STORAGE_DIRECTORY=str(cache.path("hypothesis", f"{recipe.name}-{profile}")))
     for name in ("SGP_BASE_URL", "SGP_ACCOUNT_ID", "SGP_MODEL", "SGP_PROFILE"):
@@ -427,12 +431,12 @@ def commit(runs: list[dict[str, Any]], root: Path, before: dict[str, Any]) -> li
     (nothing is written then)."""
     copies: dict[Path, str] = {}
     leaks = []
-    home = str(Path.home())
+    checkout, home = f"{committed.HERE.parent}/", str(Path.home())
     for run in runs:
-        # the page is the same on every machine: the home folder as ~
+        # the page is the same on every machine: paths in the checkout relative to it, the home folder as ~
         for field in ("command", "server_command"):
             if isinstance(run.get(field), str):
-                run[field] = run[field].replace(home, "~")
+                run[field] = run[field].replace(checkout, "").replace(home, "~")
         run["report"] = None
         if run.get("report_dir") is None:
             continue
