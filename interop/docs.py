@@ -111,19 +111,22 @@ def render(results: dict[str, Any], classification: dict[str, Any]) -> str:
     lines.append("One row per target and profile. Counts are pass/fail/not judged/observed per level "
                  "(`docs/reports.md` says what each outcome means; observed is an INFO rule that did not hold, "
                  "never a failure). TRUE counts the failed requirements graded TRUE, of which *fixture* come "
-                 "from the recipe's fixture. Times are in seconds; install 0 means cached.\n")
+                 "from the recipe's fixture; \"to regrade\" marks verdicts given before the written rules. Times "
+                 "are in seconds; install 0 means cached.\n")
     lines.append("| target | profile | server | model | claims | seed | exit | install | ready | suite | requests "
                  "| MUST | SHOULD | INFO | TRUE (fixture) | FALSE | DUP | unclassified |")
     lines.append("|" + "---|" * 18)
     for run in runs:
         t = _tally(run, classification)
+        graded = classification.get(run["server"], {}).get(run["profile"], {}).get("graded") == "rules"
+        regrade = "" if graded or not run.get("failures") else ", to regrade"
         lines.append(
             f"| {run['server']} | {run['profile']} | {_md(run['version'])} | {_md(_or_unknown(run.get('model')))} | "
             f"{_md(_claims(run))} | {_or_unknown(run.get('seed'))} | {_exit(run)} | "
             f"{_or_unknown(run.get('install_s'))} | {_or_unknown(run.get('ready_s'))} | {run['wall_s']} | "
             f"{_or_unknown(run.get('requests_sent'))} | "
             + " | ".join(count_cell(run["counts"][lv]) for lv in LEVELS)
-            + f" | {t['TRUE']} ({t['fixture']}) | {t['FALSE']} | {t['DUP']} | {t['unclassified']} |")
+            + f" | {t['TRUE']} ({t['fixture']}){regrade} | {t['FALSE']} | {t['DUP']} | {t['unclassified']} |")
     lines.append("")
     lines += _not_true(runs, classification)
     questions = classification.get("questions")
