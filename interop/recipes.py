@@ -419,9 +419,10 @@ class Mockoon(Recipe):
     def start(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
         port = free_port()
         document = Prism.write_document(cache)
-        # -X: no log files under the home folder; no admin API: only the mocked operation listens
+        # no log files under the home folder; no admin API: only the mocked operation listens; a fixed faker
+        # seed, so the same requests get the same generated answers and runs are comparable
         cmd = [str(self._bin(cache)), "start", "--data", str(document), "--port", str(port), "--hostname", HOST,
-               "--disable-log-to-file", "--disable-admin-api"]
+               "--disable-log-to-file", "--disable-admin-api", "--faker-seed", Prism.SEED]
         process = ServerProcess(self.name, cmd, cache.log("mockoon-server.log"), env=_server_env(),
                                 cwd=document.parent)
         launch = Launch(process, {"sgp": f"http://{HOST}:{port}"}, self.MODEL, self.ACCOUNT, 0.0)
