@@ -378,62 +378,6 @@ class LiteLLMOverLlamaCpp(LiteLLM):
                 "api_key": backend_key}, [backend]
 
 
-# --- Mockoon -------------------------------------------------------------------------------------------
-
-
-class Mockoon(Recipe):
-    """Mockoon's CLI (npm `@mockoon/cli`) serving the suite's own OpenAPI document, which it imports into a
-    mock environment (its documented way to mock an API that has a description): a second mocking tool
-    beside Prism, with its own reading of the same document."""
-
-    name = "mockoon"
-    profiles = ("sgp",)
-    description = "Mockoon CLI serving schemas/openapi.json (imported as a Mockoon environment)"
-    SPEC = "@mockoon/cli@9.9.0"
-    MODEL = Prism.MODEL
-    ACCOUNT = Prism.ACCOUNT
-
-    @staticmethod
-    def _folder(cache: Cache) -> Path:
-        return cache.path("node", "mockoon")
-
-    def _bin(self, cache: Cache) -> Path:
-        return self._folder(cache) / "node_modules" / ".bin" / "mockoon-cli"
-
-    def install(self, cache: Cache) -> None:
-        folder = self._folder(cache)
-        if installed(folder, self.SPEC) and self._bin(cache).exists():
-            return
-        (folder / "package.json").write_text('{"name": "sgp-interop-mockoon", "private": true}\n', encoding="utf-8")
-        run_logged(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", self.SPEC],
-                   cache.log("mockoon-install.log"), timeout=PIP_TIMEOUT, cwd=folder)
-        mark_installed(folder, self.SPEC)
-
-    def version(self, cache: Cache) -> str:
-        package = self._folder(cache) / "node_modules" / "@mockoon" / "cli" / "package.json"
-        try:
-            return "mockoon-cli " + json.loads(package.read_text(encoding="utf-8"))["version"]
-        except (OSError, ValueError, KeyError):
-            return "mockoon-cli unknown"
-
-    def start(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
-        port = free_port()
-        document = Prism.write_document(cache)
-        # no log files under the home folder; no admin API: only the mocked operation listens; a fixed faker
-        # seed, so the same requests get the same generated answers and runs are comparable
-        cmd = [str(self._bin(cache)), "start", "--data", str(document), "--port", str(port), "--hostname", HOST,
-               "--disable-log-to-file", "--disable-admin-api", "--faker-seed", Prism.SEED]
-        process = ServerProcess(self.name, cmd, cache.log("mockoon-server.log"), env=_server_env(),
-                                cwd=document.parent)
-        launch = Launch(process, {"sgp": f"http://{HOST}:{port}"}, self.MODEL, self.ACCOUNT, 0.0)
-        try:
-            launch.ready_s = process.wait_ready(f"http://{HOST}:{port}/", ready_timeout)
-        except BaseException:
-            launch.stop()
-            raise
-        return launch
-
-
 # --- Portkey's AI gateway in front of the suite's reference server ----------------------------------------
 
 
@@ -520,4 +464,4 @@ class PortkeyGateway(Recipe):
 
 _LLAMA = LlamaCpp()
 RECIPES: dict[str, Recipe] = {r.name: r for r in (LiteLLM(), Prism(dynamic=False), Prism(dynamic=True), _LLAMA,
-                                                  LiteLLMOverLlamaCpp(_LLAMA), PortkeyGateway(), Mockoon())}
+                                                  LiteLLMOverLlamaCpp(_LLAMA), PortkeyGateway())}
