@@ -206,13 +206,18 @@ def test_server(recipe: Recipe, launch: Launch, profile: str, args: argparse.Nam
 
 
 def _claims(suite_args: list[str]) -> list[str]:
-    """The claims given to the suite (`--claim X` or `--claim=X` after `--`); none by default."""
+    """What the server was said to claim, from the suite's options after `--`: each choice of `--claim A,B`
+    and each feature of `--without F,G` as "without F" (`sgp-conformance run --help`); none by default."""
     out = []
     for i, arg in enumerate(suite_args):
-        if arg == "--claim" and i + 1 < len(suite_args):
-            out.append(suite_args[i + 1])
-        elif arg.startswith("--claim="):
-            out.append(arg.split("=", 1)[1])
+        for option, prefix in (("--claim", ""), ("--without", "without ")):
+            if arg == option and i + 1 < len(suite_args):
+                value = suite_args[i + 1]
+            elif arg.startswith(f"{option}="):
+                value = arg.split("=", 1)[1]
+            else:
+                continue
+            out += [f"{prefix}{part.strip()}" for part in value.split(",") if part.strip()]
     return out
 
 

@@ -158,5 +158,6 @@ def test_gate_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_claims_are_read_from_the_suite_arguments() -> None:
     assert run._claims([]) == []
-    assert run._claims(["--claim", "sgp-terminator", "--claim=strict-bounds", "-k", "x"]) == [
-        "sgp-terminator", "strict-bounds"]
+    assert run._claims(["--claim", "refuses-nan,clock-created", "--claim=echoes-model", "-k", "x",
+                        "--without", "streaming"]) == [
+        "refuses-nan", "clock-created", "echoes-model", "without streaming"]
