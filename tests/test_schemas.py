@@ -687,6 +687,23 @@ def test_completion_example_passes_every_response_check() -> None:
             assert found == [], [v.render() for v in found]
 
 
+def test_the_same_checks_catch_a_broken_example() -> None:
+    # the test above can fail: the example with the faults Prism served before it had one
+    from builders import make_exchange
+
+    from conformance.checks import findings, response
+    from conformance.contract.profiles import SGP
+
+    (example,) = schema_store.load("chat-completion")["examples"]
+    broken = copy.deepcopy(example)
+    broken["usage"]["total_tokens"] += 1
+    entry = broken["choices"][0]["logprobs"]["content"][0]
+    entry.update(bytes=[0], logprob=0.5)
+    params = {"model": example["model"], "messages": PLAIN, "logprobs": True, "top_logprobs": 2}
+    found = findings(response.completion_checks(make_exchange(body=broken, params=params), SGP, example["created"]))
+    assert {v.requirement for v in found} == {"SEM-001", "LOGP-002", "LOGP-003"}
+
+
 def test_stream_example_passes_every_stream_check_and_matches_the_item_schema() -> None:
     from builders import make_exchange
 
