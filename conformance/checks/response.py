@@ -15,26 +15,22 @@ from __future__ import annotations
 from conformance.checks import NotJudged, Violation, presence, requested_int, semantics, shape, streaming, transport
 from conformance.contract import catalogue
 from conformance.contract.profiles import Profile
+from conformance.secret_forms import KEY_HEADERS, bare
 from conformance.transport.exchange import Exchange
-
-# request headers that may carry a secret: the profile's own plus those of the other profile and the
-# bring-your-own OpenAI key, since a scenario may send any of them
-_SECRET_HEADERS = ("authorization", "x-api-key", "api-key", "x-openai-api-key")
 
 
 def sent_secrets(exchange: Exchange, profile: Profile) -> list[str]:
-    """The keys the request sent, without their scheme prefix ("Bearer ")."""
-    names = {profile.auth_header.lower(), *_SECRET_HEADERS}
+    """The keys the request sent (its key headers, secret_forms.KEY_HEADERS and the profile's), without
+    their scheme ("Bearer ")."""
+    names = {profile.auth_header.lower(), *KEY_HEADERS}
     out: list[str] = []
     for name, value in exchange.request.headers.items():
         if name.lower() not in names or not isinstance(value, str):
             continue
-        for prefix in (profile.auth_prefix, "Bearer "):
-            if prefix and value.lower().startswith(prefix.lower()):
-                value = value[len(prefix) :]
-                break
-        if value.strip():
-            out.append(value.strip())
+        if profile.auth_prefix and value.lower().startswith(profile.auth_prefix.lower()):
+            value = value[len(profile.auth_prefix):]
+        if bare(value):
+            out.append(bare(value))
     return out
 
 

@@ -6,7 +6,6 @@ Also holds the helpers the other check modules share to decide whether an exchan
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from collections.abc import Iterable
@@ -14,7 +13,7 @@ from typing import Any
 
 from conformance.checks import NotJudged, Violation
 from conformance.checks.shape import brief
-from conformance.redact import distinctive
+from conformance.secret_forms import Found, SecretFinder, as_text, distinctive
 from conformance.transport import strictjson
 from conformance.transport.exchange import Exchange, per_exchange
 
@@ -261,35 +260,17 @@ def content_type(
     ]
 
 
-# shorter secrets would match ordinary text by chance ("bad", "test"): such keys are not judged
-MIN_SECRET_LENGTH = 8
-
-
-def _encodings(secret: str) -> list[tuple[str, bytes]]:
-    """(form name, bytes) a leaked secret may take: itself, and base64 of it at any byte alignment.
-
-    A secret embedded in a larger base64 blob (a cookie, a JWT) encodes differently depending on its
-    offset modulo 3; the characters that depend only on the secret are searched for each offset.
-    """
-    raw = secret.encode("utf-8")
-    forms: list[tuple[str, bytes]] = [("verbatim", raw)]
-    for offset in range(3):
-        encoded = base64.b64encode(b"\0" * offset + raw)
-        # the first characters mix in the prefix, the last group mixes in whatever follows
-        start = (offset * 8 + 5) // 6
-        tail = (offset + len(raw)) % 3
-        end = len(encoded) - (4 if tail else 0)
-        core = encoded[start:end]
-        if len(core) >= MIN_SECRET_LENGTH:
-            forms.append(("base64", core))
-            urlsafe = core.replace(b"+", b"-").replace(b"/", b"_")
-            if urlsafe != core:
-                forms.append(("base64url", urlsafe))
-    return forms
+def _echo_form(found: Found, text: str, secret: str) -> str:
+    """The form an echo took, for the message: verbatim, or otherwise (case, escapes, base64, hex)."""
+    if found.form != "itself":
+        return found.form
+    return "verbatim" if text[found.start:found.end] == secret else "case-changed, escaped or split"
 
 
 def key_not_echoed(exchange: Exchange, secrets: list[str]) -> list[Violation]:
-    """AUTH-007: no secret, verbatim or base64-encoded, appears in a response header value or the body.
+    """AUTH-007: no secret appears in a response header value or the body, in any form
+    `conformance.secret_forms` knows (any case, URL/JSON/HTML escapes, base64 at any alignment, hex, split by
+    zero-width characters).
 
     Messages name the header and the form found, never the secret or the header's value. No response
     means nothing was echoed: there is nothing to judge and nothing to report. Only distinctive secrets
@@ -307,24 +288,26 @@ def key_not_echoed(exchange: Exchange, secrets: list[str]) -> list[Violation]:
     for number, secret in enumerate(secrets, start=1):
         if not isinstance(secret, str) or not distinctive(secret):
             continue
-        forms = _encodings(secret)
+        finder = SecretFinder([secret])
         for name, value in response.headers:
-            data = value.encode("utf-8", errors="surrogateescape") if isinstance(value, str) else bytes(value)
-            found = next((form for form, needle in forms if needle in data), None)
+            text = value if isinstance(value, str) else as_text(bytes(value))
+            found = finder.search(text)
             if found:
                 out.append(
                     Violation(
                         "AUTH-007",
-                        f"key #{number} appears ({found}) in response header {name!r}",
+                        f"key #{number} appears ({_echo_form(found, text, secret)}) in response header {name!r}",
                         "",
                         exchange.scenario,
                     )
                 )
-        found = next((form for form, needle in forms if needle in response.body), None)
+        body = as_text(response.body)
+        found = finder.search(body)
         if found:
             out.append(
                 Violation(
-                    "AUTH-007", f"key #{number} appears ({found}) in the response body", "", exchange.scenario
+                    "AUTH-007", f"key #{number} appears ({_echo_form(found, body, secret)}) in the response body",
+                    "", exchange.scenario
                 )
             )
     return out

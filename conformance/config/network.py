@@ -15,8 +15,8 @@ TLS (`ssl_context`): `--insecure` verifies nothing; else `--ca-bundle FILE` is t
 `SSL_CERT_FILE` / `SSL_CERT_DIR`; else certifi's bundle, as httpx does.
 
 Extra headers (`extra_headers`): each `--header` is "Name: value", or "Name: env:VARIABLE" to read the
-value from the environment. A header whose name looks secret (SECRET_NAME_PARTS, or listed in
-secret_headers) is a secret of the run, scrubbed by value from every output like the key.
+value from the environment. A header whose name looks secret (`conformance.secret_forms.is_secret_name`,
+or listed in secret_headers) is a secret of the run, scrubbed by value from every output like the key.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from urllib.parse import SplitResult, unquote, urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-from conformance.config.settings import ENV_PREFIX, Config, ConfigError, is_loopback, is_secret_name
+from conformance.config.settings import ENV_PREFIX, Config, ConfigError, is_loopback
 from conformance.contract.profiles import get_profile
 from conformance.redact import safe_url
+from conformance.secret_forms import is_secret_name, url_passwords
 
 PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 # lower case first: it wins over upper case, as in urllib and httpx
@@ -284,17 +285,7 @@ def proxy_secrets(config: Config, env: Mapping[str, str] | None = None) -> list[
     """Passwords in the proxy URLs a run may use (--proxy and the environment's), as written and decoded."""
     env = os.environ if env is None else env
     urls = [config.proxy] + [env.get(v) for names in PROXY_VARIABLES.values() for v in names]
-    found: list[str] = []
-    for url in urls:
-        if not url:
-            continue
-        try:
-            password = urlsplit(url if "://" in url else f"http://{url}").password
-        except ValueError:
-            continue
-        if password:
-            found += [password, unquote(password)]
-    return list(dict.fromkeys(found))
+    return list(dict.fromkeys(p for url in urls for p in url_passwords(url)))
 
 
 # -- TLS ------------------------------------------------------------------------------------------------------

@@ -10,7 +10,8 @@ import ipaddress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from conformance.redact import MASK, safe_url
+from conformance.redact import safe_url
+from conformance.secret_forms import MASK, is_secret_name
 
 DEPTHS = ("smoke", "standard", "deep")
 # the default request budget per depth: above what each plans (about 30, 160 and 1170 requests)
@@ -24,10 +25,8 @@ ENV_VARS = {
     "model": "SGP_MODEL",
     "profile": "SGP_PROFILE",
 }
-REDACTED = "***"
+REDACTED = MASK
 ENV_PREFIX = "env:"
-# a header whose name contains one of these (any case) holds a credential
-SECRET_NAME_PARTS = ("key", "token", "secret", "auth", "password", "cookie")
 
 
 class ConfigError(ValueError):
@@ -120,13 +119,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def is_secret_name(name: str, declared: tuple[str, ...] | list[str] = ()) -> bool:
-    """Whether a header of this name holds a credential: its name contains key, token, secret, auth,
-    password or cookie, or it is one of the declared secret_headers."""
-    lowered = name.lower()
-    return any(part in lowered for part in SECRET_NAME_PARTS) or lowered in {d.lower() for d in declared}
 
 
 def masked_header_specs(config: Config) -> list[str]:

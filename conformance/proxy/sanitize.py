@@ -4,7 +4,7 @@ The proxy has no key of its own: each client sends its own. An exchange is judge
 (AUTH-007 looks for it in the answer); what outlives the judging (evidence, the census, the HAR file, the
 terminal line) is a copy in which the profile's key header holds `KEY_STANDIN`, every other credential
 header the mask, and every other occurrence of a credential (an echoing server, a key in the query) is
-masked by value in every form `conformance.redact` knows. The reports are written with `KEY_STANDIN` as
+masked by value in every form `conformance.secret_forms` knows. The reports are written with `KEY_STANDIN` as
 their key, so a curl line reads the key from `$SGP_API_KEY` as in `run`'s reports.
 """
 
@@ -13,25 +13,13 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 from conformance.checks.response import sent_secrets
-from conformance.config.settings import is_secret_name
 from conformance.contract.profiles import Profile
-from conformance.redact import MASK, MIN_SECRET, SECRET_HEADERS, Scrubber
+from conformance.redact import Scrubber
+from conformance.secret_forms import MASK, MIN_SECRET, SECRET_HEADERS, bare, is_secret_name
 from conformance.transport.exchange import Exchange, RequestSpec, Response
 
 # what a kept exchange carries instead of the key: never a real key, never a common word
 KEY_STANDIN = "sgp-proxy-client-key-standin"
-
-
-def _bare(value: str) -> str:
-    """A credential header's value without its scheme (Bearer, Basic)."""
-    head, sep, rest = value.partition(" ")
-    return rest.strip() if sep and head.lower() in ("bearer", "basic", "token") else value.strip()
-
-
-def is_credential_header(name: str) -> bool:
-    """Request headers whose values are credentials: the known ones and any named like one."""
-    lowered = name.lower()
-    return lowered in SECRET_HEADERS or is_secret_name(lowered)
 
 
 def credentials(exchange: Exchange, profile: Profile) -> list[str]:
@@ -39,8 +27,8 @@ def credentials(exchange: Exchange, profile: Profile) -> list[str]:
     headers, and query parameters named like a credential (`?api_key=`)."""
     found = list(sent_secrets(exchange, profile))
     for name, value in exchange.request.headers.items():
-        if is_credential_header(name):
-            found.append(_bare(value))
+        if is_secret_name(name):
+            found.append(bare(value))
     try:
         query = urlsplit(exchange.url).query
     except ValueError:
@@ -50,11 +38,11 @@ def credentials(exchange: Exchange, profile: Profile) -> list[str]:
 
 
 def _masked_credential(name: str, value: str, profile: Profile) -> str:
-    bare = _bare(value)
-    if not bare:
+    secret = bare(value)
+    if not secret:
         return value
     stripped = value.strip()
-    scheme = stripped[: len(stripped) - len(bare)]
+    scheme = stripped[: len(stripped) - len(secret)]
     standin = KEY_STANDIN if name.lower() == profile.auth_header else MASK
     return scheme + standin
 
@@ -64,7 +52,7 @@ def keyless(exchange: Exchange, profile: Profile, secrets: list[str]) -> Exchang
     scrub = Scrubber(secrets)
     spec = exchange.request
     headers = {
-        name: _masked_credential(name, value, profile) if is_credential_header(name) else scrub.text(value)
+        name: _masked_credential(name, value, profile) if is_secret_name(name) else scrub.text(value)
         for name, value in spec.headers.items()
     }
     body = scrub.data(spec.body) if spec.body is not None else None

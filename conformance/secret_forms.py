@@ -1,0 +1,336 @@
+"""What a secret is, in one place: which headers hold one, and every form a secret's value takes in text.
+
+Every writer of the run (reports, HAR, terminal, curl lines, logs) and the AUTH-007 check find secrets
+through `SecretFinder`, so what counts as "the key, in some form" is decided here only.
+
+A secret is found by its value, not by where it is expected: an echoing server, an exception message or a
+URL with userinfo can carry it anywhere. The forms (`literal_forms`, then each character widened by
+`_char`):
+
+- the secret itself, in any case (upper, lower, swapped), where it is `distinctive`;
+- each character as itself or escaped as text escapes it: URL (`%2F`, `+` for a space), JSON and Python
+  (`\\u002f`, `\\/`, `\\n`, `\\x2f`, and the `\\xHH` bytes of a `b'...'` repr), HTML and XML (`&#47;`,
+  `&#x2F;`, `&sol;`), so a key written by any mix of these is still the key;
+- base64 and base64url of its UTF-8 bytes, at each of the three alignments inside a longer encoding (Basic
+  auth's `user:key`, a JWT), by the characters that depend only on the secret's own bytes;
+- hex of its UTF-8 bytes, either case;
+- with Unicode format characters (category Cf: zero-width space, joiners, BOM, bidi marks, soft hyphen),
+  raw or escaped, ignored wherever they are inserted.
+
+Secrets shorter than MIN_SECRET are never searched. A secret that is not `distinctive` (a word such as
+`test`, a short key) is found only as itself, in its own case, where it stands alone (not inside `pytest`
+or `max_tokens`: there it cannot be the secret, and masking it would corrupt a report's own text); its
+base64 forms are found wherever they occur.
+"""
+
+from __future__ import annotations
+
+import base64
+import bisect
+import html.entities
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from urllib.parse import unquote, urlsplit
+
+MASK = "***"
+MIN_SECRET = 4
+# the request headers that carry an API key: both profiles' and the bring-your-own OpenAI key's (AUTH-007
+# looks for what they sent in the answer)
+KEY_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-openai-api-key"})
+# headers whose values are credentials whatever they hold: the key headers, a proxy's credentials, cookies
+SECRET_HEADERS = KEY_HEADERS | {"proxy-authorization", "cookie", "set-cookie"}
+# a header whose name contains one of these (any case) holds a credential
+SECRET_NAME_PARTS = ("key", "token", "secret", "auth", "password", "cookie")
+# the schemes a credential header's value may start with; the secret is what follows
+AUTH_SCHEMES = ("bearer", "basic", "token")
+# base64 cores shorter than this would match ordinary text by chance
+_MIN_CORE = 8
+
+
+def is_secret_name(name: str, declared: Iterable[str] = ()) -> bool:
+    """Whether a header (or query parameter) of this name holds a credential: one of SECRET_HEADERS, a name
+    containing key, token, secret, auth, password or cookie, or one of the `declared` secret headers."""
+    lowered = name.lower()
+    return (lowered in SECRET_HEADERS or any(part in lowered for part in SECRET_NAME_PARTS)
+            or lowered in {d.lower() for d in declared})
+
+
+def bare(value: str) -> str:
+    """A credential header's value without its scheme (`Bearer sk-1` -> `sk-1`), stripped."""
+    head, sep, rest = value.strip().partition(" ")
+    return rest.strip() if sep and head.lower() in AUTH_SCHEMES else value.strip()
+
+
+def url_passwords(url: str | None) -> list[str]:
+    """The password of a URL's userinfo (`https://user:pass@host`), as written and percent-decoded; a URL
+    without a scheme (`user:pass@proxy:3128`) is read as http://. Empty when there is none or the URL cannot
+    be read."""
+    if not url:
+        return []
+    try:
+        password = urlsplit(url if "://" in url else f"http://{url}").password
+    except ValueError:
+        return []
+    return list(dict.fromkeys([password, unquote(password)])) if password else []
+
+
+def distinctive(secret: str) -> bool:
+    """Whether `secret` can only be itself wherever it occurs: 16 characters or more, or 8 or more that mix
+    letters and digits, as generated keys do. A shorter key, or a word (`conformance`, `prompt_tokens`),
+    also occurs as part of ordinary text."""
+    if len(secret) >= 16:
+        return True
+    return len(secret) >= 8 and any(c.isdigit() for c in secret) and any(c.isalpha() for c in secret)
+
+
+# -- the forms -------------------------------------------------------------------------------------------------
+
+
+def base64_cores(raw: bytes) -> list[str]:
+    """The base64 (then base64url) text of `raw` at each of the three byte alignments inside a longer buffer:
+    the characters that depend only on `raw`'s own bytes (the first and last quantum may mix in the bytes
+    around it). Cores shorter than 8 characters are left out."""
+    out: list[str] = []
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
+        start = (shift * 8 + 5) // 6
+        end = len(encoded) - (4 if (shift + len(raw)) % 3 else 0)
+        core = encoded[start:end].rstrip("=")
+        if len(core) >= _MIN_CORE:
+            out += [core, core.replace("+", "-").replace("/", "_")]
+    return list(dict.fromkeys(out))
+
+
+def literal_forms(secret: str) -> dict[str, list[str]]:
+    """Form name -> the literal texts of `secret` before escaping: `itself`, `base64` (whole and at each
+    alignment, standard and URL-safe), and `hex` (distinctive secrets only: a short hex run is a number)."""
+    raw = secret.encode("utf-8", errors="surrogatepass")
+    whole = base64.b64encode(raw).decode("ascii")
+    forms = {"itself": [secret],
+             "base64": [f for f in dict.fromkeys([whole, whole.replace("+", "-").replace("/", "_"),
+                                                  *base64_cores(raw)]) if len(f) >= MIN_SECRET]}
+    if distinctive(secret):
+        forms["hex"] = [raw.hex()]
+    return forms
+
+
+def _hex_ci(digits: str) -> str:
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in digits)
+
+
+@cache
+def _named_entities() -> dict[str, list[str]]:
+    """Character -> the HTML5 named references that stand for it alone (`/` -> `&sol;`)."""
+    out: dict[str, list[str]] = {}
+    for name, value in html.entities.html5.items():
+        if len(value) == 1:
+            out.setdefault(value, []).append(name if name.endswith(";") else name + ";")
+    return out
+
+
+_SIMPLE_ESCAPES = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f", "/": "/", '"': '"', "\\": "\\",
+                   "'": "'"}
+
+
+# an escape may itself be escaped once more (a JSON string inside a JSON string, an entity in an HTML
+# attribute): any number of backslashes, `&amp;` for `&`
+_BS = r"\\+"
+_AMP = "&(?:amp;)*"
+
+
+def _escapes(c: str) -> list[str]:
+    """The escaped spellings of one character (regex source), longest alternatives first."""
+    cp = ord(c)
+    utf8 = c.encode("utf-8", errors="surrogatepass")
+    out = []
+    if cp > 0xFFFF:
+        high, low = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
+        out.append(rf"{_BS}[uU]{_hex_ci(f'{high:04x}')}{_BS}[uU]{_hex_ci(f'{low:04x}')}")
+        out.append(rf"{_BS}U{_hex_ci(f'{cp:08x}')}")
+    else:
+        out.append(rf"{_BS}u{_hex_ci(f'{cp:04x}')}")
+    if cp < 0x100:
+        out.append(rf"{_BS}x{_hex_ci(f'{cp:02x}')}")
+    if cp >= 0x80:
+        # a bytes repr, b'\xe2\x82\xac'
+        out.append("".join(rf"{_BS}x{_hex_ci(f'{b:02x}')}" for b in utf8))
+    out.append(rf"{_AMP}#0*{cp};?")
+    out.append(rf"{_AMP}#[xX]0*{_hex_ci(f'{cp:x}')};?")
+    out += [_AMP + re.escape(name) for name in _named_entities().get(c, [])]
+    out.append("".join(f"%{_hex_ci(f'{b:02x}')}" for b in utf8))
+    if c in _SIMPLE_ESCAPES:
+        out.append(_BS + re.escape(_SIMPLE_ESCAPES[c]))
+    if c == " ":
+        out.append(r"\+")
+    return sorted(out, key=len, reverse=True)
+
+
+@cache
+def _char(c: str) -> str:
+    """One character of a secret as a regex: itself or any of its escapes."""
+    return "(?:" + "|".join([*_escapes(c), re.escape(c)]) + ")"
+
+
+def form_pattern(text: str) -> str:
+    """The regex source of one literal form, each character as itself or escaped."""
+    return "".join(_char(c) for c in text)
+
+
+# -- format characters, ignored wherever they are inserted -------------------------------------------------
+
+
+@cache
+def format_characters() -> str:
+    """Every Unicode format character (Cf) as a regex character class body, in ranges."""
+    ranges: list[list[int]] = []
+    for block in (range(0, 0x30000), range(0xE0000, 0xE1000)):
+        for cp in block:
+            if unicodedata.category(chr(cp)) == "Cf":
+                if ranges and ranges[-1][1] == cp - 1:
+                    ranges[-1][1] = cp
+                else:
+                    ranges.append([cp, cp])
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+
+
+# the zero-width and invisible characters a key may be split with, as escapes (their raw forms are all Cf)
+_INVISIBLE = (0x00AD, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2065),
+              *range(0x2066, 0x2070), 0xFEFF)
+
+
+@cache
+def _format_pattern() -> re.Pattern[str]:
+    escaped = sorted({e for cp in _INVISIBLE for e in _escapes(chr(cp))}, key=len, reverse=True)
+    return re.compile(f"[{format_characters()}]|" + "|".join(escaped))
+
+
+def _strip_format(text: str) -> tuple[str, list[int], list[int]]:
+    """`text` without its format characters, and the map back: (stripped, where each removal sits in the
+    stripped text, how many characters were removed up to and including it)."""
+    at: list[int] = []
+    removed: list[int] = []
+    parts: list[str] = []
+    last = total = 0
+    for match in _format_pattern().finditer(text):
+        parts.append(text[last:match.start()])
+        at.append(match.start() - total)
+        total += match.end() - match.start()
+        removed.append(total)
+        last = match.end()
+    parts.append(text[last:])
+    return "".join(parts), at, removed
+
+
+# -- finding and masking --------------------------------------------------------------------------------------
+
+# what may stand right before a secret that stands alone: the end of an escape (JSON's \n, \t, \u0022 ...;
+# URL's %20) ends in a letter or digit that belongs to the escape, not to a word the secret is part of
+_ESCAPE_BEFORE = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4})|(?<=%[0-9A-Fa-f]{2}))"
+
+
+_Compiled = tuple[re.Pattern[str] | None, dict[str, tuple[int, str]], tuple[str, ...], re.Pattern[str]]
+
+
+@lru_cache(maxsize=64)
+def _compiled(secrets: tuple[str, ...]) -> _Compiled:
+    """(the pattern of every form of every secret, group name -> (secret number, form), the literal forms
+    lowered, what starts an escape). A proxy meets the same few keys again and again: built once each."""
+    alternatives: list[tuple[int, str]] = []
+    groups: dict[str, tuple[int, str]] = {}
+    for number, secret in enumerate(secrets, start=1):
+        loud = distinctive(secret)
+        for form, texts in literal_forms(secret).items():
+            for i, text in enumerate(texts):
+                source = form_pattern(text)
+                if form == "itself" and not loud:
+                    source = _ESCAPE_BEFORE + source + r"(?![A-Za-z0-9_])"
+                elif form != "base64":
+                    source = f"(?i:{source})"
+                group = f"s{number}_{form}_{i}"
+                groups[group] = (number, form)
+                alternatives.append((len(text), f"(?P<{group}>{source})"))
+    # longest first, so a form that contains another is found whole
+    alternatives.sort(key=lambda a: -a[0])
+    pattern = re.compile("|".join(s for _, s in alternatives)) if alternatives else None
+    # the fast refusal of `find`: in ASCII text with nothing that starts an escape, an occurrence can only be
+    # one of the literal forms as they are (in some case)
+    literals = tuple({t.lower() for s in secrets for ts in literal_forms(s).values() for t in ts})
+    starters = re.compile(r"[\\&%+]" if any(" " in s for s in secrets) else r"[\\&%]")
+    return pattern, groups, literals, starters
+
+
+@dataclass(frozen=True)
+class Found:
+    """One occurrence: which secret (its 1-based number among those given), in which form, where."""
+
+    number: int
+    form: str
+    start: int
+    end: int
+
+
+class SecretFinder:
+    """Finds the secrets given, in every form (see the module's docstring), in text. Immutable: build a new
+    one to add secrets (`with_secrets`); finders of the same secrets share one compiled pattern."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.secrets: tuple[str, ...] = tuple(dict.fromkeys(s for s in secrets if s and len(s) >= MIN_SECRET))
+        self._pattern, self._groups, self._literals, self._starters = _compiled(self.secrets)
+
+    def with_secrets(self, secrets: Iterable[str]) -> SecretFinder:
+        """A finder of these secrets as well."""
+        return SecretFinder([*self.secrets, *secrets])
+
+    @property
+    def active(self) -> bool:
+        return self._pattern is not None
+
+    def find(self, text: str) -> list[Found]:
+        """Every occurrence in `text`, left to right, none overlapping; the spans are in `text` itself, format
+        characters inside an occurrence included."""
+        if self._pattern is None or not text:
+            return []
+        if text.isascii() and not self._starters.search(text):
+            lowered = text.lower()
+            if not any(literal in lowered for literal in self._literals):
+                return []
+        stripped, at, removed = _strip_format(text)
+        out = []
+        for match in self._pattern.finditer(stripped):
+            number, form = self._groups[match.lastgroup or ""]
+            start = match.start() + (removed[bisect.bisect_right(at, match.start()) - 1]
+                                     if at and at[0] <= match.start() else 0)
+            last = match.end() - 1
+            end = last + 1 + (removed[bisect.bisect_right(at, last) - 1] if at and at[0] <= last else 0)
+            out.append(Found(number, form, start, end))
+        return out
+
+    def search(self, text: str) -> Found | None:
+        """The first occurrence, or None."""
+        found = self.find(text)
+        return found[0] if found else None
+
+    def mask(self, text: str, mask: str = MASK) -> str:
+        """`text` with every occurrence replaced by `mask`."""
+        found = self.find(text)
+        if not found:
+            return text
+        parts, last = [], 0
+        for f in found:
+            parts += [text[last:f.start], mask]
+            last = f.end
+        parts.append(text[last:])
+        return "".join(parts)
+
+
+def as_text(data: bytes) -> str:
+    """Bytes as text for a search, every byte kept (invalid UTF-8 as lone surrogates, back by `as_bytes`)."""
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def as_bytes(text: str) -> bytes:
+    return text.encode("utf-8", errors="surrogateescape")
+
