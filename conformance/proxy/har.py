@@ -12,7 +12,9 @@ HAR is left alone (`HarError`).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from typing import Any
 from conformance import __version__
 from conformance.offline.recorded import har_entry
 from conformance.proxy.sanitize import KEY_STANDIN
-from conformance.redact import MASK
+from conformance.redact import MASK, Scrubber
 from conformance.transport.exchange import Exchange
 
 CREATOR = "sgp-conformance proxy"
@@ -62,13 +64,19 @@ class HarWriter:
             raise HarError(f"cannot write --har {path} ({exc.strerror or exc}): choose another file") from None
         self.path = path
         self.entries = 0
+        # the fewest keys any written entry was masked with (None: no entry yet)
+        self._fewest_keys: int | None = None
         self._lock = threading.Lock()
 
-    def add(self, exchange: Exchange, started: float, comment: str) -> None:
-        """One exchange (keyless), sent at Unix time `started`; `comment` is its named result."""
+    def add(self, exchange: Exchange, started: float, comment: str, keys: Scrubber | None = None) -> None:
+        """One exchange (keyless), sent at Unix time `started`; `comment` is its named result; `keys` masks
+        every key seen in the run so far (an upstream may echo another client's key)."""
         entry = har_entry(exchange, started)
         entry["comment"] = comment
         _mask_standin(entry)
+        if keys is not None:
+            # string by string, so the entry stays well-formed JSON whatever a key holds
+            entry = keys.value(entry, keys=False)
         data = json.dumps(entry, ensure_ascii=True).encode("ascii")
         with self._lock:
             if self._file.closed:
@@ -77,11 +85,36 @@ class HarWriter:
             self._file.write((b",\n" if self.entries else b"") + data + TAIL)
             self._file.flush()
             self.entries += 1
+            known = len(keys.secrets) if keys is not None else 0
+            self._fewest_keys = known if self._fewest_keys is None else min(self._fewest_keys, known)
 
-    def close(self) -> None:
+    def close(self, keys: Scrubber | None = None) -> None:
+        """Close the file; with `keys` (every key the run saw), an entry written before one of them was seen
+        is masked again, entry by entry, into a new file that replaces the old."""
         with self._lock:
-            if not self._file.closed:
-                self._file.close()
+            if self._file.closed:
+                return
+            self._file.close()
+            if keys is None or self._fewest_keys is None or len(keys.secrets) <= self._fewest_keys:
+                return
+            # on an OSError the file written so far stays; each entry masked every key seen when it was written
+            with contextlib.suppress(OSError):
+                _remask(self.path, keys)
+
+
+def _remask(path: Path, keys: Scrubber) -> None:
+    """Rewrite the HAR at `path` with every entry (one per line, as `add` writes them) masked by `keys`."""
+    fresh = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with path.open("rb") as old, fresh.open("wb") as new:
+        for line in old:
+            body = line.rstrip(b"\n")
+            comma = body.endswith(b",")
+            if body.startswith(b"{") and not body.startswith(b'{"log"'):
+                entry = json.loads(body[:-1] if comma else body)
+                body = json.dumps(keys.value(entry, keys=False), ensure_ascii=True).encode("ascii") + (
+                    b"," if comma else b"")
+            new.write(body + (b"\n" if line.endswith(b"\n") else b""))
+    os.replace(fresh, path)
 
 
 def _mask_standin(entry: dict[str, Any]) -> None:

@@ -67,7 +67,7 @@ class Judgement:
 
     observed: Observed
     kept: Exchange | None
-    # masks the exchange's own credentials (for its terminal line); dropped with the judgement
+    # masks every key seen in the run up to this exchange, its own included (for its terminal line)
     scrubber: Scrubber = field(default_factory=Scrubber)
     findings: dict[str, list[Violation]] = field(default_factory=dict)
     notes: dict[str, NotJudged] = field(default_factory=dict)
@@ -113,12 +113,40 @@ def _nothing_to_judge(observed: Observed, exchange: Exchange, problem: str | Non
     return None
 
 
-def judge(observed: Observed, profile: Profile, limit: int, requirements: Iterable[str]) -> Judgement:
-    """Judge one finished exchange; `limit` caps the decoded body (bytes)."""
+class SeenKeys:
+    """Every credential any client sent through the proxy in the whole run: an upstream may echo one client's
+    key into another client's exchange, so every record the proxy writes (the kept copies, the HAR, the
+    terminal lines, the reports) masks all of them. Thread-safe; only grows."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.scrubber = Scrubber()
+
+    def learn(self, secrets: Iterable[str]) -> Scrubber:
+        """Add `secrets`; the scrubber of every key seen so far (a new one when any was new, so a holder of an
+        earlier one is never changed under it)."""
+        with self._lock:
+            new = [s for s in secrets if s not in self.scrubber.secrets]
+            if new:
+                grown = Scrubber(self.scrubber.secrets)
+                grown.add(*new)
+                self.scrubber = grown
+            return self.scrubber
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return self.scrubber.secrets
+
+
+def judge(observed: Observed, profile: Profile, limit: int, requirements: Iterable[str],
+          seen: SeenKeys | None = None) -> Judgement:
+    """Judge one finished exchange; `limit` caps the decoded body (bytes). Its credentials join `seen`, and
+    the kept copy masks every key seen so far, this exchange's own and every other client's."""
     exchange, problem = observed.to_exchange(limit)
-    secrets = credentials(exchange, profile)
+    own = credentials(exchange, profile)
+    scrubber = (seen or SeenKeys()).learn(own)
     skipped = _nothing_to_judge(observed, exchange, problem)
-    out = Judgement(observed, keyless(exchange, profile, secrets), Scrubber(secrets), skipped=skipped)
+    out = Judgement(observed, keyless(exchange, profile, list(scrubber.secrets)), scrubber, skipped=skipped)
     if skipped is not None:
         return out
     record = Record(
@@ -209,6 +237,7 @@ class Tally:
         self.recent: deque[str] = deque(maxlen=RECENT)
         self.evidence_bytes = 0
         self.evidence_dropped = 0
+        self.seen = SeenKeys()
 
     def add(self, judgement: Judgement, line: str) -> None:
         observed = judgement.observed
@@ -280,6 +309,8 @@ class Tally:
             copy.census.merge(self.census.dump())
             copy.recent = deque(self.recent, maxlen=RECENT)
             copy.evidence_bytes, copy.evidence_dropped = self.evidence_bytes, self.evidence_dropped
+            # the same keys: the report written from the copy masks every one seen so far
+            copy.seen = self.seen
             return copy
 
     def model(self) -> str:

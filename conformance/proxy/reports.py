@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from conformance.report.summary import (
     EXIT_USAGE,
     JUNIT_SUITE_NAME,
     PYTEST_USAGE,
+    REPORT_FILES,
     exit_code,
     leaked_files,
     render,
@@ -102,9 +104,13 @@ def summary(settings: Config, report_dir: Path, doc: dict[str, Any]) -> tuple[in
     return code, "\n".join(lines)
 
 
-def finish(settings: Config, report_dir: Path, pytest_code: int, printed: str) -> tuple[int, str]:
-    """(exit code, text for the terminal) once the final reports are written."""
-    leaks = leaked_files(report_dir, settings, neutralise=True)
+def finish(settings: Config, report_dir: Path, pytest_code: int, printed: str, keys: Iterable[str] = (),
+           also: Iterable[Path] = ()) -> tuple[int, str]:
+    """(exit code, text for the terminal) once the final reports are written. `keys`: every key a client
+    sent through the proxy, looked for like the configuration's secrets in the reports and in `also` (the
+    HAR file)."""
+    written = [*(report_dir / name for name in REPORT_FILES), *also]
+    leaks = leaked_files(report_dir, settings, written, neutralise=True, extra=keys)
     if leaks:
         names = ", ".join(str(p) for p in leaks)
         return EXIT_FAIL, (
@@ -116,4 +122,4 @@ def finish(settings: Config, report_dir: Path, pytest_code: int, printed: str) -
         detail = " ".join(printed.split())[-400:]
         return EXIT_USAGE, f"sgp-conformance proxy: the reports could not be written to {report_dir}: {detail}"
     code, text = summary(settings, report_dir, doc)
-    return code, Scrubber(config_secrets(settings)).text(text)
+    return code, Scrubber([*config_secrets(settings), *keys]).text(text)

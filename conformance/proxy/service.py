@@ -144,7 +144,7 @@ class ProxyService:
         if self._thread is not None:
             self.worker.stop()
         if self.har is not None:
-            self.har.close()
+            self.har.close(self.tally.seen.scrubber)
 
     # -- reports ------------------------------------------------------------------------------------------
 
@@ -171,4 +171,6 @@ class ProxyService:
     def finish(self) -> tuple[int, str]:
         """Write the final reports; (the exit code, the summary to print)."""
         code, printed = self.write_reports()
-        return reports.finish(self.settings, Path(self.settings.report_dir), code, printed)
+        har = [Path(self.options.har)] if self.options.har else []
+        return reports.finish(self.settings, Path(self.settings.report_dir), code, printed,
+                              keys=self.tally.seen.secrets, also=har)

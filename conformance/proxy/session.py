@@ -64,7 +64,9 @@ class ProxyReportPlugin(ObservedSession):
             results.started = self.report.tally.started
 
         config.stash[STASH] = self.report
-        self.run = configure_observed(config, self.settings, [self.settings.api_key or ""],
+        # every key any client sent: one may have been echoed into another client's exchange
+        keys = [self.settings.api_key or "", *self.report.tally.seen.secrets]
+        self.run = configure_observed(config, self.settings, keys,
                                       ("proxy", self.report.section), census=TallyCensus, prepare=prepare)
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:

@@ -89,11 +89,12 @@ class JudgeWorker:
 
     def handle(self, observed: Observed) -> Judgement:
         """Judge, count, record and print one exchange (the thread's work; tests call it directly)."""
-        judgement = judge(observed, self.profile, self.limit, self.requirements)
+        judgement = judge(observed, self.profile, self.limit, self.requirements, self.tally.seen)
         line = exchange_line(judgement, self.profile, judgement.scrubber)
         self.tally.add(judgement, line)
         if self.har is not None and judgement.kept is not None:
-            self.har.add(judgement.kept, observed.started, judgement.skipped or observed.outcome)
+            self.har.add(judgement.kept, observed.started, judgement.skipped or observed.outcome,
+                         judgement.scrubber)
         self.printer.line(line)
         if observed.operation and self.report_every:
             self._operations += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -230,12 +231,13 @@ def _evidence_errors(pointer: Any) -> Iterator[str]:
 
 
 def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | None = None,
-                 neutralise: bool = False) -> list[Path]:
+                 neutralise: bool = False, extra: Iterable[str] = ()) -> list[Path]:
     """The reports this run wrote (`written`; by default its three files in `report_dir`) whose target- or
     configuration-derived text holds a secret of the run (plain, base64, quoted, escaped). No other file is
     ever read; with `neutralise`, such a report (the run's own) is rewritten with the secret masked, so a
-    CI step that uploads the reports whatever the outcome does not publish the key."""
-    scrubber = Scrubber(config_secrets(config))
+    CI step that uploads the reports whatever the outcome does not publish the key. `extra`: secrets the
+    configuration does not hold (the keys a proxy's clients sent)."""
+    scrubber = Scrubber([*config_secrets(config), *extra])
     if not scrubber.active:
         return []
     paths = list(written) if written is not None else [report_dir / name for name in REPORT_FILES]
@@ -246,8 +248,29 @@ def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | Non
         if any(scrubber.contains_secret(text) for text in target_text(path)):
             found.append(path)
             if neutralise:
-                path.write_bytes(scrubber.data(path.read_bytes()))
+                _neutralise(path, scrubber)
     return found
+
+
+# what stands in for a report whose secret no masking could remove: the same kind of document, saying so
+_WITHHELD = "withheld by sgp-conformance: it held a secret that could not be masked"
+_STUBS = {".json": json.dumps({"withheld": _WITHHELD}) + "\n",
+          ".xml": f'<?xml version="1.0" encoding="utf-8"?>\n<testsuites><!-- {_WITHHELD} --></testsuites>\n',
+          ".html": f"<!DOCTYPE html>\n<html><head><title>withheld</title></head><body><p>{_WITHHELD}</p></body>"
+                   "</html>\n"}
+
+
+def _neutralise(path: Path, scrubber: Scrubber) -> None:
+    """Mask the secrets in a report of the run's own: its bytes first (the document stays well-formed: a form
+    is masked whole); then a JSON document value by value; a report the scan still finds a secret in is
+    replaced by a stub of its kind that says it was withheld."""
+    path.write_bytes(scrubber.data(path.read_bytes()))
+    if path.suffix == ".json" and any(scrubber.contains_secret(text) for text in target_text(path)):
+        with contextlib.suppress(ValueError):
+            doc = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+            path.write_text(json.dumps(scrubber.value(doc), indent=2) + "\n", encoding="utf-8")
+    if any(scrubber.contains_secret(text) for text in target_text(path)):
+        path.write_text(_STUBS.get(path.suffix, _WITHHELD + "\n"), encoding="utf-8")
 
 
 def results_stamp(report_dir: Path) -> tuple[int, int, int] | None:
