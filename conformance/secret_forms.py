@@ -203,8 +203,10 @@ _INVISIBLE = (0x00AD, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *r
 
 @cache
 def _format_pattern() -> re.Pattern[str]:
-    escaped = sorted({e for cp in _INVISIBLE for e in _escapes(chr(cp))}, key=len, reverse=True)
-    return re.compile(f"[{format_characters()}]|" + "|".join(escaped))
+    escaped = {e for cp in _INVISIBLE for e in _escapes(chr(cp))}
+    # their UTF-8 bytes read as Latin-1, as a header value may be decoded
+    escaped |= {re.escape(chr(cp).encode("utf-8").decode("latin-1")) for cp in _INVISIBLE}
+    return re.compile(f"[{format_characters()}]|" + "|".join(sorted(escaped, key=len, reverse=True)))
 
 
 def _strip_format(text: str) -> tuple[str, list[int], list[int]]:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import html
 import json
 import re
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import pytest
 from cli_runs import Outcome, run_cli
@@ -40,8 +42,9 @@ class BodyRewriter:
     """ASGI middleware that rewrites complete JSON responses and adds headers; streams pass through."""
 
     def __init__(self, app: App, rewrite: Callable[[Scope, Any], Any],
-                 headers: Callable[[Scope], list[tuple[bytes, bytes]]] | None = None) -> None:
-        self.app, self.rewrite, self.headers = app, rewrite, headers
+                 headers: Callable[[Scope], list[tuple[bytes, bytes]]] | None = None,
+                 raw: Callable[[Scope, bytes], bytes] | None = None) -> None:
+        self.app, self.rewrite, self.headers, self.raw = app, rewrite, headers, raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,6 +73,7 @@ class BodyRewriter:
             # a body that is not JSON (a deliberately broken one) passes as it is
             with contextlib.suppress(ValueError):
                 body = json.dumps(self.rewrite(scope, json.loads(body))).encode()
+                body = self.raw(scope, body) if self.raw else body
             headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
             headers.append((b"content-length", str(len(body)).encode()))
             await send({**start, "headers": headers})
@@ -90,12 +94,38 @@ def _sent_key(scope: Scope) -> str:
     return value.removeprefix("Bearer ").strip()
 
 
+def echoed_forms(key: str) -> dict[str, str]:
+    """Every form a hostile target may echo a key in (issue 20): case changed, hex, HTML entities, JSON
+    escapes, split by zero-width and other format characters, URL-quoted, base64 at each alignment."""
+    raw = key.encode()
+    third, half = len(key) // 3, len(key) // 2
+    return {"upper": key.upper(), "lower": key.lower(), "swapped": key.swapcase(), "hex": raw.hex(),
+            "HEX": raw.hex().upper(), "decimal-entities": "".join(f"&#{ord(c)};" for c in key),
+            "hex-entities": "".join(f"&#x{ord(c):X};" for c in key),
+            "named-entities": html.escape(key).replace("/", "&sol;").replace("+", "&plus;").replace("=", "&equals;"),
+            "zero-width": key[:third] + "\u200b" + key[third:half] + "\u2060" + key[half:] + "\ufeff",
+            "soft-hyphen-bidi": key[:half] + "\u00ad\u202e" + key[half:],
+            "quoted": quote(key, safe=""), "b64": base64.b64encode(raw).decode(),
+            "basic": base64.b64encode(b"user:" + raw).decode(), "b64-shift-1": base64.b64encode(b"k" + raw).decode(),
+            "b64-shift-2": base64.b64encode(b"ke" + raw + b"!").decode()}
+
+
 def _echo(scope: Scope, doc: Any) -> Any:
     key = _sent_key(scope)
     if isinstance(doc, dict) and key:
         doc["echo"] = {"key": key, "b64": base64.b64encode(key.encode()).decode(), "quoted": quote(key, safe=""),
-                       "note": f"your key {key} was accepted"}
+                       "note": f"your key {key} was accepted", **echoed_forms(key), "u-escapes": U_ESCAPES}
     return doc
+
+
+# stands in the echoed document for the key written as JSON \u escapes, put in after json.dumps
+U_ESCAPES = "sgp-u-escapes-here"
+
+
+def _echo_raw(scope: Scope, body: bytes) -> bytes:
+    key = _sent_key(scope)
+    escaped = "".join(f"\\u{ord(c):04x}" for c in key)
+    return body.replace(U_ESCAPES.encode(), escaped.encode())
 
 
 def _echo_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
@@ -104,6 +134,7 @@ def _echo_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
     out = [(b"x-echo-authorization", headers.get("authorization", b""))]
     if key:
         out += [(b"x-echo-key", key.encode()), (b"x-echo-b64", base64.b64encode(f"k:{key}".encode()))]
+        out += [(f"x-echo-{name}".lower().encode(), value.encode()) for name, value in echoed_forms(key).items()]
     return out
 
 
@@ -113,9 +144,9 @@ def broken_app(settings: ServerSettings) -> App:
 
 
 def echo_app(settings: ServerSettings) -> App:
-    """The reference server that echoes the key it is sent: in JSON bodies (plain, base64, quoted) and in
-    response headers, on every answer, refusals included."""
-    return BodyRewriter(create_app(settings), _echo, _echo_headers)
+    """The reference server that echoes the key it is sent: in JSON bodies (plain, base64, quoted, JSON \\u
+    escapes, and every form of `echoed_forms`) and in response headers, on every answer, refusals included."""
+    return BodyRewriter(create_app(settings), _echo, _echo_headers, _echo_raw)
 
 
 def serve(make: Callable[[ServerSettings], App], key: str, profile: str = "sgp") -> RunningServer:
@@ -169,8 +200,31 @@ def _b64_decodings(token: bytes) -> Iterator[bytes]:
                 continue
 
 
+# every Unicode format character (Cf: zero-width space and joiners, BOM, bidi marks, soft hyphen), to delete
+_FORMAT = {cp: None for block in (range(0x30000), range(0xE0000, 0xE1000)) for cp in block
+           if unicodedata.category(chr(cp)) == "Cf"}
+_ESCAPE = re.compile(r"\\+(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|([nrt])|([/\"']))")
+_CONTROLS = {"n": "\n", "r": "\r", "t": "\t"}
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code, byte, control, literal = match.groups()
+    if code or byte:
+        return chr(int(code or byte, 16))
+    return _CONTROLS[control] if control else literal
+
+
+def canonical(text: str) -> str:
+    """`text` as a reader would see it once every escape is undone (HTML entities, JSON, Python and URL
+    escapes, twice over for an escape inside an escape), format characters deleted, case folded."""
+    for _ in range(3):
+        text = unquote(_ESCAPE.sub(_unescape, html.unescape(text)))
+    return text.translate(_FORMAT).casefold()
+
+
 def secret_forms_found(data: bytes, secret: str) -> list[str]:
-    """The forms of `secret` in `data`: plain, URL-quoted, JSON- or HTML-escaped, base64 at any offset."""
+    """The forms of `secret` in `data`: plain, URL-quoted, JSON-escaped, base64 at any offset, and, once
+    every escape is undone and format characters deleted, in any case or as hex."""
     raw = secret.encode()
     found = []
     for form, needle in (("plain", raw), ("url-quoted", quote(secret, safe="").encode()),
@@ -182,7 +236,22 @@ def secret_forms_found(data: bytes, secret: str) -> list[str]:
     core = raw[3:-3]
     if any(core in decoded for token in _B64_RUN.findall(data) for decoded in _b64_decodings(token)):
         found.append("base64")
+    text = canonical(data.decode("utf-8", errors="replace"))
+    if secret.translate(_FORMAT).casefold() in text:
+        found.append("escaped, case-changed or split")
+    folded = core.decode("utf-8", errors="replace").casefold()
+    if any(folded in decoded for run in _HEX_RUN.findall(text) for decoded in _hex_decodings(run)):
+        found.append("hex")
     return found
+
+
+_HEX_RUN = re.compile(r"[0-9a-f]{16,}")
+
+
+def _hex_decodings(run: str) -> Iterator[str]:
+    for start in (0, 1):
+        piece = run[start:]
+        yield bytes.fromhex(piece[: len(piece) - len(piece) % 2]).decode("utf-8", errors="replace").casefold()
 
 
 def files_with_secret(root: Path, secret: str) -> dict[str, list[str]]:

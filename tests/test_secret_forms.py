@@ -1,0 +1,232 @@
+"""What a secret is, in one place (conformance.secret_forms): every form of a key is found and masked, the
+text around it is left whole, the documents stay well-formed, and AUTH-007 finds the same forms in an answer.
+
+The forms are written here by hand and looked for afterwards by `report_fixtures.secret_forms_found`, which
+undoes escapes instead of matching patterns: two independent ways of saying "the key is in there".
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from urllib.parse import quote
+
+import pytest
+from report_fixtures import CANARY, echoed_forms, secret_forms_found
+
+from conformance.checks import transport
+from conformance.config import Config
+from conformance.contract.profiles import get_profile
+from conformance.redact import MASK, Scrubber
+from conformance.report.evidence import exchange_evidence
+from conformance.secret_forms import (
+    SECRET_HEADERS,
+    SecretFinder,
+    bare,
+    base64_cores,
+    distinctive,
+    is_secret_name,
+    literal_forms,
+    url_passwords,
+)
+from conformance.transport.exchange import Exchange, RequestSpec, Response
+
+# a key holding CR/LF cannot be sent (20a refuses it before the run); what an attempt writes must still be
+# masked: httpx's error repeats the header value as a bytes repr
+CRLF_KEY = "sk-CRLF-4d3c2b1a0\r\nf9e8d7c6b5a4"
+
+
+def _hand_written(key: str) -> dict[str, str]:
+    raw = key.encode()
+    return {
+        **echoed_forms(key),
+        "itself": key,
+        "url-path": quote(key),
+        "json-u-escapes": "".join(f"\\u{ord(c):04x}" for c in key),
+        "json-U-escapes-upper": "".join(f"\\u{ord(c):04X}" for c in key),
+        "json-mixed": "".join(f"\\u{ord(c):04x}" if i % 2 else c for i, c in enumerate(key)),
+        "json-slash": key.replace("/", "\\/"),
+        "json-in-json": json.dumps(json.dumps(key)).replace(key, "".join(f"\\u{ord(c):04x}" for c in key)),
+        "html-in-attribute": html.escape("".join(f"&#{ord(c)};" for c in key)),
+        "entities-without-semicolons": "".join(f"&#{ord(c)}" for c in key) + " ",
+        "python-repr-x": "".join(f"\\x{ord(c):02x}" for c in key),
+        "b64url": base64.urlsafe_b64encode(raw).decode(),
+        "b64-no-padding": base64.b64encode(raw).decode().rstrip("="),
+        "zero-width-escaped": key[:5] + "\\u200b" + key[5:12] + "&#8203;" + key[12:] + "%E2%80%8B",
+        "zero-width-joiner-every-char": "\u200d".join(key),
+        "bom-and-mongolian-separator": "\ufeff" + key[:9] + "\u180e" + key[9:],
+        "case-and-entities": "".join(f"&#x{ord(c):x};" if i % 3 == 0 else c.swapcase() for i, c in enumerate(key)),
+    }
+
+
+FORMS = _hand_written(CANARY)
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_every_form_of_a_key_is_found_and_masked_and_the_text_around_it_kept(form: str) -> None:
+    text = f"before <{FORMS[form]}> after"
+    # the independent finder sees the key in it: the form is a real one
+    assert secret_forms_found(text.encode(), CANARY), form
+    scrubber = Scrubber([CANARY])
+    masked = scrubber.text(text)
+    assert scrubber.contains_secret(text)
+    assert masked.startswith("before <") and masked.endswith("> after") and MASK in masked
+    assert secret_forms_found(masked.encode(), CANARY) == [], masked
+    assert not scrubber.contains_secret(masked)
+    assert scrubber.data(text.encode()) == masked.encode()
+
+
+def test_a_key_split_by_format_characters_is_masked_with_them() -> None:
+    text = f"x {CANARY[:7]}\u200b{CANARY[7:]} y"
+    assert Scrubber([CANARY]).text(text) == f"x {MASK} y"
+    found = SecretFinder([CANARY]).find(text)
+    assert [(f.start, f.end) for f in found] == [(2, 2 + len(CANARY) + 1)]
+
+
+def test_the_latin1_reading_of_a_zero_width_space_is_ignored_too() -> None:
+    # a header value's UTF-8 bytes read as Latin-1 turn U+200B into three characters
+    split = CANARY[:9] + "\u200b".encode().decode("latin-1") + CANARY[9:]
+    assert Scrubber([CANARY]).text(f"[{split}]") == f"[{MASK}]"
+
+
+@pytest.mark.parametrize("written", [
+    repr(CRLF_KEY), repr(CRLF_KEY.encode()), json.dumps(CRLF_KEY), json.dumps(repr(CRLF_KEY.encode())),
+    html.escape(json.dumps(f"Illegal header value {CRLF_KEY.encode()!r}")), CRLF_KEY,
+    CRLF_KEY.replace("\r\n", "&#13;&#10;"),
+])
+def test_a_key_holding_cr_lf_is_masked_in_every_spelling_of_its_line_break(written: str) -> None:
+    masked = Scrubber([CRLF_KEY]).text(f"error: {written}.")
+    assert "f9e8d7c6b5a4" not in masked and "4d3c2b1a0" not in masked, masked
+
+
+def test_the_evidence_of_a_key_that_could_not_be_sent_holds_no_form_of_it() -> None:
+    config = Config(base_url="http://127.0.0.1:9", api_key=CRLF_KEY)
+    spec = RequestSpec("basic", "POST", {"x-api-key": CRLF_KEY, "x-selected-account-id": "acct"}, b"{}")
+    error = f"LocalProtocolError: Illegal header value {CRLF_KEY.encode()!r}"
+    exchange = Exchange("basic", "http://127.0.0.1:9/v4/chat/completions", spec, None, error, "protocol")
+    evidence = exchange_evidence(exchange, Scrubber([CRLF_KEY]), get_profile("sgp"), config)
+    written = json.dumps(evidence)
+    for text in (written, html.escape(written)):
+        assert "f9e8d7c6b5a4" not in text and "4d3c2b1a0" not in text
+    assert "Illegal header value b'***'" in evidence["error"]
+
+
+def test_ordinary_text_is_left_alone() -> None:
+    finder = SecretFinder([CANARY])
+    ordinary = ("a URL http://x/y?z=1&amp;q=%20, JSON \\u00e9\\n, hex deadbeefcafebabe0123456789, "
+                "base64 " + base64.b64encode(b"sk-CANARY-but-another-key").decode() + ", "
+                + CANARY[:-1] + "X")
+    assert finder.find(ordinary) == []
+    assert Scrubber([CANARY]).text(ordinary) == ordinary
+
+
+def test_a_word_key_is_masked_only_as_itself_and_alone() -> None:
+    scrubber = Scrubber(["test"])
+    assert not distinctive("test")
+    # not in another case, not as hex, not inside a word: a report's own text is not a key
+    assert scrubber.text("TEST pytest 74657374 test") == f"TEST pytest 74657374 {MASK}"
+    assert "hex" not in literal_forms("test")
+
+
+def test_base64_cores_cover_every_alignment_in_a_longer_text() -> None:
+    raw = CANARY.encode()
+    cores = base64_cores(raw)
+    for prefix in (b"", b"u", b"us", b"use", b"user:"):
+        for suffix in (b"", b"!", b"!!"):
+            encoded = base64.b64encode(prefix + raw + suffix).decode()
+            assert any(core in encoded for core in cores), (prefix, suffix)
+
+
+def test_what_a_secret_header_is_and_a_credentials_bare_value() -> None:
+    for name in (*SECRET_HEADERS, "X-Gateway-Token", "X-Client-Secret", "my-password", "X-Auth-User"):
+        assert is_secret_name(name)
+    assert not is_secret_name("x-tenant-id") and is_secret_name("x-tenant-id", ["X-Tenant-Id"])
+    assert bare("Bearer  sk-1 ") == "sk-1" and bare("Basic dXNlcg==") == "dXNlcg==" and bare(" sk-2") == "sk-2"
+    assert url_passwords("http://u:p%40ss@proxy:3128") == ["p%40ss", "p@ss"]
+    assert url_passwords("u:pw@proxy:3128") == ["pw"] and url_passwords("http://[::1") == []
+
+
+# -- the documents stay well-formed ----------------------------------------------------------------------------
+
+
+def _document() -> dict[str, object]:
+    return {"forms": FORMS, "quote\"d": f'"{CANARY}"', CANARY: "as a key", "n": 1, "list": [CANARY.upper()]}
+
+
+def test_masked_json_stays_json() -> None:
+    scrubber = Scrubber([CANARY])
+    for written in (json.dumps(_document()), json.dumps(_document(), ensure_ascii=False, indent=2)):
+        masked = scrubber.text(written)
+        doc = json.loads(masked)
+        assert secret_forms_found(masked.encode(), CANARY) == [] and doc["n"] == 1
+    value = scrubber.value(_document())
+    assert secret_forms_found(json.dumps(value).encode(), CANARY) == []
+
+
+def test_masked_xml_and_html_stay_well_formed() -> None:
+    scrubber = Scrubber([CANARY])
+    root = ET.Element("testsuites")
+    for name, form in FORMS.items():
+        case = ET.SubElement(root, "testcase", name=name)
+        ET.SubElement(case, "failure", message=form).text = f"echoed: {form}"
+    masked = scrubber.data(ET.tostring(root, encoding="utf-8"))
+    assert len(ET.fromstring(masked).findall("testcase")) == len(FORMS)
+    assert secret_forms_found(masked, CANARY) == []
+
+    class Strict(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.open: list[str] = []
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.open.append(tag)
+            self.text += [v or "" for _, v in attrs]
+
+        def handle_endtag(self, tag: str) -> None:
+            assert self.open.pop() == tag
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+
+    blob = html.escape(json.dumps(_document()))
+    page = "<html><body>" + "".join(f"<p title=\"{html.escape(f)}\">{html.escape(f)}</p>" for f in FORMS.values())
+    page += f'<div data-jsonblob="{blob}"></div></body></html>'
+    parser = Strict()
+    parser.feed(scrubber.text(page))
+    parser.close()
+    assert parser.open == []
+    assert secret_forms_found("\n".join(parser.text).encode(), CANARY) == []
+    # the blob still reads as the JSON it was
+    assert json.loads(parser.text[-1])["n"] == 1
+
+
+# -- AUTH-007 finds the same forms in an answer -----------------------------------------------------------------
+
+
+def _answer(body: bytes, headers: list[tuple[str, str]]) -> Exchange:
+    spec = RequestSpec("basic", "POST", {"x-api-key": CANARY}, b"{}")
+    return Exchange("basic", "http://t/v4/chat/completions", spec, Response(200, headers, body, 1.0))
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_auth_007_finds_every_form_in_a_body_and_a_header(form: str) -> None:
+    body = json.dumps({"detail": FORMS[form]}).encode()
+    found = transport.key_not_echoed(_answer(body, [("content-type", "application/json")]), [CANARY])
+    assert [v.requirement for v in found] == ["AUTH-007"] and "body" in found[0].message
+    found = transport.key_not_echoed(_answer(b"{}", [("x-debug", FORMS[form])]), [CANARY])
+    assert [v.requirement for v in found] == ["AUTH-007"] and "'x-debug'" in found[0].message
+    assert all(CANARY not in v.message and secret_forms_found(v.message.encode(), CANARY) == [] for v in found)
+
+
+def test_auth_007_names_the_form_and_passes_an_answer_without_the_key() -> None:
+    verbatim = transport.key_not_echoed(_answer(f'{{"k": "{CANARY}"}}'.encode(), []), [CANARY])
+    upper = transport.key_not_echoed(_answer(f'{{"k": "{CANARY.upper()}"}}'.encode(), []), [CANARY])
+    hexed = transport.key_not_echoed(_answer(f'{{"k": "{CANARY.encode().hex()}"}}'.encode(), []), [CANARY])
+    assert "(verbatim)" in verbatim[0].message and "(case-changed, escaped or split)" in upper[0].message
+    assert "(hex)" in hexed[0].message
+    # a near miss is no echo
+    assert transport.key_not_echoed(_answer(json.dumps({"k": CANARY[:-2]}).encode(), []), [CANARY]) == []
