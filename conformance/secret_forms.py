@@ -131,6 +131,7 @@ def _named_entities() -> dict[str, list[str]]:
     return out
 
 
+_QUOTES = {'"': "(?:quot|#34|#[xX]22);", "'": "(?:apos|#39|#[xX]27);"}
 _SIMPLE_ESCAPES = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f", "/": "/", '"': '"', "\\": "\\",
                    "'": "'"}
 
@@ -163,6 +164,9 @@ def _escapes(c: str) -> list[str]:
     out.append("".join(f"%{_hex_ci(f'{b:02x}')}" for b in utf8))
     if c in _SIMPLE_ESCAPES:
         out.append(_BS + re.escape(_SIMPLE_ESCAPES[c]))
+    if c in _QUOTES:
+        # a JSON escape inside an HTML attribute: \&quot;
+        out.append(_BS + _AMP + _QUOTES[c])
     if c == " ":
         out.append(r"\+")
     return sorted(out, key=len, reverse=True)

@@ -4,18 +4,21 @@ against a server that echoes the key back in its bodies and headers."""
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import os
+import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from cli_runs import run_cli
-from report_fixtures import CANARY, URL_CANARY, echo_app, files_with_secret, secret_forms_found, serve
+from report_fixtures import CANARY, URL_CANARY, echo_app, echoed_forms, files_with_secret, secret_forms_found, serve
 
 from conformance.config import Config
 from conformance.config.secrets import config_secrets
@@ -194,6 +197,36 @@ def test_a_key_planted_in_a_report_fails_the_run_loudly_and_is_masked(
     assert len(err) == 1 and "SECRET LEAK" in err[0] and "junit.xml" in err[0] and CANARY not in err[0]
     # neutralised, so a CI step that uploads reports whatever the outcome does not publish the key
     assert not files_with_secret(reports, CANARY)
+
+
+QUOTED_KEY = 'sk-"quoted"-key-0123456789abcdef'
+
+
+@pytest.mark.parametrize("key", [CANARY, QUOTED_KEY])
+def test_every_form_planted_in_every_report_is_masked_and_the_reports_stay_well_formed(
+        key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    forms = [key, *echoed_forms(key).values(), repr(key.encode()), json.dumps(key)]
+    (reports / "conformance.json").write_text(json.dumps(
+        {"verdict": "conformant", "run": {}, "results": [{"id": "AUTH-007", "message": " ".join(forms)}]}),
+        encoding="utf-8")
+    suites = ET.Element("testsuites")
+    for form in forms:
+        ET.SubElement(ET.SubElement(suites, "testcase"), "failure", message=form).text = form
+    (reports / "junit.xml").write_bytes(ET.tostring(suites, encoding="utf-8"))
+    blob = html.escape(json.dumps({"environment": {"echo": forms}, "tests": {}}))
+    (reports / "conformance.html").write_text(f'<html><body><div id="data-container" data-jsonblob="{blob}">'
+                                              "</div></body></html>", encoding="utf-8")
+    assert finish(Config(api_key=key), 0, reports) == EXIT_FAIL
+    assert "SECRET LEAK" in capsys.readouterr().err
+    assert files_with_secret(reports, key) == {}
+    # masked, not withheld: each report is still its kind of document, holding the rest of what it held
+    assert json.loads((reports / "conformance.json").read_text(encoding="utf-8"))["results"][0]["id"] == "AUTH-007"
+    assert len(ET.parse(reports / "junit.xml").getroot()) == len(forms)
+    page = (reports / "conformance.html").read_text(encoding="utf-8")
+    blob = re.search(r'data-jsonblob="([^"]*)"', page)
+    assert blob and len(json.loads(html.unescape(blob.group(1)))["environment"]["echo"]) == len(forms)
 
 
 def test_no_key_no_rescan_and_a_clean_report_dir_passes(tmp_path: Path,
