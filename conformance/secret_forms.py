@@ -179,8 +179,18 @@ def _char(c: str) -> str:
 
 
 def form_pattern(text: str) -> str:
-    """The regex source of one literal form, each character as itself or escaped."""
-    return "".join(_char(c) for c in text)
+    """The regex source of one literal form, each character as itself or escaped. A format character of the
+    form's own is taken out of the text searched (see `_strip_format`): here it is optional, and only its
+    escapes remain to match."""
+    return "".join(f"(?:{'|'.join(_escapes(c))})?" if _is_format(c) else _char(c) for c in text)
+
+
+def _is_format(c: str) -> bool:
+    return unicodedata.category(c) == "Cf"
+
+
+def _without_format(text: str) -> str:
+    return "".join(c for c in text if not _is_format(c))
 
 
 # -- format characters, ignored wherever they are inserted -------------------------------------------------
@@ -207,7 +217,8 @@ _INVISIBLE = (0x00AD, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *r
 
 @cache
 def _format_pattern() -> re.Pattern[str]:
-    escaped = {e for cp in _INVISIBLE for e in _escapes(chr(cp))}
+    # not U+00AD's one-byte \xad: it is also the last byte of a character's UTF-8 in a bytes repr (\xc3\xad)
+    escaped = {e for cp in _INVISIBLE for e in _escapes(chr(cp)) if e != rf"{_BS}x{_hex_ci('ad')}"}
     # their UTF-8 bytes read as Latin-1, as a header value may be decoded
     escaped |= {re.escape(chr(cp).encode("utf-8").decode("latin-1")) for cp in _INVISIBLE}
     return re.compile(f"[{format_characters()}]|" + "|".join(sorted(escaped, key=len, reverse=True)))
@@ -263,7 +274,7 @@ def _compiled(secrets: tuple[str, ...]) -> _Compiled:
     pattern = re.compile("|".join(s for _, s in alternatives)) if alternatives else None
     # the fast refusal of `find`: in ASCII text with nothing that starts an escape, an occurrence can only be
     # one of the literal forms as they are (in some case)
-    literals = tuple({t.lower() for s in secrets for ts in literal_forms(s).values() for t in ts})
+    literals = tuple({_without_format(t).lower() for s in secrets for ts in literal_forms(s).values() for t in ts})
     starters = re.compile(r"[\\&%+]" if any(" " in s for s in secrets) else r"[\\&%]")
     return pattern, groups, literals, starters
 

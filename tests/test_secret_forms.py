@@ -86,6 +86,18 @@ def test_a_key_split_by_format_characters_is_masked_with_them() -> None:
     assert [(f.start, f.end) for f in found] == [(2, 2 + len(CANARY) + 1)]
 
 
+def test_a_key_that_holds_a_format_character_is_found_with_or_without_it() -> None:
+    key = "sk-soft\u00adhyphen-0123456789"
+    scrubber = Scrubber([key])
+    for text in (key, key.replace("\u00ad", ""), key.replace("\u00ad", "\\u00ad"), repr(key.encode("latin-1"))):
+        assert scrubber.text(f"[{text}]") in (f"[{MASK}]", f"[b'{MASK}']"), text
+
+
+def test_a_bytes_repr_of_a_non_ascii_key_is_found() -> None:
+    key = "sk-caf\u00e9-\u00ed-0123456789"
+    assert Scrubber([key]).text(repr(key.encode())) == f"b'{MASK}'"
+
+
 def test_the_latin1_reading_of_a_zero_width_space_is_ignored_too() -> None:
     # a header value's UTF-8 bytes read as Latin-1 turn U+200B into three characters
     split = CANARY[:9] + "\u200b".encode().decode("latin-1") + CANARY[9:]
