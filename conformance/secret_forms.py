@@ -105,13 +105,13 @@ def base64_cores(raw: bytes) -> list[str]:
 
 
 def literal_forms(secret: str) -> dict[str, list[str]]:
-    """Form name -> the literal texts of `secret` before escaping: `itself`, `base64` (whole and at each
-    alignment, standard and URL-safe), and `hex` (distinctive secrets only: a short hex run is a number)."""
+    """Form name -> the literal texts of `secret` before escaping: `itself`, `base64` (at each alignment;
+    the whole encoding where the secret is too short for a core; base64url is matched by the same texts, see
+    `_plain_char`), and `hex` (distinctive secrets only: a short hex run is a number)."""
     raw = secret.encode("utf-8", errors="surrogatepass")
+    cores = [c for c in base64_cores(raw) if "-" not in c and "_" not in c]
     whole = base64.b64encode(raw).decode("ascii")
-    forms = {"itself": [secret],
-             "base64": [f for f in dict.fromkeys([whole, whole.replace("+", "-").replace("/", "_"),
-                                                  *base64_cores(raw)]) if len(f) >= MIN_SECRET]}
+    forms = {"itself": [secret], "base64": cores or ([whole] if len(whole) >= MIN_SECRET else [])}
     if distinctive(secret):
         forms["hex"] = [raw.hex()]
     return forms
@@ -142,47 +142,83 @@ _BS = r"\\+"
 _AMP = "&(?:amp;)*"
 
 
-def _escapes(c: str) -> list[str]:
-    """The escaped spellings of one character (regex source), longest alternatives first."""
+def _escapes(c: str) -> list[tuple[str, str]]:
+    """The escaped spellings of one character, each as (its first character, the regex source of the rest)."""
     cp = ord(c)
     utf8 = c.encode("utf-8", errors="surrogatepass")
+    # after the first backslash, any more (an escape escaped again); after `&`, any `amp;`
+    bs, amp = r"\\*", "(?:amp;)*"
     out = []
     if cp > 0xFFFF:
         high, low = 0xD800 + ((cp - 0x10000) >> 10), 0xDC00 + ((cp - 0x10000) & 0x3FF)
-        out.append(rf"{_BS}[uU]{_hex_ci(f'{high:04x}')}{_BS}[uU]{_hex_ci(f'{low:04x}')}")
-        out.append(rf"{_BS}U{_hex_ci(f'{cp:08x}')}")
+        out.append(("\\", rf"{bs}[uU]{_hex_ci(f'{high:04x}')}{_BS}[uU]{_hex_ci(f'{low:04x}')}"))
+        out.append(("\\", rf"{bs}U{_hex_ci(f'{cp:08x}')}"))
     else:
-        out.append(rf"{_BS}u{_hex_ci(f'{cp:04x}')}")
+        out.append(("\\", rf"{bs}u{_hex_ci(f'{cp:04x}')}"))
     if cp < 0x100:
-        out.append(rf"{_BS}x{_hex_ci(f'{cp:02x}')}")
+        out.append(("\\", rf"{bs}x{_hex_ci(f'{cp:02x}')}"))
     if cp >= 0x80:
         # a bytes repr, b'\xe2\x82\xac'
-        out.append("".join(rf"{_BS}x{_hex_ci(f'{b:02x}')}" for b in utf8))
-    out.append(rf"{_AMP}#0*{cp};?")
-    out.append(rf"{_AMP}#[xX]0*{_hex_ci(f'{cp:x}')};?")
-    out += [_AMP + re.escape(name) for name in _named_entities().get(c, [])]
-    out.append("".join(f"%{_hex_ci(f'{b:02x}')}" for b in utf8))
+        out.append(("\\", bs + _BS.join(rf"x{_hex_ci(f'{b:02x}')}" for b in utf8)))
+    out.append(("&", rf"{amp}#0*{cp};?"))
+    out.append(("&", rf"{amp}#[xX]0*{_hex_ci(f'{cp:x}')};?"))
+    out += [("&", amp + re.escape(name)) for name in _named_entities().get(c, [])]
+    out.append(("%", "%".join(_hex_ci(f"{b:02x}") for b in utf8)))
     if c in _SIMPLE_ESCAPES:
-        out.append(_BS + re.escape(_SIMPLE_ESCAPES[c]))
+        out.append(("\\", bs + re.escape(_SIMPLE_ESCAPES[c])))
     if c in _QUOTES:
         # a JSON escape inside an HTML attribute: \&quot;
-        out.append(_BS + _AMP + _QUOTES[c])
+        out.append(("\\", bs + _AMP + _QUOTES[c]))
     if c == " ":
-        out.append(r"\+")
-    return sorted(out, key=len, reverse=True)
+        out.append(("+", ""))
+    return sorted(out, key=lambda e: len(e[1]), reverse=True)
+
+
+def _sources(c: str) -> list[str]:
+    """The escaped spellings of one character as whole regex sources, longest first."""
+    return [re.escape(first) + rest for first, rest in _escapes(c)]
 
 
 @cache
 def _char(c: str) -> str:
     """One character of a secret as a regex: itself or any of its escapes."""
-    return "(?:" + "|".join([*_escapes(c), re.escape(c)]) + ")"
+    return "(?:" + "|".join([*_sources(c), re.escape(c)]) + ")"
+
+
+def _lead(c: str, fold: bool) -> tuple[set[str], str]:
+    """The first character of a form once the pattern's leading class has consumed its first character:
+    (the characters it may start with, the regex source that checks the rest). The pattern starts with a
+    class so that the regex engine skips, at C speed, every position no form can start at."""
+    spelled = [*_escapes(c), (c, "")]
+    firsts = {first for first, _ in spelled} | ({c.lower(), c.upper()} if fold else set())
+    return firsts, "(?:" + "|".join(f"(?<={re.escape(first)}){rest}" for first, rest in spelled) + ")"
+
+
+# how base64 and hex text is escaped where it is escaped at all: `/` in JSON, `+` `/` `=` in a URL; base64url
+# spells `+` and `/` as `-` and `_`
+_PLAIN_SPELLINGS = {"/": [r"\\+/", "%2[fF]", "_"], "+": ["%2[bB]", "-"], "=": ["%3[dD]"]}
+
+
+@cache
+def _plain_char(c: str) -> str:
+    """One character of a base64 or hex form as a regex: itself, or its few realistic spellings."""
+    return "(?:" + "|".join([*_PLAIN_SPELLINGS.get(c, []), re.escape(c)]) + ")" if c in _PLAIN_SPELLINGS \
+        else re.escape(c)
+
+
+def _plain_lead(c: str, fold: bool) -> tuple[set[str], str]:
+    """`_lead` for a base64 or hex form."""
+    spelled = [("\\", r"\\*/") if s == r"\\+/" else (s[0], s[1:]) for s in _PLAIN_SPELLINGS.get(c, [])]
+    spelled.append((c, ""))
+    firsts = {first for first, _ in spelled} | ({c.lower(), c.upper()} if fold else set())
+    return firsts, "(?:" + "|".join(f"(?<={re.escape(first)}){rest}" for first, rest in spelled) + ")"
 
 
 def form_pattern(text: str) -> str:
     """The regex source of one literal form, each character as itself or escaped. A format character of the
     form's own is taken out of the text searched (see `_strip_format`): here it is optional, and only its
     escapes remain to match."""
-    return "".join(f"(?:{'|'.join(_escapes(c))})?" if _is_format(c) else _char(c) for c in text)
+    return "".join(f"(?:{'|'.join(_sources(c))})?" if _is_format(c) else _char(c) for c in text)
 
 
 def _is_format(c: str) -> bool:
@@ -217,11 +253,17 @@ _INVISIBLE = (0x00AD, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *r
 
 @cache
 def _format_pattern() -> re.Pattern[str]:
+    """A format character, raw, escaped, or its UTF-8 read as Latin-1 (as a header value may be decoded);
+    it starts with a class, so the engine skips every other position at C speed (see `_lead`)."""
     # not U+00AD's one-byte \xad: it is also the last byte of a character's UTF-8 in a bytes repr (\xc3\xad)
-    escaped = {e for cp in _INVISIBLE for e in _escapes(chr(cp)) if e != rf"{_BS}x{_hex_ci('ad')}"}
-    # their UTF-8 bytes read as Latin-1, as a header value may be decoded
-    escaped |= {re.escape(chr(cp).encode("utf-8").decode("latin-1")) for cp in _INVISIBLE}
-    return re.compile(f"[{format_characters()}]|" + "|".join(sorted(escaped, key=len, reverse=True)))
+    spelled = {e for cp in _INVISIBLE for e in _escapes(chr(cp)) if e != ("\\", rf"\\*x{_hex_ci('ad')}")}
+    for cp in _INVISIBLE:
+        latin = chr(cp).encode("utf-8").decode("latin-1")
+        spelled.add((latin[0], re.escape(latin[1:])))
+    firsts = "".join(sorted({re.escape(first) for first, _ in spelled}))
+    rests = "|".join(f"(?<={re.escape(first)}){rest}" for first, rest in sorted(spelled, key=lambda e: -len(e[1])))
+    raw = format_characters()
+    return re.compile(f"[{raw}{firsts}](?:(?<=[{raw}])|{rests})")
 
 
 def _strip_format(text: str) -> tuple[str, list[int], list[int]]:
@@ -245,33 +287,48 @@ def _strip_format(text: str) -> tuple[str, list[int], list[int]]:
 
 # what may stand right before a secret that stands alone: the end of an escape (JSON's \n, \t, \u0022 ...;
 # URL's %20) ends in a letter or digit that belongs to the escape, not to a word the secret is part of
-_ESCAPE_BEFORE = r"(?:(?<![A-Za-z0-9_])|(?<=\\[nrtbf])|(?<=\\u[0-9A-Fa-f]{4})|(?<=%[0-9A-Fa-f]{2}))"
+# (checked once the pattern's leading class has consumed the secret's first character: one more back)
+_ESCAPE_BEFORE_LEAD = (r"(?:(?<![A-Za-z0-9_][\s\S])|(?<=\\[nrtbf][\s\S])|(?<=\\u[0-9A-Fa-f]{4}[\s\S])"
+                       r"|(?<=%[0-9A-Fa-f]{2}[\s\S]))")
 
 
 _Compiled = tuple[re.Pattern[str] | None, dict[str, tuple[int, str]], tuple[str, ...], re.Pattern[str]]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _compiled(secrets: tuple[str, ...]) -> _Compiled:
     """(the pattern of every form of every secret, group name -> (secret number, form), the literal forms
     lowered, what starts an escape). A proxy meets the same few keys again and again: built once each."""
     alternatives: list[tuple[int, str]] = []
     groups: dict[str, tuple[int, str]] = {}
+    firsts: set[str] = set()
     for number, secret in enumerate(secrets, start=1):
         loud = distinctive(secret)
         for form, texts in literal_forms(secret).items():
             for i, text in enumerate(texts):
-                source = form_pattern(text)
-                if form == "itself" and not loud:
-                    source = _ESCAPE_BEFORE + source + r"(?![A-Za-z0-9_])"
-                elif form != "base64":
+                # a format character is optional where it stands (form_pattern): one leading the form can go
+                text = text.lstrip("".join(c for c in text if _is_format(c)))
+                if not text:
+                    continue
+                fold = form != "base64" and (loud or form != "itself")
+                if form == "itself":
+                    lead_firsts, lead = _lead(text[0], fold)
+                    source = lead + form_pattern(text[1:])
+                else:
+                    lead_firsts, lead = _plain_lead(text[0], fold)
+                    source = lead + "".join(_plain_char(c) for c in text[1:])
+                firsts |= lead_firsts
+                if not loud and form == "itself":
+                    source = _ESCAPE_BEFORE_LEAD + source + r"(?![A-Za-z0-9_])"
+                elif fold:
                     source = f"(?i:{source})"
                 group = f"s{number}_{form}_{i}"
                 groups[group] = (number, form)
                 alternatives.append((len(text), f"(?P<{group}>{source})"))
     # longest first, so a form that contains another is found whole
     alternatives.sort(key=lambda a: -a[0])
-    pattern = re.compile("|".join(s for _, s in alternatives)) if alternatives else None
+    lead_class = "".join(sorted(re.escape(c) for c in firsts))
+    pattern = re.compile(f"[{lead_class}](?:" + "|".join(s for _, s in alternatives) + ")") if alternatives else None
     # the fast refusal of `find`: in ASCII text with nothing that starts an escape, an occurrence can only be
     # one of the literal forms as they are (in some case)
     literals = tuple({_without_format(t).lower() for s in secrets for ts in literal_forms(s).values() for t in ts})
@@ -289,13 +346,18 @@ class Found:
     end: int
 
 
+# secrets compiled together: a proxy learning its clients' keys one by one compiles only the last group again
+_GROUP = 8
+
+
 class SecretFinder:
     """Finds the secrets given, in every form (see the module's docstring), in text. Immutable: build a new
-    one to add secrets (`with_secrets`); finders of the same secrets share one compiled pattern."""
+    one to add secrets (`with_secrets`); finders of the same secrets share their compiled patterns."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets: tuple[str, ...] = tuple(dict.fromkeys(s for s in secrets if s and len(s) >= MIN_SECRET))
-        self._pattern, self._groups, self._literals, self._starters = _compiled(self.secrets)
+        self._parts = [(first, _compiled(self.secrets[first:first + _GROUP]))
+                       for first in range(0, len(self.secrets), _GROUP)]
 
     def with_secrets(self, secrets: Iterable[str]) -> SecretFinder:
         """A finder of these secrets as well."""
@@ -303,24 +365,37 @@ class SecretFinder:
 
     @property
     def active(self) -> bool:
-        return self._pattern is not None
+        return bool(self._parts)
+
+    def _refused(self, text: str) -> bool:
+        """Whether `text` surely holds no secret: ASCII with nothing that starts an escape, and no literal form
+        (in any case) in it."""
+        if not text.isascii() or any(starters.search(text) for _, (_, _, _, starters) in self._parts):
+            return False
+        lowered = text.lower()
+        return not any(literal in lowered for _, (_, _, literals, _) in self._parts for literal in literals)
 
     def find(self, text: str) -> list[Found]:
         """Every occurrence in `text`, left to right, none overlapping; the spans are in `text` itself, format
         characters inside an occurrence included."""
-        if self._pattern is None or not text:
+        if not self._parts or not text or self._refused(text):
             return []
-        if text.isascii() and not self._starters.search(text):
-            lowered = text.lower()
-            if not any(literal in lowered for literal in self._literals):
-                return []
         stripped, at, removed = _strip_format(text)
-        out = []
-        for match in self._pattern.finditer(stripped):
-            number, form = self._groups[match.lastgroup or ""]
-            start = match.start() + (removed[bisect.bisect_right(at, match.start()) - 1]
-                                     if at and at[0] <= match.start() else 0)
-            last = match.end() - 1
+        spans: list[tuple[int, int, int, str]] = []
+        for first, (pattern, groups, _, _) in self._parts:
+            for match in pattern.finditer(stripped) if pattern is not None else ():
+                number, form = groups[match.lastgroup or ""]
+                spans.append((match.start(), match.end(), first + number, form))
+        # of overlapping occurrences (of secrets in different groups), the first and longest
+        spans.sort(key=lambda s: (s[0], s[0] - s[1]))
+        out: list[Found] = []
+        reach = 0
+        for begin, finish, number, form in spans:
+            if begin < reach:
+                continue
+            reach = finish
+            start = begin + (removed[bisect.bisect_right(at, begin) - 1] if at and at[0] <= begin else 0)
+            last = finish - 1
             end = last + 1 + (removed[bisect.bisect_right(at, last) - 1] if at and at[0] <= last else 0)
             out.append(Found(number, form, start, end))
         return out

@@ -242,3 +242,13 @@ def test_auth_007_names_the_form_and_passes_an_answer_without_the_key() -> None:
     assert "(hex)" in hexed[0].message
     # a near miss is no echo
     assert transport.key_not_echoed(_answer(json.dumps({"k": CANARY[:-2]}).encode(), []), [CANARY]) == []
+
+
+def test_many_keys_learnt_one_by_one_are_each_found_under_their_own_number() -> None:
+    keys = [f"sk-many-{i:03d}-5f1e9d3c7b2a4680" for i in range(20)]
+    finder = SecretFinder()
+    for key in keys:
+        finder = finder.with_secrets([key])
+    text = f"{keys[17].upper()} and {keys[2]} and {keys[9].encode().hex()}"
+    assert [(f.number, f.form) for f in finder.find(text)] == [(18, "itself"), (3, "itself"), (10, "hex")]
+    assert Scrubber(keys).text(text) == f"{MASK} and {MASK} and {MASK}"
