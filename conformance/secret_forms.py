@@ -10,12 +10,17 @@ URL with userinfo can carry it anywhere. The forms (`literal_forms`, then each c
 - the secret itself, in any case (upper, lower, swapped), where it is `distinctive`;
 - each character as itself or escaped as text escapes it: URL (`%2F`, `+` for a space), JSON and Python
   (`\\u002f`, `\\/`, `\\n`, `\\x2f`, and the `\\xHH` bytes of a `b'...'` repr), HTML and XML (`&#47;`,
-  `&#x2F;`, `&sol;`), so a key written by any mix of these is still the key;
+  `&#x2F;`, `&sol;`), an escape escaped again (`\\\\n`, `&amp;#47;`, `\\&quot;`), so a key written by any
+  mix of these is still the key;
 - base64 and base64url of its UTF-8 bytes, at each of the three alignments inside a longer encoding (Basic
-  auth's `user:key`, a JWT), by the characters that depend only on the secret's own bytes;
-- hex of its UTF-8 bytes, either case;
+  auth's `user:key`, a JWT), by the characters that depend only on the secret's own bytes; hex of its UTF-8
+  bytes, either case; both as they are or with `/`, `+`, `=` escaped as JSON or a URL escapes them;
 - with Unicode format characters (category Cf: zero-width space, joiners, BOM, bidi marks, soft hyphen),
-  raw or escaped, ignored wherever they are inserted.
+  raw, escaped, or as UTF-8 read as Latin-1, ignored wherever they are inserted.
+
+Each pattern starts with a class of the characters its forms can start with, so the regex engine skips
+every other position at C speed; text that is ASCII with nothing that starts an escape is searched for the
+literal forms only. Secrets are compiled in groups of `_GROUP` (a proxy learns its clients' keys one by one).
 
 Secrets shorter than MIN_SECRET are never searched. A secret that is not `distinctive` (a word such as
 `test`, a short key) is found only as itself, in its own case, where it stands alone (not inside `pytest`

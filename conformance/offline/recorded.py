@@ -28,13 +28,13 @@ from urllib.parse import urlsplit
 
 from conformance.checks.transport import is_event_stream
 from conformance.contract.profiles import Profile
+from conformance.secret_forms import KEY_HEADERS, bare
 from conformance.transport.exchange import Exchange, RequestSpec, Response
 
 JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream"
 # credential values that exporters put in place of the real one (schemathesis, this suite's reports)
 MASKED_VALUES = frozenset({"[Filtered]", "***", "[REDACTED]", ""})
-KEY_HEADERS = ("x-api-key", "authorization", "api-key", "x-openai-api-key")
 # files larger than this are not read: recordings worth judging are far smaller
 MAX_FILE_BYTES = 200_000_000
 # what the tail of a path must be for a HAR entry to count as the operation
@@ -321,10 +321,9 @@ def recorded_keys(records: Iterable[Record]) -> list[str]:
         for name, value in record.exchange.request.headers.items():
             if name.lower() not in KEY_HEADERS:
                 continue
-            bare = value.split(" ", 1)[1] if value.lower().startswith("bearer ") else value
-            bare = bare.strip()
-            if bare not in MASKED_VALUES and bare not in keys:
-                keys.append(bare)
+            key = bare(value)
+            if key not in MASKED_VALUES and key not in keys:
+                keys.append(key)
     return keys
 
 
