@@ -229,6 +229,26 @@ def test_every_form_planted_in_every_report_is_masked_and_the_reports_stay_well_
     assert blob and len(json.loads(html.unescape(blob.group(1)))["environment"]["echo"]) == len(forms)
 
 
+def test_a_report_the_byte_masking_cannot_clean_is_masked_value_by_value_or_withheld(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # the byte-level pass made to miss: what follows it must still leave no key, and say nothing untrue
+    monkeypatch.setattr(Scrubber, "data", lambda self, value: value)
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "conformance.json").write_text(json.dumps(
+        {"verdict": "conformant", "run": {}, "results": [{"id": "AUTH-007", "message": f"echo {CANARY}"}]}),
+        encoding="utf-8")
+    (reports / "junit.xml").write_text(f"<testsuite><system-out>{CANARY}</system-out></testsuite>",
+                                       encoding="utf-8")
+    assert finish(Config(api_key=CANARY), 0, reports) == EXIT_FAIL
+    assert "SECRET LEAK" in capsys.readouterr().err
+    assert files_with_secret(reports, CANARY) == {}
+    doc = json.loads((reports / "conformance.json").read_text(encoding="utf-8"))
+    assert doc["results"][0]["message"] == f"echo {MASK}"
+    junit = (reports / "junit.xml").read_text(encoding="utf-8")
+    assert "withheld" in junit and ET.fromstring(junit).tag == "testsuites"
+
+
 def test_no_key_no_rescan_and_a_clean_report_dir_passes(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     reports = tmp_path / "reports"
