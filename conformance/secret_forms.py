@@ -95,9 +95,9 @@ def distinctive(secret: str) -> bool:
 
 
 def base64_cores(raw: bytes) -> list[str]:
-    """The base64 (then base64url) text of `raw` at each of the three byte alignments inside a longer buffer:
-    the characters that depend only on `raw`'s own bytes (the first and last quantum may mix in the bytes
-    around it). Cores shorter than 8 characters are left out."""
+    """The base64 text of `raw` at each of the three byte alignments inside a longer buffer: the characters
+    that depend only on `raw`'s own bytes (the first and last quantum may mix in the bytes around it).
+    Cores shorter than 8 characters are left out; base64url is matched by the same texts (`_plain_char`)."""
     out: list[str] = []
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + raw).decode("ascii")
@@ -105,7 +105,7 @@ def base64_cores(raw: bytes) -> list[str]:
         end = len(encoded) - (4 if (shift + len(raw)) % 3 else 0)
         core = encoded[start:end].rstrip("=")
         if len(core) >= _MIN_CORE:
-            out += [core, core.replace("+", "-").replace("/", "_")]
+            out.append(core)
     return list(dict.fromkeys(out))
 
 
@@ -114,9 +114,8 @@ def literal_forms(secret: str) -> dict[str, list[str]]:
     the whole encoding where the secret is too short for a core; base64url is matched by the same texts, see
     `_plain_char`), and `hex` (distinctive secrets only: a short hex run is a number)."""
     raw = secret.encode("utf-8", errors="surrogatepass")
-    cores = [c for c in base64_cores(raw) if "-" not in c and "_" not in c]
     whole = base64.b64encode(raw).decode("ascii")
-    forms = {"itself": [secret], "base64": cores or ([whole] if len(whole) >= MIN_SECRET else [])}
+    forms = {"itself": [secret], "base64": base64_cores(raw) or ([whole] if len(whole) >= MIN_SECRET else [])}
     if distinctive(secret):
         forms["hex"] = [raw.hex()]
     return forms
