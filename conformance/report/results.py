@@ -107,8 +107,10 @@ class ResultsCollector:
     def result(self, req_id: str) -> Result:
         if req_id not in self.results:
             req = catalogue.get(req_id)
-            self.results[req_id] = Result(req.id, req.level_for(self.run.profile.name), req.statement, req.source,
-                                          req.contract)
+            # the server's claims (issue 19's --claim) make a claimed open point a MUST
+            claims = frozenset(getattr(self.run.config, "claims", frozenset()))
+            self.results[req_id] = Result(req.id, req.level_for(self.run.profile.name, claims), req.statement,
+                                          req.source, req.contract)
             entry = self.accepted.get(req_id)
             if entry is not None:
                 self.results[req_id].baseline = {

@@ -86,7 +86,8 @@ class Collector:
                 continue
             keep.append(item)
             if req_id is not None:
-                level = catalogue.get(req_id).level_for(profile)
+                claims = frozenset(getattr(self.run.config, "claims", frozenset()))
+                level = catalogue.get(req_id).level_for(profile, claims)
                 item.user_properties.append(("requirement", req_id))
                 item.user_properties.append(("level", level))
                 entry = accepted.get(req_id)

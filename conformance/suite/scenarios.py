@@ -102,6 +102,15 @@ def _upper_case(ctx: Context) -> dict[str, str]:
     return {k.upper(): v for k, v in ctx.headers().items()}
 
 
+def _agree(ctx: Context, **extra: Any) -> dict[str, Any]:
+    return ctx.body(seed=7, temperature=0, logprobs=True, top_logprobs=2, **extra)
+
+
+def _agree_tools(ctx: Context, **extra: Any) -> dict[str, Any]:
+    return ctx.body(seed=7, temperature=0, messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+                    tools=[WEATHER_TOOL], tool_choice="auto", max_tokens=max(ctx.config.max_tokens, 32), **extra)
+
+
 Builder = Callable[[Context], RequestSpec]
 
 BUILDERS: dict[str, Builder] = {
@@ -157,6 +166,14 @@ BUILDERS: dict[str, Builder] = {
     "stream": lambda c: _json("stream", c, c.body(
         n=2, stream=True, stream_options={"include_usage": True}),
         c.headers(accept="text/event-stream"), stream=True),
+    # one request answered whole and streamed (AGREE-001/002, LOGP-006..008): seeded, temperature 0, with
+    # logprobs and the usage chunk, so every field the two deliveries share can be compared
+    "agree_whole": lambda c: _json("agree_whole", c, _agree(c)),
+    "agree_stream": lambda c: _json("agree_stream", c, _agree(c, stream=True, stream_options={"include_usage": True}),
+                                    c.stream_headers(), stream=True),
+    "agree_tools_whole": lambda c: _json("agree_tools_whole", c, _agree_tools(c)),
+    "agree_tools_stream": lambda c: _json("agree_tools_stream", c, _agree_tools(
+        c, stream=True, stream_options={"include_usage": True}), c.stream_headers(), stream=True),
     # "4" is in the prompt's answer (a model counting to 40) and in the reference server's echo of it
     "stop": lambda c: _json("stop", c, c.body(stop=["4"], max_tokens=max(c.config.max_tokens, 32))),
     # streams are held to the same rules of auth and validation as plain answers
@@ -199,6 +216,10 @@ OWNERS: dict[str, str] = {
     "tools": "TOOL-001",
     "json_object": "FMT-001",
     "stream": "STRM-001",
+    "agree_whole": "AGREE-002",
+    "agree_stream": "AGREE-002",
+    "agree_tools_whole": "AGREE-002",
+    "agree_tools_stream": "AGREE-002",
 }
 # the requests that ought to be refused: a 5xx to any of them is ERR-005's
 SHOULD_REFUSE: tuple[str, ...] = (
