@@ -111,6 +111,23 @@ def _agree_tools(ctx: Context, **extra: Any) -> dict[str, Any]:
                     tools=[WEATHER_TOOL], tool_choice="auto", max_tokens=max(ctx.config.max_tokens, 32), **extra)
 
 
+def overlap_marker(position: int) -> str:
+    """The marker of the concurrency probe's request at `position`: one word, per run, that no other
+    marker contains."""
+    return f"zq{PROBE}k{position}q"
+
+
+def overlap_request(ctx: Context, position: int, when: str) -> RequestSpec:
+    """The concurrency probe's request at `position`, sent `when` ("alone" or "together"): its marker first
+    in the prompt (an echoing model repeats it), seeded at temperature 0; every second one streamed."""
+    stream = position % 2 == 1
+    extra: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+    body = ctx.body(messages=[{"role": "user", "content": f"{overlap_marker(position)} {PROMPT}"}], seed=7,
+                    temperature=0, **extra)
+    headers = ctx.stream_headers() if stream else ctx.headers()
+    return _json(f"overlap_{position}_{when}", ctx, body, headers, stream=stream)
+
+
 Builder = Callable[[Context], RequestSpec]
 
 BUILDERS: dict[str, Builder] = {
