@@ -49,6 +49,7 @@ AREAS = {
     "semantics": ("SEM",),
     "logprobs-tools": ("LOGP", "TOOL", "FMT"),
     "streaming": ("STRM",),
+    "between-requests": ("AGREE", "CONC"),
     "properties": ("PROP",),
 }
 
