@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from .core import BOTH, OPENAI, SGP, Call, Mutant, Reply
@@ -161,8 +162,8 @@ def _chosen_below_top(doc: dict[str, Any], call: Call) -> None:
 
 
 MUTANTS: dict[str, Mutant] = {
-    "agree_stream_finish_differs": _M('at temperature 0, a stream ends with "length" where the whole answer ends with "stop" '
-                                      '(and the reverse)',
+    "agree_stream_finish_differs": _M('at temperature 0, a stream ends with "length" where the whole answer '
+                                      'ends with "stop" (and the reverse)',
                                       "AGREE-002", BOTH, response=on_chunks(_stream_finish)),
     "agree_stream_content_differs": _M("at temperature 0, a stream's first word is upper-cased, unlike the whole "
                                        "answer's", "AGREE-001", (OPENAI,), response=on_chunks(_stream_content)),
@@ -174,4 +175,74 @@ MUTANTS: dict[str, Mutant] = {
     "conc_answers_mixed": _mixed_under_overlap(),
     "conc_stream_id_under_overlap": _stream_id_under_overlap(),
     "conc_same_id_under_overlap": _same_id_under_overlap(),
+}
+
+
+# --- negative controls: correct servers the CONC and AGREE rules must not fail ------------------------------
+
+
+class _Alternating:
+    """Seeded temperature-0 answers that differ from one call to the next (the first word upper-cased on
+    every second call): sampling that is not deterministic, which nothing promises it is."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def response(self, call: Call, reply: Reply) -> None:
+        if reply.status != 200 or not _seeded_t0(call):
+            return
+        self.calls += 1
+        if self.calls % 2:
+            return
+        if reply.is_json:
+            doc = reply.json()
+            for choice in doc.get("choices") or []:
+                message = choice.get("message") or {}
+                if isinstance(message.get("content"), str):
+                    message["content"] = message["content"].upper()
+            reply.set_json(doc)
+        elif reply.is_stream:
+            on_chunks(lambda items, c: _upper_all(items))(call, reply)
+
+
+def _upper_all(items: list[Any]) -> None:
+    for item in items:
+        for choice in item.get("choices") or [] if isinstance(item, dict) else []:
+            delta = choice.get("delta") or {}
+            if isinstance(delta.get("content"), str):
+                delta["content"] = delta["content"].upper()
+
+
+class _OneAtATime:
+    """Holds each request until the previous one is answered whole (a stream: its last event)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        import asyncio
+
+        if self.lock is None:
+            self.lock = asyncio.Lock()
+        async with self.lock:
+            await self.app(scope, receive, send)
+
+
+@dataclass(frozen=True)
+class _Serialised(Mutant):
+    """A control that serialises requests around the variant (slow but correct)."""
+
+    def wrap(self, app: Any, settings: Any) -> Any:
+        return _OneAtATime(super().wrap(app, settings))
+
+
+_alternating = _Alternating()
+CONTROLS: dict[str, Mutant] = {
+    "open_nondeterministic": _M("seeded temperature-0 answers differ from call to call (no determinism claimed)",
+                                None, BOTH, response=_alternating.response, run_args=PROBE_ARGS,
+                                allowed=frozenset({"SEM-009", "AGREE-001"})),
+    "open_serialised": _Serialised("requests are handled one at a time, each held 0.15 s (slow but correct)", None,
+                                   BOTH, delay=lambda call: HOLD_S if _seeded_t0(call) else 0.0,
+                                   run_args=PROBE_ARGS),
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import between as _between
 from .core import BOTH, OPENAI, SGP, Call, Mutant, Reply, json_reply
 from .hooks import _sse_text, _status, both, chunk_each, on_body, on_chunks, on_completion, on_error
 from .validation import _default_role
@@ -203,3 +204,5 @@ CONTROLS: dict[str, Mutant] = {
                                  response=_sse_text(_unknown_sse_field)),
     "open_lax_types": _M('pydantic lax mode: "2" read as 2, 1 as true', None, (SGP,), request=_lax_types),
 }
+# the controls of the rules between requests (issue 25) live beside their mutants
+CONTROLS.update(_between.CONTROLS)
