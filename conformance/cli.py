@@ -163,6 +163,9 @@ def build_parser() -> Parser:
     from conformance.proxy.cli import add_parser as add_proxy_parser
 
     add_proxy_parser(sub)
+    from conformance.compare.command import add_parser as add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 
@@ -448,6 +451,10 @@ def _main(argv: list[str]) -> int:
             from conformance.proxy.cli import command_proxy
 
             return command_proxy(args)
+        if args.command == "compare":
+            from conformance.compare.command import command_compare
+
+            return command_compare(args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE
