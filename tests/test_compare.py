@@ -127,6 +127,7 @@ def test_null_and_absent_differ_and_values_do_not() -> None:
     a = make_exchange("basic", body=completion(id="chatcmpl-a", created=1, system_fingerprint=None))
     b = make_exchange("basic", body=completion(id="chatcmpl-b", created=2))
     found = fields.compare("basic", a, b, profile)
-    assert [(d.requirement, d.field, d.a, d.b) for d in found] == [("RESP-001", "/system_fingerprint", "null", "absent")]
+    assert [(d.requirement, d.field, d.a, d.b) for d in found] == [
+        ("RESP-001", "/system_fingerprint", "null", "absent")]
     status = fields.compare("basic", a, make_exchange("basic", status=500, body={"error": {}}), profile)
     assert [(d.requirement, d.field, d.a, d.b) for d in status] == [("BASIC-001", "status", 200, 500)]
