@@ -175,3 +175,9 @@ def test_new_findings_name_only_must_rules_broken_under_overlap() -> None:
              Violation("SEM-004", "clock")]
     found = concurrency.new_findings(before, under, _answer(1, "m1"), frozenset({"STRM-013", "STRM-019"}))
     assert ids(found) == ["CONC-002"] and "STRM-013" in found[0].message
+
+
+def test_a_choice_in_one_delivery_only() -> None:
+    two = completion(choices=[choice(), choice(1)])
+    found = agreement.stream_structure_agrees(whole(two), streamed())
+    assert ids(found) == ["AGREE-002"] and "'present'" in found[0].message and "'absent'" in found[0].message

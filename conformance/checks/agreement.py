@@ -74,8 +74,8 @@ def stream_structure_agrees(whole: Exchange, stream: Exchange) -> list[Violation
         where = f"/choices/{index}"
         a, b = first.get(index), second.get(index)
         if a is None or b is None:
-            out.append(Violation("AGREE-002", _side_by_side(f"choice {index}", a is not None and "present",
-                                                            b is not None and "present"), where, stream.scenario))
+            present = ("present" if a is not None else "absent", "present" if b is not None else "absent")
+            out.append(Violation("AGREE-002", _side_by_side(f"choice {index}", *present), where, stream.scenario))
             continue
         if bool(_calls(a)) != bool(_calls(b)):
             out.append(Violation("AGREE-002", _side_by_side(f"whether choice {index} calls a tool", bool(_calls(a)),

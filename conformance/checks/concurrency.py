@@ -14,8 +14,9 @@ from conformance.checks.semantics import choices, document
 from conformance.checks.shape import brief
 from conformance.transport.exchange import Exchange
 
-# transport failures that are the server's doing: the client's own cut (size or time limit) is not one
-SERVER_FAILURES = ("timeout", "closed", "other")
+# transport failures that are the server's doing: the client's own cut (size or time limit) is not one; a
+# refused connection counts where the same request alone was served (a full accept queue)
+SERVER_FAILURES = ("connect", "timeout", "closed", "other")
 
 
 def failure(exchange: Exchange) -> str | None:
