@@ -113,6 +113,13 @@ def test_a_missing_key_is_one_line_and_exit_2(servers: dict[str, RunningServer],
     assert out.code == 2 and "NO_SUCH_VAR" in out.stderr and "Traceback" not in out.output
 
 
+def test_a_url_without_scheme_names_the_target(tmp_path: Path) -> None:
+    out = run_cli(["compare", "localhost:8000", "http://127.0.0.1:9", "--report-dir", str(tmp_path)], env=ENV,
+                  timeout=60)
+    assert out.code == 2 and "target A 'localhost:8000' has no scheme" in out.stderr
+    assert not (tmp_path / "compare.json").exists()
+
+
 def test_stream_framing_differences() -> None:
     profile = get_profile("openai")
     with_usage = make_exchange("stream", body=sse_body(stream_chunks(include_usage=True)), stream=True)

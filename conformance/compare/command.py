@@ -80,7 +80,11 @@ def _target(args: argparse.Namespace, side: str, env: dict[str, str]) -> Target:
     config = Config(base_url=getattr(args, side), api_key=key, model=getattr(args, f"{side}_model"),
                     profile=getattr(args, f"{side}_profile"), account_id=getattr(args, f"{side}_account_id"),
                     timeout=args.timeout, seed=args.seed, max_examples=args.max_examples)
-    check_base_url(config)
+    try:
+        check_base_url(config)
+    except ConfigError as exc:
+        # the URL is a positional argument here, not --base-url
+        raise ConfigError(str(exc).replace("--base-url", f"target {side.upper()}")) from None
     return Target(side.upper(), config, get_profile(config.profile), key_env)
 
 
