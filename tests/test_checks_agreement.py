@@ -181,3 +181,15 @@ def test_a_choice_in_one_delivery_only() -> None:
     two = completion(choices=[choice(), choice(1)])
     found = agreement.stream_structure_agrees(whole(two), streamed())
     assert ids(found) == ["AGREE-002"] and "'present'" in found[0].message and "'absent'" in found[0].message
+
+
+def test_a_claim_makes_the_open_point_a_must() -> None:
+    from conformance.contract import catalogue
+
+    for req_id, claim in (("AGREE-001", "deterministic"), ("LOGP-008", "greedy-logprobs")):
+        req = catalogue.get(req_id)
+        assert req.level_for("sgp") == catalogue.INFO and req.choice == claim
+        assert req.level_for("openai", frozenset({claim})) == catalogue.MUST
+        assert req.level_for("openai", frozenset({"something-else"})) == catalogue.INFO
+    # a requirement without a choice keeps its level whatever is claimed
+    assert catalogue.get("AGREE-002").level_for("sgp", frozenset({"deterministic"})) == catalogue.SHOULD
