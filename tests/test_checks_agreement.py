@@ -163,8 +163,25 @@ def test_a_marker_in_another_answer_is_a_mix() -> None:
 
 def test_equal_to_the_twin_where_determinism_is_claimed() -> None:
     alone = [_answer(0, "m0")]
-    assert concurrency.equals_twin(alone, [_answer(0, "m0")]) == []
-    assert ids(concurrency.equals_twin(alone, [_answer(0, "M0")])) == ["CONC-004"]
+    assert concurrency.equals_twin(alone, [_answer(0, "m0")], claimed=True) == []
+    assert ids(concurrency.equals_twin(alone, [_answer(0, "M0")], claimed=True)) == ["CONC-004"]
+    # unclaimed, a model that does not repeat its prompt may answer otherwise the second time
+    assert concurrency.equals_twin(alone, [_answer(0, "M0")]) == []
+
+
+def _echo(position: int, content: str, prompt: str) -> Exchange:
+    doc = completion(id=f"chatcmpl-{position}", choices=[choice(content=content)])
+    params = {**T0, "messages": [{"role": "user", "content": prompt}]}
+    return make_exchange(f"overlap_{position}", body=doc, params=params)
+
+
+def test_an_echo_model_answers_the_same_under_overlap() -> None:
+    prompt = "zqk0q Count from 1 to 40, separated by spaces."
+    alone = [_echo(0, "zqk0q Count from", prompt)]
+    assert concurrency.echoes(alone[0]) and not concurrency.echoes(_echo(0, "Sure! zqk0q", prompt))
+    assert concurrency.equals_twin(alone, [_echo(0, "zqk0q Count from", prompt)]) == []
+    found = concurrency.equals_twin(alone, [_echo(0, "zqk0q Cuont form", prompt)])
+    assert ids(found) == ["CONC-004"] and "'zqk0q Cuont form'" in found[0].message
 
 
 def test_new_findings_name_only_must_rules_broken_under_overlap() -> None:

@@ -109,10 +109,29 @@ def _contents(exchange: Exchange) -> dict[int, object] | None:
             for j, c in choices(doc)}
 
 
-def equals_twin(alone: Sequence[Exchange], together: Sequence[Exchange]) -> list[Violation]:
-    """CONC-004 where determinism is claimed: each answer under overlap has its one-at-a-time twin's content."""
+def _prompt(exchange: Exchange) -> str | None:
+    params = exchange.request.params
+    messages = params.get("messages") if isinstance(params, dict) else None
+    users = [m.get("content") for m in messages if isinstance(m, dict) and m.get("role") == "user"] \
+        if isinstance(messages, list) else []
+    return users[-1] if users and isinstance(users[-1], str) else None
+
+
+def echoes(exchange: Exchange) -> bool:
+    """Whether the answer is an echo model's: every choice's content a non-empty start of the prompt."""
+    contents, prompt = _contents(exchange), _prompt(exchange)
+    if not contents or prompt is None:
+        return False
+    return all(isinstance(c, str) and c and prompt.startswith(c) for c in contents.values())
+
+
+def equals_twin(alone: Sequence[Exchange], together: Sequence[Exchange], claimed: bool = False) -> list[Violation]:
+    """CONC-004: each answer under overlap has its one-at-a-time twin's content, where the twin is an echo
+    model's answer (it repeats its prompt, so nothing else is right) or where determinism is `claimed`."""
     out = []
     for single, overlapped in zip(alone, together, strict=True):
+        if not (claimed or echoes(single)):
+            continue
         a, b = _contents(single), _contents(overlapped)
         if a is not None and b is not None and a != b:
             out.append(Violation("CONC-004", f"content differs from the same request sent alone: alone {brief(a)}, "

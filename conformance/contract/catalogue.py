@@ -322,8 +322,9 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     # the contract gives `id` as a string and nothing more; OpenAI calls it "a unique identifier"
     _r("CONC-003", SHOULD, "Overlapping requests get distinct response ids.",
        "OpenAI API reference (id: a unique identifier)", "concurrency"),
-    _r("CONC-004", MUST, "No answer carries the marker of another overlapping request (with deterministic "
-       "claimed: each answer equals its one-at-a-time twin).", f"{C} Response (an answer to its request)",
+    _r("CONC-004", MUST, "No answer carries the marker of another overlapping request; where the model echoes "
+       "its prompt, or deterministic is claimed, each answer equals its one-at-a-time twin.",
+       f"{C} Response (an answer to its request)",
        "concurrency"),
     # property-based
     _r("PROP-001", MUST, "Generated valid requests get 2xx and pass every response check.",

@@ -70,6 +70,5 @@ def test_overlap_ids_distinct(req, judge: Judge) -> None:
 def test_overlap_answers_not_mixed(req, judge: Judge) -> None:
     found = _probe(judge)
     out = concurrency.foreign_markers(found.together, found.markers)
-    if "deterministic" in _claims(judge):
-        out += concurrency.equals_twin(found.alone, found.together)
+    out += concurrency.equals_twin(found.alone, found.together, claimed="deterministic" in _claims(judge))
     judge(out)

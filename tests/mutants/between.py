@@ -9,6 +9,7 @@ count the requests in flight; a request that met another in flight is "overlappe
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,22 @@ def _mixed_under_overlap() -> Mutant:
             overlap.stash = None
 
     return _M("answers of overlapping requests are swapped between them", "CONC-004", BOTH,
+              response=response, delay=overlap.delay, run_args=PROBE_ARGS)
+
+
+def _garbled_under_overlap() -> Mutant:
+    overlap = Overlap()
+
+    def response(call: Call, reply: Reply) -> None:
+        if overlap.finish(call) and reply.status == 200 and reply.is_json:
+            doc = reply.json()
+            for choice in doc.get("choices") or []:
+                message = choice.get("message") or {}
+                if isinstance(message.get("content"), str):
+                    message["content"] = message["content"][::-1]
+            reply.set_json(doc)
+
+    return _M("under overlap, answers come back garbled (the content reversed)", "CONC-004", (SGP,),
               response=response, delay=overlap.delay, run_args=PROBE_ARGS)
 
 
@@ -173,6 +190,7 @@ MUTANTS: dict[str, Mutant] = {
                                 "LOGP-007", (SGP,), response=on_completion(_chosen_below_top)),
     "conc_500_under_overlap": _failing_under_overlap(),
     "conc_answers_mixed": _mixed_under_overlap(),
+    "conc_answers_garbled": _garbled_under_overlap(),
     "conc_stream_id_under_overlap": _stream_id_under_overlap(),
     "conc_same_id_under_overlap": _same_id_under_overlap(),
 }
@@ -181,36 +199,35 @@ MUTANTS: dict[str, Mutant] = {
 # --- negative controls: correct servers the CONC and AGREE rules must not fail ------------------------------
 
 
-class _Alternating:
-    """Seeded temperature-0 answers that differ from one call to the next (the first word upper-cased on
-    every second call): sampling that is not deterministic, which nothing promises it is."""
-
-    def __init__(self) -> None:
-        self.calls = 0
+class _Varying:
+    """Seeded temperature-0 answers that end with a word drawn afresh on every call: sampling that is not
+    deterministic, which nothing promises it is (and no echo of the prompt, so no answer is bound to equal
+    another)."""
 
     def response(self, call: Call, reply: Reply) -> None:
         if reply.status != 200 or not _seeded_t0(call):
             return
-        self.calls += 1
-        if self.calls % 2:
-            return
+        word = f" {secrets.token_hex(3)}"
         if reply.is_json:
             doc = reply.json()
             for choice in doc.get("choices") or []:
                 message = choice.get("message") or {}
                 if isinstance(message.get("content"), str):
-                    message["content"] = message["content"].upper()
+                    message["content"] += word
             reply.set_json(doc)
         elif reply.is_stream:
-            on_chunks(lambda items, c: _upper_all(items))(call, reply)
+            on_chunks(lambda items, c: _append_last(items, word))(call, reply)
 
 
-def _upper_all(items: list[Any]) -> None:
+def _append_last(items: list[Any], word: str) -> None:
+    last: dict[int, dict[str, Any]] = {}
     for item in items:
         for choice in item.get("choices") or [] if isinstance(item, dict) else []:
             delta = choice.get("delta") or {}
-            if isinstance(delta.get("content"), str):
-                delta["content"] = delta["content"].upper()
+            if isinstance(delta.get("content"), str) and delta["content"]:
+                last[choice.get("index", 0)] = delta
+    for delta in last.values():
+        delta["content"] += word
 
 
 class _OneAtATime:
@@ -237,10 +254,9 @@ class _Serialised(Mutant):
         return _OneAtATime(super().wrap(app, settings))
 
 
-_alternating = _Alternating()
 CONTROLS: dict[str, Mutant] = {
-    "open_nondeterministic": _M("seeded temperature-0 answers differ from call to call (no determinism claimed)",
-                                None, BOTH, response=_alternating.response, run_args=PROBE_ARGS,
+    "open_nondeterministic": _M("seeded temperature-0 answers end with a new random word on every call (no "
+                                "determinism claimed)", None, BOTH, response=_Varying().response, run_args=PROBE_ARGS,
                                 allowed=frozenset({"SEM-009", "AGREE-001"})),
     "open_serialised": _Serialised("requests are handled one at a time, each held 0.15 s (slow but correct)", None,
                                    BOTH, delay=lambda call: HOLD_S if _seeded_t0(call) else 0.0,
