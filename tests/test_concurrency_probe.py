@@ -101,3 +101,26 @@ def test_the_probe_passes_against_a_serialising_reference_server(reference_serve
 def test_the_plan_counts_the_probe_once() -> None:
     rows, total = request_plan([("CONC-001", ()), ("CONC-003", ()), ("BASIC-001", ("basic",))], 0, probe=4)
     assert total == 9 and rows[0][1] == 8 and rows[1][1] == 0 and "4 request(s) one at a time" in rows[0][2]
+
+
+def test_a_claimed_determinism_turns_differences_into_failures(tmp_path: Path) -> None:
+    from mutants.between import CONTROLS
+
+    from conformance.server.app import create_app
+    from conformance.server.settings import ServerSettings
+
+    settings = ServerSettings(profile=get_profile("openai"), api_keys=(REFERENCE_KEY,))
+    varying = CONTROLS["open_nondeterministic"]
+    with start_server(varying.wrap(create_app(settings), settings), profile=settings.profile) as server:
+        args = ["run", "--profile", "openai", "--base-url", server.base_url, "--model", "openai/gpt-4o-mini", "-k",
+                "AGREE or CONC", "--concurrency-probe", "2"]
+        env = {"SGP_API_KEY": REFERENCE_KEY}
+        unclaimed = run_cli(args, tmp_path / "unclaimed", env=env)
+        claimed = run_cli([*args, "--claim", "deterministic"], tmp_path / "claimed", env=env)
+    statuses = {r["id"]: (r["level"], r["status"]) for r in unclaimed.doc["results"] if r["status"] != "not run"}
+    assert unclaimed.code == 0 and statuses["AGREE-001"] == ("INFO", "observed")
+    assert statuses["CONC-004"] == ("MUST", "pass")
+    statuses = {r["id"]: (r["level"], r["status"]) for r in claimed.doc["results"] if r["status"] != "not run"}
+    assert claimed.code == 1, claimed.output[-2000:]
+    assert statuses["AGREE-001"] == ("MUST", "fail") and statuses["CONC-004"] == ("MUST", "fail")
+    assert statuses["AGREE-002"] == ("SHOULD", "pass")

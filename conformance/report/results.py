@@ -107,9 +107,9 @@ class ResultsCollector:
     def result(self, req_id: str) -> Result:
         if req_id not in self.results:
             req = catalogue.get(req_id)
-            # the server's claims (issue 19's --claim) make a claimed open point a MUST
-            claims = frozenset(getattr(self.run.config, "claims", frozenset()))
-            self.results[req_id] = Result(req.id, req.level_for(self.run.profile.name, claims), req.statement,
+            # a choice the server claims (--claim) is judged at MUST
+            self.results[req_id] = Result(req.id, req.level_for(self.run.profile.name, self.run.config.claims),
+                                          req.statement,
                                           req.source, req.contract)
             entry = self.accepted.get(req_id)
             if entry is not None:

@@ -93,8 +93,7 @@ class Collector:
                 continue
             keep.append(item)
             if req_id is not None:
-                claims = frozenset(getattr(self.run.config, "claims", frozenset()))
-                level = catalogue.get(req_id).level_for(profile, claims)
+                level = catalogue.get(req_id).level_for(profile, self.run.config.claims)
                 item.user_properties.append(("requirement", req_id))
                 item.user_properties.append(("level", level))
                 entry = accepted.get(req_id)

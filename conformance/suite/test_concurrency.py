@@ -13,7 +13,7 @@ from conformance.transport.client import BudgetExhausted
 
 
 def _claims(judge: Judge) -> frozenset[str]:
-    return frozenset(getattr(judge.run.config, "claims", frozenset()))
+    return frozenset(judge.run.config.claims)
 
 
 def _probe(judge: Judge) -> Probe:
