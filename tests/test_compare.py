@@ -120,6 +120,18 @@ def test_a_url_without_scheme_names_the_target(tmp_path: Path) -> None:
     assert not (tmp_path / "compare.json").exists()
 
 
+def test_dry_run_counts_and_sends_nothing(tmp_path: Path) -> None:
+    # a closed port: a dry run that sent anything would find it unreachable (exit 3)
+    out = run_cli(["compare", "http://127.0.0.1:9", "http://127.0.0.1:9", "--max-examples", "2", "--dry-run",
+                   "--report-dir", str(tmp_path)], env=ENV, timeout=120)
+    assert out.code == 0, out.output[-2000:]
+    line = out.stdout.strip().splitlines()[-1]
+    scripted = int(line.split()[1])
+    assert line == (f"planned: {scripted} scripted and 2 generated case(s), each sent to A and to B: "
+                    f"{2 * (scripted + 2)} request(s) ({scripted + 2} per target)")
+    assert not (tmp_path / "compare.json").exists()
+
+
 def test_stream_framing_differences() -> None:
     profile = get_profile("openai")
     with_usage = make_exchange("stream", body=sse_body(stream_chunks(include_usage=True)), stream=True)

@@ -57,6 +57,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--report-dir", default="reports", metavar="DIR",
                    help="where compare.html and compare.json are written (default reports/)")
     p.add_argument("--fail-on-difference", action="store_true", help="exit 1 when the answers differ anywhere")
+    p.add_argument("--dry-run", action="store_true", help="print the cases and the requests they cost; send none")
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,12 @@ def command_compare(args: argparse.Namespace, env: dict[str, str] | None = None)
     except ConfigError as exc:
         print(f"sgp-conformance compare: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.dry_run:
+        planned = cases(a, b)
+        generated = sum(1 for name, _, _ in planned if name.startswith("generated_"))
+        print(f"planned: {len(planned) - generated} scripted and {generated} generated case(s), each sent to A and "
+              f"to B: {2 * len(planned)} request(s) ({len(planned)} per target)")
+        return EXIT_OK
     scrubber = Scrubber([*config_secrets(a.config, env), *config_secrets(b.config, env)])
     clients = {a.name: Client(a.config, a.profile, a.config.base_url or ""),
                b.name: Client(b.config, b.profile, b.config.base_url or "")}
