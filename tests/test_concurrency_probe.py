@@ -124,3 +124,10 @@ def test_a_claimed_determinism_turns_differences_into_failures(tmp_path: Path) -
     assert claimed.code == 1, claimed.output[-2000:]
     assert statuses["AGREE-001"] == ("MUST", "fail") and statuses["CONC-004"] == ("MUST", "fail")
     assert statuses["AGREE-002"] == ("SHOULD", "pass")
+
+
+def test_serve_refuses_a_negative_max_concurrency(capsys: Any) -> None:
+    from conformance.server.cli import serve_main
+
+    assert serve_main(["--api-key", "k", "--max-concurrency", "-1"]) == 2
+    assert "max concurrency must be >= 0" in capsys.readouterr().err
