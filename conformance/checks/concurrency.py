@@ -41,15 +41,15 @@ def overlap_failures(alone: Sequence[Exchange], together: Sequence[Exchange]) ->
 
 def new_findings(alone_found: Iterable[Violation], together_found: Iterable[Violation],
                  exchange: Exchange, must: frozenset[str]) -> list[Violation]:
-    """CONC-002: the MUST rules (`must`) broken by the answer under overlap that held on its one-at-a-time
-    twin; each is named with its own finding (which its own requirement reports too)."""
+    """The MUST rules (`must`) broken by the answer under overlap that held on its one-at-a-time twin, each
+    reported under its own rule (one fault, one failure), its message marked "under overlap only". CONC-002
+    owns no finding of its own: its test ends not judged, naming these rules."""
     held = {v.requirement for v in alone_found if not isinstance(v, NotJudged)}
-    out, named = [], set()
+    out = []
     for v in together_found:
-        if isinstance(v, NotJudged) or v.requirement not in must or v.requirement in held or v.requirement in named:
+        if isinstance(v, NotJudged) or v.requirement not in must or v.requirement in held:
             continue
-        named.add(v.requirement)
-        out.append(Violation("CONC-002", f"under overlap only: {v.render()}", v.pointer, exchange.scenario))
+        out.append(Violation(v.requirement, f"under overlap only: {v.message}", v.pointer, exchange.scenario))
     return out
 
 

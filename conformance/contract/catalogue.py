@@ -317,8 +317,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("CONC-001", MUST, "No request sent while others are in flight gets a 5xx, a reset or a timeout that the "
        "same request sent alone did not get.", "RFC 9110 §15.6 (a 5xx is the server's failure)", "concurrency"),
     _r("CONC-002", MUST, "An answer given while others are in flight passes every MUST check its one-at-a-time "
-       "twin passed (each finding is also reported under its own rule).", f"{C} Response; {C} Streaming",
-       "concurrency"),
+       "twin passed (a finding is reported under its own rule, marked \"under overlap only\").",
+       f"{C} Response; {C} Streaming", "concurrency"),
     # the contract gives `id` as a string and nothing more; OpenAI calls it "a unique identifier"
     _r("CONC-003", SHOULD, "Overlapping requests get distinct response ids.",
        "OpenAI API reference (id: a unique identifier)", "concurrency"),

@@ -104,7 +104,7 @@ def _stream_id_under_overlap() -> Mutant:
         if overlap.finish(call):
             restamp(call, reply)
 
-    return _M("under overlap, a stream's last chunk carries another id (STRM-013 breaks only then)", "CONC-002",
+    return _M("under overlap, a stream's last chunk carries another id (STRM-013 breaks only then)", "STRM-013",
               BOTH, response=response, delay=overlap.delay, run_args=PROBE_ARGS)
 
 
