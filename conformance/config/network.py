@@ -21,6 +21,7 @@ secret_headers) is a secret of the run, scrubbed by value from every output like
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -332,6 +333,13 @@ def ssl_context(config: Config, env: Mapping[str, str] | None = None) -> ssl.SSL
     for variable in CA_VARIABLES:
         if env.get(variable):
             return _load_cas(env[variable], variable, f"fix or unset {variable}, or give --ca-bundle")
+    return _certifi_context()
+
+
+@functools.cache
+def _certifi_context() -> ssl.SSLContext:
+    """certifi's bundle, loaded once per process: loading it takes 60 ms, and a run builds several clients
+    (and a test session many runs). The context is only read once made, so the clients can share it."""
     import certifi
 
     return ssl.create_default_context(cafile=certifi.where())

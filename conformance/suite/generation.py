@@ -9,6 +9,7 @@ count them before anything is sent.
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import os
@@ -357,11 +358,43 @@ def run_hypothesis(config: Config, strategy: st.SearchStrategy[Any], test: Calla
         wrapped()
 
 
+# the cases `draw` made in this process, by what they are made of (`_drawn_key`): a process that runs the
+# suite many times with one seed (a test session judging many servers) draws them once
+_DRAWN: dict[tuple[Any, ...], list[Any]] = {}
+_DRAWN_MAX = 16
+
+
+def _drawn_key(mode: str, profile: Profile, config: Config) -> tuple[Any, ...] | None:
+    """Everything the cases of `draw` depend on: the strategy (mode, profile), Hypothesis's seed and
+    settings, and what preparing a case reads of the configuration. None without a seed (nothing to
+    reuse: each run draws its own)."""
+    if config.seed is None:
+        return None
+    return (mode, profile, config.seed, config.property_examples(), config.depth, config.model, config.max_tokens)
+
+
 def draw(mode: str, profile: Profile, config: Config,
          each: Callable[[Any], None] | None = None) -> list[Any]:
     """The random cases of `mode` ("positive" or "negative") as they are sent, in the order drawn: what the
     judging pass of the property tests would draw, without sending anything. `each(case)` is called on
-    every case as it is drawn (the generator process streams them so)."""
+    every case as it is drawn (the generator process streams them so). The same seed draws the same cases
+    (`reproducible`), so a second draw of the same key in this process returns copies of the first's."""
+    key = _drawn_key(mode, profile, config)
+    if key is not None and key in _DRAWN:
+        again = copy.deepcopy(_DRAWN[key])
+        for body in again:
+            if each is not None:
+                each(body)
+        return again
+    drawn = _draw(mode, profile, config, each)
+    if key is not None:
+        if len(_DRAWN) >= _DRAWN_MAX:
+            _DRAWN.pop(next(iter(_DRAWN)))
+        _DRAWN[key] = copy.deepcopy(drawn)
+    return drawn
+
+
+def _draw(mode: str, profile: Profile, config: Config, each: Callable[[Any], None] | None) -> list[Any]:
     prepare = PREPARE[mode]
     drawn: list[Any] = []
 
