@@ -309,8 +309,9 @@ def _load_cas(path: str, where: str, fix: str) -> ssl.SSLContext:
         if target.is_dir():
             if where == "--ca-bundle":
                 raise ConfigError(f"--ca-bundle {path} is a directory: give a PEM file of CA certificates")
-            return ssl.create_default_context(capath=path)
-        return ssl.create_default_context(cafile=path)
+            return _context(path, True, None)
+        found = target.stat()
+        return _context(path, False, (found.st_mtime_ns, found.st_size))
     except ssl.SSLError as exc:
         raise ConfigError(f"{where} {path} holds no PEM CA certificate ({exc.reason or exc}): {fix}") from None
     except OSError as exc:
@@ -336,13 +337,19 @@ def ssl_context(config: Config, env: Mapping[str, str] | None = None) -> ssl.SSL
     return _certifi_context()
 
 
-@functools.cache
 def _certifi_context() -> ssl.SSLContext:
-    """certifi's bundle, loaded once per process: loading it takes 60 ms, and a run builds several clients
-    (and a test session many runs). The context is only read once made, so the clients can share it."""
     import certifi
 
-    return ssl.create_default_context(cafile=certifi.where())
+    return _context(certifi.where(), False, None)
+
+
+@functools.lru_cache(maxsize=8)
+def _context(path: str, is_dir: bool, version: tuple[int, int] | None) -> ssl.SSLContext:
+    """The context trusting the CAs of a PEM file (or a directory), loaded once per process and version of
+    the file (its mtime and size): loading a system bundle takes 60-100 ms, and a run builds several
+    clients (a test session, many runs). The context is only read once made, so the clients share it."""
+    del version  # part of the cache key only: a file changed since is loaded anew
+    return ssl.create_default_context(capath=path) if is_dir else ssl.create_default_context(cafile=path)
 
 
 def tls_fix(reason: str) -> str:
