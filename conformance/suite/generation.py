@@ -195,7 +195,7 @@ def selected_coverage(profile_name: str, depth: str) -> tuple[list[Any], list[An
         return [], []
     positive, negative = [], []
     types_seen: set[str] = set()
-    properties = schema_store.load("chat-completion-request")["properties"]
+    types = schema_store.parameter_types("chat-completion-request")
     for case in coverage_cases(profile_name):
         parameter, what = _top_level(case.description)
         keep = depth == "deep"
@@ -207,7 +207,7 @@ def selected_coverage(profile_name: str, depth: str) -> tuple[list[Any], list[An
         if not keep and parameter is not None and what in NEGATIVE_BOUNDS:
             keep = True
         elif not keep and parameter is not None and what == "Incorrect type":
-            kind = json.dumps(properties.get(parameter, {}).get("type"))
+            kind = json.dumps(types.get(parameter))
             keep = kind not in types_seen
             types_seen.add(kind)
         if keep:

@@ -42,14 +42,14 @@ from .core import (
 from .hooks import both, chunk_each, each_choice, on_body, on_chunks, on_completion, on_error, render_events
 from .properties import MORE_CASES, ONE_CASE, SCENARIO_PARAMS
 from .registry import CONTROLS, MUTANTS, variant
-from .running import Invocation, run_args, run_many
+from .running import Hosts, Invocation, run_args, run_inprocess, run_many
 from .serving import MutantHost, base_url, settings_for
 from .table import CONTROL_HEADER, KILL_TABLE, NOTES, TABLE_HEADER, kill_table
 
 __all__ = [
     "ACCOUNT", "BOTH", "CONTROLS", "CONTROL_HEADER", "KEY", "KILL_TABLE", "MODEL", "MORE_CASES", "MUTANTS", "NOTES",
-    "ONE_CASE", "OPENAI", "SCENARIO_PARAMS", "SGP", "SLOW_S", "TABLE_HEADER", "Call", "Invocation", "Mutant",
+    "ONE_CASE", "OPENAI", "SCENARIO_PARAMS", "SGP", "SLOW_S", "TABLE_HEADER", "Call", "Hosts", "Invocation", "Mutant",
     "MutantHost", "MutantMiddleware", "Reply", "RequestHook", "ResponseHook", "base_url", "both", "catalogue",
     "chunk_each", "each_choice", "json_reply", "kill_table", "main", "on_body", "on_chunks", "on_completion",
-    "on_error", "render_events", "run_args", "run_many", "settings_for", "variant",
+    "on_error", "render_events", "run_args", "run_inprocess", "run_many", "settings_for", "variant",
 ]
