@@ -54,40 +54,10 @@ class Hosts:
 
 
 def run_inprocess(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """`sgp-conformance ARGV` through the CLI's own entry point in this interpreter: (exit code, stdout,
-    stderr). The environment is the caller's with `env` over it for the run, and is put back after.
+    """`sgp-conformance ARGV` in this interpreter: (exit code, stdout, stderr); see cli_runs.in_process."""
+    from cli_runs import in_process
 
-    A fresh interpreter per run costs about 1.5 s of imports, three times the run itself; the suite keeps
-    no state between runs (the CLI restores the environment, every run builds its own client and
-    collector), so runs can share the interpreter, a test session's included (the CLI's pytest session
-    nests in the test's, as pytester's in-process runs do). Generated cases do not depend on the
-    interpreter's history (generation.reproducible), so a fixed seed draws the same cases here as in a
-    user's command; tests that need a fresh process (exit by signal, start-up, the console script
-    itself) still run the command (cli_runs.run_cli).
-    """
-    import contextlib
-    import gc
-    import io
-    import os
-
-    from conformance import cli
-
-    saved = dict(os.environ)
-    os.environ.update(env or {})
-    # what earlier runs left behind is old: keep the collector (pytest calls it at every end of session)
-    # from walking it again on every run
-    gc.freeze()
-    out, err = io.StringIO(), io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                code = cli.main(argv)
-            except SystemExit as exc:  # argparse's own exits: reported as the code, not lost
-                code = exc.code if isinstance(exc.code, int) else 2
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return code, out.getvalue(), err.getvalue()
+    return in_process(argv, env)
 
 
 def run_many(invocations: list[Invocation], report_root: Path, fresh: bool = False,
