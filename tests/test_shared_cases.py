@@ -36,7 +36,8 @@ def failed(report_dir: Path, doc: dict[str, Any]) -> set[str]:
 
 @pytest.mark.parametrize("name", RECORDED)
 def test_a_recorded_case_fails_exactly_its_rule(name: str, tmp_path: Path) -> None:
-    out = run_in_process(["validate", "--profile", "openai", "--fail-on", "should", str(CASES / name)], tmp_path / "bad")
+    out = run_in_process(["validate", "--profile", "openai", "--fail-on", "should", str(CASES / name)],
+                         tmp_path / "bad")
     assert out.code == 1, out.output[-2000:]
     # the rule, and no cascade of findings that follow from it
     assert failed(out.report_dir, out.doc) == {RECORDED[name]}, out.output[-2000:]
