@@ -16,6 +16,18 @@ faults per area (`auth`, `headers`, `validation`, `errors`, `response_shape`, `s
 `streaming`, `properties`), `controls` (the negative controls), `registry` (MUTANTS and CONTROLS, by name),
 `serving` (one server for every variant), `running` (the suite against many variants in one process),
 `table` (the kill table) and `cli`.
+
+Judging a new mutant costs no new process. Add it to its area's MUTANTS and the matrix runs it, in the test
+session's interpreter, against the module's shared servers:
+
+    hosts = Hosts()                                   # one MutantHost server per profile, started on first use
+    results = run_many([Invocation("must", "my_mutant", "sgp", ("--depth", "smoke"))], tmp_path, hosts=hosts)
+    # each result: code, stdout, stderr, statuses (conformance.json), reports; hosts.stop() at the end
+
+A test of one judgement against any server does the same with `cli_runs.run_in_process(args, report_dir,
+env)`, which returns what `cli_runs.run_cli` (the command in a subprocess) does. Keep `run_cli` for what is
+about the process itself (signals, start-up, output written by file descriptor), and one real-command run
+per module as the agreement check (test_real_cli_agrees_with_the_shared_interpreter, for the matrix).
 """
 
 from __future__ import annotations
