@@ -59,6 +59,17 @@ def test_parallel_workers_and_concurrency_agree(tmp_path: Path) -> None:
     assert {r["id"]: r["status"] for r in doc["results"] if r["status"] != "pass"} == NOTHING_TO_JUDGE
 
 
+def test_overlapping_requests_send_the_cases_a_sequential_run_sends(tmp_path: Path) -> None:
+    # with --concurrency the random cases are drawn while the scenarios are in flight (plan.py), not in the
+    # property tests: the same seed sends the same requests and finds the reference server conformant
+    flags = ["run", "--seed", "5", "--max-examples", "10"]
+    one = run_in_process(flags, tmp_path / "one")
+    many = run_in_process([*flags, "--concurrency", "4"], tmp_path / "many")
+    assert one.code == many.code == 0, many.output[-3000:]
+    assert many.doc["verdict"] == "conformant"
+    assert many.doc["requests"]["sent"] == one.doc["requests"]["sent"]
+
+
 def test_dry_run_plans_and_sends_nothing(tmp_path: Path) -> None:
     # a closed port: a dry run that sent anything would find it unreachable
     out = run_in_process(["run", "--dry-run", "--depth", "smoke", "--base-url", "http://127.0.0.1:9",
