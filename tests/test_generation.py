@@ -329,3 +329,19 @@ def test_any_body_is_judged_without_a_crash(body: dict[str, Any]) -> None:
         why_invalid(body, profile)
     with contextlib.suppress(InvalidRequest):
         check_body(body)
+
+
+def test_a_second_draw_with_the_same_seed_is_a_copy_of_the_first() -> None:
+    # generation.draw keeps what a seed drew (a test session judges many servers with one seed): a second
+    # draw for another target is the same cases, as copies, and drawing afresh gives them again
+    config = Config(seed=3, max_examples=5)
+    first = draw("positive", SGP, config)
+    assert first
+    first[0]["model"] = "changed by the first run"
+    elsewhere = Config(seed=3, max_examples=5, base_url="http://elsewhere.example", report_dir="other")
+    again = draw("positive", SGP, elsewhere)
+    assert again[0]["model"] == config.model and again[1:] == first[1:]
+    generation._DRAWN.clear()
+    assert draw("positive", SGP, config) == again
+    # another seed is another drawing
+    assert draw("positive", SGP, Config(seed=4, max_examples=5)) != again

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -364,13 +365,24 @@ _DRAWN: dict[tuple[Any, ...], list[Any]] = {}
 _DRAWN_MAX = 16
 
 
+# the settings that say where and how requests go, and what becomes of the results: nothing drawn depends on
+# them. Every other field is part of a drawing's key, so a setting added later is kept apart by default.
+_NOT_DRAWN_FROM = frozenset({
+    "base_url", "api_key", "account_id", "profile", "timeout", "stream_timeout", "max_body_bytes",
+    "max_requests", "rate_limit", "concurrency", "retries", "max_retry_wait", "fail_on", "report_dir", "keep",
+    "allow_insecure_http", "baseline", "clients", "dry_run", "secret_headers", "junit_should", "proxy",
+    "ca_bundle", "insecure", "headers"})
+
+
 def _drawn_key(mode: str, profile: Profile, config: Config) -> tuple[Any, ...] | None:
     """Everything the cases of `draw` depend on: the strategy (mode, profile), Hypothesis's seed and
-    settings, and what preparing a case reads of the configuration. None without a seed (nothing to
-    reuse: each run draws its own)."""
+    settings, and the configuration but for where requests go and what becomes of the results. None without
+    a seed (nothing to reuse: each run draws its own)."""
     if config.seed is None:
         return None
-    return (mode, profile, config.seed, config.property_examples(), config.depth, config.model, config.max_tokens)
+    drawn_from = tuple((f.name, repr(getattr(config, f.name))) for f in dataclasses.fields(config)
+                       if f.name not in _NOT_DRAWN_FROM)
+    return (mode, profile, config.property_examples(), drawn_from)
 
 
 def draw(mode: str, profile: Profile, config: Config,
