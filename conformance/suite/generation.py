@@ -24,6 +24,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, assume, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
 from schemathesis import GenerationMode
 from schemathesis.openapi import from_dict
 
@@ -340,21 +341,31 @@ MODES = {"positive": GenerationMode.POSITIVE, "negative": GenerationMode.NEGATIV
 PREPARE = {"positive": positive_case, "negative": negative_case}
 
 
-def hypothesis_settings(config: Config, shrink: bool = True) -> settings:
-    """Hypothesis's settings for a run's generated cases: `property_examples()` cases, no database, no
-    deadline; shrinking (the minimal failing example) except at smoke depth or where `shrink` is False."""
+def hypothesis_settings(config: Config, shrink: bool = True, database: ExampleDatabase | None = None,
+                        saved_only: bool = False) -> settings:
+    """Hypothesis's settings for a run's generated cases: `property_examples()` cases, no deadline, no
+    database unless given one; shrinking (the minimal failing example) except at smoke depth or where
+    `shrink` is False. `saved_only` replays what `database` holds and draws nothing new."""
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
     if shrink and config.depth != "smoke":
         phases.append(Phase.shrink)
-    return settings(max_examples=config.property_examples(), deadline=None, database=None,
+    if saved_only:
+        phases = [Phase.reuse]
+    return settings(max_examples=config.property_examples(), deadline=None, database=database,
                     phases=phases, suppress_health_check=list(HealthCheck), print_blob=False)
 
 
 def run_hypothesis(config: Config, strategy: st.SearchStrategy[Any], test: Callable[[Any], None],
-                   shrink: bool = True) -> None:
+                   shrink: bool = True, database: ExampleDatabase | None = None,
+                   saved_only: bool = False) -> None:
     """Run `test(case)` over the cases Hypothesis draws from `strategy` with the run's seed (config.seed):
-    every pass of a run, in any process, draws the same cases."""
-    wrapped = seed(config.seed)(hypothesis_settings(config, shrink)(given(case=strategy)(test)))
+    every pass of a run, in any process, draws the same cases. With a `database`, each smaller failing
+    example Hypothesis finds is saved there; `saved_only` replays those (smallest first) and draws nothing."""
+    chosen = hypothesis_settings(config, shrink, database, saved_only)
+    if database is None:
+        wrapped = seed(config.seed)(chosen(given(case=strategy)(test)))
+    else:  # @seed turns the database off; settings applied over it keep the one given
+        wrapped = chosen(seed(config.seed)(given(case=strategy)(test)))
     with reproducible():
         wrapped()
 
