@@ -122,6 +122,11 @@ class Collector:
         to pay for it (not on an xdist worker: with xdist the cores are taken already)."""
         run = self.run
         modes = {mode for i in items if not i.get_closest_marker("skip") for mode in DRAWS.get(requirement_of(i), ())}
+        if (modes and not run.halted and run.ahead is None and not worth_it(run.config) and run.config.concurrency > 1
+                and not hasattr(self.config, "workerinput")):
+            # (not on an xdist worker: every worker collects every test, one of them runs the property tests)
+            self._draw_while_prefetching(sorted(modes, key=ORDER.index))
+            return
         if not modes or run.halted or run.ahead is not None or not worth_it(run.config):
             return
         if hasattr(self.config, "workerinput"):
@@ -129,6 +134,23 @@ class Collector:
         if run.config.seed is None:
             run.config.seed = random.SystemRandom().randrange(1, 2**31)
         run.ahead = Ahead(run.config, run.profile.name, modes=sorted(modes, key=ORDER.index))
+
+    def _draw_while_prefetching(self, modes: list[str]) -> None:
+        """Draw the random cases here and now, while the scenarios just prefetched are in flight: with
+        requests overlapping (--concurrency > 1) a run waits on the target, and drawing later, in the property
+        tests, left nothing in flight for as long as drawing takes (a second or two per mode). The cases are
+        kept (generation.draw, by seed) for the property tests, which draw the same ones; where drawing fails
+        here, they draw (and report) it themselves."""
+        from conformance.suite.generation import draw
+
+        run = self.run
+        if run.config.seed is None:
+            run.config.seed = random.SystemRandom().randrange(1, 2**31)
+        for mode in modes:
+            try:
+                draw(mode, run.profile, run.config)
+            except Exception:  # the property test draws again, and says what failed
+                return
 
     def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
         """The requests of the run, per requirement; a scenario shared by several is sent once."""
