@@ -179,8 +179,10 @@ def test_matrix_size_and_coverage() -> None:
     untargeted = {r.id for r in catalogue.REQUIREMENTS if catalogue.MUST in (r.level, *dict(r.levels).values())
                   and not r.id.startswith("CLIENT")}
     untargeted -= {m.requirement for m in MUTANTS.values()}
-    # HDR-004: no ASGI app sees a header's case; HDR-001: the preflight halts a run whose account is refused
-    assert untargeted == {"HDR-004", "HDR-001"}
+    # HDR-004: no ASGI app sees a header's case; HDR-001: the preflight halts a run whose account is refused;
+    # CONC-002: a rule broken only under overlap fails under its own ID (conc_stream_id_under_overlap fails
+    # STRM-013), and CONC-002 is then not judged
+    assert untargeted == {"HDR-004", "HDR-001", "CONC-002"}
 
 
 @pytest.mark.parametrize("name", [*MUTANTS, *CONTROLS])
