@@ -434,9 +434,12 @@ def usage_chunk(exchange: Exchange) -> list[Violation]:
 
 
 def _merge_tool_calls(slots: list[dict[str, Any]], deltas: Any) -> None:
-    """Fold delta tool_calls into `slots` the way SDK accumulators do: one slot per `index`, id, type and
-    name taken from the first delta that has them, arguments concatenated. A delta without an index (some
-    servers send whole calls) opens a new slot."""
+    """Fold delta tool_calls into `slots`: one slot per `index`, arguments concatenated, as the openai SDK's
+    accumulator does. id, type and name are taken from the first fragment that has them, as the contract
+    has them sent (streaming-delta). The SDK instead appends every id and name it meets again (and keeps the
+    last type): where a stream repeats them, STRM-020 says so and STRM-022 (stream_assembly.sdk_agreement)
+    shows both assemblies, so the two never differ silently. A delta without an index (some servers send
+    whole calls) opens a new slot; the SDK refuses it, and STRM-012 reports it."""
     if not isinstance(deltas, list):
         return
     for delta in deltas:
@@ -467,7 +470,9 @@ def _concat_lists(target: dict[str, Any], key: str, value: Any) -> None:
 
 @per_exchange
 def assemble(exchange: Exchange) -> dict[str, Any] | None:
-    """The chat.completion a client would build from the stream, or None if it carried no chunks.
+    """The chat.completion a client would build from the stream, or None if it carried no chunks. It reads
+    the same as the openai SDK's ChatCompletionStreamState on every stream that keeps STRM-020 and sends
+    the role once; STRM-022 compares the two on every stream the run receives.
 
     Top-level id, created, model, system_fingerprint, service_tier come from the first chunk that has
     them, usage from the last. Per choice index: content and refusal concatenated (None if never sent),

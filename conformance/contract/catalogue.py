@@ -292,6 +292,18 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        f"{C} Streaming (conventions)", "streaming-conventions"),
     _r("STRM-017", MUST, "The assembled stream forms a valid completion with n choices.",
        f"{C} Streaming", "streaming-assembly"),
+    # the openai SDK's accumulator joins every string it gets for a call (id and name too): a repeated or
+    # changed id reads `call_acall_a...`; a repeated identical type is harmless (the SDK replaces it)
+    _r("STRM-020", MUST, "A later fragment of a tool call (same index) carries no id and no function.name and "
+       "no other type: they come once, in the call's first fragment; later ones carry index and arguments.",
+       f"{C} Streaming; OpenAI practice; openai SDK accumulate_delta", "streaming-delta"),
+    _r("STRM-021", MUST, "content and refusal deltas are increments: no delta repeats all the text of the "
+       "deltas before it (cumulative text assembles into `LisbonLisbon is...`).",
+       f"{C} Streaming", "streaming-assembly"),
+    # the SDK is the profile's client under openai (as CLIENT-003); under sgp it is one client among others
+    _r("STRM-022", SHOULD, "The openai SDK's own stream accumulator (ChatCompletionStreamState) assembles every "
+       "stream into a valid completion equal to the suite's assembly.",
+       f"{C} Streaming; openai SDK (lib/streaming/chat)", "streaming-client-assembly", openai=MUST),
     # property-based
     _r("PROP-001", MUST, "Generated valid requests get 2xx and pass every response check.",
        "schemas/openapi.json", "generated-requests"),

@@ -157,6 +157,11 @@ BUILDERS: dict[str, Builder] = {
     "stream": lambda c: _json("stream", c, c.body(
         n=2, stream=True, stream_options={"include_usage": True}),
         c.headers(accept="text/event-stream"), stream=True),
+    # a streamed tool call: its fragments are what the SDKs assemble (STRM-020, STRM-022)
+    "stream_tools": lambda c: _json("stream_tools", c, c.body(
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}], tools=[WEATHER_TOOL],
+        tool_choice="required", max_tokens=max(c.config.max_tokens, 32), stream=True),
+        c.stream_headers(), stream=True),
     # "4" is in the prompt's answer (a model counting to 40) and in the reference server's echo of it
     "stop": lambda c: _json("stop", c, c.body(stop=["4"], max_tokens=max(c.config.max_tokens, 32))),
     # streams are held to the same rules of auth and validation as plain answers
@@ -199,6 +204,7 @@ OWNERS: dict[str, str] = {
     "tools": "TOOL-001",
     "json_object": "FMT-001",
     "stream": "STRM-001",
+    "stream_tools": "STRM-020",
 }
 # the requests that ought to be refused: a 5xx to any of them is ERR-005's
 SHOULD_REFUSE: tuple[str, ...] = (

@@ -7,9 +7,9 @@ the rules that depend on them are not judged and say so.
 
 from __future__ import annotations
 
-from conformance.checks import streaming, transport
+from conformance.checks import stream_assembly, streaming, transport
 from conformance.suite.judge import Judge, requirement
-from conformance.suite.needs import Answered, Stream
+from conformance.suite.needs import Answered, Carried, Stream
 
 STREAM = "stream"
 ANSWERED = Answered(STREAM)
@@ -94,3 +94,26 @@ def test_usage_chunk(req, judge: Judge) -> None:
 @requirement("STRM-017", STREAM, needs=WHOLE)
 def test_assembled_stream_is_a_completion(req, judge: Judge) -> None:
     judge(streaming.assembled_valid(_stream(judge), 2))
+
+
+TOOLS_STREAM = "stream_tools"
+
+
+@requirement("STRM-020", TOOLS_STREAM, needs=(Answered(TOOLS_STREAM), Stream(TOOLS_STREAM), Carried(
+    (TOOLS_STREAM,), ("choices.*.message.tool_calls",), "tool calls in the stream", "TOOL-001")))
+def test_later_tool_call_fragments(req, judge: Judge) -> None:
+    judge(stream_assembly.tool_call_fragments(judge.exchange(TOOLS_STREAM)))
+
+
+@requirement("STRM-021", STREAM, needs=CHUNKS)
+def test_content_deltas_are_increments(req, judge: Judge) -> None:
+    judge(stream_assembly.cumulative_text(_stream(judge)))
+
+
+@requirement("STRM-022", STREAM, TOOLS_STREAM, needs=CHUNKS, run_wide=True)
+def test_sdk_assembles_as_the_suite(req, judge: Judge) -> None:
+    # every stream of the run, scripted and generated: what the SDK builds of each must read as ours
+    judge.exchange(TOOLS_STREAM)
+    streams = [e for e in list(judge.run.client.exchanges)
+               if e.status == 200 and transport.is_event_stream(e)]
+    judge.each(streams, stream_assembly.sdk_agreement)
