@@ -161,7 +161,9 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
             calls.append({"id": call.get("id"), "type": call.get("type"), "name": function.get("name"),
                           "arguments": function.get("arguments")})
         choices[str(choice.get("index"))] = {
-            "role": message.get("role"), "content": message.get("content"), "refusal": message.get("refusal"),
+            # no role at all is STRM-014's: the suite reads it as "assistant", the SDK as null
+            "role": message.get("role") or "assistant", "content": message.get("content"),
+            "refusal": message.get("refusal"),
             "finish_reason": choice.get("finish_reason"), "tool_calls": calls or None}
     return {"id": doc.get("id"), "created": doc.get("created"), "model": doc.get("model"), "choices": choices}
 

@@ -205,6 +205,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("RESP-009", SHOULD, "service_tier, when present, is one of auto, default, flex, scale, priority "
        "(or OpenAI's fast).",
        f"{DOC} Response; {C} (open)", "response-service-tier"),
+    # the type is settled where the value is open: strict clients (pydantic strict, Go, Rust) break on the type
+    _r("RESP-011", MUST, "Documented response fields whose values are open have their documented JSON type: "
+       "service_tier, when present, is a string or null (a number breaks typed clients, whatever the value).",
+       f"{DOC} Response; {C} Response", "response-service-tier"),
     # OpenAI's schema has these keys required-but-nullable; strict OpenAI clients break without them
     _r("RESP-010", SHOULD, "The keys OpenAI always sends are present (null when empty): object, "
        "choices[].logprobs, message.content, message.refusal, and a chunk choice's finish_reason.",
