@@ -43,7 +43,7 @@ MUTANTS_DIR = Path(mutants.__file__).resolve().parent
 FEW = ("--max-examples", "1")
 AREAS = {
     "auth-headers": ("BASIC", "AUTH", "HDR"),
-    "validation": ("VAL",),
+    "validation": ("VAL", "FORM"),
     "errors": ("ERR", "MODEL"),
     "shape-json": ("RESP", "JSON"),
     "semantics": ("SEM",),

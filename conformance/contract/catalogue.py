@@ -217,6 +217,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("JSON-001", MUST, "Every JSON body and SSE data payload is RFC 8259 JSON (no NaN or Infinity).",
        "RFC 8259 §6", "json-strict"),
     _r("JSON-002", SHOULD, "Object keys are unique within an object.", "RFC 8259 §4", "json-unique-keys"),
+    # the documented request forms, each by name: a client sends them because the page and the SDKs document them
+    _r("FORM-001", MUST, "Every documented request form is accepted with 2xx: each message role (system, "
+       "developer, user, assistant with tool_calls, tool), content as a string and as parts, max_tokens and "
+       "max_completion_tokens, stop as a string and a list, logit_bias, metadata, seed, parallel_tool_calls, "
+       "stream_options, each response_format type and each tool_choice form (those of a feature the server "
+       "declares absent excepted).", f"{DOC} Body; {C} Request body", "request-forms"),
     # semantics
     _r("SEM-001", MUST, "usage.total_tokens equals prompt_tokens + completion_tokens.",
        f"{C} Response", "response-usage"),

@@ -15,6 +15,7 @@ from typing import Any
 from conformance.config import Config
 from conformance.config.network import request_headers
 from conformance.contract.profiles import PROFILES, Profile
+from conformance.suite import request_forms
 from conformance.transport.exchange import RequestSpec
 
 PROMPT = "Count from 1 to 40, separated by spaces."
@@ -104,6 +105,17 @@ def _upper_case(ctx: Context) -> dict[str, str]:
 
 Builder = Callable[[Context], RequestSpec]
 
+
+def _forms(name: str, forms: tuple[str, ...]) -> Builder:
+    """The request of a group of documented forms (request_forms), or of one form alone."""
+
+    def build(c: Context) -> RequestSpec:
+        body = request_forms.body_for(forms, c.body(), WEATHER_TOOL)
+        stream = body.get("stream") is True
+        return _json(name, c, body, c.stream_headers() if stream else c.headers(), stream=stream)
+
+    return build
+
 BUILDERS: dict[str, Builder] = {
     "basic": lambda c: _json("basic", c, c.body()),
     "no_key": lambda c: _json("no_key", c, c.body(), _without(c.headers(), c.profile.auth_header)),
@@ -186,6 +198,11 @@ BUILDERS: dict[str, Builder] = {
     "type_n_string": lambda c: _json("type_n_string", c, c.body(n="2")),
     "type_logprobs_integer": lambda c: _json("type_logprobs_integer", c, c.body(logprobs=1, top_logprobs=2)),
 }
+
+# every documented request form (FORM-001): a request per group of forms, and one per form for bisecting
+BUILDERS.update({scenario: _forms(scenario, request_forms.GROUPS[group])
+                 for group, scenario in request_forms.SCENARIO_OF.items() if scenario != "basic"})
+BUILDERS.update({f"form_{form.name}": _forms(f"form_{form.name}", (form.name,)) for form in request_forms.FORMS})
 
 # which requirement reports that a valid scenario was not answered with 2xx (see conformance.suite.needs): the
 # first requirement that exercises the feature the scenario adds to the minimal request

@@ -224,6 +224,13 @@ def _content_at_once(items: list[Any], call: Call) -> list[Any]:
     return out
 
 
+def _ignore_extras(call: Call) -> None:
+    """A server that takes logit_bias, metadata and parallel_tool_calls and ignores them (many backends do)."""
+    body = call.json()
+    if isinstance(body, dict) and {"logit_bias", "metadata", "parallel_tool_calls"} & set(body):
+        call.set_json({k: v for k, v in body.items() if k not in ("logit_bias", "metadata", "parallel_tool_calls")})
+
+
 CONTROLS: dict[str, Mutant] = {
     "open_nulls": _M("null instead of absent for every optional field", None, BOTH,
                      response=both(_nulls, chunk_each(_null_chunks))),
@@ -260,5 +267,7 @@ CONTROLS: dict[str, Mutant] = {
                                    response=on_chunks(_quiet_later_fragments)),
     "open_content_at_once": _M("a choice's whole text in one delta, with its finish_reason", None, BOTH,
                                response=on_chunks(_content_at_once)),
+    "open_ignores_extras": _M("logit_bias, metadata and parallel_tool_calls accepted and ignored", None, BOTH,
+                              request=_ignore_extras),
     "open_lax_types": _M('pydantic lax mode: "2" read as 2, 1 as true', None, (SGP,), request=_lax_types),
 }

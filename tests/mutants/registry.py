@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import auth, errors, headers, properties, response_shape, semantics, streaming, strict_json, validation
+from . import auth, errors, forms, headers, properties, response_shape, semantics, streaming, strict_json, validation
 from .controls import CONTROLS
 from .core import Mutant
 
@@ -20,7 +20,7 @@ def _merged(*areas: dict[str, Mutant]) -> dict[str, Mutant]:
     return out
 
 
-MUTANTS: dict[str, Mutant] = _merged(auth.MUTANTS, headers.MUTANTS, validation.MUTANTS, errors.MUTANTS,
+MUTANTS: dict[str, Mutant] = _merged(auth.MUTANTS, headers.MUTANTS, validation.MUTANTS, forms.MUTANTS, errors.MUTANTS,
                                      response_shape.MUTANTS, strict_json.MUTANTS, semantics.MUTANTS,
                                      streaming.MUTANTS, properties.MUTANTS)
 
