@@ -4,6 +4,7 @@ reference server does. The suite must fail no MUST against them, and report only
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from .core import BOTH, OPENAI, SGP, Call, Mutant, Reply, json_reply
@@ -231,6 +232,11 @@ def _ignore_extras(call: Call) -> None:
         call.set_json({k: v for k, v in body.items() if k not in ("logit_bias", "metadata", "parallel_tool_calls")})
 
 
+def _conversation_id_too(call: Call, reply: Reply) -> None:
+    """A conversation id (the same for the same conversation) beside a request id that is new each time."""
+    reply.set_header("x-conversation-id", "conv-" + hashlib.sha256(call.body).hexdigest()[:24])
+
+
 CONTROLS: dict[str, Mutant] = {
     "open_nulls": _M("null instead of absent for every optional field", None, BOTH,
                      response=both(_nulls, chunk_each(_null_chunks))),
@@ -269,5 +275,7 @@ CONTROLS: dict[str, Mutant] = {
                                response=on_chunks(_content_at_once)),
     "open_ignores_extras": _M("logit_bias, metadata and parallel_tool_calls accepted and ignored", None, BOTH,
                               request=_ignore_extras),
+    "open_conversation_id_too": _M("an x-conversation-id that repeats, beside a fresh x-request-id", None, BOTH,
+                                   response=_conversation_id_too),
     "open_lax_types": _M('pydantic lax mode: "2" read as 2, 1 as true', None, (SGP,), request=_lax_types),
 }
