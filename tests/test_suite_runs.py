@@ -34,11 +34,12 @@ def test_reference_server_conforms_fully(profile: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_smoke_judges_every_must_within_30_requests(profile: str, tmp_path: Path) -> None:
+def test_smoke_judges_every_must_within_33_requests(profile: str, tmp_path: Path) -> None:
     out = run_cli(["run", "--profile", profile, "--depth", "smoke", "--clients"], tmp_path / "reports")
     assert out.code == 0, out.output[-3000:]
     doc = out.doc
-    assert doc["requests"]["sent"] <= 30
+    # 30 before FORM-001 (two requests of its own) and STRM-020 (a streamed tool call) came
+    assert doc["requests"]["sent"] <= 33
     statuses = {r["id"]: (r["level"], r["status"]) for r in doc["results"]}
     musts = {r.id for r in catalogue.for_profile(profile) if r.level_for(profile) == catalogue.MUST}
     assert {rid for rid, (level, status) in statuses.items() if status == "pass"} == musts - set(NOTHING_TO_JUDGE)

@@ -2,11 +2,12 @@
 both token caps, stop as a string and as a list, logit_bias, metadata, seed, parallel_tool_calls,
 stream_options, each response_format type and each tool_choice form [doc Body; C §Request body; OpenAI].
 
-A form is a change to the minimal request. Forms that need no optional feature share one request; those
-tied to a feature (tools, tool_choice, stop, json_object, json_schema, include_usage) go in a request per
-feature, so a server that declares the feature absent (`--without`) is not held to them. A group that is
-refused is bisected: each of its forms is then sent alone, and the finding names the forms refused alone.
-At depth deep every form is also sent alone. Scenario names: `forms_<group>` and `form_<form>`.
+A form is a change to the minimal request. Forms that can share a request share one, so every form is sent
+in two requests of its own (`forms_a`, `forms_b`) beside four the run sends anyway and that carry the rest
+(`basic`, `tools`, `json_object`, `stream_tools`). Forms of a feature the server declares absent (`--without`) are left
+out of the requests and not judged. A request that is refused is bisected: each of its forms is then sent
+alone, and the finding names the forms refused alone. At depth deep every form is also sent alone
+(`form_<name>`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,14 @@ Patch = Callable[[dict[str, Any], dict[str, Any]], None]
 @dataclass(frozen=True)
 class Form:
     """One documented request form: what it is (as a user reads it), the optional feature it needs (a name of
-    claims.FEATURES, or None) and the change it makes to a request body (body, tool) in place."""
+    claims.FEATURES, or None) and the change it makes to a request body (body, tool) in place. `first`: the
+    change replaces the messages, so it comes before the changes that add to them."""
 
     name: str
     what: str
     feature: str | None
     patch: Patch
+    first: bool = False
 
 
 def _prepend(role: str, text: str) -> Patch:
@@ -85,9 +88,10 @@ def _tool_conversation(body: dict[str, Any], tool: dict[str, Any]) -> None:
 def _json_prompt(fmt: dict[str, Any]) -> Patch:
     def patch(body: dict[str, Any], tool: dict[str, Any]) -> None:
         # OpenAI refuses json_object unless a message mentions JSON
-        body["messages"] = [{"role": "user", "content": JSON_PROMPT}]
+        body["messages"] = [{"role": "user", "content": JSON_PROMPT}, *body["messages"]]
         body["response_format"] = fmt
-        body["max_tokens"] = max(int(body.get("max_tokens") or 0), 32)
+        cap = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
+        body[cap] = max(int(body.get(cap) or 0), 32)
 
     return patch
 
@@ -110,8 +114,8 @@ FORMS: tuple[Form, ...] = (
     Form("response_format-text", 'response_format {"type": "text"}', None, _set(response_format={"type": "text"})),
     Form("stop-string", "stop as a string", "stop", _set(stop="STOP-SEQUENCE-A")),
     Form("stop-list", "stop as a list of strings", "stop", _set(stop=["STOP-SEQUENCE-A", "STOP-SEQUENCE-B"])),
-    Form("role-assistant-tool-calls", 'an "assistant" message with tool_calls', "tools", _tool_conversation),
-    Form("role-tool", 'a "tool" message (a tool call\'s result)', "tools", _tool_conversation),
+    Form("role-assistant-tool-calls", 'an "assistant" message with tool_calls', "tools", _tool_conversation, True),
+    Form("role-tool", 'a "tool" message (a tool call\'s result)', "tools", _tool_conversation, True),
     Form("parallel_tool_calls", "parallel_tool_calls false", "tools", _with_tools(parallel_tool_calls=False)),
     Form("tool_choice-auto", 'tool_choice "auto"', "tools", _with_tools(tool_choice="auto")),
     Form("tool_choice-none", 'tool_choice "none"', "tools", _with_tools(tool_choice="none")),
@@ -128,42 +132,37 @@ FORMS: tuple[Form, ...] = (
 )
 BY_NAME: dict[str, Form] = {form.name: form for form in FORMS}
 
-# the requests of a run: forms that can share a request share one; each group needs at most one feature.
-# tool_choice "none" and "required" and a named function exclude each other, as do stop's two forms.
-GROUPS: dict[str, tuple[str, ...]] = {
-    "core": ("role-system", "role-developer", "role-user", "content-parts", "max_completion_tokens", "logit_bias",
-             "metadata", "seed", "response_format-text"),
-    "plain": ("role-user", "content-string", "max_tokens"),
-    "stop_string": ("stop-string",),
-    "stop_list": ("stop-list",),
-    "tools": ("role-assistant-tool-calls", "role-tool", "parallel_tool_calls", "tool_choice-auto"),
-    "tool_choice_none": ("tool_choice-none",),
-    "tool_choice_required": ("tool_choice-required",),
-    "tool_choice_function": ("tool_choice-function",),
+# the forms each request carries. forms_a and forms_b are sent for FORM-001 alone; the others are requests
+# the run sends anyway (scenarios.BUILDERS; tests/test_request_forms.py checks that they carry these forms).
+# Forms that exclude each other (two tool_choice, stop or response_format values, the two token caps) are
+# in different requests.
+CARRIED: dict[str, tuple[str, ...]] = {
+    "basic": ("role-user", "content-string", "max_tokens"),
+    "forms_a": ("role-assistant-tool-calls", "role-tool", "role-system", "role-developer", "content-parts",
+                "max_completion_tokens", "logit_bias", "metadata", "seed", "stop-list", "parallel_tool_calls",
+                "tool_choice-auto", "response_format-json_schema"),
+    "forms_b": ("stop-string", "tool_choice-none"),
+    "tools": ("tool_choice-required",),
     "json_object": ("response_format-json_object",),
-    "json_schema": ("response_format-json_schema",),
-    "stream_options": ("stream_options",),
+    "stream_tools": ("tool_choice-function", "stream_options", "response_format-text"),
 }
-# the scenario that sends each group: the plain forms are the minimal request itself
-SCENARIO_OF: dict[str, str] = {name: "basic" if name == "plain" else f"forms_{name}" for name in GROUPS}
+OWN: tuple[str, ...] = ("forms_a", "forms_b")
+EXCLUSIVE: tuple[frozenset[str], ...] = (
+    frozenset({"tool_choice-auto", "tool_choice-none", "tool_choice-required", "tool_choice-function"}),
+    frozenset({"stop-string", "stop-list"}),
+    frozenset({"response_format-text", "response_format-json_object", "response_format-json_schema"}),
+    frozenset({"max_tokens", "max_completion_tokens"}),
+)
 
 
-def group_feature(group: str) -> str | None:
-    """The one optional feature the forms of `group` need (None: none)."""
-    features = {BY_NAME[name].feature for name in GROUPS[group]} - {None}
-    return next(iter(features), None)
+def held(form: str, without: frozenset[str]) -> bool:
+    """Whether a server that declares the features `without` absent is held to `form`."""
+    return BY_NAME[form].feature not in without
 
 
 def body_for(forms: tuple[str, ...], base: dict[str, Any], tool: dict[str, Any]) -> dict[str, Any]:
     """The minimal request `base` (model, one user message, max_tokens) with every form of `forms` applied."""
     body = {**base, "messages": [dict(m) for m in base["messages"]]}
-    for name in forms:
-        BY_NAME[name].patch(body, tool)
+    for form in sorted((BY_NAME[name] for name in forms), key=lambda f: not f.first):
+        form.patch(body, tool)
     return body
-
-
-def forms_of(scenario: str) -> tuple[str, ...]:
-    """The forms a `forms_<group>` or `form_<form>` scenario sends."""
-    if scenario.startswith("forms_"):
-        return GROUPS[scenario.removeprefix("forms_")]
-    return (scenario.removeprefix("form_"),)

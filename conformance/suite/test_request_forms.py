@@ -1,5 +1,5 @@
 """FORM-001: every documented request form is accepted, each named in the finding (conformance.suite.request_forms
-has the forms, their groups and why a group is bisected)."""
+has the forms, the requests that carry them and why a refused request is bisected)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import Basic, why_not
 from conformance.transport.exchange import Exchange
 
-SCENARIOS = tuple(dict.fromkeys(request_forms.SCENARIO_OF.values()))
+SCENARIOS = tuple(request_forms.CARRIED)
 
 
 def _refused(exchange: Exchange) -> bool:
@@ -27,20 +27,17 @@ def _form_finding(form: str, exchange: Exchange) -> Violation:
 @requirement("FORM-001", *SCENARIOS, needs=(Basic(),))
 def test_documented_request_forms(req, judge: Judge) -> None:
     # features the server declares absent (--without, issue 19's claims): their forms are not held to it
-    without = frozenset(getattr(judge.run.config, "without", frozenset()))
+    without = frozenset(getattr(judge.run.config, "without", ()) or ())
     deep = judge.run.config.depth == "deep"
     found: list[Violation] = []
     answered = 0
-    for group, scenario in request_forms.SCENARIO_OF.items():
-        if request_forms.group_feature(group) in without:
+    for scenario, carried in request_forms.CARRIED.items():
+        forms = tuple(f for f in carried if request_forms.held(f, without))
+        if not forms:
             continue
         exchange = judge.exchange(scenario)
         answered += exchange.response is not None
-        forms = request_forms.GROUPS[group]
-        if not _refused(exchange) and not (deep and len(forms) > 1):
-            continue
-        if len(forms) == 1:
-            found.append(_form_finding(forms[0], exchange))
+        if not _refused(exchange) and not deep:
             continue
         # bisect: each form alone names the ones refused (at depth deep, every form is sent alone anyway)
         alone = {form: judge.exchange(f"form_{form}") for form in forms}
