@@ -245,6 +245,24 @@ def constant_identity(exchange: Exchange) -> list[Violation]:
     return out
 
 
+# a stream that lasted this long crossed a second boundary on every clock, whatever its phase
+SECOND_MS = 1000.0
+
+
+def crossed_a_second(exchanges: list[Exchange]) -> NotJudged | None:
+    """STRM-019's question about `created`: None when one of the streams lasted a second or more from its
+    headers to its end (a clock that stamps each chunk had to tick inside it); otherwise a NotJudged note
+    saying the rule on `created` was not exercised, with the longest stream seen. Streams whose duration is
+    unknown (recordings) count as exercised: their chunks say what they say."""
+    spans = [e.response.body_ms for e in exchanges if e.response is not None]
+    if not spans or any(span is None or span >= SECOND_MS for span in spans):
+        return None
+    longest = max(span for span in spans if span is not None)
+    return NotJudged("STRM-019", f"no stream lasted a second (the longest {longest / 1000:.2f} s from its headers to "
+                     "its end), so no clock crossed a second boundary inside one: whether created changes within "
+                     "a stream was not exercised (model was)", "", exchanges[-1].scenario)
+
+
 def role_first(exchange: Exchange) -> list[Violation]:
     """STRM-014: the first delta seen for each choice index carries role "assistant"."""
     stop = unjudgeable(exchange, "STRM-014")

@@ -19,6 +19,9 @@ from conformance.suite import request_forms
 from conformance.transport.exchange import RequestSpec
 
 PROMPT = "Count from 1 to 40, separated by spaces."
+LONG_PROMPT = "Count from 1 to 300, separated by spaces."
+# about 600 tokens of counting: over a second at any rate a person reads a stream at
+LONG_TOKENS = 600
 JSON_PROMPT = 'Reply with a JSON object of the form {"answer": "yes"} and nothing else.'
 WEATHER_TOOL = {
     "type": "function",
@@ -172,6 +175,11 @@ BUILDERS: dict[str, Builder] = {
     "stream": lambda c: _json("stream", c, c.body(
         n=2, stream=True, stream_options={"include_usage": True}),
         c.headers(accept="text/event-stream"), stream=True),
+    # a stream long enough to last over a second on a real model, so that a clock that stamps each chunk
+    # crosses a second boundary inside it (STRM-019)
+    "stream_long": lambda c: _json("stream_long", c, c.body(
+        messages=[{"role": "user", "content": LONG_PROMPT}], max_tokens=max(c.config.max_tokens, LONG_TOKENS),
+        stream=True), c.stream_headers(), stream=True),
     # a streamed tool call: its fragments are what the SDKs assemble (STRM-020, STRM-022); it also carries
     # three documented forms (request_forms.CARRIED): a named tool_choice, stream_options, response_format text
     "stream_tools": lambda c: _json("stream_tools", c, c.body(

@@ -7,7 +7,7 @@ the rules that depend on them are not judged and say so.
 
 from __future__ import annotations
 
-from conformance.checks import stream_assembly, streaming, transport
+from conformance.checks import findings, stream_assembly, streaming, transport
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import Answered, Carried, Stream
 
@@ -71,9 +71,20 @@ def test_constant_id(req, judge: Judge) -> None:
     judge(streaming.constant_identity(_stream(judge)))
 
 
-@requirement("STRM-019", STREAM, needs=CHUNKS)
+LONG_STREAM = "stream_long"
+
+
+@requirement("STRM-019", STREAM, LONG_STREAM, needs=CHUNKS)
 def test_constant_created_and_model(req, judge: Judge) -> None:
-    judge(streaming.constant_identity(_stream(judge)))
+    # the long stream is a probe: a server that stamps each chunk with its clock shows it only across a
+    # second boundary, which a short stream on a fast server never crosses
+    streams = [_stream(judge), judge.exchange(LONG_STREAM)]
+    found = [v for e in streams for v in streaming.constant_identity(e) if v.requirement == req.id]
+    if not findings(found):
+        unexercised = streaming.crossed_a_second(streams)
+        if unexercised is not None:
+            judge.not_judged(unexercised.message)
+    judge.each(streams, streaming.constant_identity)
 
 
 @requirement("STRM-014", STREAM, needs=CHUNKS)

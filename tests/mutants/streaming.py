@@ -5,6 +5,7 @@ followed, chunks whose ids, roles, finish reasons, indices, timestamps or usage 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -138,6 +139,19 @@ def _role_every_delta(chunk: dict[str, Any], position: int) -> None:
             choice["delta"]["role"] = "assistant"
 
 
+# how long the clock-stamping mutant's streams last: over a second, so the clock always ticks inside one
+PACED_S = 1.2
+
+
+def _clock_stamped(items: list[Any], call: Call) -> None:
+    # created from the clock as each chunk leaves, the events spread over PACED_S (Mutant.stream_seconds)
+    start = time.time()
+    step = PACED_S / max(len(items) - 1, 1)
+    for position, item in enumerate(items):
+        if isinstance(item, dict):
+            item["created"] = int(start + position * step)
+
+
 MUTANTS: dict[str, Mutant] = {
     "strm_labelled_json": _M("streams are labelled application/json", "STRM-001", (SGP,), response=_stream_as_json),
     "strm_text_outside_fields": _M("a chunk's JSON is sent without its data: field", "STRM-002", (SGP,),
@@ -171,6 +185,9 @@ MUTANTS: dict[str, Mutant] = {
                                   response=on_chunks(_cumulative_content)),
     "strm_role_every_delta": _M('every delta repeats role "assistant" (the openai SDK joins them)', "STRM-022",
                                 (OPENAI,), response=on_chunks(chunk_each(_role_every_delta))),
+    "strm_created_from_the_clock": _M("each chunk's created is the clock as it leaves, streams last over a second",
+                                      "STRM-019", (OPENAI,), response=on_chunks(_clock_stamped),
+                                      stream_seconds=PACED_S),
     "strm_indices_from_one": _M("stream choice indices start at 1", "STRM-017", (SGP,),
                                 response=on_chunks(chunk_each(_chunk_index_from_one))),
 }
