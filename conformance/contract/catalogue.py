@@ -339,6 +339,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     # stricter than the contract where it is open (absent vs null, service_tier values): SHOULD.
     _r("CLIENT-004", SHOULD, "Responses and chunks validate against the SDK's own response types "
        "(its strict validation).", f"{C} Response (SDK types; absent vs null open)", "sdk-clients"),
+    # the client matrix (`run --clients`): every official client of the profile that is installed
+    _r("CLIENT-005", SHOULD, "Every official client of the profile that is installed (scale-gp and scale-gp-beta "
+       "under sgp; openai for Python and for TypeScript under openai) parses a completion, consumes a stream, "
+       "assembles a forced tool call as the suite does and raises its typed error for a refused key.",
+       f"{C} intro (the SDKs); SDK behaviour", "client-matrix"),
 )
 
 # the feature each rule needs (claims.FEATURES): a rule that only judges what a feature returns when it is

@@ -7,9 +7,11 @@ configuration before it starts). Each SDK call is made once a run and shared by 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from conformance.audit import sdk_clients
+from conformance.audit import client_matrix, sdk_clients
+from conformance.checks import Violation
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.run import Run
 from conformance.transport.client import BudgetExhausted
@@ -89,3 +91,39 @@ def test_bodies_validate_against_sdk_types(req, judge: Judge) -> None:
     completion = _call(judge, stream=False)
     stream = _call(judge, stream=True)
     judge(sdk_clients.strict_types(completion, stream, sdk_clients.sdk_for(judge.run.profile)))
+
+
+MATRIX = "client_matrix"
+
+
+@requirement("CLIENT-005")
+def test_client_matrix(req, judge: Judge) -> None:
+    run = judge.run
+    if not run.config.clients:
+        judge.not_run("pass --clients to drive the official SDKs")
+    if run.client.dead:
+        judge.not_run(f"target unreachable: {run.client.dead}")
+    if MATRIX not in run.shared:
+        before_send, record, _ = _counted(run)
+        run.shared[MATRIX] = client_matrix.run_matrix(run.config, run.profile, before_send, record)
+    cells: list[client_matrix.Cell] = run.shared[MATRIX]
+    _write_matrix(run, cells)
+    for cell in cells:
+        judge.exchanges.extend(e for e in cell.exchanges if e not in judge.exchanges)
+    broken = [c for c in cells if c.status == client_matrix.FAIL]
+    judge.failing.extend(e for c in broken for e in c.exchanges[-1:])
+    if not broken and not any(c.status == client_matrix.PASS for c in cells):
+        reasons = sorted({f"{c.client}: {c.detail}" for c in cells})
+        judge.not_judged("; ".join(reasons))
+    judge(Violation(req.id, f"{c.client} {c.version} ({c.language}), {c.capability}: {c.detail}", "",
+                    c.exchanges[-1].scenario if c.exchanges else "") for c in broken)
+
+
+def _write_matrix(run: Run, cells: list[client_matrix.Cell]) -> None:
+    """clients.md beside the reports: the matrix, and what each cell that is not a pass says."""
+    folder = Path(run.config.report_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    notes = [f"- {c.client} {c.version}, {c.capability}: {c.status}: {run.scrubber.text(c.detail)}"
+             for c in cells if c.status != client_matrix.PASS]
+    text = f"# Client matrix ({run.profile.name} profile)\n\n{client_matrix.markdown(cells)}\n"
+    (folder / "clients.md").write_text(text + ("\n" + "\n".join(notes) + "\n" if notes else ""), encoding="utf-8")
