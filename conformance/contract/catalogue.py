@@ -351,7 +351,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
 FEATURE_OF: dict[str, str] = {
     **dict.fromkeys(("STRM-001", "STRM-002", "STRM-003", "STRM-004", "STRM-005", "STRM-006", "STRM-010",
                      "STRM-011", "STRM-012", "STRM-013", "STRM-014", "STRM-015", "STRM-017", "STRM-019",
-                     "AUTH-008", "CLIENT-002", "CLIENT-003"), "streaming"),
+                     "AUTH-008", "CLIENT-002", "CLIENT-003", "STRM-021", "STRM-022"), "streaming"),
+    # its probe streams a forced call of a named function: a server without streaming is not held to it either
+    # (test_streaming checks that one itself, as a requirement names one feature)
+    "STRM-020": "tool_choice",
     "STRM-016": "include_usage",
     **dict.fromkeys(("TOOL-002", "TOOL-003", "TOOL-004"), "tools"),
     "TOOL-001": "tool_choice",

@@ -147,6 +147,10 @@ CARRIED: dict[str, tuple[str, ...]] = {
     "stream_tools": ("tool_choice-function", "stream_options", "response_format-text"),
 }
 OWN: tuple[str, ...] = ("forms_a", "forms_b")
+# what a carrier needs besides its forms' features: where the server declares one absent, the carrier is not
+# held to carry anything, and its held forms are sent alone instead
+CARRIER_NEEDS: dict[str, tuple[str, ...]] = {"tools": ("tool_choice",), "json_object": ("json_object",),
+                                            "stream_tools": ("streaming", "tool_choice")}
 EXCLUSIVE: tuple[frozenset[str], ...] = (
     frozenset({"tool_choice-auto", "tool_choice-none", "tool_choice-required", "tool_choice-function"}),
     frozenset({"stop-string", "stop-list"}),

@@ -35,6 +35,12 @@ def test_documented_request_forms(req, judge: Judge) -> None:
         forms = tuple(f for f in carried if request_forms.held(f, without))
         if not forms:
             continue
+        if set(request_forms.CARRIER_NEEDS.get(scenario, ())) & without:
+            # the carrier needs a feature declared absent: its forms are judged alone
+            alone = {form: judge.exchange(f"form_{form}") for form in forms}
+            answered += any(single.response is not None for single in alone.values())
+            found += [_form_finding(form, single) for form, single in alone.items() if _refused(single)]
+            continue
         exchange = judge.exchange(scenario)
         answered += exchange.response is not None
         if not _refused(exchange) and not deep:

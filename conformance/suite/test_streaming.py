@@ -8,6 +8,7 @@ the rules that depend on them are not judged and say so.
 from __future__ import annotations
 
 from conformance.checks import findings, stream_assembly, streaming, transport
+from conformance.contract.claims import NOT_CLAIMED
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import Answered, Carried, Stream
 
@@ -113,6 +114,8 @@ TOOLS_STREAM = "stream_tools"
 @requirement("STRM-020", TOOLS_STREAM, needs=(Answered(TOOLS_STREAM), Stream(TOOLS_STREAM), Carried(
     (TOOLS_STREAM,), ("choices.*.message.tool_calls",), "tool calls in the stream", "TOOL-001")))
 def test_later_tool_call_fragments(req, judge: Judge) -> None:
+    if "streaming" in getattr(judge.run.config, "without", frozenset()):
+        judge.not_run(NOT_CLAIMED)
     judge(stream_assembly.tool_call_fragments(judge.exchange(TOOLS_STREAM)))
 
 
