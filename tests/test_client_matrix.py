@@ -79,12 +79,15 @@ def test_judges_of_a_cell() -> None:
     assert client_matrix.judge_error(False, None, "", sent)[0] == "not judged"
 
 
-def test_run_clients_writes_the_matrix_and_judges_client_005(tmp_path: Path) -> None:
+def test_run_clients_shows_the_matrix_and_judges_client_005(tmp_path: Path) -> None:
     with serve("openai") as server:
         out = run_cli(["run", "--profile", "openai", "--base-url", server.base_url, "--clients", "-k", "CLIENT-005",
                        "--model", MODEL], tmp_path / "reports", env={"SGP_API_KEY": KEY})
     statuses = {r["id"]: r["status"] for r in out.doc["results"]}
     assert statuses.get("CLIENT-005") == "pass", out.output[-2000:]
-    table = (tmp_path / "reports" / "clients.md").read_text(encoding="utf-8")
-    assert "| openai (TypeScript) | TypeScript |" in table and "| openai | Python |" in table
-    assert KEY not in table
+    # the matrix is the test's output, which the HTML report's Test log shows
+    page = (tmp_path / "reports" / "conformance.html").read_text(encoding="utf-8")
+    assert "| openai (TypeScript) | TypeScript |" in page and "| openai | Python |" in page
+    # and only the three reports are written
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["conformance.html", "conformance.json",
+                                                                         "junit.xml"]

@@ -7,7 +7,6 @@ configuration before it starts). Each SDK call is made once a run and shared by 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from conformance.audit import client_matrix, sdk_clients
@@ -107,7 +106,9 @@ def test_client_matrix(req, judge: Judge) -> None:
         before_send, record, _ = _counted(run)
         run.shared[MATRIX] = client_matrix.run_matrix(run.config, run.profile, before_send, record)
     cells: list[client_matrix.Cell] = run.shared[MATRIX]
-    _write_matrix(run, cells)
+    table = _matrix_text(run, cells)
+    # the matrix is the test's output: the HTML report's Test log shows it, pass or fail
+    print(table)
     for cell in cells:
         judge.exchanges.extend(e for e in cell.exchanges if e not in judge.exchanges)
     broken = [c for c in cells if c.status == client_matrix.FAIL]
@@ -115,15 +116,14 @@ def test_client_matrix(req, judge: Judge) -> None:
     if not broken and not any(c.status == client_matrix.PASS for c in cells):
         reasons = sorted({f"{c.client}: {c.detail}" for c in cells})
         judge.not_judged("; ".join(reasons))
-    judge(Violation(req.id, f"{c.client} {c.version} ({c.language}), {c.capability}: {c.detail}", "",
-                    c.exchanges[-1].scenario if c.exchanges else "") for c in broken)
+    found = [Violation(req.id, f"{c.client} {c.version} ({c.language}), {c.capability}: {c.detail}", "",
+                       c.exchanges[-1].scenario if c.exchanges else "") for c in broken]
+    judge(found, detail="\n".join(f"- {v.message}" for v in found[1:]) + f"\n{table}" if found else None)
 
 
-def _write_matrix(run: Run, cells: list[client_matrix.Cell]) -> None:
-    """clients.md beside the reports: the matrix, and what each cell that is not a pass says."""
-    folder = Path(run.config.report_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+def _matrix_text(run: Run, cells: list[client_matrix.Cell]) -> str:
+    """The matrix (client x version x capability) and what each cell that is not a pass says."""
     notes = [f"- {c.client} {c.version}, {c.capability}: {c.status}: {run.scrubber.text(c.detail)}"
              for c in cells if c.status != client_matrix.PASS]
-    text = f"# Client matrix ({run.profile.name} profile)\n\n{client_matrix.markdown(cells)}\n"
-    (folder / "clients.md").write_text(text + ("\n" + "\n".join(notes) + "\n" if notes else ""), encoding="utf-8")
+    text = f"client matrix ({run.profile.name} profile):\n{client_matrix.markdown(cells)}"
+    return text + ("\n" + "\n".join(notes) if notes else "")
