@@ -126,3 +126,16 @@ def test_an_sdk_that_raises_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(stream_assembly, "_sdk_assembly", boom)
     found = stream_assembly.sdk_agreement(stream(stream_chunks()))
     assert ids(found) == ["STRM-022"] and "RuntimeError" in found[0].message
+
+
+def test_cumulative_tool_call_arguments_break_strm_021() -> None:
+    first = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}
+    pieces = ['{"ci', '{"city": ', '{"city": "Paris"}']
+    chunks = [chunk({"role": "assistant", "tool_calls": [first]}),
+              *(chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces),
+              chunk({}, 0, "tool_calls")]
+    found = stream_assembly.cumulative_text(stream(chunks))
+    assert [(v.requirement, v.pointer) for v in found] == [
+        ("STRM-021", "/events/2/choices/0/delta/tool_calls/0/function/arguments")]
+    # the same arguments in increments pass
+    assert stream_assembly.cumulative_text(stream(tool_stream({}))) == []

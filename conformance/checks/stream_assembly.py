@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 from conformance.checks import NotJudged, Violation, is_int
@@ -28,19 +29,24 @@ SDK_INSTALL = "pip install 'sgp-conformance[clients]' (or pip install openai)"
 MIN_CUMULATIVE = 3
 
 
-def _fragments(exchange: Exchange):
+def _fragments_of(i: int, chunk: dict[str, Any]) -> Iterator[tuple[int, int, int, int, dict[str, Any]]]:
     """(event index, choice index, position in choices, position in tool_calls, fragment) of every tool-call
-    fragment that has an integer index, in stream order."""
+    fragment of one chunk that has an integer index."""
+    items = chunk.get("choices")
+    for j, choice in enumerate(items if isinstance(items, list) else []):
+        if not isinstance(choice, dict) or not is_int(choice.get("index")):
+            continue
+        delta = choice.get("delta")
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        for k, fragment in enumerate(calls if isinstance(calls, list) else []):
+            if isinstance(fragment, dict) and is_int(fragment.get("index")):
+                yield i, choice["index"], j, k, fragment
+
+
+def _fragments(exchange: Exchange) -> Iterator[tuple[int, int, int, int, dict[str, Any]]]:
+    """_fragments_of every chunk, in stream order."""
     for i, chunk in chunks(exchange):
-        items = chunk.get("choices")
-        for j, choice in enumerate(items if isinstance(items, list) else []):
-            if not isinstance(choice, dict) or not is_int(choice.get("index")):
-                continue
-            delta = choice.get("delta")
-            calls = delta.get("tool_calls") if isinstance(delta, dict) else None
-            for k, fragment in enumerate(calls if isinstance(calls, list) else []):
-                if isinstance(fragment, dict) and is_int(fragment.get("index")):
-                    yield i, choice["index"], j, k, fragment
+        yield from _fragments_of(i, chunk)
 
 
 def tool_call_fragments(exchange: Exchange) -> list[Violation]:
@@ -84,13 +90,14 @@ def tool_call_fragments(exchange: Exchange) -> list[Violation]:
 
 
 def cumulative_text(exchange: Exchange) -> list[Violation]:
-    """STRM-021: a choice whose `content` (or `refusal`) deltas each start with the whole previous delta and
-    add to it, over at least MIN_CUMULATIVE non-empty deltas, sends the text so far instead of increments."""
+    """STRM-021: a choice whose `content` (or `refusal`) deltas, or a tool call whose `function.arguments`
+    fragments, each start with the whole previous piece and add to it, over at least MIN_CUMULATIVE
+    non-empty pieces, send the text so far instead of increments."""
     stop = unjudgeable(exchange, "STRM-021")
     if stop:
         return [stop]
-    # (choice index, field) -> [(event index, position in choices, text)]
-    pieces: dict[tuple[int, str], list[tuple[int, int, str]]] = {}
+    # (choice index, what) -> [(pointer, text)]
+    pieces: dict[tuple[int, str], list[tuple[str, str]]] = {}
     for i, chunk in chunks(exchange):
         items = chunk.get("choices")
         for j, choice in enumerate(items if isinstance(items, list) else []):
@@ -100,20 +107,27 @@ def cumulative_text(exchange: Exchange) -> list[Violation]:
             for field in ("content", "refusal"):
                 text = delta.get(field) if isinstance(delta, dict) else None
                 if isinstance(text, str) and text:
-                    pieces.setdefault((choice["index"], field), []).append((i, j, text))
+                    pieces.setdefault((choice["index"], field), []).append(
+                        (f"/events/{i}/choices/{j}/delta/{field}", text))
+        for i_, index, j, k, fragment in _fragments_of(i, chunk):
+            function = fragment.get("function")
+            text = function.get("arguments") if isinstance(function, dict) else None
+            if isinstance(text, str) and text:
+                pieces.setdefault((index, f"tool call {fragment['index']} arguments"), []).append(
+                    (f"/events/{i_}/choices/{j}/delta/tool_calls/{k}/function/arguments", text))
     out: list[Violation] = []
     for (index, field), seen in sorted(pieces.items()):
-        texts = [text for _, _, text in seen]
+        texts = [text for _, text in seen]
         if len(texts) < MIN_CUMULATIVE:
             continue
         if all(later.startswith(before) and len(later) > len(before) for before, later in itertools.pairwise(texts)):
-            i, j, text = seen[1]
+            where, text = seen[1]
             out.append(Violation(
                 "STRM-021",
-                f"expected {field} deltas of choice {index} to be increments, got each repeating the one before "
+                f"expected the {field} of choice {index} in increments, got each piece repeating the one before "
                 f"({brief(texts[0], 30)}, then {brief(text, 40)}, ...): clients join them into "
                 f"{brief(''.join(texts[:3]), 60)}",
-                f"/events/{i}/choices/{j}/delta/{field}",
+                where,
                 exchange.scenario,
             ))
     return out

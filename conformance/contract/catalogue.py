@@ -307,8 +307,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("STRM-020", MUST, "A later fragment of a tool call (same index) carries no id and no function.name and "
        "no other type: they come once, in the call's first fragment; later ones carry index and arguments.",
        f"{C} Streaming; OpenAI practice; openai SDK accumulate_delta", "streaming-delta"),
-    _r("STRM-021", MUST, "content and refusal deltas are increments: no delta repeats all the text of the "
-       "deltas before it (cumulative text assembles into `LisbonLisbon is...`).",
+    _r("STRM-021", MUST, "content, refusal and tool-call arguments come in increments: no delta repeats all "
+       "the text of the ones before it (cumulative text assembles into `LisbonLisbon is...`).",
        f"{C} Streaming", "streaming-assembly"),
     # the SDK is the profile's client under openai (as CLIENT-003); under sgp it is one client among others
     _r("STRM-022", SHOULD, "The openai SDK's own stream accumulator (ChatCompletionStreamState) assembles every "

@@ -133,6 +133,17 @@ def _cumulative_content(items: list[Any], call: Call) -> None:
                 delta["content"] = so_far[choice["index"]]
 
 
+def _cumulative_arguments(items: list[Any], call: Call) -> None:
+    # each fragment of a tool call's arguments carries all the arguments so far
+    so_far: dict[tuple[int, int], str] = {}
+    for choice, fragment in _tool_fragments(items):
+        function = fragment.get("function") or {}
+        if function.get("arguments"):
+            key = (choice["index"], fragment["index"])
+            so_far[key] = so_far.get(key, "") + function["arguments"]
+            function["arguments"] = so_far[key]
+
+
 def _role_every_delta(chunk: dict[str, Any], position: int) -> None:
     for choice in chunk.get("choices") or []:
         if isinstance(choice.get("delta"), dict):
@@ -183,6 +194,8 @@ MUTANTS: dict[str, Mutant] = {
                                response=on_chunks(_call_id_changes)),
     "strm_cumulative_content": _M("content deltas carry the whole text so far", "STRM-021", (SGP,),
                                   response=on_chunks(_cumulative_content)),
+    "strm_cumulative_arguments": _M("tool-call argument fragments carry all the arguments so far", "STRM-021",
+                                    (OPENAI,), response=on_chunks(_cumulative_arguments)),
     "strm_role_every_delta": _M('every delta repeats role "assistant" (the openai SDK joins them)', "STRM-022",
                                 (OPENAI,), response=on_chunks(chunk_each(_role_every_delta))),
     "strm_created_from_the_clock": _M("each chunk's created is the clock as it leaves, streams last over a second",
