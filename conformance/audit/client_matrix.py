@@ -45,6 +45,7 @@ TOOL = {"type": "function", "function": {"name": "get_weather", "description": "
                                          "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                                                         "required": ["city"]}}}
 WRONG_KEY = "sgp-conformance-client-matrix-wrong-key"
+THROTTLED = "the target kept answering 429 Too Many Requests after retries"
 
 
 @dataclass(frozen=True)
@@ -198,10 +199,12 @@ def _python_client(kind: ClientKind, config: Config, http: httpx.Client, key: st
     if kind.module == "openai":
         from openai import OpenAI
 
-        return OpenAI(api_key=key, base_url=config.base_url, max_retries=0, timeout=timeout, http_client=http)
+        return OpenAI(api_key=key, base_url=config.base_url, max_retries=config.retries, timeout=timeout,
+                      http_client=http)
     module = importlib.import_module(kind.module or "")
-    return module.SGPClient(api_key=key, account_id=config.account_id, base_url=config.base_url, max_retries=0,
-                            timeout=timeout, http_client=http)
+    # the clients' own retries (429 and 5xx, honouring Retry-After) go through the recorder: counted, kept
+    return module.SGPClient(api_key=key, account_id=config.account_id, base_url=config.base_url,
+                            max_retries=config.retries, timeout=timeout, http_client=http)
 
 
 def _create(kind: ClientKind, client: Any) -> Callable[..., Any]:
@@ -250,6 +253,9 @@ def _python_cells(kind: ClientKind, version: str, config: Config, profile: Profi
                 error = exc
             exchanges = recorder.since(start)
             last = exchanges[-1] if exchanges else None
+            if last is not None and last.status == 429:
+                cells.append(Cell(kind.name, kind.language, version, capability, NOT_RUN, THROTTLED, exchanges))
+                continue
             if capability == "typed error":
                 status = getattr(error, "status_code", None)
                 typed = error is not None and type(error).__name__.endswith("Error") and status is not None
@@ -268,18 +274,29 @@ def _python_cells(kind: ClientKind, version: str, config: Config, profile: Profi
     return cells
 
 
+def capability_of(body: bytes, authorization: str) -> str:
+    """Which capability a request of node's script serves, read from the request (its retries included)."""
+    if WRONG_KEY in authorization:
+        return "typed error"
+    try:
+        params = json.loads(body)
+    except ValueError:
+        params = {}
+    if isinstance(params, dict) and params.get("tools"):
+        return "tool calls"
+    return "stream" if isinstance(params, dict) and params.get("stream") is True else "parse"
+
+
 class _Forwarder:
     """A loopback HTTP server that hands every POST to the recorder (node's requests reach the target so)."""
 
     def __init__(self, recorder: _Recorder) -> None:
-        owner = self
-
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 skip = {"host", "content-length", "connection", "accept-encoding"}
                 headers = [(k, v) for k, v in self.headers.items() if k.lower() not in skip]
-                recorder.capability = owner.next_capability()
+                recorder.capability = capability_of(body, self.headers.get("authorization") or "")
                 request = httpx.Request("POST", "http://forwarded.invalid/", headers=headers, content=body)
                 try:
                     answer = recorder.transport.handle_request(request)
@@ -300,13 +317,8 @@ class _Forwarder:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self.order = list(CAPABILITIES)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def next_capability(self) -> str:
-        # node makes one request per capability, in CAPABILITIES' order (its retries are off)
-        return self.order.pop(0) if len(self.order) > 1 else self.order[0]
 
     def __enter__(self) -> str:
         self.thread.start()
@@ -323,7 +335,8 @@ def _node_cells(kind: ClientKind, version: str, config: Config, profile: Profile
     with _Forwarder(recorder) as url:
         out = node_openai.run({"baseURL": url, "apiKey": config.api_key or "", "wrongKey": WRONG_KEY,
                                "model": config.model, "prompt": PROMPT, "toolPrompt": TOOL_PROMPT, "tool": TOOL,
-                               "maxTokens": config.max_tokens, "timeoutMs": int(config.timeout * 1000)})
+                               "maxTokens": config.max_tokens, "timeoutMs": int(config.timeout * 1000),
+                               "retries": config.retries})
     by_capability: dict[str, list[Exchange]] = {}
     for exchange in recorder.transport.exchanges:
         by_capability.setdefault(exchange.scenario, []).append(exchange)
@@ -334,7 +347,9 @@ def _node_cells(kind: ClientKind, version: str, config: Config, profile: Profile
         exchanges = by_capability.get(recorder.scenario(), [])
         last = exchanges[-1] if exchanges else None
         result = out.get(keys[capability])
-        if not isinstance(result, dict):
+        if last is not None and last.status == 429:
+            verdict = (NOT_RUN, THROTTLED)
+        elif not isinstance(result, dict):
             verdict = (FAIL, str(out.get("crash") or "node gave no result"))
         elif capability == "typed error":
             verdict = judge_error(bool(result.get("typed")), result.get("status"), str(result.get("detail")), last)

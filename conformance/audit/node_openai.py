@@ -28,7 +28,8 @@ function fail(e) {
   return (e && e.constructor ? e.constructor.name : 'Error') + ': ' + String(e && e.message || e).slice(0, 300);
 }
 async function main() {
-  const client = new OpenAI({ apiKey: cfg.apiKey, baseURL: cfg.baseURL, maxRetries: 0, timeout: cfg.timeoutMs });
+  const client = new OpenAI({ apiKey: cfg.apiKey, baseURL: cfg.baseURL, maxRetries: cfg.retries,
+                              timeout: cfg.timeoutMs });
   const base = { model: cfg.model, messages: [{ role: 'user', content: cfg.prompt }], max_tokens: cfg.maxTokens };
   try {
     const c = await client.chat.completions.create(base);
@@ -48,7 +49,8 @@ async function main() {
     out.tools = { ok: true, detail: '', built: final };
   } catch (e) { out.tools = { ok: false, detail: fail(e) }; }
   try {
-    const wrong = new OpenAI({ apiKey: cfg.wrongKey, baseURL: cfg.baseURL, maxRetries: 0, timeout: cfg.timeoutMs });
+    const wrong = new OpenAI({ apiKey: cfg.wrongKey, baseURL: cfg.baseURL, maxRetries: cfg.retries,
+                             timeout: cfg.timeoutMs });
     await wrong.chat.completions.create(base);
     out.error = { ok: false, detail: 'no error raised', typed: false };
   } catch (e) {
@@ -84,7 +86,7 @@ def version() -> str | None:
 
 def run(config: dict[str, Any]) -> dict[str, Any]:
     """Run the script with `config` (baseURL, apiKey, wrongKey, model, prompt, toolPrompt, tool, maxTokens,
-    timeoutMs); its JSON output, or {"crash": reason} when node fails or prints no JSON."""
+    timeoutMs, retries); its JSON output, or {"crash": reason} when node fails or prints no JSON."""
     with tempfile.TemporaryDirectory(prefix="sgp-node-") as tmp:
         script = Path(tmp) / "drive.js"
         script.write_text(SCRIPT, encoding="utf-8")
