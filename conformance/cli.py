@@ -80,6 +80,9 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                    help="requests per second at most, written N or N/s, e.g. 5 or 0.5/s (default: no limit)")
     p.add_argument("--concurrency", type=int, metavar="N",
                    help=f"requests in flight at once (default {DEFAULTS.concurrency})")
+    p.add_argument("--concurrency-probe", type=int, metavar="K",
+                   help="overlapping requests of the concurrency probe, each also sent alone (CONC-*; default by "
+                        "--depth: smoke 0, standard 4, deep 8; 0: none)")
     p.add_argument("--retries", type=int, metavar="N",
                    help=f"retries of a 429/503 answer, honouring Retry-After (default {DEFAULTS.retries})")
     p.add_argument("--depth", choices=DEPTHS,
@@ -160,6 +163,9 @@ def build_parser() -> Parser:
     from conformance.proxy.cli import add_parser as add_proxy_parser
 
     add_proxy_parser(sub)
+    from conformance.compare.command import add_parser as add_compare_parser
+
+    add_compare_parser(sub)
     return parser
 
 
@@ -220,8 +226,8 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
         if name in {"api_key", "secret_headers", "clients", "allow_insecure_http"} or value is None:
             continue
         if name in {"base_url", "account_id", "model", "profile", "timeout", "stream_timeout", "max_tokens",
-                    "max_requests", "rate_limit", "concurrency", "retries", "depth", "fail_on", "report_dir",
-                    "max_examples", "seed", "baseline", "ca_bundle", "junit_should"}:
+                    "max_requests", "rate_limit", "concurrency", "concurrency_probe", "retries", "depth", "fail_on",
+                    "report_dir", "max_examples", "seed", "baseline", "ca_bundle", "junit_should"}:
             args += [f"--sgp-{name.replace('_', '-')}", str(value)]
     # as given, not as redacted() prints them (pytest runs in this process; xdist passes options over a pipe)
     if config.proxy:
@@ -445,6 +451,10 @@ def _main(argv: list[str]) -> int:
             from conformance.proxy.cli import command_proxy
 
             return command_proxy(args)
+        if args.command == "compare":
+            from conformance.compare.command import command_compare
+
+            return command_compare(args)
     except UsageError as exc:
         print(exc, file=sys.stderr)
         return EXIT_USAGE

@@ -1,4 +1,5 @@
-"""Running `sgp-conformance` as a user does: a subprocess, its output, and the results it wrote."""
+"""Running `sgp-conformance` as a user does: a subprocess, its output, and the results it wrote; or, for a test
+that checks a judgement and not the process, the same command in this interpreter (`run_in_process`)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,57 @@ def run_cli(args: list[str], report_dir: Path | None = None, env: dict[str, str]
     done = subprocess.run(full, capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})},
                           cwd=report_dir.parent if report_dir is not None else None)
     return Outcome(done.returncode, done.stdout, done.stderr, report_dir or Path("."))
+
+
+def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[int, str, str]:
+    """`sgp-conformance ARGV` through the CLI's own entry point in this interpreter: (exit code, stdout,
+    stderr). The environment is this process's with `env` over it, and the working directory `cwd`, for
+    the length of the run; both are put back after.
+
+    A fresh interpreter costs about 1.5 s of imports per run, often more than the run itself. The suite keeps
+    no state between runs (the CLI restores the environment, every run builds its own client and
+    collector), so runs can share the test session's interpreter: the CLI's pytest session nests in the
+    test's, as pytester's in-process runs do. Generated cases do not depend on the interpreter's history
+    (generation.reproducible), so a fixed seed draws the same cases here as in a user's command. What is
+    about the process itself (exit by signal, start-up, the console script, output written by fd) stays
+    with `run_cli`; each test module that uses this keeps at least one `run_cli` agreement test.
+    """
+    import contextlib
+    import gc
+    import io
+
+    from conformance import cli
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.update(env or {})
+    # what earlier runs left behind is old: keep the collector (pytest calls it at every end of session)
+    # from walking it again on every run
+    gc.freeze()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = cli.main(argv)
+            except SystemExit as exc:  # argparse's own exits: reported as the code, not lost
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return code, out.getvalue(), err.getvalue()
+
+
+def run_in_process(args: list[str], report_dir: Path | None = None, env: dict[str, str] | None = None) -> Outcome:
+    """`run_cli` in this interpreter (`in_process`): the same arguments, environment (SGP_* cleared, `env`
+    over it), working directory and Outcome, without the interpreter's start."""
+    full = [*args, *(["--report-dir", str(report_dir)] if report_dir is not None else [])]
+    cleared = {k: v for k, v in os.environ.items() if k.startswith("SGP_")}
+    for key in cleared:
+        del os.environ[key]
+    try:
+        code, stdout, stderr = in_process(full, env, report_dir.parent if report_dir is not None else None)
+    finally:
+        os.environ.update(cleared)
+    return Outcome(code, stdout, stderr, report_dir or Path("."))

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from cli_runs import Outcome, run_cli
+from cli_runs import Outcome, run_in_process
 from report_fixtures import BROKEN_KEY, broken_server  # noqa: F401 - fixture
 
 from conformance.config import ConfigError
@@ -18,8 +18,9 @@ from conformance.server import RunningServer
 def run_with(server: RunningServer, tmp_path: Path, baseline: str, select: str) -> Outcome:
     path = tmp_path / "baseline.toml"
     path.write_text(baseline, encoding="utf-8")
-    return run_cli(["run", "--base-url", server.base_url, "--account-id", "acct-1", "--baseline", str(path),
-                    "-k", select], tmp_path / "reports", env={"SGP_API_KEY": BROKEN_KEY})
+    # in this interpreter: what is judged is the run's use of the baseline, not the process
+    return run_in_process(["run", "--base-url", server.base_url, "--account-id", "acct-1", "--baseline", str(path),
+                           "-k", select], tmp_path / "reports", env={"SGP_API_KEY": BROKEN_KEY})
 
 
 def result(out: Outcome, req_id: str) -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from agreement import agree
-from cli_runs import run_cli
+from cli_runs import run_cli, run_in_process
 
 from conformance.config import ConfigError, resolve
 from conformance.contract.profiles import SGP
@@ -50,7 +50,7 @@ def throttled_server(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def test_budget_stops_sending_and_marks_the_rest_not_run(tmp_path: Path) -> None:
-    out = run_cli(["run", "--max-requests", "8"], tmp_path / "reports")
+    out = run_in_process(["run", "--max-requests", "8"], tmp_path / "reports")
     assert out.code == 4, out.output[-2000:]
     doc = out.doc
     assert doc["requests"]["sent"] <= 8
@@ -137,7 +137,7 @@ def test_each_depth_plans_within_its_default_budget(depth: str, tmp_path: Path) 
 
 def test_property_tests_run_after_the_hand_written_ones(tmp_path: Path) -> None:
     """A budget that runs out cuts generated cases, never a fixed requirement that comes after them."""
-    out = run_cli(["run", "--max-requests", "60"], tmp_path / "reports")
+    out = run_in_process(["run", "--max-requests", "60"], tmp_path / "reports")
     results = {r["id"]: r for r in out.doc["results"]}
     cut = [i for i, r in results.items() if r["status"] == "not run" and r.get("not_run") == "budget"]
     assert cut, "the budget of 60 should have cut some generated cases"

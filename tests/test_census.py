@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from builders import chunk, completion, make_exchange, sse_body
-from cli_runs import run_cli
+from cli_runs import run_cli, run_in_process
 
 from conformance.report import census
 from conformance.report.census import CHUNK, COMPLETION, Census
@@ -144,7 +144,7 @@ def test_the_report_does_not_change_the_documents() -> None:
 
 def test_runs_report_the_census_the_same_with_and_without_workers(tmp_path: Path) -> None:
     selection = ["-k", "RESP-001 or STRM-010"]
-    single = run_cli(["run", *selection], tmp_path / "single")
+    single = run_in_process(["run", *selection], tmp_path / "single")
     parallel = run_cli(["run", "-n", "2", *selection], tmp_path / "parallel")
     assert single.code == parallel.code == 0, parallel.output[-2000:]
     section = parallel.doc["census"]

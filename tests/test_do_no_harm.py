@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 from agreement import BAD, REPORTS, agree, markup_intact, one_line, plant, read_page, snapshot
-from cli_runs import REFERENCE_KEY, Outcome, run_cli
+from cli_runs import REFERENCE_KEY, Outcome, run_cli, run_in_process
 from counting import counting_server
 from report_fixtures import CANARY, echo_app, serve
 
@@ -93,8 +93,13 @@ def json_keys(value: Any) -> Iterator[str]:
 
 def short_key_run(key: str, tmp_path: Path, reference_server: Servers, *extra: str) -> Outcome:
     server = reference_server("sgp", api_keys=(key,))
-    return run_cli(["run", "--base-url", server.base_url, "--depth", "smoke", *extra],
-                   tmp_path / f"reports-{PATH_PART}", env={"SGP_API_KEY": key}, timeout=120)
+    args = ["run", "--base-url", server.base_url, "--depth", "smoke", *extra]
+    reports, env = tmp_path / f"reports-{PATH_PART}", {"SGP_API_KEY": key}
+    if key == KEYS[0] and not extra:
+        # one key through the command itself, where output written by any means is what the tests read
+        return run_cli(args, reports, env=env, timeout=120)
+    # the others in this interpreter: what they check is in the reports, and the run's own leak scan
+    return run_in_process(args, reports, env=env)
 
 
 @pytest.mark.parametrize("key", KEYS)

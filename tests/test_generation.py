@@ -7,12 +7,14 @@ import contextlib
 import json
 import sys
 import tempfile
+import unittest
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from hypothesis.database import InMemoryExampleDatabase
 from schemathesis import GenerationMode
 
 from conformance.config import Config
@@ -329,3 +331,73 @@ def test_any_body_is_judged_without_a_crash(body: dict[str, Any]) -> None:
         why_invalid(body, profile)
     with contextlib.suppress(InvalidRequest):
         check_body(body)
+
+
+def test_a_second_draw_with_the_same_seed_is_a_copy_of_the_first() -> None:
+    # generation.draw keeps what a seed drew (a test session judges many servers with one seed): a second
+    # draw for another target is the same cases, as copies, and drawing afresh gives them again
+    config = Config(seed=3, max_examples=5)
+    first = draw("positive", SGP, config)
+    assert first
+    first[0]["model"] = "changed by the first run"
+    elsewhere = Config(seed=3, max_examples=5, base_url="http://elsewhere.example", report_dir="other")
+    again = draw("positive", SGP, elsewhere)
+    assert again[0]["model"] == config.model and again[1:] == first[1:]
+    generation._DRAWN.clear()
+    assert draw("positive", SGP, config) == again
+    # another seed is another drawing
+    assert draw("positive", SGP, Config(seed=4, max_examples=5)) != again
+
+
+class _Stop(BaseException):
+    """What the property tests raise (test_properties.AllowanceSpent) when a shrink may send no more."""
+
+
+def test_a_search_stopped_midway_reports_the_smallest_failure_it_found() -> None:
+    """The search for a minimal failing example ends when its allowance is spent (an exception Hypothesis
+    does not take for a failure); the example database given to run_hypothesis keeps the smallest failure
+    found by then, and a replay of what it saved (the same test function: the database is keyed on it)
+    reports that one. The database changes no case drawn."""
+    config = Config(seed=7, max_examples=50)
+    strategy = st.lists(st.integers(0, 1000))
+    tried: list[list[int]] = []
+    failed: list[list[int]] = []
+    state: dict[str, Any] = {"left": None, "replay": False}
+
+    def test(case: list[int]) -> None:
+        if state["replay"]:  # as Cases.send: what was not tried cannot fail
+            tried.append(case)
+            if case in failed:
+                raise AssertionError(case)
+            return
+        if state["left"] == 0:
+            raise _Stop
+        if state["left"] is not None:
+            state["left"] -= 1
+        tried.append(case)
+        if len(case) > 3 and sum(case) > 1500:
+            failed.append(case)
+            raise AssertionError(case)
+
+    def search(database: Any, allowance: int | None) -> list[list[int]]:
+        tried.clear()
+        failed.clear()
+        state["left"] = allowance
+        with contextlib.suppress(AssertionError, _Stop):
+            generation.run_hypothesis(config, strategy, test, database=database)
+        return list(tried)
+
+    whole = search(None, None)
+    assert search(InMemoryExampleDatabase(), None) == whole  # the same cases, in order
+    saved = InMemoryExampleDatabase()
+    stopped = search(saved, len(whole) // 3)
+    assert len(stopped) < len(whole) and len(failed) > 1  # stopped after shrinking a little, not at once
+    tried.clear()
+    state["replay"] = True
+    with pytest.raises(AssertionError) as reported:
+        try:
+            generation.run_hypothesis(config, strategy, test, database=saved, saved_only=True)
+        except unittest.SkipTest:  # Hypothesis's word for "nothing to replay"
+            pytest.fail("nothing was saved")
+    assert reported.value.args[0] == failed[-1]  # the last failure adopted is the smallest
+    assert len(tried) <= len(failed) + 3  # a few replays, no search

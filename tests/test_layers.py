@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("conformance.report",),
     ("conformance.audit",),
     ("conformance.suite",),
-    ("conformance.offline",),
+    ("conformance.offline", "conformance.compare"),
     ("conformance.proxy",),
     ("conformance.cli", "conformance.plugin", "conformance.__main__"),
 ]

@@ -11,19 +11,18 @@ For each mutant (tests/mutants/) the suite runs against it and must report the m
 Against each negative control, no MUST may fail, the run exits 0 at `--fail-on must`, and the only
 findings are exactly the SHOULD/INFO requirements the control names (the open point, reported).
 
-The runs of one area share one interpreter (`mutants.run_many`, the CLI's own entry point) because a
+The runs share the test session's interpreter (`mutants.run_many`: the CLI's own entry point, its pytest
+session nested in this one, against one in-process server per profile that hosts every variant) because a
 fresh interpreter costs three times the run; `test_real_cli_agrees_with_the_shared_interpreter` runs a
 few of them through the `sgp-conformance` command itself, to show both ways give the same verdicts. The
-property mutants, which only generated cases reach, share one too: the cases a seed draws no longer depend
-on what the interpreter ran before (generation.reproducible, the coverage phase computed on a fresh
-document), so a fixed seed finds the same fault in a shared interpreter as in the command.
+property mutants, which only generated cases reach, share it too: the cases a seed draws do not depend on
+what the interpreter ran before (generation.reproducible, the coverage phase computed on a fresh
+document), so a fixed seed finds the same fault here as in the command, and they are drawn once per
+session (generation.draw keeps them by seed).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,10 +34,7 @@ from mutants import CONTROLS, MUTANTS, Invocation
 
 from conformance.contract import catalogue
 from conformance.contract.profiles import PROFILES
-from conformance.server import RunningServer, start_server
 
-# the package's folder: `python tests/mutants run-many ...` runs its __main__
-MUTANTS_DIR = Path(mutants.__file__).resolve().parent
 # few generated cases: the hand-written tests catch every non-property mutant on their own
 FEW = ("--max-examples", "1")
 AREAS = {
@@ -49,6 +45,7 @@ AREAS = {
     "semantics": ("SEM",),
     "logprobs-tools": ("LOGP", "TOOL", "FMT"),
     "streaming": ("STRM",),
+    "between-requests": ("AGREE", "CONC"),
     "properties": ("PROP",),
 }
 
@@ -144,16 +141,17 @@ def problems_of(result: dict[str, Any]) -> list[str]:
     return out
 
 
-def run_group(names: list[str], tmp_path: Path, fresh: bool = False) -> list[dict[str, Any]]:
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[mutants.Hosts]:
+    """The servers of every variant, one per profile, for all the runs of this module."""
+    running = mutants.Hosts()
+    yield running
+    running.stop()
+
+
+def run_group(names: list[str], tmp_path: Path, hosts: mutants.Hosts) -> list[dict[str, Any]]:
     plan = [inv for name in names for profile in mutants.variant(name).profiles for inv in invocations(name, profile)]
-    plan_file, results_file = tmp_path / "plan.json", tmp_path / "results.json"
-    plan_file.write_text(json.dumps([{"label": i.label, "variant": i.variant, "profile": i.profile,
-                                      "args": list(i.args)} for i in plan]), encoding="utf-8")
-    done = subprocess.run([sys.executable, str(MUTANTS_DIR), "run-many", str(plan_file), str(results_file),
-                           "--report-root", str(tmp_path / "reports"), *(["--fresh"] if fresh else [])],
-                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results: list[dict[str, Any]] = json.loads(results_file.read_text(encoding="utf-8"))
+    results = mutants.run_many(plan, tmp_path / "reports", hosts=hosts)
     assert len(results) == len(plan)
     return results
 
@@ -164,8 +162,8 @@ GROUPS["controls"] = list(CONTROLS)
 
 
 @pytest.mark.parametrize("group", GROUPS)
-def test_every_mutant_is_killed_at_its_level(group: str, tmp_path: Path) -> None:
-    results = run_group(GROUPS[group], tmp_path)
+def test_every_mutant_is_killed_at_its_level(group: str, tmp_path: Path, hosts: mutants.Hosts) -> None:
+    results = run_group(GROUPS[group], tmp_path, hosts)
     problems = [p for result in results for p in problems_of(result)]
     assert not problems, "\n".join(problems)
 
@@ -206,18 +204,11 @@ def test_kill_table_is_current() -> None:
 # --- the shared interpreter gives the verdicts the command gives ----------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sgp_host() -> Iterator[RunningServer]:
-    server = start_server(mutants.MutantHost("sgp"), profile=PROFILES["sgp"])
-    yield server
-    server.stop()
-
-
 @pytest.mark.parametrize("name", ["sem_created_ms", "logp_top_unsorted", "open_refusal_403", "prop_any_role_accepted"])
-def test_real_cli_agrees_with_the_shared_interpreter(name: str, sgp_host: RunningServer, tmp_path: Path) -> None:
+def test_real_cli_agrees_with_the_shared_interpreter(name: str, hosts: mutants.Hosts, tmp_path: Path) -> None:
     for number, invocation in enumerate(invocations(name, "sgp")):
         report_dir = tmp_path / f"run{number}"
-        args = mutants.run_args(name, "sgp", sgp_host.base_url)  # run_cli adds --report-dir
+        args = mutants.run_args(name, "sgp", hosts.base_url("sgp"))  # run_cli adds --report-dir
         out = run_cli([*args, *invocation.args], report_dir, env={"SGP_API_KEY": mutants.KEY}, timeout=120)
         assert out.doc["run"]["configuration"]["account_id"] == mutants.ACCOUNT
         result = {"label": invocation.label, "variant": name, "profile": "sgp", "args": list(invocation.args),

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runs import run_cli
+from cli_runs import run_cli, run_in_process
 
 from conformance.config import Config
 from conformance.contract.profiles import OPENAI
@@ -38,12 +38,14 @@ def failed(report_dir: Path, doc: dict[str, Any]) -> set[str]:
 
 @pytest.mark.parametrize("name", RECORDED)
 def test_a_recorded_case_fails_exactly_its_rule(name: str, tmp_path: Path) -> None:
-    out = run_cli(["validate", "--profile", "openai", "--fail-on", "should", str(CASES / name)], tmp_path / "bad")
+    out = run_in_process(["validate", "--profile", "openai", "--fail-on", "should", str(CASES / name)],
+                         tmp_path / "bad")
     assert out.code == 1, out.output[-2000:]
     # the rule, and no cascade of findings that follow from it
     assert failed(out.report_dir, out.doc) == set(RECORDED[name].split()), out.output[-2000:]
     twin = name.replace(".har", ".ok.har").replace(".json", ".ok.json").replace(".sse", ".ok.sse")
-    ok = run_cli(["validate", "--profile", "openai", "--fail-on", "should", str(CASES / twin)], tmp_path / "ok")
+    ok = run_in_process(["validate", "--profile", "openai", "--fail-on", "should", str(CASES / twin)],
+                        tmp_path / "ok")
     assert ok.code == 0 and failed(ok.report_dir, ok.doc) == set(), ok.output[-2000:]
     assert ok.doc["verdict"] == "conformant"
 

@@ -3,7 +3,8 @@ in one line, writes every report, exits with the documented code and never shows
 
 Exit codes: 3 when nothing usable comes back (refused, unresolvable, TLS, silent, too slow); 1 when
 answers come back but are garbage (an HTML 502 page, resets mid-body, a body too big, an endless stream).
-Every run gets short --timeout/--stream-timeout and a hard subprocess timeout it must finish within.
+Every run gets short --timeout/--stream-timeout; the runs share the test session's interpreter
+(cli_runs.run_in_process), and one runs the command itself.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import misbehaving
 import pytest
-from cli_runs import Outcome, run_cli
+from cli_runs import Outcome, run_cli, run_in_process
 
 KEY = "sk-transport-test-0123456789"
 # short limits, so that the slowest case costs seconds: 3 unanswered requests end a run
@@ -65,8 +66,9 @@ STREAM_FINDINGS = {
 
 
 def run_against(url: str, tmp_path: Path) -> Outcome:
-    return run_cli(["run", "--base-url", url, *LIMITS], tmp_path / "reports", env={"SGP_API_KEY": KEY},
-                   timeout=HARD_TIMEOUT)
+    # in this interpreter: what is judged is the run's, not the process's (the command itself runs in
+    # test_unresolvable_plain_http_is_a_usage_error_first); --timeout bounds each request, so no hang guard
+    return run_in_process(["run", "--base-url", url, *LIMITS], tmp_path / "reports", env={"SGP_API_KEY": KEY})
 
 
 def summary_lines(out: Outcome) -> list[str]:

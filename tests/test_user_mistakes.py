@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from agreement import agree, banner, one_line, plant, read_page, snapshot
-from cli_runs import REFERENCE_KEY, Outcome, run_cli
+from cli_runs import REFERENCE_KEY, Outcome, run_cli, run_in_process
 from counting import counting_server
 
 from conformance.server import RunningServer
@@ -55,7 +55,8 @@ def test_a_wrong_target_is_a_configuration_error_that_leaves_earlier_reports(
     reports = tmp_path / "reports"
     before = plant(earlier_run.report_dir, reports)
     with counting_server("sgp") as (sgp, sgp_count), counting_server("openai") as (oai, oai_count):
-        out = run_cli(["run", *flags(sgp, oai)], reports, env=KEY_ENV, timeout=120)
+        # in this interpreter: the line and the exit code are the run's (the tests below run the command)
+        out = run_in_process(["run", *flags(sgp, oai)], reports, env=KEY_ENV)
         sent = sgp_count.count + oai_count.count
     assert out.code == 2, out.output[-3000:]
     line = one_line(out.stderr)
@@ -92,8 +93,8 @@ def test_no_key_for_a_base_url_sends_nothing(earlier_run: Outcome, tmp_path: Pat
 
 def test_an_account_the_server_refuses_is_named_and_exits_3(tmp_path: Path) -> None:
     with counting_server("sgp", account_ids=("acct-known",)) as (sgp, count):
-        out = run_cli(["run", "--base-url", sgp.base_url, "--account-id", "acct-not-known"],
-                      tmp_path / "reports", env=KEY_ENV, timeout=120)
+        out = run_in_process(["run", "--base-url", sgp.base_url, "--account-id", "acct-not-known"],
+                             tmp_path / "reports", env=KEY_ENV)
         sent = count.count
     doc = agree(out)
     assert out.code == 3 and doc["verdict"] == "key refused", out.output[-3000:]
@@ -109,8 +110,8 @@ def test_an_account_the_server_refuses_is_named_and_exits_3(tmp_path: Path) -> N
 def test_the_same_run_with_a_known_account_is_judged(tmp_path: Path) -> None:
     # the control of the case above: the server and the key are fine, only the account was wrong
     with counting_server("sgp", account_ids=("acct-known",)) as (sgp, _):
-        out = run_cli(["run", "--base-url", sgp.base_url, "--account-id", "acct-known", "-k", "BASIC-001 or HDR-002"],
-                      tmp_path / "reports", env=KEY_ENV, timeout=120)
+        out = run_in_process(["run", "--base-url", sgp.base_url, "--account-id", "acct-known", "-k",
+                              "BASIC-001 or HDR-002"], tmp_path / "reports", env=KEY_ENV)
     doc = agree(out)
     assert out.code == 0 and doc["verdict"] == "partial", out.output[-3000:]
     assert {r["id"] for r in doc["results"] if r["status"] == "pass"} == {"BASIC-001", "HDR-002"}

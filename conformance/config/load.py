@@ -125,6 +125,8 @@ def validate(config: Config) -> None:
         claims.check(config.without, config.claims)
     except claims.UnknownClaim as exc:
         raise ConfigError(str(exc)) from None
+    if config.concurrency_probe is not None and not 0 <= config.concurrency_probe <= 64:
+        raise ConfigError("--concurrency-probe must be between 0 (no probe) and 64")
     if config.rate_limit < 0 or config.retries < 0:
         raise ConfigError("--rate-limit and --retries cannot be negative")
     if config.base_url is not None:

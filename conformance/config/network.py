@@ -21,6 +21,7 @@ or listed in secret_headers) is a secret of the run, scrubbed by value from ever
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -299,8 +300,9 @@ def _load_cas(path: str, where: str, fix: str) -> ssl.SSLContext:
         if target.is_dir():
             if where == "--ca-bundle":
                 raise ConfigError(f"--ca-bundle {path} is a directory: give a PEM file of CA certificates")
-            return ssl.create_default_context(capath=path)
-        return ssl.create_default_context(cafile=path)
+            return _context(path, True, None)
+        found = target.stat()
+        return _context(path, False, (found.st_mtime_ns, found.st_size))
     except ssl.SSLError as exc:
         raise ConfigError(f"{where} {path} holds no PEM CA certificate ({exc.reason or exc}): {fix}") from None
     except OSError as exc:
@@ -323,9 +325,22 @@ def ssl_context(config: Config, env: Mapping[str, str] | None = None) -> ssl.SSL
     for variable in CA_VARIABLES:
         if env.get(variable):
             return _load_cas(env[variable], variable, f"fix or unset {variable}, or give --ca-bundle")
+    return _certifi_context()
+
+
+def _certifi_context() -> ssl.SSLContext:
     import certifi
 
-    return ssl.create_default_context(cafile=certifi.where())
+    return _context(certifi.where(), False, None)
+
+
+@functools.lru_cache(maxsize=8)
+def _context(path: str, is_dir: bool, version: tuple[int, int] | None) -> ssl.SSLContext:
+    """The context trusting the CAs of a PEM file (or a directory), loaded once per process and version of
+    the file (its mtime and size): loading a system bundle takes 60-100 ms, and a run builds several
+    clients (a test session, many runs). The context is only read once made, so the clients share it."""
+    del version  # part of the cache key only: a file changed since is loaded anew
+    return ssl.create_default_context(capath=path) if is_dir else ssl.create_default_context(cafile=path)
 
 
 def tls_fix(reason: str) -> str:

@@ -16,6 +16,8 @@ from conformance.secret_forms import MASK, is_secret_name
 DEPTHS = ("smoke", "standard", "deep")
 # the default request budget per depth: above what each plans (about 30, 160 and 1170 requests)
 BUDGETS = {"smoke": 100, "standard": 500, "deep": 1500}
+# the concurrency probe's overlapping requests per depth: smoke keeps within its 30 requests without one
+PROBE_SIZES = {"smoke": 0, "standard": 4, "deep": 8}
 FAIL_ON = ("must", "should")
 JUNIT_SHOULD = ("failure", "skip", "pass")
 ENV_VARS = {
@@ -50,6 +52,9 @@ class Config:
     max_requests: int | None = None
     rate_limit: float = 0.0
     concurrency: int = 1
+    # overlapping requests the concurrency probe sends (CONC-*), each also sent alone; None: the depth's
+    # (PROBE_SIZES); 0: no probe
+    concurrency_probe: int | None = None
     retries: int = 2
     max_retry_wait: float = 30.0
     depth: str = "standard"
@@ -103,6 +108,12 @@ class Config:
     def junit_should_as(self) -> str:
         """How junit.xml shows a SHOULD failure: as the exit code treats it unless --junit-should says."""
         return self.junit_should or ("failure" if self.fail_on == "should" else "skip")
+
+    def probe_size(self) -> int:
+        """How many overlapping requests the concurrency probe sends (it sends each alone too)."""
+        if self.concurrency_probe is not None:
+            return self.concurrency_probe
+        return PROBE_SIZES[self.depth]
 
     def property_examples(self) -> int:
         if self.max_examples is not None:

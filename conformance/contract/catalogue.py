@@ -256,6 +256,18 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "OpenAI API reference", "request-top-logprobs"),
     _r("LOGP-005", SHOULD, "top_logprobs are sorted by logprob, highest first.",
        "OpenAI API reference", "request-top-logprobs"),
+    # logprobs against usage and against their own alternatives (issue 25). LOGP-006: the count is SHOULD,
+    # as usage may count tokens that carry no logprob entry (reasoning tokens, where a server does not give
+    # completion_tokens_details); LOGP-007/008 only at temperature 0, where the chosen token is the likeliest
+    # one, and whether logprobs are taken before or after penalties and biases is open
+    _r("LOGP-006", SHOULD, "With logprobs and n = 1, a choice without tool calls has one logprobs.content entry "
+       "per completion token (usage.completion_tokens, less reasoning_tokens).",
+       f"{C} Request body (logprobs); Response (usage)", "logprob-consistency"),
+    _r("LOGP-007", SHOULD, "At temperature 0, each chosen token's logprob is at least the lowest of its "
+       "top_logprobs.", "OpenAI API reference (top_logprobs: the most likely tokens)", "logprob-consistency"),
+    _r("LOGP-008", INFO, "At temperature 0, each chosen token is the most likely of its top_logprobs (MUST "
+       "when greedy-logprobs is claimed).", "OpenAI API reference (top_logprobs); open (before or after "
+       "processing)", "logprob-consistency"),
     # tools
     _r("TOOL-001", MUST, "With tool_choice \"required\", the message carries tool_calls.",
        "OpenAI API reference", "request-tool-choice"),
@@ -314,6 +326,28 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("STRM-022", SHOULD, "The openai SDK's own stream accumulator (ChatCompletionStreamState) assembles every "
        "stream into a valid completion equal to the suite's assembly.",
        f"{C} Streaming; openai SDK (lib/streaming/chat)", "streaming-client-assembly", openai=MUST),
+    # one request streamed and answered whole (issue 25): `stream` changes the delivery, not the answer, but
+    # sampling is deterministic only on a best-effort basis; a different structure (a tool call in one only,
+    # another kind of finish) at temperature 0 and the same seed is more than sampling noise: SHOULD
+    _r("AGREE-001", INFO, "The same seeded temperature-0 request, streamed and answered whole, gives the same "
+       "content, tool calls, finish reasons, usage and logprob tokens (MUST when deterministic is claimed).",
+       f"{C} Request body (seed: best effort; stream)", "stream-agreement"),
+    _r("AGREE-002", SHOULD, "The same seeded temperature-0 request, streamed and answered whole, has the same "
+       "structure: tool calls in both or in neither, the same finish_reason per choice.",
+       f"{C} Request body (stream); OpenAI API reference (seed)", "stream-agreement"),
+    # overlapping requests (issue 25)
+    _r("CONC-001", MUST, "No request sent while others are in flight gets a 5xx, a reset or a timeout that the "
+       "same request sent alone did not get.", "RFC 9110 §15.6 (a 5xx is the server's failure)", "concurrency"),
+    _r("CONC-002", MUST, "An answer given while others are in flight passes every MUST check its one-at-a-time "
+       "twin passed (a finding is reported under its own rule, marked \"under overlap only\").",
+       f"{C} Response; {C} Streaming", "concurrency"),
+    # the contract gives `id` as a string and nothing more; OpenAI calls it "a unique identifier"
+    _r("CONC-003", SHOULD, "Overlapping requests get distinct response ids.",
+       "OpenAI API reference (id: a unique identifier)", "concurrency"),
+    _r("CONC-004", MUST, "No answer carries the marker of another overlapping request; where the model echoes "
+       "its prompt, or deterministic is claimed, each answer equals its one-at-a-time twin.",
+       f"{C} Response (an answer to its request)",
+       "concurrency"),
     # property-based
     _r("PROP-001", MUST, "Generated valid requests get 2xx and pass every response check.",
        "schemas/openapi.json", "generated-requests"),
@@ -362,6 +396,8 @@ FEATURE_OF: dict[str, str] = {
     **dict.fromkeys(("SEM-002", "SEM-011"), "n"),
     "FMT-001": "json_object",
     "SEM-010": "stop",
+    **dict.fromkeys(("LOGP-006", "LOGP-007", "LOGP-008"), "logprobs"),
+    **dict.fromkeys(("AGREE-001", "AGREE-002"), "streaming"),
 }
 # the open point each rule checks, as the choice (claims.CHOICES) that makes it MUST when claimed
 CHOICE_OF: dict[str, str] = {
@@ -391,6 +427,8 @@ CHOICE_OF: dict[str, str] = {
     **dict.fromkeys(("STRM-005", "CLIENT-002"), "sgp-closes-stream"),
     "CLIENT-004": "sdk-strict-types",
     "SEM-009": "deterministic",
+    "AGREE-001": "deterministic",
+    "LOGP-008": "greedy-logprobs",
 }
 REQUIREMENTS = tuple(replace(r, feature=FEATURE_OF.get(r.id), choice=CHOICE_OF.get(r.id)) for r in REQUIREMENTS)
 

@@ -65,6 +65,8 @@ CHOICES: dict[str, str] = {
     "sdk-strict-types": "responses and chunks validate against the SDK's own response types (strict mode)",
     "deterministic": "the same request with a seed and temperature 0 gives the same content "
                      "(and a stream assembles to what the whole response says)",
+    "greedy-logprobs": "at temperature 0, each chosen token is the likeliest of its top_logprobs (logprobs "
+                       "taken after penalties and biases)",
 }
 
 

@@ -191,10 +191,10 @@ def lax_scalars(body: Any) -> Any:
     true), so a body whose only fault is such a type is seen as the valid body the server reads."""
     if not isinstance(body, dict):
         return body
-    properties = schema_store.load(REQUEST_SCHEMA)["properties"]
+    types = schema_store.parameter_types(REQUEST_SCHEMA)
     out = dict(body)
     for key, value in body.items():
-        kind = properties.get(key, {}).get("type")
+        kind = types.get(key)
         if isinstance(kind, str) and kind in ("integer", "number", "boolean"):
             out[key] = _coerced(value, kind)
     return out

@@ -13,6 +13,7 @@ ships) beside the reference, and the matrix gives the reference as text.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -104,11 +105,18 @@ def tidy_environment(environment: Mapping[str, Any]) -> dict[str, Any]:
 
 def _local_prefixes() -> list[tuple[str, str]]:
     """Absolute paths of this machine that may show in pytest's text, and what they become in the page."""
+    return list(_prefixes(str(Path.home())))
+
+
+@functools.cache
+def _prefixes(home: str) -> tuple[tuple[str, str], ...]:
+    # computed once per home directory: sysconfig.get_paths() costs a millisecond and every test's log
+    # passes through here (a tenth of a mutation-matrix run's CPU before it was kept)
     package_root = str(Path(__file__).resolve().parents[2])
     found = {package_root: "", sys.prefix: "<python>", sys.base_prefix: "<python>",
-             sysconfig.get_paths().get("purelib", ""): "", str(Path.home()): "~"}
+             sysconfig.get_paths().get("purelib", ""): "", home: "~"}
     usable = [(prefix.rstrip(os.sep), shown) for prefix, shown in found.items() if len(prefix.rstrip(os.sep)) > 1]
-    return sorted(usable, key=lambda pair: -len(pair[0]))
+    return tuple(sorted(usable, key=lambda pair: -len(pair[0])))
 
 
 def strip_local_paths(text: str) -> str:

@@ -107,8 +107,9 @@ class ResultsCollector:
     def result(self, req_id: str) -> Result:
         if req_id not in self.results:
             req = catalogue.get(req_id)
-            self.results[req_id] = Result(req.id, req.level_for(self.run.profile.name), req.statement, req.source,
-                                          req.contract)
+            # a choice the server claims (--claim) is judged at MUST
+            level = req.level_for(self.run.profile.name, self.run.config.claims)
+            self.results[req_id] = Result(req.id, level, req.statement, req.source, req.contract)
             entry = self.accepted.get(req_id)
             if entry is not None:
                 self.results[req_id].baseline = {

@@ -90,6 +90,27 @@ class AccessLog:
             self.write(f"{scope.get('method', '-')} {scope.get('path', '-')} {shown} {elapsed_ms:.1f} ms")
 
 
+class ConcurrencyLimit:
+    """Handles at most `limit` HTTP requests at once, each until its answer is sent whole (a stream: its last
+    event); the others wait in arrival order. Waiting is the server's business: a client sees a slower
+    answer, never a different one (CONC-001..004 hold at any limit)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        # created in the server's event loop, on the first request
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.limit)
+        async with self._slots:
+            await self.app(scope, receive, send)
+
+
 def _error_response(error: errors.ApiError) -> JSONResponse:
     return JSONResponse(error.body, status_code=error.status, headers=error.headers or None)
 
@@ -190,4 +211,5 @@ def create_app(settings: ServerSettings) -> ASGIApp:
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )
     # outside Starlette, so that even the 500 of its ServerErrorMiddleware carries a request id
-    return RequestIdMiddleware(app)
+    wrapped: ASGIApp = RequestIdMiddleware(app)
+    return ConcurrencyLimit(wrapped, settings.max_concurrency) if settings.max_concurrency else wrapped

@@ -36,6 +36,16 @@ def _latency(text: str) -> int:
     return value
 
 
+def _concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of requests: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"max concurrency must be >= 0 (0: no limit), got {value}")
+    return value
+
+
 def build_parser(prog: str = "sgp-conformance serve") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -71,6 +81,10 @@ def build_parser(prog: str = "sgp-conformance serve") -> argparse.ArgumentParser
     )
     parser.add_argument(
         "--latency-ms", type=_latency, default=0, metavar="N", help="wait N ms before each answer (default 0)"
+    )
+    parser.add_argument(
+        "--max-concurrency", type=_concurrency, default=0, metavar="N",
+        help="handle at most N requests at once, a stream until its last event; the rest wait (default: no limit)"
     )
     parser.add_argument("--certfile", metavar="PEM", help="serve https with this certificate chain (PEM)")
     parser.add_argument("--keyfile", metavar="PEM", help="the private key of --certfile, if not inside it")
@@ -116,6 +130,7 @@ def serve_main(argv: list[str] | None = None, prog: str = "sgp-conformance serve
         account_ids=tuple(args.account_ids) or (DEFAULT_ACCOUNT,),
         models=tuple(args.models or DEFAULT_MODELS),
         latency_ms=args.latency_ms,
+        max_concurrency=args.max_concurrency,
     )
 
     def announce(url: str) -> None:

@@ -21,6 +21,9 @@ class ServerSettings:
     # empty: any model name is accepted
     models: tuple[str, ...] = DEFAULT_MODELS
     latency_ms: int = 0
+    # requests handled at once (a stream counts until its last event); later ones wait their turn, as on a
+    # server with a fixed number of model slots; 0: no limit
+    max_concurrency: int = 0
 
     def __post_init__(self) -> None:
         # tuples, not lists: the settings are hashable so test fixtures can cache a server per settings
@@ -33,3 +36,5 @@ class ServerSettings:
             raise ValueError("ServerSettings.api_keys needs at least one non-empty key")
         if self.latency_ms < 0:
             raise ValueError("ServerSettings.latency_ms must be >= 0")
+        if self.max_concurrency < 0:
+            raise ValueError("ServerSettings.max_concurrency must be >= 0")

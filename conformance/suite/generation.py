@@ -9,6 +9,8 @@ count them before anything is sent.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -22,6 +24,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, assume, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
 from schemathesis import GenerationMode
 from schemathesis.openapi import from_dict
 
@@ -194,7 +197,7 @@ def selected_coverage(profile_name: str, depth: str) -> tuple[list[Any], list[An
         return [], []
     positive, negative = [], []
     types_seen: set[str] = set()
-    properties = schema_store.load("chat-completion-request")["properties"]
+    types = schema_store.parameter_types("chat-completion-request")
     for case in coverage_cases(profile_name):
         parameter, what = _top_level(case.description)
         keep = depth == "deep"
@@ -206,7 +209,7 @@ def selected_coverage(profile_name: str, depth: str) -> tuple[list[Any], list[An
         if not keep and parameter is not None and what in NEGATIVE_BOUNDS:
             keep = True
         elif not keep and parameter is not None and what == "Incorrect type":
-            kind = json.dumps(properties.get(parameter, {}).get("type"))
+            kind = json.dumps(types.get(parameter))
             keep = kind not in types_seen
             types_seen.add(kind)
         if keep:
@@ -338,30 +341,83 @@ MODES = {"positive": GenerationMode.POSITIVE, "negative": GenerationMode.NEGATIV
 PREPARE = {"positive": positive_case, "negative": negative_case}
 
 
-def hypothesis_settings(config: Config, shrink: bool = True) -> settings:
-    """Hypothesis's settings for a run's generated cases: `property_examples()` cases, no database, no
-    deadline; shrinking (the minimal failing example) except at smoke depth or where `shrink` is False."""
+def hypothesis_settings(config: Config, shrink: bool = True, database: ExampleDatabase | None = None,
+                        saved_only: bool = False) -> settings:
+    """Hypothesis's settings for a run's generated cases: `property_examples()` cases, no deadline, no
+    database unless given one; shrinking (the minimal failing example) except at smoke depth or where
+    `shrink` is False. `saved_only` replays what `database` holds and draws nothing new."""
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
     if shrink and config.depth != "smoke":
         phases.append(Phase.shrink)
-    return settings(max_examples=config.property_examples(), deadline=None, database=None,
+    if saved_only:
+        phases = [Phase.reuse]
+    return settings(max_examples=config.property_examples(), deadline=None, database=database,
                     phases=phases, suppress_health_check=list(HealthCheck), print_blob=False)
 
 
 def run_hypothesis(config: Config, strategy: st.SearchStrategy[Any], test: Callable[[Any], None],
-                   shrink: bool = True) -> None:
+                   shrink: bool = True, database: ExampleDatabase | None = None,
+                   saved_only: bool = False) -> None:
     """Run `test(case)` over the cases Hypothesis draws from `strategy` with the run's seed (config.seed):
-    every pass of a run, in any process, draws the same cases."""
-    wrapped = seed(config.seed)(hypothesis_settings(config, shrink)(given(case=strategy)(test)))
+    every pass of a run, in any process, draws the same cases. With a `database`, each smaller failing
+    example Hypothesis finds is saved there; `saved_only` replays those (smallest first) and draws nothing."""
+    chosen = hypothesis_settings(config, shrink, database, saved_only)
+    if database is None:
+        wrapped = seed(config.seed)(chosen(given(case=strategy)(test)))
+    else:  # @seed turns the database off; settings applied over it keep the one given
+        wrapped = chosen(seed(config.seed)(given(case=strategy)(test)))
     with reproducible():
         wrapped()
+
+
+# the cases `draw` made in this process, by what they are made of (`_drawn_key`): a process that runs the
+# suite many times with one seed (a test session judging many servers) draws them once
+_DRAWN: dict[tuple[Any, ...], list[Any]] = {}
+_DRAWN_MAX = 16
+
+
+# the settings that say where and how requests go, and what becomes of the results: nothing drawn depends on
+# them. Every other field is part of a drawing's key, so a setting added later is kept apart by default.
+_NOT_DRAWN_FROM = frozenset({
+    "base_url", "api_key", "account_id", "profile", "timeout", "stream_timeout", "max_body_bytes",
+    "max_requests", "rate_limit", "concurrency", "retries", "max_retry_wait", "fail_on", "report_dir", "keep",
+    "allow_insecure_http", "baseline", "clients", "dry_run", "secret_headers", "junit_should", "proxy",
+    "ca_bundle", "insecure", "headers"})
+
+
+def _drawn_key(mode: str, profile: Profile, config: Config) -> tuple[Any, ...] | None:
+    """Everything the cases of `draw` depend on: the strategy (mode, profile), Hypothesis's seed and
+    settings, and the configuration but for where requests go and what becomes of the results. None without
+    a seed (nothing to reuse: each run draws its own)."""
+    if config.seed is None:
+        return None
+    drawn_from = tuple((f.name, repr(getattr(config, f.name))) for f in dataclasses.fields(config)
+                       if f.name not in _NOT_DRAWN_FROM)
+    return (mode, profile, config.property_examples(), drawn_from)
 
 
 def draw(mode: str, profile: Profile, config: Config,
          each: Callable[[Any], None] | None = None) -> list[Any]:
     """The random cases of `mode` ("positive" or "negative") as they are sent, in the order drawn: what the
     judging pass of the property tests would draw, without sending anything. `each(case)` is called on
-    every case as it is drawn (the generator process streams them so)."""
+    every case as it is drawn (the generator process streams them so). The same seed draws the same cases
+    (`reproducible`), so a second draw of the same key in this process returns copies of the first's."""
+    key = _drawn_key(mode, profile, config)
+    if key is not None and key in _DRAWN:
+        again = copy.deepcopy(_DRAWN[key])
+        for body in again:
+            if each is not None:
+                each(body)
+        return again
+    drawn = _draw(mode, profile, config, each)
+    if key is not None:
+        if len(_DRAWN) >= _DRAWN_MAX:
+            _DRAWN.pop(next(iter(_DRAWN)))
+        _DRAWN[key] = copy.deepcopy(drawn)
+    return drawn
+
+
+def _draw(mode: str, profile: Profile, config: Config, each: Callable[[Any], None] | None) -> list[Any]:
     prepare = PREPARE[mode]
     drawn: list[Any] = []
 

@@ -35,10 +35,11 @@ def planned_scenarios(items: Iterable[pytest.Item]) -> list[tuple[str, tuple[str
 
 
 def request_plan(planned: list[tuple[str, tuple[str, ...]]], examples: int,
-                 boundaries: dict[str, int] | None = None) -> tuple[list[tuple[str, int, str]], int]:
+                 boundaries: dict[str, int] | None = None, probe: int = 0) -> tuple[list[tuple[str, int, str]], int]:
     """Per requirement: the requests it adds and what they are; and the total at most (what --dry-run
     prints). A scenario shared by several requirements is sent once; property tests add `examples` random
-    cases each and their `boundaries` (the coverage phase's cases, see generation.selected_coverage)."""
+    cases each and their `boundaries` (the coverage phase's cases, see generation.selected_coverage); the
+    first CONC requirement adds the concurrency probe's `probe` overlapping requests and their twins."""
     boundaries = boundaries or {}
     sent: set[str] = set()
     total = 0
@@ -46,14 +47,20 @@ def request_plan(planned: list[tuple[str, tuple[str, ...]]], examples: int,
     for req_id, scenarios in planned:
         new = [s for s in scenarios if s not in sent]
         sent.update(new)
-        generated = GENERATED.get(req_id, 0) * examples + boundaries.get(req_id, 0)
-        count = len(new) + generated
-        total += count
         shared = len(scenarios) - len(new)
+        generated = GENERATED.get(req_id, 0) * examples + boundaries.get(req_id, 0)
+        probed = 0
+        if req_id.startswith("CONC-") and probe and "concurrency probe" not in sent:
+            sent.add("concurrency probe")
+            probed = 2 * probe
+        count = len(new) + generated + probed
+        total += count
         what = ", ".join(new) if new else "-"
         if generated:
             what = (f"up to {generated} generated request(s): {boundaries.get(req_id, 0)} at the parameters' "
                     f"bounds (coverage phase), {GENERATED.get(req_id, 0) * examples} random")
+        if probed:
+            what = f"concurrency probe: {probe} request(s) one at a time, then the same {probe} at once"
         rows.append((req_id, count, what + (f" (+{shared} shared)" if shared else "")))
     return rows, total
 
@@ -86,7 +93,7 @@ class Collector:
                 continue
             keep.append(item)
             if req_id is not None:
-                level = catalogue.get(req_id).level_for(profile)
+                level = catalogue.get(req_id).level_for(profile, self.run.config.claims)
                 item.user_properties.append(("requirement", req_id))
                 item.user_properties.append(("level", level))
                 entry = accepted.get(req_id)
@@ -115,6 +122,11 @@ class Collector:
         to pay for it (not on an xdist worker: with xdist the cores are taken already)."""
         run = self.run
         modes = {mode for i in items if not i.get_closest_marker("skip") for mode in DRAWS.get(requirement_of(i), ())}
+        if (modes and not run.halted and run.ahead is None and not worth_it(run.config) and run.config.concurrency > 1
+                and not hasattr(self.config, "workerinput")):
+            # (not on an xdist worker: every worker collects every test, one of them runs the property tests)
+            self._draw_while_prefetching(sorted(modes, key=ORDER.index))
+            return
         if not modes or run.halted or run.ahead is not None or not worth_it(run.config):
             return
         if hasattr(self.config, "workerinput"):
@@ -123,10 +135,28 @@ class Collector:
             run.config.seed = random.SystemRandom().randrange(1, 2**31)
         run.ahead = Ahead(run.config, run.profile.name, modes=sorted(modes, key=ORDER.index))
 
+    def _draw_while_prefetching(self, modes: list[str]) -> None:
+        """Draw the random cases here and now, while the scenarios just prefetched are in flight: with
+        requests overlapping (--concurrency > 1) a run waits on the target, and drawing later, in the property
+        tests, left nothing in flight for as long as drawing takes (a second or two per mode). The cases are
+        kept (generation.draw, by seed) for the property tests, which draw the same ones; where drawing fails
+        here, they draw (and report) it themselves."""
+        from conformance.suite.generation import draw
+
+        run = self.run
+        if run.config.seed is None:
+            run.config.seed = random.SystemRandom().randrange(1, 2**31)
+        for mode in modes:
+            try:
+                draw(mode, run.profile, run.config)
+            except Exception:  # the property test draws again, and says what failed
+                return
+
     def print_plan(self, planned: list[tuple[str, tuple[str, ...]]]) -> None:
         """The requests of the run, per requirement; a scenario shared by several is sent once."""
         writer = self.config.pluginmanager.get_plugin("terminalreporter")
-        rows, total = request_plan(planned, self.run.config.property_examples(), self.run.boundaries())
+        rows, total = request_plan(planned, self.run.config.property_examples(), self.run.boundaries(),
+                                   self.run.config.probe_size())
         lines = [f"planned requests ({self.run.profile.name} profile, depth {self.run.config.depth}):"]
         lines += [f"  {req_id:<10} {count:>4}  {what}" for req_id, count, what in rows]
         lines.append(f"total: {total} request(s) at most, budget {self.run.config.max_requests} (--max-requests)")

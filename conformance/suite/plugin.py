@@ -49,6 +49,7 @@ OPTION_FIELDS = {
     "max-requests": ("hard cap on requests sent", int),
     "rate-limit": ("requests per second at most", float),
     "concurrency": ("requests in flight at once when scenarios are fetched", int),
+    "concurrency-probe": ("overlapping requests of the concurrency probe (CONC-*); 0: none", int),
     "retries": ("retries of a 429/503 answer, honouring Retry-After", int),
     "depth": ("smoke, standard (default) or deep", str),
     "fail-on": ("must (default) or should: the level that fails the run", str),

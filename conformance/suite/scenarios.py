@@ -106,6 +106,32 @@ def _upper_case(ctx: Context) -> dict[str, str]:
     return {k.upper(): v for k, v in ctx.headers().items()}
 
 
+def _agree(ctx: Context, **extra: Any) -> dict[str, Any]:
+    return ctx.body(seed=7, temperature=0, logprobs=True, top_logprobs=2, **extra)
+
+
+def _agree_tools(ctx: Context, **extra: Any) -> dict[str, Any]:
+    return ctx.body(seed=7, temperature=0, messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+                    tools=[WEATHER_TOOL], tool_choice="auto", max_tokens=max(ctx.config.max_tokens, 32), **extra)
+
+
+def overlap_marker(position: int) -> str:
+    """The marker of the concurrency probe's request at `position`: one word, per run, that no other
+    marker contains."""
+    return f"zq{PROBE}k{position}q"
+
+
+def overlap_request(ctx: Context, position: int, when: str) -> RequestSpec:
+    """The concurrency probe's request at `position`, sent `when` ("alone" or "together"): its marker first
+    in the prompt (an echoing model repeats it), seeded at temperature 0; every second one streamed."""
+    stream = position % 2 == 1
+    extra: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+    body = ctx.body(messages=[{"role": "user", "content": f"{overlap_marker(position)} {PROMPT}"}], seed=7,
+                    temperature=0, **extra)
+    headers = ctx.stream_headers() if stream else ctx.headers()
+    return _json(f"overlap_{position}_{when}", ctx, body, headers, stream=stream)
+
+
 Builder = Callable[[Context], RequestSpec]
 
 
@@ -187,6 +213,14 @@ BUILDERS: dict[str, Builder] = {
         tool_choice={"type": "function", "function": {"name": WEATHER_TOOL["function"]["name"]}},
         response_format={"type": "text"}, stream_options={"include_usage": True},
         max_tokens=max(c.config.max_tokens, 32), stream=True), c.stream_headers(), stream=True),
+    # one request answered whole and streamed (AGREE-001/002, LOGP-006..008): seeded, temperature 0, with
+    # logprobs and the usage chunk, so every field the two deliveries share can be compared
+    "agree_whole": lambda c: _json("agree_whole", c, _agree(c)),
+    "agree_stream": lambda c: _json("agree_stream", c, _agree(c, stream=True, stream_options={"include_usage": True}),
+                                    c.stream_headers(), stream=True),
+    "agree_tools_whole": lambda c: _json("agree_tools_whole", c, _agree_tools(c)),
+    "agree_tools_stream": lambda c: _json("agree_tools_stream", c, _agree_tools(
+        c, stream=True, stream_options={"include_usage": True}), c.stream_headers(), stream=True),
     # "4" is in the prompt's answer (a model counting to 40) and in the reference server's echo of it
     "stop": lambda c: _json("stop", c, c.body(stop=["4"], max_tokens=max(c.config.max_tokens, 32))),
     # streams are held to the same rules of auth and validation as plain answers
@@ -234,6 +268,10 @@ OWNERS: dict[str, str] = {
     "json_object": "FMT-001",
     "stream": "STRM-001",
     "stream_tools": "STRM-020",
+    "agree_whole": "AGREE-002",
+    "agree_stream": "AGREE-002",
+    "agree_tools_whole": "AGREE-002",
+    "agree_tools_stream": "AGREE-002",
 }
 # the requests that ought to be refused: a 5xx to any of them is ERR-005's
 SHOULD_REFUSE: tuple[str, ...] = (

@@ -14,15 +14,18 @@ own requirement too. Auth is tested once in test_auth.py, never re-sent per case
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
+import unittest
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import assume
+from hypothesis.database import InMemoryExampleDatabase
 
 from conformance.checks import Violation, errors, findings, response
 from conformance.contract import catalogue
@@ -39,6 +42,13 @@ from conformance.transport.exchange import Exchange, RequestSpec
 SHRINK_REQUESTS = 10
 
 
+class AllowanceSpent(BaseException):
+    """The search for a minimal failing example needs a new request and may send no more: raised through
+    Hypothesis (a BaseException, so not taken for a failure of the case) to end the search there. Each
+    candidate Hypothesis tries is drawn from the schema anew, so going on once nothing new may be sent would
+    cost CPU and could only find what is already in the cache."""
+
+
 class Cases:
     """Sends generated bodies once each: Hypothesis replays and shrinks from this cache, not the target."""
 
@@ -50,6 +60,8 @@ class Cases:
         self.throttled = 0
         # new requests the search for a minimal failing example may still send (None: no limit)
         self.allowance: int | None = None
+        # whether a case that needs a request past the allowance ends the search (AllowanceSpent)
+        self.stop_when_spent = True
 
     encode = staticmethod(encode)
 
@@ -65,7 +77,11 @@ class Cases:
         if raw is None:
             return None
         if raw not in self.seen:
-            if self.out_of_budget or self.allowance == 0:
+            if self.out_of_budget:
+                return None
+            if self.allowance == 0:
+                if self.stop_when_spent:
+                    raise AllowanceSpent
                 return None
             if self.allowance is not None:
                 self.allowance -= 1
@@ -207,10 +223,20 @@ def explore(run: Run, outcome: Exploration, bodies: list[Any], mode: str,
         if found:
             raise AssertionError(_describe(exchange, run, found))
 
-    # shrinking sends a new request per candidate: bounded, so a fault found costs the rest of the run little
+    # shrinking sends a new request per candidate: bounded, so a fault found costs the rest of the run little.
+    # Hypothesis saves each smaller failing example it finds in `saved`; once the allowance is spent, the
+    # search ends (AllowanceSpent) and the smallest saved example is replayed from the cache to report it.
     cases.allowance = max(SHRINK_REQUESTS, run.config.property_examples() // 5)
+    saved = InMemoryExampleDatabase()
+    strategy = operation(run.profile.name).as_strategy(MODES[mode])
     try:
-        run_hypothesis(run.config, operation(run.profile.name).as_strategy(MODES[mode]), check)
+        try:
+            run_hypothesis(run.config, strategy, check, database=saved)
+        except AllowanceSpent:
+            # the case the search stopped on is saved too: replayed, it needs a request, so it passes unsent
+            cases.stop_when_spent = False
+            with contextlib.suppress(unittest.SkipTest):  # nothing saved: the first failure found stands
+                run_hypothesis(run.config, strategy, check, database=saved, saved_only=True)
     except AssertionError as exc:
         # Hypothesis's minimal failing example replaces the first one found
         outcome.failure = str(exc)

@@ -8,12 +8,13 @@ client stops sending, so a dead target costs one timeout, not one per test.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import math
 import ssl
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
@@ -265,6 +266,46 @@ class Client:
         with self._in_flight:
             return self._transfer(spec)
 
+    def send_together(self, specs: Sequence[RequestSpec]) -> list[Exchange]:
+        """Send `specs` at once, each on its own thread and connection, so that they overlap at the target
+        (the concurrency probe, conformance.suite.concurrency). Each request takes the budget and waits for
+        the rate limit like any other, but not for the bound on requests in flight (--concurrency), which
+        would send them one at a time; none is retried, since a 429 or 503 under overlap is what is judged.
+        Raises BudgetExhausted, sending nothing, when the budget cannot pay for all of them."""
+        with self._lock:
+            if self.stats.sent + len(specs) > self._budget:
+                raise BudgetExhausted(f"request budget of {self.config.max_requests} reached (--max-requests)")
+            self.stats.sent += len(specs)
+        if self.dead:
+            return [Exchange(s.scenario, s.url or self.url, s, None, error=self.dead, error_kind="connect")
+                    for s in specs]
+        start = threading.Barrier(len(specs))
+        limits = httpx.Limits(max_connections=len(specs))
+        timeout = httpx.Timeout(self.config.timeout, connect=min(self.config.timeout, 10.0))
+        results: list[Exchange | None] = [None] * len(specs)
+        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                          headers={"user-agent": USER_AGENT},
+                          transport=http_transport(self.config, self.url, limits=limits)) as http:
+
+            def one(position: int) -> None:
+                self._limiter.wait()
+                # a slow rate limit breaks the barrier: the requests then overlap as far as it lets them
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    start.wait(timeout=max(self.config.timeout, 1.0))
+                exchange, _ = self._transfer_once(specs[position], retried=True, http=http)
+                self.count_status(exchange)
+                results[position] = exchange
+
+            threads = [threading.Thread(target=one, args=(i,), name=f"sgp-overlap-{i}") for i in range(len(specs))]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        done = [r for r in results if r is not None]
+        for exchange in done:
+            self.record(exchange)
+        return done
+
     def _transfer(self, spec: RequestSpec) -> Exchange:
         exchange, unanswered_exc = self._transfer_once(spec)
         if unanswered_exc is not None:
@@ -276,11 +317,14 @@ class Client:
         self.count_status(exchange)
         return exchange
 
-    def _transfer_once(self, spec: RequestSpec, retried: bool = False) -> tuple[Exchange, Exception | None]:
-        """One attempt; also returns the exception when the server closed the connection before any byte of
-        an answer and this was the first attempt (the caller sends the request again once)."""
+    def _transfer_once(self, spec: RequestSpec, retried: bool = False,
+                       http: httpx.Client | None = None) -> tuple[Exchange, Exception | None]:
+        """One attempt (on `http`, by default the run's client); also returns the exception when the server
+        closed the connection before any byte of an answer and this was the first attempt (the caller sends
+        the request again once)."""
         url = spec.url or self.url
-        request = self._http.build_request(spec.method, url, headers=spec.headers, content=spec.body)
+        http = http or self._http
+        request = http.build_request(spec.method, url, headers=spec.headers, content=spec.body)
         started = time.monotonic()
         deadline = started + (self.config.stream_timeout if spec.stream else self.config.timeout * 3)
         status, headers, cut, error, kind = 0, [], None, None, None
@@ -288,7 +332,7 @@ class Client:
         chunks: list[bytes] = []
         late = False
         try:
-            response = self._http.send(request, stream=True)
+            response = http.send(request, stream=True)
             status, headers = response.status_code, list(response.headers.multi_items())
             headers_at = time.monotonic()
             try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from . import between as _between
 from .core import BOTH, OPENAI, SGP, Call, Mutant, Reply, json_reply
 from .hooks import _sse_text, _status, both, chunk_each, on_body, on_chunks, on_completion, on_error
 from .validation import _default_role
@@ -281,3 +282,5 @@ CONTROLS: dict[str, Mutant] = {
                             stream_seconds=1.2, response=lambda call, reply: None),
     "open_lax_types": _M('pydantic lax mode: "2" read as 2, 1 as true', None, (SGP,), request=_lax_types),
 }
+# the controls of the rules between requests (issue 25) live beside their mutants
+CONTROLS.update(_between.CONTROLS)

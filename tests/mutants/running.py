@@ -33,48 +33,57 @@ def run_args(variant_name: str, profile: str, server_base: str, report_dir: Path
     return args + (["--report-dir", str(report_dir)] if report_dir is not None else [])
 
 
-def run_many(invocations: list[Invocation], report_root: Path, fresh: bool = False) -> list[dict[str, Any]]:
-    """Run each invocation through the CLI's own entry point against in-process servers.
+class Hosts:
+    """One `MutantHost` server per profile, started when first asked for and kept until `stop`: every run
+    of a test session (or of one `run-many`) reaches its variants through the same servers."""
 
-    A fresh interpreter per run costs about 1.5 s of imports, three times the run itself; the suite keeps
-    no state between runs (the CLI restores the environment, every run builds its own client and
-    collector), so by default the runs share this interpreter. With `fresh`, each is its own
-    `python -m conformance.cli` process: generated cases depend on the interpreter's history (what was
-    imported and allocated before), so runs whose verdict rests on generation get the history a user's
-    run has. Each result has the exit code, the output and the statuses conformance.json reported.
-    """
-    import contextlib
-    import gc
-    import io
-    import os
+    def __init__(self) -> None:
+        self._running: dict[str, Any] = {}
+
+    def base_url(self, profile: str) -> str:
+        if profile not in self._running:
+            from conformance.server.runner import start_server
+
+            self._running[profile] = start_server(MutantHost(profile), profile=PROFILES[profile])
+        return str(self._running[profile].base_url)
+
+    def stop(self) -> None:
+        for host in self._running.values():
+            host.stop()
+        self._running.clear()
+
+
+def run_inprocess(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """`sgp-conformance ARGV` in this interpreter: (exit code, stdout, stderr); see cli_runs.in_process."""
+    from cli_runs import in_process
+
+    return in_process(argv, env)
+
+
+def run_many(invocations: list[Invocation], report_root: Path, fresh: bool = False,
+             hosts: Hosts | None = None) -> list[dict[str, Any]]:
+    """Run each invocation against in-process servers (`hosts`, else servers started for this call), in
+    this interpreter (`run_inprocess`) or, with `fresh`, each as its own `python -m conformance.cli`
+    process. Each result has the exit code, the output and the statuses conformance.json reported."""
     import subprocess
 
-    from conformance import cli
-    from conformance.server.runner import start_server
-
-    hosts = {p: start_server(MutantHost(p), profile=PROFILES[p]) for p in sorted({i.profile for i in invocations})}
-    os.environ["SGP_API_KEY"] = KEY  # the key reaches the CLI from the environment, as the README says
+    own = hosts is None
+    hosts = Hosts() if hosts is None else hosts
+    env = {"SGP_API_KEY": KEY}  # the key reaches the CLI from the environment, as the README says
     results: list[dict[str, Any]] = []
     try:
         for number, invocation in enumerate(invocations):
             report_dir = report_root / f"{number:03d}-{invocation.variant}-{invocation.profile}"
-            argv = [*run_args(invocation.variant, invocation.profile, hosts[invocation.profile].base_url,
+            argv = [*run_args(invocation.variant, invocation.profile, hosts.base_url(invocation.profile),
                               report_dir), *invocation.args]
             if fresh:
+                import os
+
                 done = subprocess.run([sys.executable, "-m", "conformance.cli", *argv], capture_output=True,
-                                      text=True, timeout=300)
+                                      text=True, timeout=600, env={**os.environ, **env})
                 code, stdout, stderr = done.returncode, done.stdout, done.stderr
             else:
-                # what earlier runs left behind is old: keep the collector (pytest calls it at every end of
-                # session) from walking it again on every run
-                gc.freeze()
-                out, err = io.StringIO(), io.StringIO()
-                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                    try:
-                        code = cli.main(argv)
-                    except SystemExit as exc:  # argparse's own exits: reported as the code, not lost
-                        code = exc.code if isinstance(exc.code, int) else 2
-                stdout, stderr = out.getvalue(), err.getvalue()
+                code, stdout, stderr = run_inprocess(argv, env)
             try:
                 doc = json.loads((report_dir / "conformance.json").read_text(encoding="utf-8"))
                 statuses = {r["id"]: r["status"] for r in doc["results"]}
@@ -85,6 +94,6 @@ def run_many(invocations: list[Invocation], report_root: Path, fresh: bool = Fal
                             "stderr": stderr, "statuses": statuses,
                             "reports": sorted(p.name for p in report_dir.glob("*")) if report_dir.is_dir() else []})
     finally:
-        for host in hosts.values():
-            host.stop()
+        if own:
+            hosts.stop()
     return results

@@ -71,6 +71,9 @@ NOTES = """## Notes
   and the rule they probe is not judged, pointing at it.
 - `prop_high_temperature_crash` and `prop_negative_seed_crash` answer 500 only to valid boundary values no
   scripted request sends: the coverage phase's boundary cases find them at standard depth, whatever the
-  seed (`scripts/seeds.py` shows 20 seeds of 20)."""
+  seed (`scripts/seeds.py` shows 20 seeds of 20).
+- CONC-002 never fails by itself: a MUST rule an answer breaks only under overlap is reported once, under
+  its own ID and marked "under overlap only" (`conc_stream_id_under_overlap` fails STRM-013), and CONC-002
+  ends not judged, pointing at that rule."""
 
 KILL_TABLE = Path(__file__).resolve().parent.parent.parent / "docs" / "kill-table.md"

@@ -1,0 +1,43 @@
+"""One request streamed and answered whole (AGREE), and logprobs held against usage and their alternatives
+(LOGP-006..008): rules across answers that no single-answer check sees."""
+
+from __future__ import annotations
+
+from conformance.checks import agreement
+from conformance.suite.judge import Judge, requirement
+from conformance.suite.needs import Answered, Stream
+
+# (whole, streamed) pairs of the same seeded temperature-0 request
+PAIRS = (("agree_whole", "agree_stream"), ("agree_tools_whole", "agree_tools_stream"))
+SCENARIOS = tuple(s for pair in PAIRS for s in pair)
+NEEDS = tuple(Answered(s) for s in SCENARIOS) + tuple(Stream(stream) for _, stream in PAIRS)
+# the answers that carry logprobs at temperature 0 (the agreement pair) and the logprobs scenario's
+LOGPROB_SCENARIOS = ("agree_whole", "agree_stream")
+
+
+@requirement("AGREE-002", *SCENARIOS, needs=NEEDS)
+def test_stream_structure_agrees(req, judge: Judge) -> None:
+    judge(v for whole, stream in PAIRS
+          for v in agreement.stream_structure_agrees(judge.exchange(whole), judge.exchange(stream)))
+
+
+@requirement("AGREE-001", *SCENARIOS, needs=NEEDS)
+def test_stream_content_agrees(req, judge: Judge) -> None:
+    judge(v for whole, stream in PAIRS
+          for v in agreement.stream_content_agrees(judge.exchange(whole), judge.exchange(stream)))
+
+
+@requirement("LOGP-006", "logprobs", *LOGPROB_SCENARIOS,
+             needs=(Answered("logprobs"), Answered("agree_whole"), Answered("agree_stream")))
+def test_logprobs_match_usage(req, judge: Judge) -> None:
+    judge.each([judge.exchange(s) for s in ("logprobs", *LOGPROB_SCENARIOS)], agreement.logprobs_match_usage)
+
+
+@requirement("LOGP-007", *LOGPROB_SCENARIOS, needs=(Answered("agree_whole"), Answered("agree_stream")))
+def test_chosen_within_top(req, judge: Judge) -> None:
+    judge.each([judge.exchange(s) for s in LOGPROB_SCENARIOS], agreement.chosen_within_top)
+
+
+@requirement("LOGP-008", *LOGPROB_SCENARIOS, needs=(Answered("agree_whole"), Answered("agree_stream")))
+def test_chosen_is_likeliest(req, judge: Judge) -> None:
+    judge.each([judge.exchange(s) for s in LOGPROB_SCENARIOS], agreement.chosen_is_likeliest)
