@@ -446,6 +446,19 @@ def test_json_content_cut_and_unjudgeable() -> None:
     assert [type(v) for v in empty] == [NotJudged] and "no choice carried text" in empty[0].message
 
 
+def test_json_content_cut_text_that_cannot_begin_an_object_is_a_finding_at_any_cap() -> None:
+    # a model that ignores response_format and never stops: a higher --max-tokens cannot help, the start tells
+    for reason in ("length", "content_filter"):
+        ignored = completion(choices=[choice(content="1 2 3 4 5 6", finish_reason=reason)])
+        found = semantics.json_content(ex(ignored))
+        assert where(found) == [("FMT-001", "/choices/0/message/content")] and "ignored" in found[0].message
+    # white space before the brace is a JSON text all the same
+    assert isinstance(semantics.json_content(ex(completion(choices=[choice(content=' \n{"a', finish_reason="length")
+                                                                        ])))[0], NotJudged)
+    filtered_object = completion(choices=[choice(content='{"a', finish_reason="content_filter")])
+    assert "nothing in the request can change" in semantics.json_content(ex(filtered_object))[0].message
+
+
 # --- streams are judged through their assembled document ------------------------------------------
 
 

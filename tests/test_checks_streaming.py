@@ -440,3 +440,13 @@ def test_suite_judges_a_stream_cut_by_the_client_but_not_one_broken_off() -> Non
     assert not judgeable(reset)
     assert why_not(reset) == "HTTP 200 cut short: reset mid-response"
     assert not judgeable(make_exchange(status=500, body={"detail": "x"}))
+
+
+def test_created_is_exercised_only_by_a_stream_that_lasted_a_second() -> None:
+    short, long = stream(), stream()
+    short.response.body_ms, long.response.body_ms = 120.0, 1500.0
+    note = streaming.crossed_a_second([short, short])
+    assert isinstance(note, NotJudged) and note.requirement == "STRM-019" and "0.12 s" in note.message
+    assert streaming.crossed_a_second([short, long]) is None
+    # a recording does not say how long its stream lasted: its chunks are judged as they are
+    assert streaming.crossed_a_second([stream()]) is None

@@ -211,6 +211,25 @@ def test_request_id_missing() -> None:
     assert ids(transport.request_id(NO_RESPONSE)) == ["HDR-007"]
 
 
+def _answered(**headers: str) -> Any:
+    return make_exchange(headers={"content-type": "application/json", **headers})
+
+
+def test_request_ids_differ_between_two_requests() -> None:
+    assert transport.request_ids_differ(_answered(**{"x-request-id": "req-1"}),
+                                        _answered(**{"x-request-id": "req-2"})) == []
+    # a conversation id that repeats is harmless beside a request id that does not
+    assert transport.request_ids_differ(
+        _answered(**{"x-request-id": "req-1", "x-conversation-id": "conv-abcdef"}),
+        _answered(**{"x-request-id": "req-2", "x-conversation-id": "conv-abcdef"})) == []
+    same = transport.request_ids_differ(_answered(**{"x-litellm-conversation-id": "conv-abcdef"}),
+                                        _answered(**{"x-litellm-conversation-id": "conv-abcdef"}))
+    assert ids(same) == ["HDR-007"] and "conv-abcdef" in same[0].message
+    # no id at all is request_id's finding, not this one's
+    assert transport.request_ids_differ(_answered(), _answered()) == []
+    assert transport.request_ids_differ(NO_RESPONSE, _answered(**{"x-request-id": "a"})) == []
+
+
 # --- helpers --------------------------------------------------------------------------------------
 
 

@@ -39,7 +39,7 @@ from conformance.contract.profiles import PROFILES
 FEW = ("--max-examples", "1")
 AREAS = {
     "auth-headers": ("BASIC", "AUTH", "HDR"),
-    "validation": ("VAL",),
+    "validation": ("VAL", "FORM"),
     "errors": ("ERR", "MODEL"),
     "shape-json": ("RESP", "JSON"),
     "semantics": ("SEM",),

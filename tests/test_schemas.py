@@ -109,7 +109,8 @@ def test_requirement_annotations_are_where_the_suite_expects_them() -> None:
     assert response["$defs"]["toolCall"]["x-requirement"] == "RESP-007"
     for name in ("annotation", "audio", "functionCall"):
         assert response["$defs"][name]["x-requirement"] == "RESP-008"
-    assert common["$defs"]["serviceTier"]["x-requirement"] == "RESP-009"
+    assert common["$defs"]["serviceTier"]["x-requirement"] == "RESP-011"
+    assert common["$defs"]["serviceTier"]["then"]["x-requirement"] == "RESP-009"
     assert chunk["x-requirement"] == "STRM-010"
     assert chunk["$defs"]["choice"]["x-requirement"] == "STRM-011"
     assert chunk["$defs"]["delta"]["x-requirement"] == "STRM-012"
@@ -230,6 +231,8 @@ BROKEN = [
     broken("chunk usage string", CHUNK, "/usage/prompt_tokens", "10", "RESP-005"),
     broken("chunk bytes", CHUNK, f"{LOGPROB}/bytes/0", 300, "RESP-006"),
     broken("chunk service_tier", CHUNK, "/service_tier", "turbo", "RESP-009"),
+    broken("service_tier number", RESPONSE, "/service_tier", 1, "RESP-011"),
+    broken("chunk service_tier number", CHUNK, "/service_tier", 1, "RESP-011"),
     broken("request missing model", REQUEST, "/model", DELETE, None),
     broken("request model empty", REQUEST, "/model", "", "VAL-004"),
     broken("request messages empty", REQUEST, "/messages", [], None),

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from cli_runs import run_cli, run_in_process
 
-from conformance.audit import sdk_clients
+from conformance.audit import client_matrix, sdk_clients
 from conformance.checks import NotJudged
 from conformance.config import Config
 from conformance.contract import catalogue
@@ -310,8 +310,10 @@ def test_reference_server_passes_the_sdk_requirements(profile: str, tmp_path: Pa
     statuses = {r["id"]: r["status"] for r in out.doc["results"]}
     assert {k: v for k, v in statuses.items() if k.startswith("CLIENT")} == {
         r.id: "pass" for r in catalogue.for_profile(profile) if r.area == "CLIENT"}
-    # the SDK's requests count against the run's budget like the suite's own (and the preflight's one)
-    assert out.doc["requests"]["sent"] == 3
+    # the SDK's requests count against the run's budget like the suite's own (and the preflight's one): two
+    # SDK calls, and one per capability of each client of the client matrix (CLIENT-005)
+    matrix = len(client_matrix.clients_for(profile)) * len(client_matrix.CAPABILITIES)
+    assert out.doc["requests"]["sent"] == 3 + matrix
 
 
 def test_done_under_sgp_is_reported_against_the_sgp_sdk(wrapped: Callable[..., str], tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ from conformance.contract import catalogue
 
 PROFILES = ["sgp", "openai"]
 # what the reference server never gives the suite anything to judge of: annotations, audio and function_call
-# (optional parts it never sends), and 429 answers (it never throttles)
-NOTHING_TO_JUDGE = {"RESP-008": "not judged", "ERR-006": "not judged"}
+# (optional parts it never sends), and 429 answers (it never throttles); and it streams faster than a second,
+# so no clock crosses a second boundary inside a stream (STRM-019's created part)
+NOTHING_TO_JUDGE = {"RESP-008": "not judged", "ERR-006": "not judged", "STRM-019": "not judged"}
 
 
 @pytest.mark.parametrize("profile", PROFILES)
@@ -29,7 +30,7 @@ def test_reference_server_conforms_fully(profile: str, tmp_path: Path) -> None:
     assert set(judged) == expected
     assert {rid: s for rid, s in judged.items() if s != "pass"} == NOTHING_TO_JUDGE
     assert doc["verdict"] == "conformant"
-    assert doc["coverage"] == {"applicable": len(expected), "judged": len(expected) - 2, "not_judged": 2,
+    assert doc["coverage"] == {"applicable": len(expected), "judged": len(expected) - 3, "not_judged": 3,
                                "not_run": 0}
     assert "CONFORMANT" in out.stdout and "Traceback" not in out.output
     for name in ("conformance.html", "junit.xml", "conformance.json"):
@@ -37,11 +38,12 @@ def test_reference_server_conforms_fully(profile: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_smoke_judges_every_must_within_30_requests(profile: str, tmp_path: Path) -> None:
+def test_smoke_judges_every_must_within_33_requests(profile: str, tmp_path: Path) -> None:
     out = run_in_process(["run", "--profile", profile, "--depth", "smoke", "--clients"], tmp_path / "reports")
     assert out.code == 0, out.output[-3000:]
     doc = out.doc
-    assert doc["requests"]["sent"] <= 30
+    # 30 before FORM-001 (two requests of its own) and STRM-020 (a streamed tool call) came
+    assert doc["requests"]["sent"] <= 33
     statuses = {r["id"]: (r["level"], r["status"]) for r in doc["results"]}
     musts = {r.id for r in catalogue.for_profile(profile) if r.level_for(profile) == catalogue.MUST}
     # smoke sends no concurrency probe (it would cost 2K requests): CONC-* are not run, by a setting

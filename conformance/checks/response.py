@@ -12,7 +12,17 @@ observations about open points, not faults.
 
 from __future__ import annotations
 
-from conformance.checks import NotJudged, Violation, presence, requested_int, semantics, shape, streaming, transport
+from conformance.checks import (
+    NotJudged,
+    Violation,
+    presence,
+    requested_int,
+    semantics,
+    shape,
+    stream_assembly,
+    streaming,
+    transport,
+)
 from conformance.contract import catalogue
 from conformance.contract.profiles import Profile
 from conformance.secret_forms import KEY_HEADERS, bare
@@ -156,6 +166,9 @@ def stream_checks(
     found += streaming.finish_once(exchange)
     found += streaming.usage_chunk(exchange)
     found += streaming.assembled_valid(exchange)
+    found += stream_assembly.tool_call_fragments(exchange)
+    found += stream_assembly.cumulative_text(exchange)
+    found += stream_assembly.sdk_agreement(exchange)
     if streaming.assemble(exchange) is not None:
         found += _semantics(exchange, now, stream=True)
     return _keep(found, profile, include_info)

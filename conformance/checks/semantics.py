@@ -744,9 +744,12 @@ def json_content(exchange: Exchange, require_judgeable: bool = True) -> list[Vio
     """FMT-001: with response_format json_object, the text of every choice that carries text and ended on
     its own parses (strictly) as a JSON object.
 
-    Not judged: a choice with no text (content null or empty, a refusal, tool calls instead), and one cut by
-    length or a content filter (its JSON may be unfinished). Where no choice could be judged, a NotJudged
-    note says why when `require_judgeable` (a test asked for a verdict); otherwise nothing is returned.
+    A choice cut by length or a content filter may hold unfinished JSON: it is judged on its start only, and
+    text that cannot begin a JSON object (not "{" after white space) shows the format ignored, whatever
+    the cap (a server that never stops cannot be helped by a higher --max-tokens). Not judged: a choice
+    with no text (content null or empty, a refusal, tool calls instead), and a cut one that begins an
+    object. Where no choice could be judged, a NotJudged note says why, and what the user can do about it,
+    when `require_judgeable` (a test asked for a verdict); otherwise nothing is returned.
     """
     doc, stop = document(exchange, "FMT-001")
     if doc is None:
@@ -758,16 +761,28 @@ def json_content(exchange: Exchange, require_judgeable: bool = True) -> list[Vio
         reason = choice.get("finish_reason")
         reasons.append(reason)
         content = _message(choice).get("content")
-        if reason in _INTERRUPTED or not (isinstance(content, str) and content.strip()):
+        if not (isinstance(content, str) and content.strip()):
+            continue
+        if reason in _INTERRUPTED:
+            if content.lstrip().startswith("{"):
+                continue
+            judged += 1
+            out.append(Violation(
+                "FMT-001", f"expected content that begins a JSON object, got {brief(content, 60)} (cut by "
+                f"{reason}): no cap makes this a JSON object, response_format was ignored",
+                f"/choices/{j}/message/content", exchange.scenario))
             continue
         judged += 1
         problem = json_object_problem(content, "content")
         if problem:
             out.append(Violation("FMT-001", problem, f"/choices/{j}/message/content", exchange.scenario))
     if judged == 0 and require_judgeable:
-        why = ("every choice was cut at max_tokens or filtered (raise --max-tokens)"
-               if any(r in _INTERRUPTED for r in reasons)
-               else f"no choice carried text (finish reasons {brief(reasons, 60)})")
+        if "length" in reasons:
+            why = "every choice was cut at max_tokens before its JSON object was complete (raise --max-tokens)"
+        elif "content_filter" in reasons:
+            why = "every choice was cut by a content filter: nothing in the request can change that"
+        else:
+            why = f"no choice carried text (finish reasons {brief(reasons, 60)}): the model answered otherwise"
         out.append(NotJudged("FMT-001", why, "/choices", exchange.scenario))
     return out
 

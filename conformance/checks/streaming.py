@@ -245,6 +245,24 @@ def constant_identity(exchange: Exchange) -> list[Violation]:
     return out
 
 
+# a stream that lasted this long crossed a second boundary on every clock, whatever its phase
+SECOND_MS = 1000.0
+
+
+def crossed_a_second(exchanges: list[Exchange]) -> NotJudged | None:
+    """STRM-019's question about `created`: None when one of the streams lasted a second or more from its
+    headers to its end (a clock that stamps each chunk had to tick inside it); otherwise a NotJudged note
+    saying the rule on `created` was not exercised, with the longest stream seen. Streams whose duration is
+    unknown (recordings) count as exercised: their chunks say what they say."""
+    spans = [e.response.body_ms for e in exchanges if e.response is not None]
+    if not spans or any(span is None or span >= SECOND_MS for span in spans):
+        return None
+    longest = max(span for span in spans if span is not None)
+    return NotJudged("STRM-019", f"no stream lasted a second (the longest {longest / 1000:.2f} s from its headers to "
+                     "its end), so no clock crossed a second boundary inside one: whether created changes within "
+                     "a stream was not exercised (model was)", "", exchanges[-1].scenario)
+
+
 def role_first(exchange: Exchange) -> list[Violation]:
     """STRM-014: the first delta seen for each choice index carries role "assistant"."""
     stop = unjudgeable(exchange, "STRM-014")
@@ -434,9 +452,12 @@ def usage_chunk(exchange: Exchange) -> list[Violation]:
 
 
 def _merge_tool_calls(slots: list[dict[str, Any]], deltas: Any) -> None:
-    """Fold delta tool_calls into `slots` the way SDK accumulators do: one slot per `index`, id, type and
-    name taken from the first delta that has them, arguments concatenated. A delta without an index (some
-    servers send whole calls) opens a new slot."""
+    """Fold delta tool_calls into `slots`: one slot per `index`, arguments concatenated, as the openai SDK's
+    accumulator does. id, type and name are taken from the first fragment that has them, as the contract
+    has them sent (streaming-delta). The SDK instead appends every id and name it meets again (and keeps the
+    last type): where a stream repeats them, STRM-020 says so and STRM-022 (stream_assembly.sdk_agreement)
+    shows both assemblies, so the two never differ silently. A delta without an index (some servers send
+    whole calls) opens a new slot; the SDK refuses it, and STRM-012 reports it."""
     if not isinstance(deltas, list):
         return
     for delta in deltas:
@@ -467,7 +488,9 @@ def _concat_lists(target: dict[str, Any], key: str, value: Any) -> None:
 
 @per_exchange
 def assemble(exchange: Exchange) -> dict[str, Any] | None:
-    """The chat.completion a client would build from the stream, or None if it carried no chunks.
+    """The chat.completion a client would build from the stream, or None if it carried no chunks. It reads
+    the same as the openai SDK's ChatCompletionStreamState on every stream that keeps STRM-020 and sends
+    the role once; STRM-022 compares the two on every stream the run receives.
 
     Top-level id, created, model, system_fingerprint, service_tier come from the first chunk that has
     them, usage from the last. Per choice index: content and refusal concatenated (None if never sent),

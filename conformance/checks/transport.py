@@ -355,3 +355,27 @@ def request_id(exchange: Exchange) -> list[Violation]:
             exchange.scenario,
         )
     ]
+
+
+def request_ids(exchange: Exchange) -> dict[str, str]:
+    """The request id headers of an exchange's response (name lower-cased -> value); {} without a response."""
+    if exchange.response is None:
+        return {}
+    return {name.strip().lower(): value.strip() for name, value in exchange.response.headers
+            if is_request_id(name, value)}
+
+
+def request_ids_differ(first: Exchange, second: Exchange) -> list[Violation]:
+    """HDR-007 (INFO), across two requests: at least one request id header has a different value in the
+    answers to two requests (identical ones: an id computed from the request, such as a hash of the
+    conversation, is the same for both and identifies no request). Judged where both answers carry ids."""
+    ours, theirs = request_ids(first), request_ids(second)
+    if not ours or not theirs:
+        return []  # a missing id is request_id's finding
+    shared = sorted(set(ours) & set(theirs))
+    if not shared or any(ours[name] != theirs[name] for name in shared):
+        return []
+    shown = ", ".join(f"{name}: {brief(ours[name])}" for name in shared[:3])
+    return [Violation("HDR-007", f"expected a request id that differs from request to request, got the same "
+                      f"value for two requests ({shown}): it identifies the request's content, not the request",
+                      "", second.scenario)]

@@ -205,6 +205,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("RESP-009", SHOULD, "service_tier, when present, is one of auto, default, flex, scale, priority "
        "(or OpenAI's fast).",
        f"{DOC} Response; {C} (open)", "response-service-tier"),
+    # the type is settled where the value is open: strict clients (pydantic strict, Go, Rust) break on the type
+    _r("RESP-011", MUST, "Documented response fields whose values are open have their documented JSON type: "
+       "service_tier, when present, is a string or null (a number breaks typed clients, whatever the value).",
+       f"{DOC} Response; {C} Response", "response-service-tier"),
     # OpenAI's schema has these keys required-but-nullable; strict OpenAI clients break without them
     _r("RESP-010", SHOULD, "The keys OpenAI always sends are present (null when empty): object, "
        "choices[].logprobs, message.content, message.refusal, and a chunk choice's finish_reason.",
@@ -213,6 +217,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("JSON-001", MUST, "Every JSON body and SSE data payload is RFC 8259 JSON (no NaN or Infinity).",
        "RFC 8259 §6", "json-strict"),
     _r("JSON-002", SHOULD, "Object keys are unique within an object.", "RFC 8259 §4", "json-unique-keys"),
+    # the documented request forms, each by name: a client sends them because the page and the SDKs document them
+    _r("FORM-001", MUST, "Every documented request form is accepted with 2xx: each message role (system, "
+       "developer, user, assistant with tool_calls, tool), content as a string and as parts, max_tokens and "
+       "max_completion_tokens, stop as a string and a list, logit_bias, metadata, seed, parallel_tool_calls, "
+       "stream_options, each response_format type and each tool_choice form (those of a feature the server "
+       "declares absent excepted).", f"{DOC} Body; {C} Request body", "request-forms"),
     # semantics
     _r("SEM-001", MUST, "usage.total_tokens equals prompt_tokens + completion_tokens.",
        f"{C} Response", "response-usage"),
@@ -304,6 +314,18 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        f"{C} Streaming (conventions)", "streaming-conventions"),
     _r("STRM-017", MUST, "The assembled stream forms a valid completion with n choices.",
        f"{C} Streaming", "streaming-assembly"),
+    # the openai SDK's accumulator joins every string it gets for a call (id and name too): a repeated or
+    # changed id reads `call_acall_a...`; a repeated identical type is harmless (the SDK replaces it)
+    _r("STRM-020", MUST, "A later fragment of a tool call (same index) carries no id and no function.name and "
+       "no other type: they come once, in the call's first fragment; later ones carry index and arguments.",
+       f"{C} Streaming; OpenAI practice; openai SDK accumulate_delta", "streaming-delta"),
+    _r("STRM-021", MUST, "content, refusal and tool-call arguments come in increments: no delta repeats all "
+       "the text of the ones before it (cumulative text assembles into `LisbonLisbon is...`).",
+       f"{C} Streaming", "streaming-assembly"),
+    # the SDK is the profile's client under openai (as CLIENT-003); under sgp it is one client among others
+    _r("STRM-022", SHOULD, "The openai SDK's own stream accumulator (ChatCompletionStreamState) assembles every "
+       "stream into a valid completion equal to the suite's assembly.",
+       f"{C} Streaming; openai SDK (lib/streaming/chat)", "streaming-client-assembly", openai=MUST),
     # one request streamed and answered whole (issue 25): `stream` changes the delivery, not the answer, but
     # sampling is deterministic only on a best-effort basis; a different structure (a tool call in one only,
     # another kind of finish) at temperature 0 and the same seed is more than sampling noise: SHOULD
@@ -351,6 +373,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     # stricter than the contract where it is open (absent vs null, service_tier values): SHOULD.
     _r("CLIENT-004", SHOULD, "Responses and chunks validate against the SDK's own response types "
        "(its strict validation).", f"{C} Response (SDK types; absent vs null open)", "sdk-clients"),
+    # the client matrix (`run --clients`): every official client of the profile that is installed
+    _r("CLIENT-005", SHOULD, "Every official client of the profile that is installed (scale-gp and scale-gp-beta "
+       "under sgp; openai for Python and for TypeScript under openai) parses a completion, consumes a stream, "
+       "assembles a forced tool call as the suite does and raises its typed error for a refused key.",
+       f"{C} intro (the SDKs); SDK behaviour", "client-matrix"),
 )
 
 # the feature each rule needs (claims.FEATURES): a rule that only judges what a feature returns when it is
@@ -358,7 +385,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
 FEATURE_OF: dict[str, str] = {
     **dict.fromkeys(("STRM-001", "STRM-002", "STRM-003", "STRM-004", "STRM-005", "STRM-006", "STRM-010",
                      "STRM-011", "STRM-012", "STRM-013", "STRM-014", "STRM-015", "STRM-017", "STRM-019",
-                     "AUTH-008", "CLIENT-002", "CLIENT-003"), "streaming"),
+                     "AUTH-008", "CLIENT-002", "CLIENT-003", "STRM-021", "STRM-022"), "streaming"),
+    # its probe streams a forced call of a named function: a server without streaming is not held to it either
+    # (test_streaming checks that one itself, as a requirement names one feature)
+    "STRM-020": "tool_choice",
     "STRM-016": "include_usage",
     **dict.fromkeys(("TOOL-002", "TOOL-003", "TOOL-004"), "tools"),
     "TOOL-001": "tool_choice",

@@ -41,7 +41,7 @@ from conformance.transport.exchange import Exchange
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
-_RESP = tuple(f"RESP-{i:03d}" for i in range(1, 10))
+_RESP = (*(f"RESP-{i:03d}" for i in range(1, 10)), "RESP-011")
 _LOGP = tuple(f"LOGP-{i:03d}" for i in range(1, 6))
 _TOOL = tuple(f"TOOL-{i:03d}" for i in range(1, 5))
 _TOOL = (*_TOOL, "TOOL-005")
@@ -53,8 +53,9 @@ BY_KIND: dict[str, frozenset[str]] = {
     "completion": frozenset({*_RESP, *_HYGIENE, *_SEMANTICS, "HDR-003", "HDR-006", "SEM-001"}),
     "stream": frozenset({"STRM-001", "STRM-002", "STRM-003", "STRM-004", "STRM-005", "STRM-006", "STRM-010",
                          "STRM-011", "STRM-012", "STRM-013", "STRM-014", "STRM-015", "STRM-016", "STRM-017",
-                         "STRM-019", "RESP-009", *_HYGIENE, *_SEMANTICS}),
-    "chunk": frozenset({"STRM-010", "STRM-011", "STRM-012", "RESP-009", "JSON-001", "JSON-002"}),
+                         "STRM-019", "STRM-020", "STRM-021", "STRM-022", "RESP-009", "RESP-011", *_HYGIENE,
+                         *_SEMANTICS}),
+    "chunk": frozenset({"STRM-010", "STRM-011", "STRM-012", "RESP-009", "RESP-011", "JSON-001", "JSON-002"}),
     "error": frozenset({"ERR-001", "ERR-003", "ERR-004", "ERR-006", "ERR-007", "HDR-006", *_HYGIENE}),
     "server_error": frozenset({"ERR-007"}),
 }

@@ -15,9 +15,13 @@ from typing import Any
 from conformance.config import Config
 from conformance.config.network import request_headers
 from conformance.contract.profiles import PROFILES, Profile
+from conformance.suite import request_forms
 from conformance.transport.exchange import RequestSpec
 
 PROMPT = "Count from 1 to 40, separated by spaces."
+LONG_PROMPT = "Count from 1 to 300, separated by spaces."
+# about 600 tokens of counting: over a second at any rate a person reads a stream at
+LONG_TOKENS = 600
 JSON_PROMPT = 'Reply with a JSON object of the form {"answer": "yes"} and nothing else.'
 WEATHER_TOOL = {
     "type": "function",
@@ -130,6 +134,20 @@ def overlap_request(ctx: Context, position: int, when: str) -> RequestSpec:
 
 Builder = Callable[[Context], RequestSpec]
 
+
+def _forms(name: str, forms: tuple[str, ...]) -> Builder:
+    """The request of a group of documented forms (request_forms), or of one form alone."""
+
+    def build(c: Context) -> RequestSpec:
+        # forms of a feature the server declares absent (issue 19's --without) are left out
+        without = frozenset(getattr(c.config, "without", ()) or ())
+        body = request_forms.body_for(tuple(f for f in forms if request_forms.held(f, without)), c.body(),
+                                      WEATHER_TOOL)
+        stream = body.get("stream") is True
+        return _json(name, c, body, c.stream_headers() if stream else c.headers(), stream=stream)
+
+    return build
+
 BUILDERS: dict[str, Builder] = {
     "basic": lambda c: _json("basic", c, c.body()),
     "no_key": lambda c: _json("no_key", c, c.body(), _without(c.headers(), c.profile.auth_header)),
@@ -183,6 +201,18 @@ BUILDERS: dict[str, Builder] = {
     "stream": lambda c: _json("stream", c, c.body(
         n=2, stream=True, stream_options={"include_usage": True}),
         c.headers(accept="text/event-stream"), stream=True),
+    # a stream long enough to last over a second on a real model, so that a clock that stamps each chunk
+    # crosses a second boundary inside it (STRM-019)
+    "stream_long": lambda c: _json("stream_long", c, c.body(
+        messages=[{"role": "user", "content": LONG_PROMPT}], max_tokens=max(c.config.max_tokens, LONG_TOKENS),
+        stream=True), c.stream_headers(), stream=True),
+    # a streamed tool call: its fragments are what the SDKs assemble (STRM-020, STRM-022); it also carries
+    # three documented forms (request_forms.CARRIED): a named tool_choice, stream_options, response_format text
+    "stream_tools": lambda c: _json("stream_tools", c, c.body(
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}], tools=[WEATHER_TOOL],
+        tool_choice={"type": "function", "function": {"name": WEATHER_TOOL["function"]["name"]}},
+        response_format={"type": "text"}, stream_options={"include_usage": True},
+        max_tokens=max(c.config.max_tokens, 32), stream=True), c.stream_headers(), stream=True),
     # one request answered whole and streamed (AGREE-001/002, LOGP-006..008): seeded, temperature 0, with
     # logprobs and the usage chunk, so every field the two deliveries share can be compared
     "agree_whole": lambda c: _json("agree_whole", c, _agree(c)),
@@ -216,6 +246,10 @@ BUILDERS: dict[str, Builder] = {
     "type_logprobs_integer": lambda c: _json("type_logprobs_integer", c, c.body(logprobs=1, top_logprobs=2)),
 }
 
+# every documented request form (FORM-001): a request per group of forms, and one per form for bisecting
+BUILDERS.update({scenario: _forms(scenario, request_forms.CARRIED[scenario]) for scenario in request_forms.OWN})
+BUILDERS.update({f"form_{form.name}": _forms(f"form_{form.name}", (form.name,)) for form in request_forms.FORMS})
+
 # which requirement reports that a valid scenario was not answered with 2xx (see conformance.suite.needs): the
 # first requirement that exercises the feature the scenario adds to the minimal request
 OWNERS: dict[str, str] = {
@@ -233,6 +267,7 @@ OWNERS: dict[str, str] = {
     "tools": "TOOL-001",
     "json_object": "FMT-001",
     "stream": "STRM-001",
+    "stream_tools": "STRM-020",
     "agree_whole": "AGREE-002",
     "agree_stream": "AGREE-002",
     "agree_tools_whole": "AGREE-002",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from conformance.audit import sdk_clients
+from conformance.audit import client_matrix, sdk_clients
+from conformance.checks import Violation
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.run import Run
 from conformance.transport.client import BudgetExhausted
@@ -89,3 +90,40 @@ def test_bodies_validate_against_sdk_types(req, judge: Judge) -> None:
     completion = _call(judge, stream=False)
     stream = _call(judge, stream=True)
     judge(sdk_clients.strict_types(completion, stream, sdk_clients.sdk_for(judge.run.profile)))
+
+
+MATRIX = "client_matrix"
+
+
+@requirement("CLIENT-005")
+def test_client_matrix(req, judge: Judge) -> None:
+    run = judge.run
+    if not run.config.clients:
+        judge.not_run("pass --clients to drive the official SDKs")
+    if run.client.dead:
+        judge.not_run(f"target unreachable: {run.client.dead}")
+    if MATRIX not in run.shared:
+        before_send, record, _ = _counted(run)
+        run.shared[MATRIX] = client_matrix.run_matrix(run.config, run.profile, before_send, record)
+    cells: list[client_matrix.Cell] = run.shared[MATRIX]
+    table = _matrix_text(run, cells)
+    # the matrix is the test's output: the HTML report's Test log shows it, pass or fail
+    print(table)
+    for cell in cells:
+        judge.exchanges.extend(e for e in cell.exchanges if e not in judge.exchanges)
+    broken = [c for c in cells if c.status == client_matrix.FAIL]
+    judge.failing.extend(e for c in broken for e in c.exchanges[-1:])
+    if not broken and not any(c.status == client_matrix.PASS for c in cells):
+        reasons = sorted({f"{c.client}: {c.detail}" for c in cells})
+        judge.not_judged("; ".join(reasons))
+    found = [Violation(req.id, f"{c.client} {c.version} ({c.language}), {c.capability}: {c.detail}", "",
+                       c.exchanges[-1].scenario if c.exchanges else "") for c in broken]
+    judge(found, detail="\n".join(f"- {v.message}" for v in found[1:]) + f"\n{table}" if found else None)
+
+
+def _matrix_text(run: Run, cells: list[client_matrix.Cell]) -> str:
+    """The matrix (client x version x capability) and what each cell that is not a pass says."""
+    notes = [f"- {c.client} {c.version}, {c.capability}: {c.status}: {run.scrubber.text(c.detail)}"
+             for c in cells if c.status != client_matrix.PASS]
+    text = f"client matrix ({run.profile.name} profile):\n{client_matrix.markdown(cells)}"
+    return text + ("\n" + "\n".join(notes) if notes else "")

@@ -40,9 +40,11 @@ def test_json_is_utf8(req, judge: Judge) -> None:
     judge.each([judge.exchange(s) for s in ENCODED], transport.json_charset)
 
 
-@requirement("HDR-007", "basic")
+@requirement("HDR-007", "basic", "seed_a", "seed_b")
 def test_request_id_header(req, judge: Judge) -> None:
-    judge(transport.request_id(judge.exchange("basic")))
+    # seed_a and seed_b are the same request sent twice: a request id must still differ between them
+    first, second = judge.exchange("seed_a"), judge.exchange("seed_b")
+    judge([*transport.request_id(judge.exchange("basic")), *transport.request_ids_differ(first, second)])
 
 
 @requirement("HDR-008", *ENCODED)

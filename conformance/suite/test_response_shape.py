@@ -25,6 +25,7 @@ SHAPE_NEEDS: dict[str, tuple[Need, ...]] = {
                                               "choices.*.message.function_call"),
                                 "annotations, audio or function_call")),
     "RESP-009": (BASIC, Carried(COMPLETIONS, ("service_tier",), "service_tier")),
+    "RESP-011": (BASIC, Carried(COMPLETIONS, ("service_tier",), "service_tier")),
 }
 
 

@@ -7,11 +7,13 @@ the rules that depend on them are not judged and say so.
 
 from __future__ import annotations
 
-from conformance.checks import streaming, transport
+from conformance.checks import findings, stream_assembly, streaming, transport
+from conformance.contract.claims import NOT_CLAIMED
 from conformance.suite.judge import Judge, requirement
-from conformance.suite.needs import Answered, Stream
+from conformance.suite.needs import Answered, Carried, Stream
 
 STREAM = "stream"
+TOOLS_STREAM = "stream_tools"
 ANSWERED = Answered(STREAM)
 EVENTS = (ANSWERED, Stream(chunks=False))
 CHUNKS = (ANSWERED, Stream())
@@ -71,9 +73,20 @@ def test_constant_id(req, judge: Judge) -> None:
     judge(streaming.constant_identity(_stream(judge)))
 
 
-@requirement("STRM-019", STREAM, needs=CHUNKS)
+LONG_STREAM = "stream_long"
+
+
+@requirement("STRM-019", STREAM, LONG_STREAM, needs=CHUNKS)
 def test_constant_created_and_model(req, judge: Judge) -> None:
-    judge(streaming.constant_identity(_stream(judge)))
+    # the long stream is a probe: a server that stamps each chunk with its clock shows it only across a
+    # second boundary, which a short stream on a fast server never crosses
+    streams = [_stream(judge), judge.exchange(LONG_STREAM)]
+    found = [v for e in streams for v in streaming.constant_identity(e) if v.requirement == req.id]
+    if not findings(found):
+        unexercised = streaming.crossed_a_second(streams)
+        if unexercised is not None:
+            judge.not_judged(unexercised.message)
+    judge.each(streams, streaming.constant_identity)
 
 
 @requirement("STRM-014", STREAM, needs=CHUNKS)
@@ -94,3 +107,30 @@ def test_usage_chunk(req, judge: Judge) -> None:
 @requirement("STRM-017", STREAM, needs=WHOLE)
 def test_assembled_stream_is_a_completion(req, judge: Judge) -> None:
     judge(streaming.assembled_valid(_stream(judge), 2))
+
+
+
+@requirement("STRM-020", TOOLS_STREAM, needs=(Answered(TOOLS_STREAM), Stream(TOOLS_STREAM), Carried(
+    (TOOLS_STREAM,), ("choices.*.message.tool_calls",), "tool calls in the stream", "TOOL-001")))
+def test_later_tool_call_fragments(req, judge: Judge) -> None:
+    if "streaming" in getattr(judge.run.config, "without", frozenset()):
+        judge.not_run(NOT_CLAIMED)
+    judge(stream_assembly.tool_call_fragments(judge.exchange(TOOLS_STREAM)))
+
+
+@requirement("STRM-021", STREAM, TOOLS_STREAM, needs=CHUNKS)
+def test_content_deltas_are_increments(req, judge: Judge) -> None:
+    # content in the plain stream, tool-call arguments in the tool stream (where the server offers it)
+    streams = [_stream(judge)]
+    if "tool_choice" not in getattr(judge.run.config, "without", frozenset()):
+        streams.append(judge.exchange(TOOLS_STREAM))
+    judge.each(streams, stream_assembly.cumulative_text)
+
+
+@requirement("STRM-022", STREAM, TOOLS_STREAM, needs=CHUNKS, run_wide=True)
+def test_sdk_assembles_as_the_suite(req, judge: Judge) -> None:
+    # every stream of the run, scripted and generated: what the SDK builds of each must read as ours
+    judge.exchange(TOOLS_STREAM)
+    streams = [e for e in list(judge.run.client.exchanges)
+               if e.status == 200 and transport.is_event_stream(e)]
+    judge.each(streams, stream_assembly.sdk_agreement)

@@ -328,11 +328,13 @@ class Client:
         started = time.monotonic()
         deadline = started + (self.config.stream_timeout if spec.stream else self.config.timeout * 3)
         status, headers, cut, error, kind = 0, [], None, None, None
+        headers_at: float | None = None
         chunks: list[bytes] = []
         late = False
         try:
             response = http.send(request, stream=True)
             status, headers = response.status_code, list(response.headers.multi_items())
+            headers_at = time.monotonic()
             try:
                 cut, late = read_bounded(response.iter_raw(), chunks, self.config.max_body_bytes, started, deadline)
             finally:
@@ -352,9 +354,11 @@ class Client:
                                       f"within {deadline - started:g} s")
             else:
                 self._timeouts_in_a_row = 0
-        elapsed = (time.monotonic() - started) * 1000
+        ended = time.monotonic()
+        elapsed = (ended - started) * 1000
         body = b"".join(chunks)[: self.config.max_body_bytes]
-        result = Response(status, headers, body, elapsed, truncated=cut) if status else None
+        body_ms = (ended - headers_at) * 1000 if headers_at is not None else None
+        result = Response(status, headers, body, elapsed, truncated=cut, body_ms=body_ms) if status else None
         if error is None and cut is not None:
             kind = "cut"
         return Exchange(spec.scenario, url, spec, result, error=error or cut, error_kind=kind), None

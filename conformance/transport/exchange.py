@@ -39,6 +39,9 @@ class Response:
     elapsed_ms: float = 0.0
     # the body was cut at the configured size limit, or the stream at its time limit
     truncated: str | None = None
+    # milliseconds from the response's headers to the end of its body: how long a stream lasted (STRM-019
+    # needs one that lasted a second to see a clock cross a second boundary); None where unknown
+    body_ms: float | None = None
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -111,13 +114,14 @@ class Exchange:
                             "body": spec.body, "params": spec.params, "stream": spec.stream, "url": spec.url},
                 "response": None if response is None else {
                     "status": response.status, "headers": [list(h) for h in response.headers],
-                    "body": response.body, "elapsed_ms": response.elapsed_ms, "truncated": response.truncated}}
+                    "body": response.body, "elapsed_ms": response.elapsed_ms, "truncated": response.truncated,
+                    "body_ms": response.body_ms}}
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Exchange:
         r = data["response"]
         response = None if r is None else Response(r["status"], [(k, v) for k, v in r["headers"]], r["body"],
-                                                   r["elapsed_ms"], r["truncated"])
+                                                   r["elapsed_ms"], r["truncated"], r.get("body_ms"))
         return cls(data["scenario"], data["url"], RequestSpec(**data["request"]), response, data["error"],
                    data["error_kind"])
 

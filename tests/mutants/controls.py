@@ -4,6 +4,7 @@ reference server does. The suite must fail no MUST against them, and report only
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from . import between as _between
@@ -172,6 +173,71 @@ def _lax_types(call: Call) -> None:
         call.set_json(lax_scalars(body))
 
 
+def _whole_tool_calls(items: list[Any], call: Call) -> list[Any]:
+    """Each streamed tool call in one fragment: id, type, name and the whole arguments (vLLM and others)."""
+    out: list[Any] = []
+    held: dict[tuple[int, int], dict[str, Any]] = {}
+    for item in items:
+        if not isinstance(item, dict):
+            out.append(item)
+            continue
+        keep = True
+        for choice in item.get("choices") or []:
+            delta = choice.get("delta") or {}
+            for fragment in delta.get("tool_calls") or []:
+                key = (choice["index"], fragment["index"])
+                if key in held:
+                    held[key]["function"]["arguments"] += (fragment.get("function") or {}).get("arguments", "")
+                    keep = False
+                else:
+                    held[key] = fragment
+        if keep:
+            out.append(item)
+    return out
+
+
+def _quiet_later_fragments(items: list[Any], call: Call) -> None:
+    """Later fragments say id null, name null and the same type again: the SDK joins nothing of them."""
+    seen: set[tuple[int, int]] = set()
+    for item in items:
+        for choice in item.get("choices") or [] if isinstance(item, dict) else []:
+            for fragment in (choice.get("delta") or {}).get("tool_calls") or []:
+                key = (choice["index"], fragment["index"])
+                if key in seen:
+                    fragment.update(id=None, type="function")
+                    fragment.setdefault("function", {})["name"] = None
+                seen.add(key)
+
+
+def _content_at_once(items: list[Any], call: Call) -> list[Any]:
+    """All the text of a choice in one content delta, at the end, then its finish (a non-streaming backend
+    behind a streaming front)."""
+    texts: dict[int, str] = {}
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, dict):
+            for choice in item.get("choices") or []:
+                delta = choice.get("delta") or {}
+                if isinstance(delta.get("content"), str) and delta["content"]:
+                    texts[choice["index"]] = texts.get(choice["index"], "") + delta.pop("content")
+                if choice.get("finish_reason") and choice["index"] in texts:
+                    delta["content"] = texts.pop(choice["index"])
+        out.append(item)
+    return out
+
+
+def _ignore_extras(call: Call) -> None:
+    """A server that takes logit_bias, metadata and parallel_tool_calls and ignores them (many backends do)."""
+    body = call.json()
+    if isinstance(body, dict) and {"logit_bias", "metadata", "parallel_tool_calls"} & set(body):
+        call.set_json({k: v for k, v in body.items() if k not in ("logit_bias", "metadata", "parallel_tool_calls")})
+
+
+def _conversation_id_too(call: Call, reply: Reply) -> None:
+    """A conversation id (the same for the same conversation) beside a request id that is new each time."""
+    reply.set_header("x-conversation-id", "conv-" + hashlib.sha256(call.body).hexdigest()[:24])
+
+
 CONTROLS: dict[str, Mutant] = {
     "open_nulls": _M("null instead of absent for every optional field", None, BOTH,
                      response=both(_nulls, chunk_each(_null_chunks))),
@@ -202,6 +268,18 @@ CONTROLS: dict[str, Mutant] = {
     "open_vendor_request_id": _M("the request id comes as x-litellm-call-id", None, BOTH, response=_vendor_request_id),
     "open_sse_unknown_field": _M("SSE fields of a name clients ignore (x-vendor-trace)", None, BOTH,
                                  response=_sse_text(_unknown_sse_field)),
+    "open_tool_call_whole": _M("a streamed tool call comes whole in one fragment", None, BOTH,
+                               response=on_chunks(_whole_tool_calls)),
+    "open_tool_fragments_null": _M("later tool-call fragments say id null, name null and type function", None, BOTH,
+                                   response=on_chunks(_quiet_later_fragments)),
+    "open_content_at_once": _M("a choice's whole text in one delta, with its finish_reason", None, BOTH,
+                               response=on_chunks(_content_at_once)),
+    "open_ignores_extras": _M("logit_bias, metadata and parallel_tool_calls accepted and ignored", None, BOTH,
+                              request=_ignore_extras),
+    "open_conversation_id_too": _M("an x-conversation-id that repeats, beside a fresh x-request-id", None, BOTH,
+                                   response=_conversation_id_too),
+    "open_slow_streams": _M("streams last over a second, created the same in every chunk", None, BOTH,
+                            stream_seconds=1.2, response=lambda call, reply: None),
     "open_lax_types": _M('pydantic lax mode: "2" read as 2, 1 as true', None, (SGP,), request=_lax_types),
 }
 # the controls of the rules between requests (issue 25) live beside their mutants

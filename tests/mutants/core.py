@@ -117,6 +117,8 @@ class Mutant:
     exit_code: int | None = None
     # seconds to wait (without blocking the server) before answering a request
     delay: Callable[[Call], float] | None = None
+    # seconds over which the events of every 200 stream are spread (a server that streams at a model's pace)
+    stream_seconds: float = 0.0
 
     @property
     def level(self) -> str:
@@ -185,16 +187,24 @@ class MutantMiddleware:
         reply = Reply(start["status"], [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start["headers"]],
                       b"".join(chunks))
         self._finish(call, reply)
-        await _send_reply(send, reply)
+        await _send_reply(send, reply, self.mutant.stream_seconds if reply.is_stream else 0.0)
 
     def _finish(self, call: Call, reply: Reply) -> None:
         if self.mutant.response is not None:
             self.mutant.response(call, reply)
 
 
-async def _send_reply(send: Send, reply: Reply) -> None:
+async def _send_reply(send: Send, reply: Reply, seconds: float = 0.0) -> None:
+    """Send a buffered answer: at once, or with `seconds`, its SSE events spread evenly over that time."""
     headers = [(k, v) for k, v in reply.headers if k not in ("content-length", "transfer-encoding")]
     headers.append(("content-length", str(len(reply.body))))
     await send({"type": "http.response.start", "status": reply.status,
                 "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]})
-    await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+    events = [e + b"\n\n" for e in reply.body.split(b"\n\n") if e] if seconds else []
+    if len(events) < 2 or b"".join(events) != reply.body:
+        await send({"type": "http.response.body", "body": reply.body, "more_body": False})
+        return
+    for event in events[:-1]:
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+        await asyncio.sleep(seconds / (len(events) - 1))
+    await send({"type": "http.response.body", "body": events[-1], "more_body": False})

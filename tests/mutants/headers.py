@@ -4,9 +4,10 @@ misencoded, no request id.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
-from .core import BOTH, SGP, Call, Mutant, Reply, ResponseHook, json_reply
+from .core import BOTH, OPENAI, SGP, Call, Mutant, Reply, ResponseHook, json_reply
 
 _M = Mutant
 
@@ -50,6 +51,16 @@ def _body_latin1(call: Call, reply: Reply) -> None:
         reply.body = json.dumps(doc, ensure_ascii=False).encode("latin-1")
 
 
+def _conversation_hash(body: bytes) -> str:
+    return "conv-" + hashlib.sha256(body).hexdigest()[:24]
+
+
+def _request_id_is_a_hash(call: Call, reply: Reply) -> None:
+    # a gateway's id computed from the conversation: the same request always gets the same one
+    reply.set_header("x-request-id", None)
+    reply.set_header("x-litellm-conversation-id", _conversation_hash(call.body))
+
+
 MUTANTS: dict[str, Mutant] = {
     "hdr_unknown_account_accepted": _M("the account header is ignored: any account is served", "HDR-002", (SGP,),
                                        request=_drop_account),
@@ -62,4 +73,6 @@ MUTANTS: dict[str, Mutant] = {
     "hdr_charset_latin1": _M("completions claim charset iso-8859-1", "HDR-008", (SGP,),
                              response=_content_type("application/json; charset=iso-8859-1")),
     "hdr_no_request_id": _M("no request id header", "HDR-007", (SGP,), response=_no_request_id),
+    "hdr_request_id_is_a_hash": _M("the only request id is a hash of the conversation (the same for the same "
+                                   "request)", "HDR-007", (OPENAI,), response=_request_id_is_a_hash),
 }

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from . import auth, between, errors, headers, properties, response_shape, semantics, streaming, strict_json, validation
+from . import (
+    auth,
+    between,
+    errors,
+    forms,
+    headers,
+    properties,
+    response_shape,
+    semantics,
+    streaming,
+    strict_json,
+    validation,
+)
 from .controls import CONTROLS
 from .core import Mutant
 
@@ -20,8 +32,8 @@ def _merged(*areas: dict[str, Mutant]) -> dict[str, Mutant]:
     return out
 
 
-MUTANTS: dict[str, Mutant] = _merged(auth.MUTANTS, headers.MUTANTS, validation.MUTANTS, errors.MUTANTS,
-                                     response_shape.MUTANTS, strict_json.MUTANTS, semantics.MUTANTS,
+MUTANTS: dict[str, Mutant] = _merged(auth.MUTANTS, headers.MUTANTS, validation.MUTANTS, forms.MUTANTS,
+                                     errors.MUTANTS, response_shape.MUTANTS, strict_json.MUTANTS, semantics.MUTANTS,
                                      streaming.MUTANTS, between.MUTANTS, properties.MUTANTS)
 
 

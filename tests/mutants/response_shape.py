@@ -74,6 +74,8 @@ MUTANTS: dict[str, Mutant] = {
                                      response=on_completion(_bad_annotation)),
     "resp_service_tier_unknown": _M('service_tier "premium"', "RESP-009", (SGP,),
                                     response=on_completion(_set("service_tier", "premium"))),
+    "resp_service_tier_number": _M("service_tier 1 (a number)", "RESP-011", (OPENAI,),
+                                   response=on_completion(_set("service_tier", 1))),
     "resp_openai_keys_missing": _M("message.refusal and choices[].logprobs are left out", "RESP-010", (OPENAI,),
                                    response=on_completion(_drop_openai_keys)),
 }

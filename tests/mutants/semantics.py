@@ -143,6 +143,13 @@ def _ignore_json_mode(body: Any, call: Call) -> None:
         body.pop("response_format", None)
 
 
+def _ignore_json_mode_never_stop(body: Any, call: Call) -> None:
+    # a model that ignores response_format and never stops on its own: every JSON request runs to its cap
+    if isinstance(body, dict) and body.pop("response_format", None) is not None:
+        body.pop("max_completion_tokens", None)
+        body["max_tokens"] = 2
+
+
 MUTANTS: dict[str, Mutant] = {
     "sem_usage_total_off": _M("usage.total_tokens is one more than the sum", "SEM-001", BOTH,
                               response=on_completion(_usage_total_off)),
@@ -191,4 +198,6 @@ MUTANTS: dict[str, Mutant] = {
                                     response=on_completion(each_choice(_finish_tool_calls))),
     "fmt_json_mode_ignored": _M("response_format json_object is ignored", "FMT-001", (SGP,),
                                 request=on_body(_ignore_json_mode)),
+    "fmt_ignored_never_stops": _M("response_format is ignored and the model runs to every cap", "FMT-001", (OPENAI,),
+                                  request=on_body(_ignore_json_mode_never_stop)),
 }

@@ -5,6 +5,7 @@ followed, chunks whose ids, roles, finish reasons, indices, timestamps or usage 
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +94,75 @@ def _chunk_index_from_one(chunk: dict[str, Any], position: int) -> None:
         choice["index"] += 1
 
 
+def _tool_fragments(items: list[Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(choice, fragment) of every tool-call fragment of the stream, in order."""
+    return [(choice, fragment) for item in items if isinstance(item, dict) for choice in item.get("choices") or []
+            for fragment in (choice.get("delta") or {}).get("tool_calls") or []]
+
+
+def _repeat_call_identity(items: list[Any], call: Call) -> None:
+    # a gateway that stamps id, type and name on every fragment of the call
+    first: dict[tuple[int, int], dict[str, Any]] = {}
+    for choice, fragment in _tool_fragments(items):
+        key = (choice["index"], fragment["index"])
+        if key not in first:
+            first[key] = fragment
+            continue
+        fragment.update(id=first[key]["id"], type=first[key]["type"])
+        fragment.setdefault("function", {})["name"] = first[key]["function"]["name"]
+
+
+def _call_id_changes(items: list[Any], call: Call) -> None:
+    # a server that sends another id with each later fragment
+    seen: set[tuple[int, int]] = set()
+    for position, (choice, fragment) in enumerate(_tool_fragments(items)):
+        key = (choice["index"], fragment["index"])
+        if key in seen:
+            fragment["id"] = f"call_later{position}"
+        seen.add(key)
+
+
+def _cumulative_content(items: list[Any], call: Call) -> None:
+    # each content delta carries the whole text so far instead of the increment
+    so_far: dict[int, str] = {}
+    for item in items:
+        for choice in item.get("choices") or [] if isinstance(item, dict) else []:
+            delta = choice.get("delta") or {}
+            if isinstance(delta.get("content"), str) and delta["content"]:
+                so_far[choice["index"]] = so_far.get(choice["index"], "") + delta["content"]
+                delta["content"] = so_far[choice["index"]]
+
+
+def _cumulative_arguments(items: list[Any], call: Call) -> None:
+    # each fragment of a tool call's arguments carries all the arguments so far
+    so_far: dict[tuple[int, int], str] = {}
+    for choice, fragment in _tool_fragments(items):
+        function = fragment.get("function") or {}
+        if function.get("arguments"):
+            key = (choice["index"], fragment["index"])
+            so_far[key] = so_far.get(key, "") + function["arguments"]
+            function["arguments"] = so_far[key]
+
+
+def _role_every_delta(chunk: dict[str, Any], position: int) -> None:
+    for choice in chunk.get("choices") or []:
+        if isinstance(choice.get("delta"), dict):
+            choice["delta"]["role"] = "assistant"
+
+
+# how long the clock-stamping mutant's streams last: over a second, so the clock always ticks inside one
+PACED_S = 1.2
+
+
+def _clock_stamped(items: list[Any], call: Call) -> None:
+    # created from the clock as each chunk leaves, the events spread over PACED_S (Mutant.stream_seconds)
+    start = time.time()
+    step = PACED_S / max(len(items) - 1, 1)
+    for position, item in enumerate(items):
+        if isinstance(item, dict):
+            item["created"] = int(start + position * step)
+
+
 MUTANTS: dict[str, Mutant] = {
     "strm_labelled_json": _M("streams are labelled application/json", "STRM-001", (SGP,), response=_stream_as_json),
     "strm_text_outside_fields": _M("a chunk's JSON is sent without its data: field", "STRM-002", (SGP,),
@@ -118,6 +188,19 @@ MUTANTS: dict[str, Mutant] = {
                                response=on_chunks(_usage_chunk_off)),
     "strm_created_varies": _M("created changes from chunk to chunk", "STRM-019", (SGP,),
                               response=on_chunks(chunk_each(_chunk_created_varies))),
+    "strm_tool_identity_every_fragment": _M("a streamed tool call repeats id, type and name in every fragment",
+                                            "STRM-020", (OPENAI,), response=on_chunks(_repeat_call_identity)),
+    "strm_tool_id_changes": _M("a streamed tool call's later fragments carry another id", "STRM-020", (SGP,),
+                               response=on_chunks(_call_id_changes)),
+    "strm_cumulative_content": _M("content deltas carry the whole text so far", "STRM-021", (SGP,),
+                                  response=on_chunks(_cumulative_content)),
+    "strm_cumulative_arguments": _M("tool-call argument fragments carry all the arguments so far", "STRM-021",
+                                    (OPENAI,), response=on_chunks(_cumulative_arguments)),
+    "strm_role_every_delta": _M('every delta repeats role "assistant" (the openai SDK joins them)', "STRM-022",
+                                (OPENAI,), response=on_chunks(chunk_each(_role_every_delta))),
+    "strm_created_from_the_clock": _M("each chunk's created is the clock as it leaves, streams last over a second",
+                                      "STRM-019", (OPENAI,), response=on_chunks(_clock_stamped),
+                                      stream_seconds=PACED_S),
     "strm_indices_from_one": _M("stream choice indices start at 1", "STRM-017", (SGP,),
                                 response=on_chunks(chunk_each(_chunk_index_from_one))),
 }

@@ -57,8 +57,9 @@ def kill_table() -> str:
 
 NOTES = """## Notes
 
-- CLIENT-001..004 judge the official SDKs against the target and run only with `--clients` (the SDKs
-  are an optional install); the matrix runs without them.
+- CLIENT-001..005 judge the official SDKs against the target and run only with `--clients` (the SDKs
+  are an optional install); the matrix runs without them. `tests/test_client_matrix.py` drives the four
+  clients of CLIENT-005 against the reference server and against `strm_tool_identity_every_fragment`.
 - HDR-004 (header names are case-insensitive) has no mutant: an ASGI application only ever sees
   lower-cased header names, so a case-sensitive server cannot be built as middleware.
 - HDR-001 (the configured account is accepted) has no mutant: every scripted request carries the

@@ -1,0 +1,93 @@
+"""The client matrix (CLIENT-005, conformance.audit.client_matrix): four official clients in two languages against
+the reference server (every cell passes) and against a stream mutant whose tool-call fragments repeat the id (the
+Python openai SDK, which appends it, breaks; the TypeScript one, which replaces it, does not). The clients come
+with the `clients` extra and, for node's openai, tests/ensure-node-openai.sh (tox runs it first)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from builders import completion, make_exchange
+from cli_runs import run_cli
+from mutants import ACCOUNT, KEY, MODEL, settings_for, variant
+
+from conformance.audit import client_matrix
+from conformance.config import Config
+from conformance.contract.profiles import get_profile
+from conformance.server import RunningServer, start_server
+from conformance.server.app import create_app
+
+
+def serve(profile: str, mutant: str | None = None) -> RunningServer:
+    settings = settings_for(profile)
+    app = create_app(settings)
+    return start_server(variant(mutant).wrap(app, settings) if mutant else app, profile=get_profile(profile))
+
+
+def matrix(server: RunningServer, profile: str) -> list[client_matrix.Cell]:
+    config = Config(base_url=server.base_url, api_key=KEY, profile=profile, model=MODEL, account_id=ACCOUNT)
+    return client_matrix.run_matrix(config, get_profile(profile))
+
+
+@pytest.fixture(params=["sgp", "openai"])
+def reference(request: pytest.FixtureRequest) -> Iterator[tuple[str, RunningServer]]:
+    with serve(request.param) as server:
+        yield request.param, server
+
+
+def test_four_clients_in_two_languages_pass_every_capability(reference: tuple[str, RunningServer]) -> None:
+    profile, server = reference
+    cells = matrix(server, profile)
+    clients = {(c.client, c.language) for c in cells}
+    assert clients == {(k.name, k.language) for k in client_matrix.clients_for(profile)}
+    # every client installed (the extra and the npm cache), every cell judged and passed
+    assert [(c.client, c.capability, c.status, c.detail) for c in cells if c.status != "pass"] == []
+    assert all(c.version != "-" and c.exchanges for c in cells)
+    assert len(cells) == 2 * len(client_matrix.CAPABILITIES)
+
+
+def test_the_clients_tell_apart_what_their_accumulators_do() -> None:
+    with serve("openai", "strm_tool_identity_every_fragment") as server:
+        cells = {(c.client, c.capability): c for c in matrix(server, "openai")}
+    broken = [key for key, cell in cells.items() if cell.status != "pass"]
+    assert broken == [("openai", "tool calls")], [(k, cells[k].detail) for k in broken]
+    cell = cells[("openai", "tool calls")]
+    # the failing exchange is the cell's, and the message shows both assemblies
+    assert cell.exchanges[-1].scenario == "client_openai_tool_calls" and "the suite" in cell.detail
+
+
+def test_a_client_that_is_not_installed_is_not_run_with_its_install_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_matrix.ClientKind, "version", lambda self: None)
+    cells = client_matrix.run_matrix(Config(base_url="http://127.0.0.1:9", api_key="k", profile="sgp"),
+                                     get_profile("sgp"))
+    assert {c.status for c in cells} == {"not run"}
+    assert all("pip install scale-gp" in c.detail for c in cells)
+    table = client_matrix.markdown(cells)
+    assert "| scale-gp-beta | Python | - | not run | not run | not run | not run |" in table
+
+
+def test_judges_of_a_cell() -> None:
+    sent = make_exchange(body=completion())
+    assert client_matrix.judge_parse(completion(), sent) == ("pass", "")
+    assert client_matrix.judge_parse(completion(model="other"), sent)[0] == "fail"
+    refused = make_exchange(status=401, body={"error": {"message": "no"}})
+    assert client_matrix.judge_error(True, 401, "AuthenticationError", refused) == ("pass", "")
+    assert client_matrix.judge_error(False, None, "JSONDecodeError", refused)[0] == "fail"
+    assert client_matrix.judge_error(True, 400, "BadRequestError", refused)[0] == "fail"
+    assert client_matrix.judge_error(False, None, "", sent)[0] == "not judged"
+
+
+def test_run_clients_shows_the_matrix_and_judges_client_005(tmp_path: Path) -> None:
+    with serve("openai") as server:
+        out = run_cli(["run", "--profile", "openai", "--base-url", server.base_url, "--clients", "-k", "CLIENT-005",
+                       "--model", MODEL], tmp_path / "reports", env={"SGP_API_KEY": KEY})
+    statuses = {r["id"]: r["status"] for r in out.doc["results"]}
+    assert statuses.get("CLIENT-005") == "pass", out.output[-2000:]
+    # the matrix is the test's output, which the HTML report's Test log shows
+    page = (tmp_path / "reports" / "conformance.html").read_text(encoding="utf-8")
+    assert "| openai (TypeScript) | TypeScript |" in page and "| openai | Python |" in page
+    # and only the three reports are written
+    assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["conformance.html", "conformance.json",
+                                                                         "junit.xml"]
