@@ -36,7 +36,7 @@ from conformance.contract import catalogue, schema_store
 from conformance.contract.profiles import Profile, get_profile
 from conformance.offline.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
 from conformance.offline.session import ObservedSession, configure_observed
-from conformance.report.summary import JUNIT_SUITE_NAME, claim_report_dir
+from conformance.report.folder import JUNIT_SUITE_NAME, claim_report_dir
 from conformance.transport.exchange import Exchange
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.report.folder import write_new
+
 PLUGIN_NAME = "sgp-conformance-report-files"
 HOSTNAME = re.compile(r'(<testsuite\b[^>]*?)\s+hostname="[^"]*"')
 NAMELESS_CASE = re.compile(r'<testcase time="[^"]*"\s*/>')
@@ -28,7 +30,7 @@ def drop_hostname(path: Path) -> None:
         return
     tidy = NAMELESS_CASE.sub("", HOSTNAME.sub(r"\1", text))
     if tidy != text:
-        path.write_text(tidy, encoding="utf-8")
+        write_new(path, tidy.encode("utf-8"))
 
 
 class TidyReportFiles:

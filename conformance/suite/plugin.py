@@ -141,7 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not hasattr(config, "workerinput"):
-        from conformance.report.summary import run_report_dir
+        from conformance.report.folder import run_report_dir
 
         # --sgp-report-dir reports/{timestamp}: where this run's conformance.json goes
         settings.report_dir = str(run_report_dir(settings.report_dir))
