@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance import __version__
+# first of the package: a signal while the rest is imported is recorded, not a traceback (signals.py)
+from conformance import __version__, signals
 from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
 from conformance.config.network import INSECURE_WARNING
 from conformance.config.settings import BUDGETS, JUNIT_SHOULD
@@ -350,9 +351,14 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
 
     # from here on a SIGTERM ends the run as Ctrl-C does, even before pytest starts: the previous reports
     # are set aside first, so a run killed in its first seconds never leaves them reading as its verdict
-    caught = _catch_sigterm_early()
     moved = set_aside(Path(report_dir))
+    caught = _catch_sigterm_early()
     try:
+        late = signals.release()
+        if late:
+            # Ctrl-C or SIGTERM while the CLI started: ended here, now that the previous reports are aside
+            caught["signal"] = late
+            raise KeyboardInterrupt
         code, wrote, pytest_code = _run_suite(config, args, extra, report_dir)
     except KeyboardInterrupt:
         signal_name = caught.get("signal", "SIGINT")
@@ -458,6 +464,12 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] != ["run"]:
+        # only `run` has reports to set aside before it acts on a signal of its first moments
+        late = signals.release()
+        if late:
+            print(f"sgp-conformance: interrupted by {late}", file=sys.stderr)
+            return 143 if late == "SIGTERM" else 130
     try:
         code = _main(argv)
     except BrokenPipeError:
@@ -509,6 +521,9 @@ def _main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("sgp-conformance: interrupted", file=sys.stderr)
         return 130
+    finally:
+        # a run that ended before setting anything aside (a usage error) acts on signals as usual again
+        signals.release()
     return EXIT_USAGE
 
 
