@@ -25,8 +25,11 @@ from conformance.config.settings import (
 )
 from conformance.contract import claims
 from conformance.contract.profiles import PROFILES
+from conformance.inputs import InputError, read_capped
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+# a configuration file is a few lines; anything past this is not one
+MAX_CONFIG_BYTES = 1_000_000
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -61,14 +64,13 @@ def _coerce(name: str, value: Any) -> Any:
 def read_config_file(path: Path) -> dict[str, Any]:
     """Settings from a TOML file: a [tool.sgp-conformance] table, or top-level keys in a file of its own."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist: fix the path given to --config") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory: give --config the path of a TOML file") from None
-    except OSError as exc:
-        fix = "check its permissions" if isinstance(exc, PermissionError) else "fix the path given to --config"
-        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}): {fix}") from None
+        # bounded, counted in bytes read: --config /dev/zero or a FIFO is refused, never read without end
+        raw = read_capped(path, MAX_CONFIG_BYTES, "config file", "--config", "TOML file")
+        data = tomllib.loads(raw.decode("utf-8"))
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests tables or arrays too deep to read: fix the syntax") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix the syntax") from None
     table = data.get("tool", {}).get("sgp-conformance")
