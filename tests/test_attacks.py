@@ -317,6 +317,22 @@ def test_write_new_replaces_a_link_without_following_it(tmp_path: Path) -> None:
     assert not link.is_symlink() and link.read_bytes() == b"{}"
 
 
+def test_a_link_planted_during_the_run_is_removed_before_pytest_writes(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from conformance.report.files import NoWriteThroughLinks
+
+    victim = tmp_path / "victim"
+    victim.write_text("the user's", encoding="utf-8")
+    junit, page = tmp_path / "junit.xml", tmp_path / "conformance.html"
+    junit.symlink_to(victim)
+    page.symlink_to(tmp_path / "dangling")
+    session = SimpleNamespace(config=SimpleNamespace(option=SimpleNamespace(xmlpath=str(junit), htmlpath=str(page))))
+    NoWriteThroughLinks().pytest_sessionfinish(session)  # type: ignore[arg-type]
+    assert not junit.is_symlink() and not page.is_symlink()
+    assert victim.read_text(encoding="utf-8") == "the user's"
+
+
 def test_a_link_at_the_har_path_is_refused(tmp_path: Path) -> None:
     from conformance.proxy.har import HarError, HarWriter
 

@@ -33,6 +33,17 @@ def drop_hostname(path: Path) -> None:
         write_new(path, tidy.encode("utf-8"))
 
 
+class NoWriteThroughLinks:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Before junitxml and pytest-html open their files (they follow links): a link planted at either
+        path since the folder was claimed is removed, so the report replaces it instead of writing through."""
+        for option in ("xmlpath", "htmlpath"):
+            path = getattr(session.config.option, option, None)
+            if path and Path(path).is_symlink():
+                Path(path).unlink()
+
+
 class TidyReportFiles:
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -46,3 +57,4 @@ def register(config: pytest.Config) -> None:
     """On the controller (xdist workers write no JUnit), once per session."""
     if not hasattr(config, "workerinput") and not config.pluginmanager.has_plugin(PLUGIN_NAME):
         config.pluginmanager.register(TidyReportFiles(), PLUGIN_NAME)
+        config.pluginmanager.register(NoWriteThroughLinks(), f"{PLUGIN_NAME}-no-links")
