@@ -101,6 +101,16 @@ def test_target_without_an_http_answer_is_unreachable(kind: str) -> None:
     assert run.client.stats.sent == 1
 
 
+def test_a_must_left_unjudged_for_want_of_an_answer_is_never_conformant() -> None:
+    passing = {"id": "BASIC-001", "level": "MUST", "status": "pass"}
+    blind = {"id": "RESP-001", "level": "MUST", "status": "not judged",
+             "message": "no response to judge: 127.0.0.1:9 closed the connection without answering"}
+    owned = {"id": "RESP-002", "level": "MUST", "status": "not judged", "message": "needs BASIC-001: not 2xx"}
+    info = {**blind, "id": "SEM-009", "level": "INFO"}
+    assert verdict([passing, blind], "must") == "incomplete"
+    assert verdict([passing, owned, info], "must") == "conformant"
+
+
 def test_target_that_closes_at_once_ends_the_run_unreachable_end_to_end(tmp_path: Path) -> None:
     with misbehaving.serve("close_at_once") as server:
         out = run_cli(["run", "--base-url", server.base_url, "--timeout", "0.5", "--depth", "smoke"],

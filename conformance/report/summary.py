@@ -19,7 +19,7 @@ from conformance.config.secrets import config_secrets
 from conformance.contract import catalogue
 from conformance.redact import Scrubber
 from conformance.report.folder import REPORT_FILES, results_stamp, write_new
-from conformance.report.outcomes import RUN_GIVEN, gating
+from conformance.report.outcomes import RUN_GIVEN, gating, unanswered
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
@@ -203,6 +203,10 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
     not_run = [r for r in doc.get("results", []) if r["status"] == "not run" and r.get("not_run") in
                ("budget", "throttled")]
     if verdict == "incomplete":
+        blind = unanswered(doc.get("results", []), fail_on)
+        if blind and not not_run:
+            return EXIT_INCOMPLETE, (f"incomplete: {len(blind)} requirement(s) not judged because an answer never "
+                                     f"came or came cut short ({blind[0]['id']}), {judged}")
         return EXIT_INCOMPLETE, (f"incomplete: {len(not_run)} requirement(s) not run (request budget reached or "
                                  f"the target throttled), {judged}")
     if verdict == "partial":
