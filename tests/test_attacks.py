@@ -200,6 +200,8 @@ def test_unsendable_header_value_is_a_usage_error() -> None:
     (["--stream-timeout", "nan"], "not a finite number"),
     (["--rate-limit", "nan"], "not a finite number"),
     (["--max-requests", "-5"], "must be at least 1"),
+    (["--max-examples", "-1"], "must be at least 1"),
+    (["--rate-limit", "1e-300"], "below 0.001/s"),
     (["--header", "no colon here"], "is not 'Name: value'"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(v))
 def test_bad_user_input_is_one_line_exit_2(flags: list[str], says: str, capsys: pytest.CaptureFixture[str],

@@ -28,6 +28,8 @@ from conformance.contract.profiles import PROFILES
 from conformance.inputs import InputError, read_capped
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+# the lowest --rate-limit (requests per second) other than 0 (no limit)
+MIN_RATE = 0.001
 # a configuration file is a few lines; anything past this is not one
 MAX_CONFIG_BYTES = 1_000_000
 
@@ -146,6 +148,12 @@ def validate(config: Config) -> None:
         raise ConfigError("--concurrency-probe must be between 0 (no probe) and 64")
     if config.rate_limit < 0 or config.retries < 0:
         raise ConfigError("--rate-limit and --retries cannot be negative")
+    if 0 < config.rate_limit < MIN_RATE:
+        # the pause between requests is 1/rate: below this a run would wait for hours (or overflow a sleep)
+        raise ConfigError(f"--rate-limit {config.rate_limit:g} is below {MIN_RATE:g}/s, one request every "
+                          f"{1 / MIN_RATE:g} s: give a larger rate, or 0 for no limit")
+    if config.max_examples is not None and config.max_examples < 1:
+        raise ConfigError("--max-examples must be at least 1")
     for name, flag in (("api_key", "the API key (SGP_API_KEY or --api-key)"),
                        ("account_id", "the account id (--account-id or SGP_ACCOUNT_ID)")):
         why = unsendable(getattr(config, name) or "")
