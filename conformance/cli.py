@@ -367,6 +367,9 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         code, wrote, pytest_code = (143 if signal_name == "SIGTERM" else 130), False, None
     finally:
         caught["restore"]()
+    if caught.get("signal") == "SIGTERM" and code == 130:
+        # a SIGTERM before the suite's own handler was in place reached pytest as a KeyboardInterrupt
+        code = 143
     from conformance.report.summary import PYTEST_NO_TESTS, PYTEST_USAGE
 
     line = settle(Path(report_dir), moved, wrote, judged_nothing=pytest_code == PYTEST_NO_TESTS)
