@@ -319,6 +319,17 @@ def test_a_link_where_a_report_goes_is_refused(name: str, dangling: bool, tmp_pa
         assert victim.read_text(encoding="utf-8") == "the user's"
 
 
+@pytest.mark.parametrize("where", ["/dev/null", "/proc/self", "a-file"])
+def test_a_report_dir_that_takes_no_files_is_one_line(where: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    if where == "a-file":
+        where = str(tmp_path / "a-file")
+        Path(where).write_text("x", encoding="utf-8")
+    assert claim_report_dir(Config(report_dir=where)) is None
+    err = capsys.readouterr().err
+    assert "cannot write reports to" in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_write_new_replaces_a_link_without_following_it(tmp_path: Path) -> None:
     victim = tmp_path / "victim"
     victim.write_text("the user's", encoding="utf-8")

@@ -119,8 +119,17 @@ def prepare_report_dir(report_dir: Path) -> str | None:
     goes is refused. Nothing is removed here (see set_aside, clear_own_reports). A one-line error, or None."""
     try:
         report_dir.mkdir(parents=True, exist_ok=True)
+        # a directory that exists may still refuse files (/proc/self, a read-only mount): found now, not by
+        # pytest's writers at the end of the run
+        fd, probe = tempfile.mkstemp(prefix=".sgp-conformance-", dir=report_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:
+        return (f"sgp-conformance: cannot write reports to {report_dir}: it is not a directory; choose another "
+                "--report-dir")
     except OSError as exc:
-        return f"sgp-conformance: cannot write reports to {report_dir} ({exc.strerror}): choose another --report-dir"
+        return (f"sgp-conformance: cannot write reports to {report_dir} ({exc.strerror or exc}): choose another "
+                "--report-dir")
     for name in REPORT_FILES:
         path = report_dir / name
         problem = link_problem(path)
