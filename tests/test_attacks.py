@@ -38,7 +38,7 @@ from conformance.report.folder import (
     write_new,
 )
 from conformance.report.html import _e
-from conformance.report.outcomes import verdict
+from conformance.report.outcomes import level_verdicts, verdict
 from conformance.suite.preflight import preflight
 from conformance.suite.run import Run
 from conformance.transport import strictjson
@@ -108,6 +108,7 @@ def test_a_must_left_unjudged_for_want_of_an_answer_is_never_conformant() -> Non
     owned = {"id": "RESP-002", "level": "MUST", "status": "not judged", "message": "needs BASIC-001: not 2xx"}
     info = {**blind, "id": "SEM-009", "level": "INFO"}
     assert verdict([passing, blind], "must") == "incomplete"
+    assert level_verdicts([passing, blind])["MUST"] == "incomplete"
     assert verdict([passing, owned, info], "must") == "conformant"
 
 

@@ -242,8 +242,8 @@ def verdict(results: Iterable[Mapping[str, Any]], fail_on: str, *, interrupted: 
 def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Per level, read as the run's verdict is: not conformant (a failure), else interrupted, incomplete or
     partial where requirements of the level were not run for that reason (an interruption, the budget or
-    throttling, the selection), else conformant (something passed), else not judged. INFO results are
-    observations and never make their level not conformant."""
+    throttling, the selection) or not judged for want of an answer, else conformant (something passed),
+    else not judged. INFO results are observations and never make their level not conformant."""
     results = list(results)
     out = {}
     for level in catalogue.LEVELS:
@@ -254,7 +254,7 @@ def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
             out[level] = "not conformant"
         elif "interrupted" in missing:
             out[level] = "interrupted"
-        elif missing & {"budget", "throttled"}:
+        elif missing & {"budget", "throttled"} or (level != catalogue.INFO and unanswered(at_level, "should")):
             out[level] = "incomplete"
         elif statuses & {"pass", "observed"}:
             out[level] = "partial" if "selection" in missing else "conformant"
