@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from conformance import __version__
+# first of the package: a signal while the rest is imported is recorded, not a traceback (signals.py)
+from conformance import __version__, signals
 from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
 from conformance.config.network import INSECURE_WARNING
 from conformance.config.settings import BUDGETS, JUNIT_SHOULD
@@ -26,7 +27,7 @@ from conformance.contract import catalogue, claims
 from conformance.contract.profiles import PROFILES, get_profile
 from conformance.pipes import silence_stdout, write_lines
 from conformance.redact import safe_url
-from conformance.report.summary import JUNIT_SUITE_NAME, claim_report_dir
+from conformance.report.folder import JUNIT_SUITE_NAME, claim_report_dir
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -346,6 +347,62 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     report_dir = claim_report_dir(config)
     if report_dir is None:
         return EXIT_USAGE
+    from conformance.report.folder import release_report_dir, set_aside, settle
+
+    # from here on a SIGTERM ends the run as Ctrl-C does, even before pytest starts: the previous reports
+    # are set aside first, so a run killed in its first seconds never leaves them reading as its verdict
+    moved = set_aside(Path(report_dir))
+    caught = _catch_sigterm_early()
+    try:
+        late = signals.release()
+        if late:
+            # Ctrl-C or SIGTERM while the CLI started: ended here, now that the previous reports are aside
+            caught["signal"] = late
+            raise KeyboardInterrupt
+        code, wrote, pytest_code = _run_suite(config, args, extra, report_dir)
+    except KeyboardInterrupt:
+        signal_name = caught.get("signal", "SIGINT")
+        print(f"sgp-conformance: interrupted by {signal_name} before the run began: nothing was judged, no "
+              "report was written", file=sys.stderr)
+        code, wrote, pytest_code = (143 if signal_name == "SIGTERM" else 130), False, None
+    finally:
+        caught["restore"]()
+    if caught.get("signal") == "SIGTERM" and code == 130:
+        # a SIGTERM before the suite's own handler was in place reached pytest as a KeyboardInterrupt
+        code = 143
+    from conformance.report.summary import PYTEST_NO_TESTS, PYTEST_USAGE
+
+    line = settle(Path(report_dir), moved, wrote, judged_nothing=pytest_code == PYTEST_NO_TESTS)
+    if line and pytest_code != PYTEST_USAGE:
+        # a usage error stays one line: its fix is what matters, and the reports' place is docs/reports.md's
+        print(line, file=sys.stderr)
+    release_report_dir(report_dir)
+    return code
+
+
+def _catch_sigterm_early() -> dict[str, Any]:
+    """Make SIGTERM raise KeyboardInterrupt (as Ctrl-C does) until the returned record's "restore" is called;
+    the record's "signal" says which signal ended the run. The suite's plugin installs its own once running."""
+    import signal
+    import threading
+
+    caught: dict[str, Any] = {"restore": lambda: None}
+    if threading.current_thread() is not threading.main_thread():
+        return caught
+
+    def stop(signum: int, frame: Any) -> None:
+        caught["signal"] = "SIGTERM"
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    caught["restore"] = lambda: signal.signal(signal.SIGTERM, previous)
+    return caught
+
+
+def _run_suite(config: Config, args: argparse.Namespace, extra: list[str],
+               report_dir: Path) -> tuple[int, bool, int]:
+    """Start the embedded server if no target is given, run the suite with pytest and finish (summary, exit
+    code); returns the exit code, whether this run wrote its own conformance.json, and pytest's exit code."""
     embedded = None
     if config.base_url is None:
         from conformance.server.embedded import start_embedded
@@ -359,7 +416,8 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
     announce_network(config)
     import pytest
 
-    from conformance.report.summary import finish, release_report_dir, results_stamp
+    from conformance.report.folder import results_stamp
+    from conformance.report.summary import finish
 
     # an earlier run's results, left where they are until this run writes its own, are never taken for its own
     earlier = results_stamp(report_dir)
@@ -376,9 +434,8 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
         os.environ.update(env_before)
         if embedded is not None:
             embedded.stop()
-    result = finish(config, int(code), report_dir, before=earlier)
-    release_report_dir(report_dir)
-    return result
+    wrote = results_stamp(report_dir) not in (None, earlier)
+    return finish(config, int(code), report_dir, before=earlier), wrote, int(code)
 
 
 def command_list(args: argparse.Namespace) -> int:
@@ -410,6 +467,12 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] != ["run"]:
+        # only `run` has reports to set aside before it acts on a signal of its first moments
+        late = signals.release()
+        if late:
+            print(f"sgp-conformance: interrupted by {late}", file=sys.stderr)
+            return 143 if late == "SIGTERM" else 130
     try:
         code = _main(argv)
     except BrokenPipeError:
@@ -461,6 +524,9 @@ def _main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("sgp-conformance: interrupted", file=sys.stderr)
         return 130
+    finally:
+        # a run that ended before setting anything aside (a usage error) acts on signals as usual again
+        signals.release()
     return EXIT_USAGE
 
 

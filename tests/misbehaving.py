@@ -228,6 +228,56 @@ def plain_http(conn: Connection) -> None:
         conn.send(head("400 Bad Request", "text/plain", len(body)) + body)
 
 
+# --- hostile targets (tests/test_attacks.py): never an HTTP answer, or an answer built to break a parser --------
+
+
+def close_at_once(conn: Connection) -> None:
+    """Accept the connection and close it before reading or answering anything."""
+    conn.sock.close()
+
+
+def reset_at_once(conn: Connection) -> None:
+    """Read the request, then reset the connection (TCP RST) without a byte of answer."""
+    if conn.read_request() is not None:
+        conn.reset()
+
+
+def banner(conn: Connection) -> None:
+    """Speak another protocol: an SSH banner instead of an HTTP status line."""
+    conn.send(b"SSH-2.0-OpenSSH_9.6\r\n")
+    conn.read_request()
+    conn.wait(0.2)
+
+
+def huge_header(conn: Connection) -> None:
+    """A status line, then one header of 1 MB."""
+    if conn.read_request() is not None:
+        conn.send(b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * 1_000_000 + b"\r\ncontent-length: 2\r\n\r\n{}")
+
+
+def many_headers(conn: Connection) -> None:
+    """A status line, then 20,000 headers."""
+    if conn.read_request() is not None:
+        lines = b"".join(b"x-h%d: v\r\n" % i for i in range(20_000))
+        conn.send(b"HTTP/1.1 200 OK\r\n" + lines + b"content-length: 2\r\n\r\n{}")
+
+
+def bare_cr(conn: Connection) -> None:
+    """Header lines ended by a bare CR, which HTTP/1.1 forbids."""
+    if conn.read_request() is not None:
+        conn.send(b"HTTP/1.1 200 OK\rcontent-type: application/json\rcontent-length: 2\r\r{}")
+
+
+DEEP_NESTING = 100_000
+
+
+def deep_json(conn: Connection) -> None:
+    """A 200 JSON answer nested DEEP_NESTING arrays deep (valid JSON, past any recursive parser)."""
+    if conn.read_request() is not None:
+        body = b"[" * DEEP_NESTING + b"]" * DEEP_NESTING
+        conn.send(head("200 OK", "application/json", len(body)) + body)
+
+
 BEHAVIOURS: dict[str, Callable[[Connection], None]] = {
     "plain_http": plain_http,
     "never_answer": never_answer,
@@ -238,6 +288,13 @@ BEHAVIOURS: dict[str, Callable[[Connection], None]] = {
     "html_502": html_502,
     "huge_body": huge_body,
     "endless_sse": endless_sse,
+    "close_at_once": close_at_once,
+    "reset_at_once": reset_at_once,
+    "banner": banner,
+    "huge_header": huge_header,
+    "many_headers": many_headers,
+    "bare_cr": bare_cr,
+    "deep_json": deep_json,
 }
 
 

@@ -105,7 +105,7 @@ def test_a_closed_pipe_ends_quietly(args: list[str], code: int, tmp_path: Path) 
 
 
 def test_report_dir_timestamps_and_keep(tmp_path: Path) -> None:
-    from conformance.report.summary import run_report_dir
+    from conformance.report.folder import run_report_dir
 
     now = 1_795_000_000.0  # 2026-11-18T11:06:40Z
     assert run_report_dir(str(tmp_path / "r")) == tmp_path / "r"

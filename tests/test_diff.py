@@ -110,7 +110,7 @@ def test_a_file_that_is_not_results_is_a_usage_error(
 
 def test_a_missing_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2
-    assert "cannot be read" in capsys.readouterr().err
+    assert "a.json does not exist" in capsys.readouterr().err
 
 
 def test_diff_of_real_results(broken_run: Outcome, tmp_path: Path,  # noqa: F811

@@ -65,8 +65,8 @@ def test_a_wrong_target_is_a_configuration_error_that_leaves_earlier_reports(
     assert "Traceback" not in out.output
     # no run, so no banner: nothing could be taken for a verdict of the server
     assert "=" * 72 not in out.stdout
-    # the earlier reports are still there, byte for byte; nothing was added
-    assert snapshot(reports) == before
+    # the earlier reports are kept, byte for byte, but set aside in previous/: none reads as this run's verdict
+    assert snapshot(reports) == {f"previous/{name}": data for name, data in before.items()}
     if case == "unknown-model":
         # the preflight said it all: no guess is tried for a model
         assert sent == 1, sent

@@ -306,7 +306,7 @@ def test_a_fresh_recording_of_the_reference_server_conforms(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["missing.json"], "missing.json: no such file"),
+    (["missing.json"], "recording missing.json does not exist"),
     (["."], "is a directory"),
     (["--profile", "bogus", "x.json"], "unknown profile"),
 ])

@@ -447,7 +447,7 @@ def _sent_document(exchange: Exchange | None) -> Any:
         return None
     try:
         return json.loads(exchange.response.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -518,7 +518,7 @@ def stream_events(exchange: Exchange | None) -> list[tuple[int, Any]]:
             continue
         try:
             out.append((i, json.loads(event.data)))
-        except ValueError:
+        except (ValueError, RecursionError):
             out.append((i, None))
     return out
 

@@ -94,6 +94,7 @@ def payloads(exchange: Exchange) -> Iterable[tuple[int, str]]:
 def lenient_loads(text: str | bytes) -> tuple[bool, Any]:
     """(parsed, value) with Python's lenient parser, which accepts NaN/Infinity; (False, None) if not JSON."""
     try:
+        strictjson.check_limits(text)
         return True, json.loads(text)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return False, None
@@ -156,7 +157,8 @@ def strict_json(exchange: Exchange) -> list[Violation]:
         out.append(
             Violation(
                 "JSON-001",
-                f"body is not RFC 8259 JSON: {brief(exchange.json_error, 120)}",
+                (f"body is {exchange.json_error}" if exchange.json_error.startswith(
+                    strictjson.PAST_LIMITS) else f"body is not RFC 8259 JSON: {brief(exchange.json_error, 120)}"),
                 "",
                 exchange.scenario,
             )

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import fields
@@ -12,11 +13,25 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from conformance.config.settings import DEPTHS, ENV_VARS, FAIL_ON, JUNIT_SHOULD, Config, ConfigError, is_loopback
+from conformance.config.settings import (
+    DEPTHS,
+    ENV_VARS,
+    FAIL_ON,
+    JUNIT_SHOULD,
+    Config,
+    ConfigError,
+    is_loopback,
+    unsendable,
+)
 from conformance.contract import claims
 from conformance.contract.profiles import PROFILES
+from conformance.inputs import InputError, read_capped
 
 FIELD_TYPES = {f.name: f.type for f in fields(Config)}
+# the lowest --rate-limit (requests per second) other than 0 (no limit)
+MIN_RATE = 0.001
+# a configuration file is a few lines; anything past this is not one
+MAX_CONFIG_BYTES = 1_000_000
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -51,14 +66,13 @@ def _coerce(name: str, value: Any) -> Any:
 def read_config_file(path: Path) -> dict[str, Any]:
     """Settings from a TOML file: a [tool.sgp-conformance] table, or top-level keys in a file of its own."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist: fix the path given to --config") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory: give --config the path of a TOML file") from None
-    except OSError as exc:
-        fix = "check its permissions" if isinstance(exc, PermissionError) else "fix the path given to --config"
-        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}): {fix}") from None
+        # bounded, counted in bytes read: --config /dev/zero or a FIFO is refused, never read without end
+        raw = read_capped(path, MAX_CONFIG_BYTES, "config file", "--config", "TOML file")
+        data = tomllib.loads(raw.decode("utf-8"))
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests tables or arrays too deep to read: fix the syntax") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML ({exc}): fix the syntax") from None
     table = data.get("tool", {}).get("sgp-conformance")
@@ -115,6 +129,11 @@ def validate(config: Config) -> None:
         raise ConfigError(f"unknown --fail-on {config.fail_on!r}: use must or should")
     if config.junit_should not in (None, *JUNIT_SHOULD):
         raise ConfigError(f"unknown --junit-should {config.junit_should!r}: use {', '.join(JUNIT_SHOULD)}")
+    for name in ("timeout", "stream_timeout", "max_retry_wait", "rate_limit"):
+        # nan compares false with everything: without this it passes every bound below
+        if not math.isfinite(getattr(config, name)):
+            raise ConfigError(f"--{name.replace('_', '-')} {getattr(config, name)!r} is not a finite number: "
+                              "give e.g. 20")
     for name in ("timeout", "stream_timeout"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"--{name.replace('_', '-')} must be a positive number of seconds")
@@ -129,6 +148,18 @@ def validate(config: Config) -> None:
         raise ConfigError("--concurrency-probe must be between 0 (no probe) and 64")
     if config.rate_limit < 0 or config.retries < 0:
         raise ConfigError("--rate-limit and --retries cannot be negative")
+    if 0 < config.rate_limit < MIN_RATE:
+        # the pause between requests is 1/rate: below this a run would wait for hours (or overflow a sleep)
+        raise ConfigError(f"--rate-limit {config.rate_limit:g} is below {MIN_RATE:g}/s, one request every "
+                          f"{1 / MIN_RATE:g} s: give a larger rate, or 0 for no limit")
+    if config.max_examples is not None and config.max_examples < 1:
+        raise ConfigError("--max-examples must be at least 1")
+    for name, flag in (("api_key", "the API key (SGP_API_KEY or --api-key)"),
+                       ("account_id", "the account id (--account-id or SGP_ACCOUNT_ID)")):
+        why = unsendable(getattr(config, name) or "")
+        if why:
+            raise ConfigError(f"{flag} cannot be sent in an HTTP header: it {why}; check how it was set "
+                              "(a stray newline or a pasted character)")
     if config.base_url is not None:
         check_base_url(config)
 
@@ -152,7 +183,17 @@ def _with_scheme(url: str) -> str | None:
 
 def check_base_url(config: Config) -> None:
     url = config.base_url or ""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port that is no number or out of range
+        raise ConfigError(f"--base-url {url!r} is not a valid URL ({exc}): give e.g. https://api.example.com") \
+            from None
+    if port == 0:
+        raise ConfigError(f"--base-url {url!r} has port 0: give the port the server listens on")
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise ConfigError(f"--base-url {url!r} holds a space or a control character: give the URL percent-encoded, "
+                          "e.g. https://api.example.com/v1")
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         meant = _with_scheme(url)
         if meant:

@@ -32,7 +32,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
-from conformance.config.settings import ENV_PREFIX, Config, ConfigError, is_loopback
+from conformance.config.settings import ENV_PREFIX, Config, ConfigError, is_loopback, unsendable
 from conformance.contract.profiles import get_profile
 from conformance.redact import safe_url
 from conformance.secret_forms import is_secret_name, url_passwords
@@ -102,6 +102,10 @@ def parse_header(spec: str, env: Mapping[str, str], declared: tuple[str, ...] | 
                               "or give the value itself")
         if "\r" in raw or "\n" in raw:
             raise ConfigError(f"--header '{name}: env:{variable}': the value of ${variable} spans lines")
+    why = unsendable(raw)
+    if why:
+        source = f"the value of ${variable}" if variable else "its value"
+        raise ConfigError(f"--header '{name}': {source} cannot be sent in an HTTP header: it {why}")
     return ExtraHeader(name, raw, variable, secret)
 
 

@@ -123,6 +123,22 @@ class Config:
 
 
 
+def unsendable(value: str) -> str | None:
+    """Why `value` cannot be sent as an HTTP header value, or None. RFC 9110 §5.5 allows visible characters,
+    spaces and tabs (CR, LF and NUL never: they would end or split the header); httpx sends header values as
+    ASCII, so a character past it cannot be sent either. The value itself is never quoted (it may be a key)."""
+    for position, char in enumerate(value, 1):
+        if char in "\r\n":
+            return f"holds a line break (CR or LF) at character {position}"
+        if char == "\0":
+            return f"holds a NUL byte at character {position}"
+        if (ord(char) < 0x20 and char != "\t") or ord(char) == 0x7F:
+            return f"holds the control character U+{ord(char):04X} at character {position}"
+        if ord(char) > 0x7E:
+            return f"holds the non-ASCII character U+{ord(char):04X} at character {position}"
+    return None
+
+
 def is_loopback(host: str) -> bool:
     if host in {"localhost", "localhost.localdomain"}:
         return True

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 
 from conformance.checks.transport import is_event_stream
 from conformance.contract.profiles import Profile
+from conformance.inputs import InputError, read_capped
 from conformance.secret_forms import KEY_HEADERS, bare
 from conformance.transport.exchange import Exchange, RequestSpec, Response
 
@@ -35,7 +37,8 @@ JSON_TYPE = "application/json"
 SSE_TYPE = "text/event-stream"
 # credential values that exporters put in place of the real one (schemathesis, this suite's reports)
 MASKED_VALUES = frozenset({"[Filtered]", "***", "[REDACTED]", ""})
-# files larger than this are not read: recordings worth judging are far smaller
+# files larger than this are not read: recordings worth judging are far smaller; and all the files of one
+# `validate` together are held to the same bound, so many large HARs stay within one memory bound
 MAX_FILE_BYTES = 200_000_000
 # what the tail of a path must be for a HAR entry to count as the operation
 OPERATION_SUFFIX = "/chat/completions"
@@ -111,22 +114,33 @@ def _decode(path: Path, data: bytes) -> str:
             from None
 
 
-def read_file(path: Path, profile: Profile) -> list[Record]:
-    """The records of one file; RecordError when it is missing, unreadable or of no known format."""
+def _read(path: Path, cap: int) -> bytes:
+    if path.is_dir():
+        raise RecordError(f"{path}: is a directory: give the recorded files themselves")
     try:
-        if path.is_dir():
-            raise RecordError(f"{path}: is a directory: give the recorded files themselves")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise RecordError(f"{path}: {size} bytes is more than the {MAX_FILE_BYTES} this command reads")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise RecordError(f"{path}: no such file") from None
-    except PermissionError:
-        raise RecordError(f"{path}: cannot be read (permission denied)") from None
-    except OSError as exc:
-        raise RecordError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    return read_bytes(str(path), data, profile)
+        # counted in bytes read, not by stat(): /dev/zero says 0 bytes, a FIFO would block
+        return read_capped(path, cap, "recording", noun="recorded file")
+    except InputError as exc:
+        raise RecordError(str(exc)) from None
+
+
+def read_file(path: Path, profile: Profile, cap: int = MAX_FILE_BYTES) -> list[Record]:
+    """The records of one file of at most `cap` bytes; RecordError when it is missing, unreadable, not a
+    regular file, larger than `cap`, nested too deep, or of no known format."""
+    return read_bytes(str(path), _read(path, cap), profile)
+
+
+def read_files(paths: Iterable[Path], profile: Profile, cap: int = MAX_FILE_BYTES) -> list[Record]:
+    """The records of several files whose sizes together, counted in bytes read, are at most `cap`: each
+    file is read with what the others left of it, and its text is let go once parsed."""
+    records: list[Record] = []
+    left = cap
+    for path in paths:
+        data = _read(path, left)
+        left -= len(data)
+        records += read_bytes(str(path), data, profile)
+        del data
+    return records
 
 
 def read_bytes(name: str, data: bytes, profile: Profile) -> list[Record]:
@@ -138,6 +152,9 @@ def read_bytes(name: str, data: bytes, profile: Profile) -> list[Record]:
     if stripped.startswith(("{", "[")):
         try:
             whole = json.loads(stripped)
+        except RecursionError:
+            raise RecordError(f"{name}: JSON nested deeper than this command reads (RFC 8259 §9 lets a parser "
+                              "limit the depth): not a recording") from None
         except ValueError:
             whole = None
             lines = [line for line in stripped.splitlines() if line.strip()]
@@ -167,7 +184,7 @@ def _record_line(line: str) -> bool:
     parse as well (`105`, `true`, `"hi"`), but they are its innards, not records."""
     try:
         document = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return isinstance(document, dict) and bool(document)
 
@@ -195,7 +212,7 @@ def _jsonl(name: str, lines: Iterable[str]) -> Iterator[Record]:
         try:
             document = json.loads(line)
             parsed += 1
-        except ValueError:
+        except (ValueError, RecursionError):
             # a broken line is a response that is not JSON: the checks say so
             records.append(_bare(f"{name}:{number}", "jsonl", raw, JSON_TYPE))
             continue
@@ -269,18 +286,22 @@ def _har(name: str, log: dict[str, Any], profile: Profile) -> Iterator[Record]:
         if not isinstance(entry, dict):
             continue
         request, response = entry.get("request") or {}, entry.get("response") or {}
+        if not isinstance(request, dict) or not isinstance(response, dict):
+            # HAR 1.2: request and response are objects; anything else is no exchange to judge
+            raise RecordError(f"{name}#{number}: a HAR entry whose request or response is not an object "
+                              f"({type(request).__name__}, {type(response).__name__}): not a HAR this command reads")
         method, url = str(request.get("method", "")), str(request.get("url", ""))
         if not is_operation(method, url, profile):
             continue
         found += 1
         source = f"{name}#{number}"
-        post = request.get("postData") or {}
+        post = request.get("postData") if isinstance(request.get("postData"), dict) else {}
         body = post.get("text").encode("utf-8") if isinstance(post.get("text"), str) else None
         params: Any = None
         if body:
             try:
                 params = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 params = None
         stream = isinstance(params, dict) and params.get("stream") is True
         headers = {k: v for k, v in _pairs(request.get("headers"))}
@@ -292,7 +313,7 @@ def _har(name: str, log: dict[str, Any], profile: Profile) -> Iterator[Record]:
             yield Record(source, "har", Exchange(source, url, spec, None, error="no response recorded"),
                          headers_known=False, request_known=True, time=_iso_time(entry.get("startedDateTime")))
             continue
-        content = response.get("content") or {}
+        content = response.get("content") if isinstance(response.get("content"), dict) else {}
         text = content.get("text")
         raw = b""
         if isinstance(text, str):
@@ -304,8 +325,11 @@ def _har(name: str, log: dict[str, Any], profile: Profile) -> Iterator[Record]:
                     raise RecordError(f"{source}: response content says base64 but is not") from None
         comment = content.get("comment")
         cut = comment if isinstance(comment, str) and "truncated" in comment.lower() else None
+        # HAR 1.2's time is a number of milliseconds; any other value is read as unknown (0)
+        took = entry.get("time")
+        elapsed = float(took) if isinstance(took, int | float) and not isinstance(took, bool) else 0.0
         recorded = Response(status, _pairs(response.get("headers")), raw,
-                            float(entry.get("time") or 0.0), truncated=cut)
+                            elapsed if math.isfinite(elapsed) else 0.0, truncated=cut)
         yield Record(source, "har", Exchange(source, url, spec, recorded, error=cut), headers_known=True,
                      request_known=True, time=_iso_time(entry.get("startedDateTime")), status_known=True,
                      body_known=isinstance(text, str))

@@ -34,9 +34,9 @@ from conformance.checks.response import completion_checks, sent_secrets, stream_
 from conformance.config import Config
 from conformance.contract import catalogue, schema_store
 from conformance.contract.profiles import Profile, get_profile
-from conformance.offline.recorded import MASKED_VALUES, Record, RecordError, read_file, recorded_keys
+from conformance.offline.recorded import MASKED_VALUES, Record, RecordError, read_files, recorded_keys
 from conformance.offline.session import ObservedSession, configure_observed
-from conformance.report.summary import JUNIT_SUITE_NAME, claim_report_dir
+from conformance.report.folder import JUNIT_SUITE_NAME, claim_report_dir
 from conformance.transport.exchange import Exchange
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -361,10 +361,8 @@ def command_validate(args: argparse.Namespace) -> int:
         print(f"sgp-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
     profile = get_profile(settings.profile)
-    records: list[Record] = []
     try:
-        for name in args.files:
-            records += read_file(Path(name), profile)
+        records = read_files((Path(name) for name in args.files), profile)
     except RecordError as exc:
         print(f"sgp-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -23,7 +23,7 @@ from conformance.config import FAIL_ON, Config, ConfigError, resolve
 from conformance.config.network import INSECURE_WARNING, ssl_context
 from conformance.contract.profiles import PROFILES, get_profile
 from conformance.proxy.options import DEFAULT_BIND, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, ProxyOptions, parse_upstream
-from conformance.report.summary import claim_report_dir
+from conformance.report.folder import claim_report_dir
 
 if TYPE_CHECKING:
     from conformance.proxy.service import ProxyService

@@ -164,7 +164,15 @@ class Forwarder:
         query: bytes = scope.get("query_string", b"")
         path = raw_path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
         method: str = scope["method"]
-        target = self._base.copy_with(raw_path=self._prefix + raw_path + (b"?" + query if query else b""))
+        refused = refusal(method, raw_path, list(scope["headers"]))
+        if refused is None:
+            try:
+                target = self._base.copy_with(raw_path=self._prefix + raw_path + (b"?" + query if query else b""))
+            except (httpx.InvalidURL, ValueError) as exc:
+                refused = f"the request target cannot be forwarded ({exc})"
+        if refused is not None:
+            await _answer_error(send, self.profile, 400, refused, b"bad-request")
+            return
         headers = forwardable(list(scope["headers"]), NOT_FORWARDED)
         observed = Observed(
             next(self._numbers),
@@ -393,16 +401,40 @@ def error_body(profile: Profile, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "proxy_error", "param": None, "code": "bad_gateway"}}
 
 
+def refusal(method: str, raw_path: bytes, headers: list[tuple[bytes, bytes]]) -> str | None:
+    """Why a request is not forwarded but answered 400 by the proxy itself, or None. The proxy forwards to
+    its --upstream only: a request target that is not a path (absolute-form `http://host/...`, `@host`,
+    authority-form, `*`) and CONNECT would name another destination or none. A request with both
+    Content-Length and Transfer-Encoding is a smuggling pattern a server may refuse (RFC 9112 §6.3)."""
+    if method.upper() == "CONNECT":
+        return "CONNECT is not supported: the proxy forwards requests to its --upstream only"
+    if not raw_path.startswith(b"/"):
+        shown = raw_path[:60].decode("latin-1")
+        return (f"the request target {shown!r} is not a path (origin-form, RFC 9112 §3.2.1): the proxy forwards "
+                "to its --upstream only")
+    names = {name.lower() for name, _ in headers}
+    if b"content-length" in names and b"transfer-encoding" in names:
+        return "both Content-Length and Transfer-Encoding were sent (RFC 9112 §6.3): refused"
+    return None
+
+
 async def _answer_502(send: Send, profile: Profile, why: str) -> None:
+    await _answer_error(send, profile, 502, why, b"bad-gateway")
+
+
+async def _answer_error(send: Send, profile: Profile, status: int, why: str, kind: bytes) -> None:
+    """The proxy's own answer, in the profile's error shape, marked with the proxy's header."""
     body = json.dumps(error_body(profile, f"sgp-conformance proxy: {why}")).encode("utf-8")
+    extra = [(b"connection", b"close")] if status == 400 else []
     await send(
         {
             "type": "http.response.start",
-            "status": 502,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (PROXY_HEADER, b"bad-gateway"),
+                (PROXY_HEADER, kind),
+                *extra,
             ],
         }
     )

@@ -48,6 +48,9 @@ class HarWriter:
     """Appends entries to one HAR file; thread-safe; `close` when done (the file is valid before, too)."""
 
     def __init__(self, path: Path) -> None:
+        if path.is_symlink():
+            raise HarError(f"--har {path} is a symbolic link: the HAR is never written through a link; remove it or "
+                           "choose another file")
         if path.is_dir():
             raise HarError(f"--har {path} is a directory: give a file name, e.g. {path / 'traffic.har'}")
         if path.exists() and path.stat().st_size and not _ours(path):
@@ -57,7 +60,11 @@ class HarWriter:
             )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = path.open("w+b")
+            # a new file, never one this tool did not create: an earlier HAR of ours is removed first, and a
+            # link planted in between makes the exclusive create fail rather than be followed
+            path.unlink(missing_ok=True)
+            flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            self._file = os.fdopen(os.open(path, flags, 0o644), "w+b")
             self._file.write(HEAD + TAIL)
             self._file.flush()
         except OSError as exc:

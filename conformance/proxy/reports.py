@@ -22,10 +22,10 @@ from conformance.config import Config
 from conformance.config.secrets import config_secrets
 from conformance.proxy.session import ProxyReport, ProxyReportPlugin
 from conformance.redact import Scrubber
+from conformance.report.folder import JUNIT_SUITE_NAME
 from conformance.report.summary import (
     EXIT_FAIL,
     EXIT_USAGE,
-    JUNIT_SUITE_NAME,
     PYTEST_USAGE,
     REPORT_FILES,
     exit_code,

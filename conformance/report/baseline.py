@@ -19,6 +19,10 @@ from pathlib import Path
 
 from conformance.config import ConfigError
 from conformance.contract import catalogue
+from conformance.inputs import InputError, read_capped
+
+# a baseline is a list of accepted deviations: a few kilobytes
+MAX_BASELINE_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,14 @@ def _date(value: object, where: str) -> dt.date | None:
 def load(path: str | Path) -> dict[str, Entry]:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"baseline {path} cannot be read ({exc.strerror}): fix the path given to --baseline") \
-            from None
+        raw = read_capped(path, MAX_BASELINE_BYTES, "baseline", "--baseline", "baseline file")
+        text = raw.decode("utf-8", "replace")
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"baseline {path} nests too deep to read: fix the syntax") from None
     except (ValueError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"baseline {path} is not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({exc}): "
                           "fix the syntax") from None

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from conformance.inputs import InputError, read_capped
 from conformance.pipes import write_lines
 
 FAILING = frozenset({"fail", "error"})
@@ -28,17 +28,19 @@ FIXED = frozenset({"pass", "stale"})
 WAS_FAILING = frozenset({"fail", "error", "known"})
 GATING_LEVELS = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}}
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE = 0, 1, 2
+# the largest conformance.json read (a deep run with every evidence kept is a few megabytes)
+MAX_RESULT_BYTES = 200_000_000
 
 
 def _load(path: str) -> dict[str, Any]:
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(read_capped(path, MAX_RESULT_BYTES, "results file"))
         if not all(isinstance(r, dict) and {"id", "status", "level"} <= r.keys() for r in doc["results"]):
             raise ValueError
         return dict(doc)
-    except OSError as exc:
-        raise ValueError(f"{path} cannot be read ({exc.strerror})") from None
-    except (ValueError, KeyError, TypeError):
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise ValueError(f"{path} is not a conformance.json written by sgp-conformance run") from None
 
 

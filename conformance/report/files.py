@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.report.folder import write_new
+
 PLUGIN_NAME = "sgp-conformance-report-files"
 HOSTNAME = re.compile(r'(<testsuite\b[^>]*?)\s+hostname="[^"]*"')
 NAMELESS_CASE = re.compile(r'<testcase time="[^"]*"\s*/>')
@@ -28,7 +30,18 @@ def drop_hostname(path: Path) -> None:
         return
     tidy = NAMELESS_CASE.sub("", HOSTNAME.sub(r"\1", text))
     if tidy != text:
-        path.write_text(tidy, encoding="utf-8")
+        write_new(path, tidy.encode("utf-8"))
+
+
+class NoWriteThroughLinks:
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        """Before junitxml and pytest-html open their files (they follow links): a link planted at either
+        path since the folder was claimed is removed, so the report replaces it instead of writing through."""
+        for option in ("xmlpath", "htmlpath"):
+            path = getattr(session.config.option, option, None)
+            if path and Path(path).is_symlink():
+                Path(path).unlink()
 
 
 class TidyReportFiles:
@@ -44,3 +57,4 @@ def register(config: pytest.Config) -> None:
     """On the controller (xdist workers write no JUnit), once per session."""
     if not hasattr(config, "workerinput") and not config.pluginmanager.has_plugin(PLUGIN_NAME):
         config.pluginmanager.register(TidyReportFiles(), PLUGIN_NAME)
+        config.pluginmanager.register(NoWriteThroughLinks(), f"{PLUGIN_NAME}-no-links")

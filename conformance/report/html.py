@@ -18,6 +18,7 @@ import hashlib
 import html
 import json
 import os
+import re
 import sys
 import sysconfig
 from collections.abc import Iterable, Mapping
@@ -135,7 +136,7 @@ def table_log(report: Any, log: list[str]) -> list[str]:
     if getattr(report, "skipped", False) and isinstance(longrepr, tuple) and len(longrepr) == 3:
         reason = str(longrepr[2]).removeprefix("Skipped: ")
         log = [html.escape(f"skipped: {reason}") + "\n"]
-    return [strip_local_paths(entry) for entry in log]
+    return [visible(strip_local_paths(entry)) for entry in log]
 
 
 def duration(seconds: float) -> str:
@@ -143,8 +144,18 @@ def duration(seconds: float) -> str:
     return f"{round(seconds * 1000)} ms"
 
 
+# C0 controls but tab, LF and CR, DEL, and the C1 controls: a terminal that shows the page's source (or a
+# copy of its text) would act on them (ESC starts an escape sequence, BEL rings)
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character a target sent (ESC, BEL, NUL ...) written as `\\xNN`."""
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
+    return html.escape(visible("" if value is None else str(value)))
 
 
 def _css(status: str) -> str:

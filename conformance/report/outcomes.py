@@ -204,11 +204,23 @@ VERDICTS = ("conformant", "not conformant", "partial", "incomplete", "not judged
             "unreachable")
 
 
+# how a rule left not judged for want of an answer says so (checks.transport.unjudgeable, checks.errors,
+# checks.streaming): the transport's doing, not the contract's, so it cannot leave a run conformant
+TRANSPORT_NOT_JUDGED = ("no response to judge:", "no answer:", "response cut short:", "stream cut short (")
+
+
+def unanswered(results: Iterable[Mapping[str, Any]], fail_on: str) -> list[Mapping[str, Any]]:
+    """The gating requirements left not judged because an answer never came (or came cut short)."""
+    return [r for r in results if r["level"] in gating_levels(fail_on) and r["status"] == NOT_JUDGED
+            and any(mark in str(r.get("message") or "") for mark in TRANSPORT_NOT_JUDGED)]
+
+
 def verdict(results: Iterable[Mapping[str, Any]], fail_on: str, *, interrupted: str | None = None,
             halted: str | None = None, unreachable: str | None = None) -> str:
     """The run's verdict (VERDICTS). A run that was interrupted, halted by a refused key or could not reach
     its target never says conformant; failures at a gating level make it not conformant; gating
-    requirements not run for want of requests make it incomplete, and deselected ones partial."""
+    requirements not run for want of requests, or not judged for want of an answer, make it incomplete, and
+    deselected ones partial."""
     results = list(results)
     if interrupted:
         return "interrupted"
@@ -220,7 +232,7 @@ def verdict(results: Iterable[Mapping[str, Any]], fail_on: str, *, interrupted: 
         return "not conformant"
     missing = {r.get("not_run") for r in results
                if r["level"] in gating_levels(fail_on) and r["status"] == NOT_RUN}
-    if missing & {"budget", "throttled"}:
+    if missing & {"budget", "throttled"} or unanswered(results, fail_on):
         return "incomplete"
     if "selection" in missing:
         return "partial"
@@ -230,8 +242,8 @@ def verdict(results: Iterable[Mapping[str, Any]], fail_on: str, *, interrupted: 
 def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """Per level, read as the run's verdict is: not conformant (a failure), else interrupted, incomplete or
     partial where requirements of the level were not run for that reason (an interruption, the budget or
-    throttling, the selection), else conformant (something passed), else not judged. INFO results are
-    observations and never make their level not conformant."""
+    throttling, the selection) or not judged for want of an answer, else conformant (something passed),
+    else not judged. INFO results are observations and never make their level not conformant."""
     results = list(results)
     out = {}
     for level in catalogue.LEVELS:
@@ -242,7 +254,7 @@ def level_verdicts(results: Iterable[Mapping[str, Any]]) -> dict[str, str]:
             out[level] = "not conformant"
         elif "interrupted" in missing:
             out[level] = "interrupted"
-        elif missing & {"budget", "throttled"}:
+        elif missing & {"budget", "throttled"} or (level != catalogue.INFO and unanswered(at_level, "should")):
             out[level] = "incomplete"
         elif statuses & {"pass", "observed"}:
             out[level] = "partial" if "selection" in missing else "conformant"

@@ -22,6 +22,7 @@ import pytest
 from conformance.contract import catalogue
 from conformance.redact import Scrubber, ScrubbingStream, safe_url
 from conformance.report import baseline
+from conformance.report.folder import write_new
 from conformance.report.html import duration as formatted
 from conformance.report.html import (
     evidence_html,
@@ -356,7 +357,8 @@ class ResultsCollector:
         self.doc = self.document()
         out = Path(self.run.config.report_dir)
         out.mkdir(parents=True, exist_ok=True)
-        (out / RESULT_FILE).write_text(json.dumps(self.doc, indent=2, ensure_ascii=False), encoding="utf-8")
+        # a new file renamed into place: a link planted at conformance.json is replaced, never followed
+        write_new(out / RESULT_FILE, json.dumps(self.doc, indent=2, ensure_ascii=False).encode("utf-8"))
 
     # -- pytest-html: title, summary, matrix and evidence; optional, so `-p no:html` still works ------------
     # Its own parts that mean nothing here go or get the suite's words (report_html.tidy_*): the outcome

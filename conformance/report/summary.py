@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ from conformance.config import Config
 from conformance.config.secrets import config_secrets
 from conformance.contract import catalogue
 from conformance.redact import Scrubber
-from conformance.report.outcomes import RUN_GIVEN, gating
+from conformance.report.folder import REPORT_FILES, results_stamp, write_new
+from conformance.report.outcomes import RUN_GIVEN, gating, unanswered
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 # pytest's own codes: 2 interrupted, 3 internal error, 4 usage error
@@ -27,113 +27,6 @@ PYTEST_INTERRUPTED = 2
 PYTEST_INTERNAL_ERROR = 3
 PYTEST_USAGE = 4
 PYTEST_NO_TESTS = 5
-
-
-REPORT_FILES = ("conformance.html", "junit.xml", "conformance.json")
-
-
-# how a report this tool wrote is told from a user's file of the same name (only those are ever replaced)
-_OWN_MARKS = {"conformance.json": (b'"schema": "https://sgp-conformance.dev/schemas/conformance-result.json"',),
-              "junit.xml": (b'name="sgp-conformance"', b'<property name="requirement"'),
-              "conformance.html": (b"SGP conformance report",)}
-JUNIT_SUITE_NAME = "sgp-conformance"
-
-
-def written_by_us(path: Path) -> bool:
-    """Whether `path` is a report an earlier run of this tool wrote (by its content, not its name)."""
-    marks = _OWN_MARKS.get(path.name, ())
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(2_000_000)
-    except OSError:
-        return False
-    return any(mark in head for mark in marks)
-
-
-TIMESTAMP = "{timestamp}"
-
-
-def run_report_dir(template: str, keep: bool = False, now: float | None = None) -> Path:
-    """The directory one run writes to. `{timestamp}` in the template becomes the run's start in UTC
-    (`reports/{timestamp}` -> `reports/20261130T101500Z`); `keep` is the same as a trailing `/{timestamp}`.
-    A timestamped directory that exists already (two runs in one second) gets a suffix: -2, -3 ..."""
-    if keep and TIMESTAMP not in template:
-        template = str(Path(template) / TIMESTAMP)
-    if TIMESTAMP not in template:
-        return Path(template)
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
-    path = Path(template.replace(TIMESTAMP, stamp))
-    suffix = 2
-    while path.exists():
-        path = Path(template.replace(TIMESTAMP, f"{stamp}-{suffix}"))
-        suffix += 1
-    return path
-
-
-def prepare_report_dir(report_dir: Path) -> str | None:
-    """Create the report directory and check that the run may write its reports there: a file of a
-    report's name that this tool did not write is the user's and is never replaced. Nothing is removed
-    here (see clear_own_reports). A one-line error, or None."""
-    try:
-        report_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        return f"sgp-conformance: cannot write reports to {report_dir} ({exc.strerror}): choose another --report-dir"
-    for name in REPORT_FILES:
-        path = report_dir / name
-        if path.exists() and not written_by_us(path):
-            return (f"sgp-conformance: {path} exists and was not written by sgp-conformance: it is left alone; "
-                    "choose another --report-dir")
-    return None
-
-
-def claim_report_dir(settings: Config) -> Path | None:
-    """Settle where this run writes (run_report_dir of settings.report_dir and settings.keep), record it in
-    settings.report_dir and prepare it (prepare_report_dir). None, after printing the one-line problem to
-    stderr, when the run may not write there."""
-    # `..` is taken as written (`X/../reports` is `reports`), so no tool on the way makes an X
-    report_dir = Path(os.path.normpath(run_report_dir(settings.report_dir, settings.keep)))
-    settings.report_dir = str(report_dir)
-    # the folders are made and remembered by their real path: `X/../reports` makes no X, and a folder that
-    # existed before is never taken for one this run made
-    real = Path(os.path.realpath(report_dir))
-    # the outermost folder this claim creates (the report directory, or a parent of it that is missing too)
-    missing = [p for p in (real, *real.parents) if not p.exists()]
-    problem = prepare_report_dir(real)
-    if problem:
-        print(problem, file=sys.stderr)
-        return None
-    if missing:
-        _CREATED[real] = missing[-1]
-    return report_dir
-
-
-# the report directories this process created (claim_report_dir), each with the outermost folder it made
-_CREATED: dict[Path, Path] = {}
-
-
-def release_report_dir(report_dir: Path) -> None:
-    """Remove the report directory again if this process created it and the run wrote nothing there (a
-    usage error found once the run had started), with the parents the claim made: no empty folder is left
-    behind. A folder that existed before, or holds anything, stays."""
-    real = Path(os.path.realpath(report_dir))
-    top = _CREATED.pop(real, None)
-    if top is None:
-        return
-    for folder in (real, *real.parents):
-        try:
-            folder.rmdir()  # only an empty directory goes
-        except OSError:
-            return
-        if folder == top:
-            return
-
-
-def clear_own_reports(paths: Iterable[Path]) -> None:
-    """Remove the previous run's reports among `paths` (those this tool wrote), so a run that ends before
-    writing leaves none that could be taken for its own. Called once the target is known to answer."""
-    for path in paths:
-        if path.is_file() and written_by_us(path):
-            path.unlink(missing_ok=True)
 
 
 def _strings(value: Any, keys: bool = True) -> Iterator[str]:
@@ -264,23 +157,14 @@ def _neutralise(path: Path, scrubber: Scrubber) -> None:
     """Mask the secrets in a report of the run's own: its bytes first (the document stays well-formed: a form
     is masked whole); then a JSON document value by value; a report the scan still finds a secret in is
     replaced by a stub of its kind that says it was withheld."""
-    path.write_bytes(scrubber.data(path.read_bytes()))
+    # each write a new file renamed into place (report.folder.write_new): never through a link
+    write_new(path, scrubber.data(path.read_bytes()))
     if path.suffix == ".json" and any(scrubber.contains_secret(text) for text in target_text(path)):
         with contextlib.suppress(ValueError):
             doc = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-            path.write_text(json.dumps(scrubber.value(doc), indent=2) + "\n", encoding="utf-8")
+            write_new(path, (json.dumps(scrubber.value(doc), indent=2) + "\n").encode("utf-8"))
     if any(scrubber.contains_secret(text) for text in target_text(path)):
-        path.write_text(_STUBS.get(path.suffix, _WITHHELD + "\n"), encoding="utf-8")
-
-
-def results_stamp(report_dir: Path) -> tuple[int, int, int] | None:
-    """What tells the conformance.json in `report_dir` from one written later (inode, mtime, size); None when
-    there is none. finish() compares it with the stamp taken before the run began."""
-    try:
-        stat = (report_dir / "conformance.json").stat()
-    except OSError:
-        return None
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+        write_new(path, _STUBS.get(path.suffix, _WITHHELD + "\n").encode("utf-8"))
 
 
 def _load(report_dir: Path) -> dict[str, Any] | None:
@@ -319,6 +203,10 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
     not_run = [r for r in doc.get("results", []) if r["status"] == "not run" and r.get("not_run") in
                ("budget", "throttled")]
     if verdict == "incomplete":
+        blind = unanswered(doc.get("results", []), fail_on)
+        if blind and not not_run:
+            return EXIT_INCOMPLETE, (f"incomplete: {len(blind)} requirement(s) not judged because an answer never "
+                                     f"came or came cut short ({blind[0]['id']}), {judged}")
         return EXIT_INCOMPLETE, (f"incomplete: {len(not_run)} requirement(s) not run (request budget reached or "
                                  f"the target throttled), {judged}")
     if verdict == "partial":

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -60,6 +60,10 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+# nginx's "client closed request": the status the access log shows for a client that went away mid-request
+CLIENT_GONE = 499
+
+
 class AccessLog:
     """Writes one line per HTTP request once its answer is complete (a stream: its last event): method, path,
     status and the time taken in ms, e.g. `POST /v4/beta/chat/completions 200 3.1 ms`. Headers, query and
@@ -87,6 +91,8 @@ class AccessLog:
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             shown = "-" if status is None else str(status)
+            if status == CLIENT_GONE:
+                shown += " (the client went away)"
             self.write(f"{scope.get('method', '-')} {scope.get('path', '-')} {shown} {elapsed_ms:.1f} ms")
 
 
@@ -153,7 +159,11 @@ class ChatCompletions:
         try:
             self._check_auth(request)
             self._check_account(request)
-            raw = await request.body()
+            try:
+                raw = await request.body()
+            except ClientDisconnect:
+                # the client went away mid-body: nobody reads an answer, and it is no fault of the server
+                return Response(status_code=CLIENT_GONE)
             try:
                 body = check_body(parse_body(request.headers.get("content-type"), raw))
             except errors.InvalidRequest as invalid:

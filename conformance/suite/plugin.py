@@ -29,7 +29,7 @@ from conformance.contract.profiles import get_profile
 from conformance.report import baseline
 from conformance.suite.judge import Judge, requirement, requirement_of
 from conformance.suite.plan import Collector
-from conformance.suite.preflight import preflight
+from conformance.suite.preflight import note_no_answer, preflight
 from conformance.suite.run import STASH_RUN, Run
 from conformance.transport.exchange import Exchange
 
@@ -141,7 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     if not hasattr(config, "workerinput"):
-        from conformance.report.summary import run_report_dir
+        from conformance.report.folder import run_report_dir
 
         # --sgp-report-dir reports/{timestamp}: where this run's conformance.json goes
         settings.report_dir = str(run_report_dir(settings.report_dir))
@@ -163,7 +163,9 @@ def pytest_configure(config: pytest.Config) -> None:
         preflight_answer = config.workerinput.get("sgp_preflight")  # type: ignore[attr-defined]
         if preflight_answer:
             # the controller sent the minimal request already: its answer is this worker's too (and counted once)
-            run.seed_exchange(Exchange.from_wire(preflight_answer))
+            seeded = Exchange.from_wire(preflight_answer)
+            run.seed_exchange(seeded)
+            note_no_answer(run, seeded)
     elif settings.seed is None:
         # the run picks the seed of its generated cases once, records it and prints it: a failure found with
         # it reproduces with --seed

@@ -9,7 +9,8 @@ decides before the run spends its budget:
 - the model refused (400/404/422 naming it): a configuration error, "pass --model";
 - 401/403: the key (or the account) was refused: the run stops judging there, its reports say so, exit 3.
 
-No answer at all is left to the run: an unreachable target ends it with exit 3, a slow one is judged.
+No HTTP answer at all ends the run as unreachable (exit 3), whatever the socket did: refused, reset, closed,
+silent, or bytes that are not HTTP. A target that answers the minimal request but is slow later is judged.
 """
 
 from __future__ import annotations
@@ -99,12 +100,22 @@ def _guess(run: Run) -> str | None:
     return None
 
 
+def note_no_answer(run: Run, exchange: Exchange) -> None:
+    """A minimal request that got no HTTP answer at all (refused, reset, closed, a non-HTTP banner, an
+    unparsable head, silence) makes the target unreachable: nothing else of the run could be judged, and a
+    rule that holds vacuously over no answer must not make the run conformant. The transport's one line,
+    which says what the socket did, is the run's reason (exit 3)."""
+    if exchange.response is None and exchange.error and not run.client.dead:
+        run.client.dead = exchange.error
+
+
 def preflight(run: Run) -> str | None:
     """Send the minimal request (cached as the `basic` scenario). Raises ConfigError for a wrong path or
     model; returns why the run halts (the key was refused), or None to go on."""
     exchange = run.exchange("basic")
     response = exchange.response
     if response is None:
+        note_no_answer(run, exchange)
         return None
     status, config = response.status, run.config
     if status in (401, 403):

@@ -105,7 +105,7 @@ class Run:
 
     def clear_stale_reports(self) -> None:
         """Remove the previous run's reports (only this tool's), now that this run writes its own."""
-        from conformance.report.summary import clear_own_reports
+        from conformance.report.folder import clear_own_reports
 
         clear_own_reports(self.stale_reports)
         self.stale_reports = []

@@ -132,6 +132,17 @@ def unanswered(exc: Exception, got_response: bool) -> bool:
     return not got_response and isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError)
 
 
+def _no_answer(exc: Exception, text: str) -> str:
+    """What the socket did when no HTTP answer came: closed or reset, or sent bytes that are not an HTTP/1.1
+    response head (h11's words: a head past its size limit, a malformed status or header line)."""
+    lowered = text.lower()
+    if not isinstance(exc, httpx.RemoteProtocolError) or "disconnected" in lowered:
+        return "closed the connection without answering"
+    if "buffer too long" in lowered:
+        return "sent a response head too large to parse (a header of a megabyte, or thousands of them)"
+    return "sent something that is not an HTTP/1.1 response head"
+
+
 def describe_error(exc: Exception, url: httpx.URL, timeout: float, got_response: bool = True) -> str:
     """One line naming a transport failure the way an operator would look for it."""
     host = host_port(url)
@@ -157,7 +168,7 @@ def describe_error(exc: Exception, url: httpx.URL, timeout: float, got_response:
         return f"cannot connect to {host}: {text}"
     # "mid-response" only where part of a response arrived
     if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError) and not got_response:
-        return f"{host} closed the connection without answering, twice (a fresh connection too): {text or 'reset'}"
+        return f"{host} {_no_answer(exc, text)}, twice (a fresh connection too): {text or 'reset'}"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"{host} closed the connection mid-response: {text}"
     if isinstance(exc, httpx.ReadError):
