@@ -13,6 +13,7 @@ from typing import Any
 
 from conformance.compare.fields import Difference
 from conformance.contract import catalogue
+from conformance.report.folder import write_new
 
 JSON_NAME, HTML_NAME = "compare.json", "compare.html"
 
@@ -88,6 +89,7 @@ def write(report_dir: Path, doc: Mapping[str, Any]) -> list[Path]:
     """Write compare.json and compare.html into `report_dir` (created if needed); returns their paths."""
     report_dir.mkdir(parents=True, exist_ok=True)
     json_path, html_path = report_dir / JSON_NAME, report_dir / HTML_NAME
-    json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    html_path.write_text(render_html(doc), encoding="utf-8")
+    # created new and renamed into place: a link planted where a report goes is replaced, never written through
+    write_new(json_path, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+    write_new(html_path, render_html(doc).encode())
     return [html_path, json_path]
