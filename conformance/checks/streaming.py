@@ -215,10 +215,8 @@ def chunk_shapes(exchange: Exchange) -> list[Violation]:
 
 
 def constant_identity(exchange: Exchange) -> list[Violation]:
-    """STRM-013: id is the same in every chunk that has one; STRM-019 (SHOULD): created and model too.
-
-    `created` and `model` are apart because some servers stamp each chunk with the clock (a long stream
-    crosses a second boundary) and no source states a constant model; clients rely on the id.
+    """STRM-013: id is the same in every chunk that has one; STRM-019: created too; STRM-020 (open, INFO):
+    model too. The conventions CONTRACT.md records name id and created; no source states a constant model.
     """
     stop = unjudgeable(exchange, "STRM-013")
     if stop:
@@ -235,7 +233,7 @@ def constant_identity(exchange: Exchange) -> list[Violation]:
             elif value != first or type(value) is not type(first):
                 out.append(
                     Violation(
-                        "STRM-013" if field == "id" else "STRM-019",
+                        {"id": "STRM-013", "created": "STRM-019"}.get(field, "STRM-020"),
                         f"expected {field} {brief(first)} as in the first chunk, got {brief(value)}",
                         f"/events/{i}/{field}",
                         exchange.scenario,

@@ -51,6 +51,7 @@ CHOICES: dict[str, str] = {
     "auth-401-403": "a missing, empty or wrong key is refused with 401 or 403 (not another 4xx)",
     "error-body-shape": "every 4xx body (auth errors included) has the profile's error shape",
     "validation-status": "an invalid request gets the profile's status (sgp 422, openai 400)",
+    "retry-after": "a 429 answer says when to retry (Retry-After or retry-after-ms, with a valid value)",
     "no-error-disclosure": "error answers carry no stack trace and no path of a server source file",
     "clock-created": "`created` is within 10 minutes of the client's clock",
     "echoes-model": "`model` names the requested model (or a dated version of it)",

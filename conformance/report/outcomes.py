@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conformance import __version__
-from conformance.contract import catalogue
+from conformance.contract import catalogue, claims
 
 RESULT_FILE = "conformance.json"
 HTML_FILE = "conformance.html"
@@ -41,8 +41,10 @@ STATUS_ORDER = ("fail", "error", "stale", "known", "observed", "pass", NOT_JUDGE
 BAD = frozenset({"fail", "error", "stale"})
 # why a requirement was not run, and what that makes of the run's verdict: "selection" (-k, -m, a
 # deselection) makes it partial, "budget"/"throttled" incomplete, "interrupted" interrupted; "settings"
-# (depth, --clients, --account-id) and "halted"/"unreachable" (the run's own verdict says it) do not
-NOT_RUN_KINDS = ("selection", "budget", "throttled", "interrupted", "settings", "halted", "unreachable")
+# (depth, --clients, --account-id) and "halted"/"unreachable" (the run's own verdict says it) do not, nor
+# does "not claimed" (a feature declared absent with --without: the verdict names it, "conformant without ...")
+NOT_RUN_KINDS = ("selection", "budget", "throttled", "interrupted", "settings", "halted", "unreachable",
+                 "not claimed")
 # what one requirement keeps for the reports; the counts say how many there were
 MAX_VIOLATIONS = 20
 MAX_EXCHANGES = 5
@@ -173,6 +175,8 @@ def not_run_kind(reason: str) -> str:
         return "interrupted"
     if "not selected" in lowered:
         return "selection"
+    if claims.NOT_CLAIMED in lowered:
+        return "not claimed"
     return "settings"
 
 

@@ -236,7 +236,7 @@ def _positive(judge: Judge) -> Exploration:
         return run.shared["positive"]
     outcome = Exploration(Cases(judge, "generated_valid"))
     run.shared["positive"] = outcome
-    must = {r.id for r in catalogue.REQUIREMENTS if r.level_for(run.profile.name) == catalogue.MUST}
+    must = {r.id for r in catalogue.REQUIREMENTS if r.level_for(run.profile.name, run.config.claims) == catalogue.MUST}
 
     def verdict(exchange: Exchange) -> list[Violation]:
         if _server_error(exchange, outcome) or exchange.response is None:
