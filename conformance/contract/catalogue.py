@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from conformance.contract import status
+from conformance.contract import claims, status
 
 MUST, SHOULD, INFO = "MUST", "SHOULD", "INFO"
 LEVELS = (MUST, SHOULD, INFO)
@@ -75,7 +75,7 @@ class Requirement:
 
     def claimed(self, without: frozenset[str] | set[str] = frozenset()) -> bool:
         """Whether the server is held to this rule: false when the feature it needs is declared absent."""
-        return self.feature is None or self.feature not in without
+        return self.feature is None or self.feature not in claims.absent(without)
 
     def level_text(self) -> str:
         """The level as a table shows it: "SHOULD (MUST under openai)" where the profiles differ."""

@@ -34,6 +34,18 @@ FEATURES: dict[str, str] = {
     "include_usage": "`stream_options.include_usage` adds a final usage chunk to a stream",
 }
 
+# a feature that cannot be offered without another: declaring the other absent declares it absent too
+IMPLIED: dict[str, tuple[str, ...]] = {"tools": ("tool_choice",), "streaming": ("include_usage",)}
+
+
+def absent(without: Iterable[str]) -> frozenset[str]:
+    """The features declared absent, with those they imply (`tools` absent: `tool_choice` too)."""
+    out = set(without)
+    for feature in list(out):
+        out.update(IMPLIED.get(feature, ()))
+    return frozenset(out)
+
+
 # name: the position a server takes on an open point (docs/contract.md section 12), when it claims it
 CHOICES: dict[str, str] = {
     "refuses-out-of-bounds": "a parameter outside OpenAI's bounds (temperature, top_p, penalties, n, top_logprobs, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from . import auth, errors, headers, properties, response_shape, semantics, streaming, strict_json, validation
 from .controls import CONTROLS
 from .core import Mutant
+from .features import FEATURELESS
 
 __all__ = ["CONTROLS", "MUTANTS", "variant"]
 
@@ -26,4 +27,5 @@ MUTANTS: dict[str, Mutant] = _merged(auth.MUTANTS, headers.MUTANTS, validation.M
 
 
 def variant(name: str) -> Mutant:
-    return MUTANTS.get(name) or CONTROLS[name]
+    """A mutant, a negative control or a server without a feature (features.FEATURELESS), by name."""
+    return MUTANTS.get(name) or CONTROLS.get(name) or FEATURELESS[name]

@@ -88,6 +88,11 @@ def _chunk_created_varies(chunk: dict[str, Any], position: int) -> None:
     chunk["created"] += position
 
 
+def _chunk_model_varies(chunk: dict[str, Any], position: int) -> None:
+    if position:
+        chunk["model"] = f"{chunk['model']}-replica-{position % 2}"
+
+
 def _chunk_index_from_one(chunk: dict[str, Any], position: int) -> None:
     for choice in chunk.get("choices") or []:
         choice["index"] += 1
@@ -118,6 +123,8 @@ MUTANTS: dict[str, Mutant] = {
                                response=on_chunks(_usage_chunk_off)),
     "strm_created_varies": _M("created changes from chunk to chunk", "STRM-019", (SGP,),
                               response=on_chunks(chunk_each(_chunk_created_varies))),
+    "strm_model_varies": _M("model changes from chunk to chunk (a replica's name)", "STRM-020", (SGP,),
+                            response=on_chunks(chunk_each(_chunk_model_varies))),
     "strm_indices_from_one": _M("stream choice indices start at 1", "STRM-017", (SGP,),
                                 response=on_chunks(chunk_each(_chunk_index_from_one))),
 }
