@@ -78,6 +78,8 @@ class Result:
     generated: dict[str, Any] | None = None
     # the message came from another requirement's test; the requirement's own test says it better
     borrowed: bool = field(default=False, repr=False)
+    # the violations counted so far, by what they say: one violation seen by several checks counts once
+    _seen: set[str] = field(default_factory=set, repr=False)
 
     def worsen(self, status: str, message: str, own: bool = True, needs: str | None = None,
                not_run: str | None = None) -> None:
@@ -92,7 +94,14 @@ class Result:
             self.not_run = not_run if status == NOT_RUN else None
 
     def add_violations(self, found: Iterable[dict[str, Any]]) -> None:
+        """Count and keep (up to MAX_VIOLATIONS) the violations not seen before: the same finding reported by
+        two tests (STRM-013's and STRM-019's both read a stream's ids and timestamps) is one violation."""
         for violation in found:
+            key = json.dumps({k: violation.get(k) for k in ("requirement", "message", "pointer", "scenario")},
+                             sort_keys=True, default=str)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
             self.violation_count += 1
             if len(self.violations) < MAX_VIOLATIONS:
                 self.violations.append(violation)
