@@ -58,8 +58,16 @@ def _doc(exchange: Exchange) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+# a rule judged only where another holds: an invalid body with stream: true is refused (VAL-022) as the
+# same body without it is (VAL-001); a server that never checks messages fails VAL-001 alone
+AFTER = {"VAL-022": ("val_missing_messages", "VAL-001")}
+
+
 def _invalid_case(req_id: str, scenario: str):
-    @requirement(req_id, scenario, needs=(Basic(), NoServerError(scenario)))
+    twin = AFTER.get(req_id)
+    after = (Refused((twin[0],), twin[1]),) if twin else ()
+
+    @requirement(req_id, scenario, *(twin[:1] if twin else ()), needs=(Basic(), NoServerError(scenario), *after))
     def test(req, judge: Judge) -> None:
         judge(errors.client_error(judge.exchange(scenario), req.id))
 
