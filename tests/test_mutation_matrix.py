@@ -213,7 +213,8 @@ def sgp_host() -> Iterator[RunningServer]:
     server.stop()
 
 
-@pytest.mark.parametrize("name", ["sem_created_ms", "logp_top_unsorted", "open_refusal_403", "prop_any_role_accepted"])
+@pytest.mark.parametrize("name", ["sem_created_ms", "logp_top_unsorted", "open_refusal_403",
+                                  "prop_message_not_object_served"])
 def test_real_cli_agrees_with_the_shared_interpreter(name: str, sgp_host: RunningServer, tmp_path: Path) -> None:
     for number, invocation in enumerate(invocations(name, "sgp")):
         report_dir = tmp_path / f"run{number}"

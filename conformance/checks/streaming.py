@@ -147,6 +147,9 @@ def done_terminator(exchange: Exchange) -> list[Violation]:
     events = exchange.events.events
     if events and events[-1].data.strip() == DONE:
         return []
+    if any(e.data.strip() == DONE for e in events):
+        # [DONE] was sent, and something after it: that is STRM-006's fault, not a missing terminator
+        return [NotJudged("STRM-004", "events follow the [DONE]", "", exchange.scenario, needs="STRM-006")]
     cut = _cut_short(exchange)
     if cut:
         return [NotJudged("STRM-004", f"{cut}: its end never arrived", "", exchange.scenario)]

@@ -58,7 +58,8 @@ def test_cut_output_has_finish_reason_length(req, judge: Judge) -> None:
 @requirement("SEM-008", "max_completion_tokens_1", "max_tokens_1", needs=(
     Answered("max_completion_tokens_1"),
     Held("RESP-003", "max_completion_tokens_1", semantics.finish_reason_documented),
-    Held("SEM-006", "max_tokens_1", lambda e: semantics.max_tokens_respected(e, 1))))
+    Held("SEM-006", "max_tokens_1", lambda e: semantics.max_tokens_respected(e, 1)),
+    Held("SEM-007", "max_tokens_1", semantics.cut_by_length)))
 def test_max_completion_tokens_respected(req, judge: Judge) -> None:
     exchange = judge.exchange("max_completion_tokens_1")
     found = semantics.max_tokens_respected(exchange, 1, "SEM-008")

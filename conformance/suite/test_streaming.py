@@ -18,6 +18,15 @@ CHUNKS = (ANSWERED, Stream())
 WHOLE = (ANSWERED, Stream(chunks=False, whole=True))
 
 
+def _shape(req_id: str) -> Held:
+    """STRM-010/011/012's rule holding on the stream: the rules over chunks judge well-formed ones only."""
+    return Held(req_id, STREAM, lambda e: [v for v in streaming.chunk_shapes(e) if v.requirement == req_id])
+
+
+# chunks after the [DONE] are STRM-006's fault: the rules about the last chunks judge a stream without them
+AFTER_DONE = Held("STRM-006", STREAM, streaming.nothing_after_done)
+
+
 def _stream(judge: Judge):
     return judge.exchange(STREAM)
 
@@ -81,22 +90,24 @@ def test_constant_model(req, judge: Judge) -> None:
     judge(streaming.constant_identity(_stream(judge)))
 
 
-@requirement("STRM-014", STREAM, needs=CHUNKS)
+# a first chunk lost to broken framing is STRM-002's, a role outside the documented ones STRM-012's
+@requirement("STRM-014", STREAM, needs=(*CHUNKS, *WHOLE[1:], _shape("STRM-012")))
 def test_role_in_first_delta(req, judge: Judge) -> None:
     judge(streaming.role_first(_stream(judge)))
 
 
-@requirement("STRM-015", STREAM, needs=(*CHUNKS, *WHOLE[1:]))
+@requirement("STRM-015", STREAM, needs=(*CHUNKS, *WHOLE[1:], AFTER_DONE))
 def test_one_finish_reason_per_choice(req, judge: Judge) -> None:
     judge(streaming.finish_once(_stream(judge)))
 
 
-@requirement("STRM-016", STREAM, needs=(*CHUNKS, *WHOLE[1:]))
+@requirement("STRM-016", STREAM, needs=(*CHUNKS, *WHOLE[1:], AFTER_DONE))
 def test_usage_chunk(req, judge: Judge) -> None:
     judge(streaming.usage_chunk(_stream(judge)))
 
 
 # a choice finished twice assembles into a broken completion: that is STRM-015's fault, not a second one
-@requirement("STRM-017", STREAM, needs=(*WHOLE, Held("STRM-015", STREAM, streaming.finish_once)))
+@requirement("STRM-017", STREAM, needs=(*WHOLE, _shape("STRM-010"), _shape("STRM-011"), _shape("STRM-012"),
+                                        Held("STRM-015", STREAM, streaming.finish_once)))
 def test_assembled_stream_is_a_completion(req, judge: Judge) -> None:
     judge(streaming.assembled_valid(_stream(judge), 2))

@@ -12,7 +12,7 @@ from typing import Any
 from conformance.checks import Violation, errors, semantics
 from conformance.suite._common import answered
 from conformance.suite.judge import Judge, requirement
-from conformance.suite.needs import REFUSAL, Basic, NoServerError, Refused
+from conformance.suite.needs import REFUSAL, Basic, Held, NoServerError, Refused
 from conformance.suite.scenarios import SHOULD_REFUSE
 from conformance.transport.exchange import Exchange
 
@@ -101,7 +101,10 @@ def test_validation_status_of_profile(req, judge: Judge) -> None:
     judge.each(answered(judge, CORE_INVALID, REFUSAL), lambda e: errors.status_is(e, req.id, expected))
 
 
-@requirement("ERR-003", *CORE_INVALID, needs=(Basic(), Refused(CORE_INVALID, "ERR-002", statuses=(422,))))
+# a refusal whose body is no JSON object is ERR-001's: the 422 body's shape is judged on JSON bodies only
+@requirement("ERR-003", *CORE_INVALID, needs=(Basic(), Refused(CORE_INVALID, "ERR-002", statuses=(422,)),
+                                              *(Held("ERR-001", s, lambda e: errors.error_body_json(e, "ERR-001"))
+                                                for s in CORE_INVALID)))
 def test_422_body_is_fastapi_validation(req, judge: Judge) -> None:
     judge.each(answered(judge, CORE_INVALID, (422,)), errors.fastapi_validation_body)
 
