@@ -39,7 +39,11 @@ def _crash_on_unscripted_param(call: Call) -> Reply | None:
 def _refuse_unscripted_param(call: Call) -> Reply | None:
     body = call.json()
     if isinstance(body, dict) and set(body) - SCENARIO_PARAMS:
-        return json_reply(400, {"detail": f"unsupported parameter {sorted(set(body) - SCENARIO_PARAMS)[0]}"})
+        # in the profile's error shape: the one fault is the refusal, not its body
+        message = f"unsupported parameter {sorted(set(body) - SCENARIO_PARAMS)[0]}"
+        shaped = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}} \
+            if call.profile.name == OPENAI else {"detail": message}
+        return json_reply(400, shaped)
     return None
 
 
