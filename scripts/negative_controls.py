@@ -1,6 +1,7 @@
 """False alarms on correct servers: the independent negative controls of issue 19 over many seeds.
 
     python scripts/negative_controls.py [--standard 20] [--deep 5] [--profiles sgp,openai]
+                                        [--stances stated,accepting]
 
 Runs `sgp-conformance run` against tests/independent_server.py, a server written independently of the
 reference server: its STATED stance (enforces exactly what the contract states) at `--fail-on should`, its
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--standard", type=int, default=20)
     parser.add_argument("--deep", type=int, default=5)
     parser.add_argument("--profiles", default="sgp,openai")
+    parser.add_argument("--stances", default="stated,accepting")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "tests"))
     from independent_server import IndependentServer, Stance
@@ -40,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = []
     for profile in args.profiles.split(","):
         for stance, fail_on in ((Stance.STATED, "should"), (Stance.ACCEPTING, "must")):
+            if stance.value not in args.stances.split(","):
+                continue
             with start_server(IndependentServer(profile, stance, keys=(KEY,)), profile=PROFILES[profile]) as server:
                 for depth, count in (("standard", args.standard), ("deep", args.deep)):
                     for seed in range(1, count + 1):

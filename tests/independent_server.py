@@ -158,11 +158,9 @@ class IndependentServer:
     # -- the toy model ---------------------------------------------------------------------------------------
 
     def _limit(self, body: dict[str, Any]) -> int:
-        for name in ("max_completion_tokens", "max_tokens"):
-            value = body.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
-                return value
-        return 16
+        """The tokens a choice may hold: the smaller of max_tokens and max_completion_tokens (16 without)."""
+        limits = [body.get(name) for name in ("max_completion_tokens", "max_tokens")]
+        return min([v for v in limits if isinstance(v, int) and not isinstance(v, bool) and v >= 1] or [16])
 
     def _choices(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         """Per choice: tokens, finish_reason, tool calls (or None)."""
