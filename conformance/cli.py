@@ -83,7 +83,7 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, metavar="N",
                    help=f"retries of a 429/503 answer, honouring Retry-After (default {DEFAULTS.retries})")
     p.add_argument("--depth", choices=DEPTHS,
-                   help="smoke: every MUST requirement once, at most 30 requests; standard (default): everything, "
+                   help="smoke: every MUST requirement once, at most 36 requests; standard (default): everything, "
                         "25 generated cases per property; deep: 300 per property")
     p.add_argument("--fail-on", choices=FAIL_ON,
                    help="the level whose failures fail the run: must (default) or should (MUST and SHOULD)")

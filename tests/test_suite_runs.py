@@ -34,11 +34,13 @@ def test_reference_server_conforms_fully(profile: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_smoke_judges_every_must_within_30_requests(profile: str, tmp_path: Path) -> None:
+def test_smoke_judges_every_must_within_36_requests(profile: str, tmp_path: Path) -> None:
     out = run_cli(["run", "--profile", profile, "--depth", "smoke", "--clients"], tmp_path / "reports")
     assert out.code == 0, out.output[-3000:]
     doc = out.doc
-    assert doc["requests"]["sent"] <= 30
+    # 36: the rules the contract settles (docs/contract.md section 14) include stop, n, json_object and
+    # the OpenAI keys, whose scenarios smoke sends since levels come from the contract (about 33)
+    assert doc["requests"]["sent"] <= 36
     statuses = {r["id"]: (r["level"], r["status"]) for r in doc["results"]}
     musts = {r.id for r in catalogue.for_profile(profile) if r.level_for(profile) == catalogue.MUST}
     assert {rid for rid, (level, status) in statuses.items() if status == "pass"} == musts - set(NOTHING_TO_JUDGE)
