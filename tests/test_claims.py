@@ -119,3 +119,16 @@ def test_an_unknown_feature_or_choice_is_one_line_and_exit_2(flags: tuple[str, .
     out = run_cli(["run", "--dry-run", *flags], tmp_path / "reports", env={"SGP_API_KEY": "k"}, timeout=120)
     assert out.code == 2 and "Traceback" not in out.output
     assert f"unknown {'feature' if flags[0] == '--without' else 'choice'} '{flags[1]}'" in out.output
+
+
+def test_a_baseline_carries_the_claims_it_was_judged_under(tmp_path: Path) -> None:
+    from conformance.config import ConfigError, resolve
+
+    path = tmp_path / "baseline.toml"
+    path.write_text('without = ["tools"]\nclaims = ["refuses-null"]\n\n[[accepted]]\nid = "SEM-008"\nreason = "r"\n',
+                    encoding="utf-8")
+    config = resolve({"baseline": str(path), "claims": "unknown-model-404"}, env={}, cwd=tmp_path)
+    assert config.without == {"tools"} and config.claims == {"refuses-null", "unknown-model-404"}
+    path.write_text('claims = ["refuses-everything"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown choice 'refuses-everything'"):
+        resolve({"baseline": str(path)}, env={}, cwd=tmp_path)
