@@ -62,6 +62,21 @@ def choice_cases() -> dict[str, tuple[str, str, str]]:
     return out
 
 
+def _claims_reported(report_dir: Path, feature: str) -> list[str]:
+    """Where the reports of a run declared --without `feature` fail to say so (conformance.json, the HTML
+    header, JUnit's properties)."""
+    doc = json.loads((report_dir / "conformance.json").read_text(encoding="utf-8"))
+    problems = []
+    if doc["run"]["claims"] != {"without": [feature], "choices": []}:
+        problems.append(f"{report_dir.name}: conformance.json claims {doc['run']['claims']}")
+    if f"without: {feature};" not in (report_dir / "conformance.html").read_text(encoding="utf-8"):
+        problems.append(f"{report_dir.name}: the HTML header does not name the feature declared absent")
+    if f'<property name="sgp_without" value="{feature}"' not in (report_dir / "junit.xml").read_text(
+            encoding="utf-8"):
+        problems.append(f"{report_dir.name}: junit.xml has no sgp_without property")
+    return problems
+
+
 def test_every_feature_and_choice_is_tested_both_ways() -> None:
     assert set(FEATURELESS) == {f"without_{f}" for f in claims.FEATURES}
     judged = {f for f in claims.FEATURES if feature_requirements(f)}
@@ -80,7 +95,7 @@ def test_a_server_without_a_feature_is_conformant_once_it_says_so(tmp_path: Path
             plan.append({"label": label, "variant": f"without_{feature}", "profile": "sgp",
                          "args": [*select, *extra, *SEED]})
     problems = []
-    for result in _run_many(plan, tmp_path):
+    for number, result in enumerate(_run_many(plan, tmp_path)):
         feature = result["variant"].removeprefix("without_")
         ids = feature_requirements(feature)
         statuses = {rid: result["statuses"].get(rid) for rid in ids}
@@ -90,6 +105,8 @@ def test_a_server_without_a_feature_is_conformant_once_it_says_so(tmp_path: Path
                 problems.append(f"{where}: exit {result['code']}, {statuses}\n{result['stdout'][-800:]}")
             elif f"without {feature}" not in result["stdout"]:
                 problems.append(f"{where}: the verdict does not name the feature:\n{result['stdout'][-800:]}")
+            else:
+                problems += _claims_reported(tmp_path / "reports" / f"{number:03d}-{result['variant']}-sgp", feature)
         elif result["code"] != 1 or "fail" not in statuses.values():
             problems.append(f"{where}: a feature not declared absent must fail: exit {result['code']}, {statuses}")
     assert not problems, "\n".join(problems)
