@@ -31,8 +31,9 @@ CONTRACT_DOC = "docs/contract.md"
 
 @dataclass(frozen=True)
 class Requirement:
-    """One rule. `level` holds in every profile unless `levels` names another for a profile: where the SGP
-    contract leaves a point open that OpenAI settles, the two profiles judge it at different levels."""
+    """One rule. `level` restates its level in every profile unless `levels` names another for a profile
+    (where the SGP contract leaves open a point OpenAI settles); `level_for` reads the level from the
+    anchor's status in docs/contract.md section 14, and tests/test_levels.py holds the two together."""
 
     id: str
     level: str
