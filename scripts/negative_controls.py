@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deep", type=int, default=5)
     parser.add_argument("--profiles", default="sgp,openai")
     parser.add_argument("--stances", default="stated,accepting")
+    parser.add_argument("--seeds", default=None, help="only these seeds (comma-separated), at each depth run")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "tests"))
     from independent_server import IndependentServer, Stance
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             with start_server(IndependentServer(profile, stance, keys=(KEY,)), profile=PROFILES[profile]) as server:
                 for depth, count in (("standard", args.standard), ("deep", args.deep)):
-                    for seed in range(1, count + 1):
+                    chosen = [int(s) for s in args.seeds.split(",")] if args.seeds else range(1, count + 1)
+                    for seed in [s for s in chosen if s <= count]:
                         with tempfile.TemporaryDirectory() as tmp:
                             done = subprocess.run(
                                 [sys.executable, "-m", "conformance.cli", "run", "--base-url", server.base_url,

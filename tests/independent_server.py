@@ -175,7 +175,8 @@ class IndependentServer:
         for index in range(n):
             self.counter += 1
             if names and choice != "none":
-                wanted = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
+                function = choice.get("function") if isinstance(choice, dict) else None
+                wanted = function.get("name") if isinstance(function, dict) else None
                 name = wanted if isinstance(wanted, str) else names[0]
                 call = {"id": f"call_{self.counter}_{index}", "type": "function",
                         "function": {"name": name, "arguments": "{}"}}
