@@ -207,7 +207,8 @@ class IndependentServer:
         if body.get("logprobs") is not True:
             return None
         k = body.get("top_logprobs")
-        k = k if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else 0
+        # at most OpenAI's 20 alternatives, whatever was asked (fewer may come back [OpenAI])
+        k = min(k, 20) if isinstance(k, int) and not isinstance(k, bool) and k >= 0 else 0
         if self.stance is Stance.ACCEPTING:
             k = min(k, 1)
 
