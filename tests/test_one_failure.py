@@ -12,7 +12,7 @@ def test_a_violation_seen_by_two_checks_is_counted_once() -> None:
     result = Result("STRM-019", "MUST", "s", "src", "docs/contract.md#streaming-conventions")
     violation = {"requirement": "STRM-019", "message": "expected created 1 as in the first chunk, got 2",
                  "pointer": "/events/2/created", "scenario": "stream"}
-    for _ in range(3):  # STRM-013's, STRM-019's and STRM-020's tests all read the same stream
+    for _ in range(3):  # STRM-013's, STRM-019's and STRM-023's tests all read the same stream
         result.add_violations([dict(violation)])
     assert result.violation_count == 1 and len(result.violations) == 1
     result.add_violations([{**violation, "pointer": "/events/3/created"}])

@@ -218,7 +218,7 @@ def chunk_shapes(exchange: Exchange) -> list[Violation]:
 
 
 def constant_identity(exchange: Exchange) -> list[Violation]:
-    """STRM-013: id is the same in every chunk that has one; STRM-019: created too; STRM-020 (open, INFO):
+    """STRM-013: id is the same in every chunk that has one; STRM-019: created too; STRM-023 (open, INFO):
     model too. The conventions CONTRACT.md records name id and created; no source states a constant model.
     """
     stop = unjudgeable(exchange, "STRM-013")
@@ -236,7 +236,7 @@ def constant_identity(exchange: Exchange) -> list[Violation]:
             elif value != first or type(value) is not type(first):
                 out.append(
                     Violation(
-                        {"id": "STRM-013", "created": "STRM-019"}.get(field, "STRM-020"),
+                        {"id": "STRM-013", "created": "STRM-019"}.get(field, "STRM-023"),
                         f"expected {field} {brief(first)} as in the first chunk, got {brief(value)}",
                         f"/events/{i}/{field}",
                         exchange.scenario,

@@ -301,10 +301,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        f"{C} Streaming (conventions)", "streaming-conventions"),
     _r("STRM-016", MUST, "With include_usage, one final chunk has choices [] and usage that adds up.",
        f"{C} Streaming", "streaming-usage"),
-    # the conventions name id and created (settled); the same model is named nowhere (open: STRM-020)
+    # the conventions name id and created (settled); the same model is named nowhere (open: STRM-023)
     _r("STRM-019", MUST, "created is the same in every chunk.",
        f"{C} Streaming (conventions)", "streaming-conventions"),
-    _r("STRM-020", INFO, "model is the same in every chunk.",
+    _r("STRM-023", INFO, "model is the same in every chunk.",
        f"{C} Streaming (conventions name id and created only)", "open-stream-model"),
     _r("STRM-017", MUST, "The assembled stream forms a valid completion with n choices.",
        f"{C} Streaming", "streaming-assembly"),
@@ -340,7 +340,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
 FEATURE_OF: dict[str, str] = {
     **dict.fromkeys(("STRM-001", "STRM-002", "STRM-003", "STRM-004", "STRM-005", "STRM-006", "STRM-010",
                      "STRM-011", "STRM-012", "STRM-013", "STRM-014", "STRM-015", "STRM-017", "STRM-019",
-                     "STRM-020", "AUTH-008", "CLIENT-002", "CLIENT-003"), "streaming"),
+                     "STRM-023", "AUTH-008", "CLIENT-002", "CLIENT-003"), "streaming"),
     "STRM-016": "include_usage",
     **dict.fromkeys(("TOOL-002", "TOOL-003", "TOOL-004"), "tools"),
     "TOOL-001": "tool_choice",
@@ -377,7 +377,7 @@ CHOICE_OF: dict[str, str] = {
     "HDR-007": "request-id",
     **dict.fromkeys(("STRM-005", "CLIENT-002"), "sgp-closes-stream"),
     "CLIENT-004": "sdk-strict-types",
-    "STRM-020": "stable-stream-model",
+    "STRM-023": "stable-stream-model",
     "SEM-009": "deterministic",
 }
 REQUIREMENTS = tuple(replace(r, feature=FEATURE_OF.get(r.id), choice=CHOICE_OF.get(r.id)) for r in REQUIREMENTS)

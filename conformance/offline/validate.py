@@ -53,7 +53,7 @@ BY_KIND: dict[str, frozenset[str]] = {
     "completion": frozenset({*_RESP, *_HYGIENE, *_SEMANTICS, "HDR-003", "HDR-006", "SEM-001"}),
     "stream": frozenset({"STRM-001", "STRM-002", "STRM-003", "STRM-004", "STRM-005", "STRM-006", "STRM-010",
                          "STRM-011", "STRM-012", "STRM-013", "STRM-014", "STRM-015", "STRM-016", "STRM-017",
-                         "STRM-019", "STRM-020", "RESP-009", *_HYGIENE, *_SEMANTICS}),
+                         "STRM-019", "STRM-023", "RESP-009", *_HYGIENE, *_SEMANTICS}),
     "chunk": frozenset({"STRM-010", "STRM-011", "STRM-012", "RESP-009", "JSON-001", "JSON-002"}),
     "error": frozenset({"ERR-001", "ERR-003", "ERR-004", "ERR-006", "ERR-007", "HDR-006", *_HYGIENE}),
     "server_error": frozenset({"ERR-007"}),

@@ -85,7 +85,7 @@ def test_constant_created(req, judge: Judge) -> None:
     judge(streaming.constant_identity(_stream(judge)))
 
 
-@requirement("STRM-020", STREAM, needs=CHUNKS)
+@requirement("STRM-023", STREAM, needs=CHUNKS)
 def test_constant_model(req, judge: Judge) -> None:
     judge(streaming.constant_identity(_stream(judge)))
 

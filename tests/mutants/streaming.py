@@ -123,7 +123,7 @@ MUTANTS: dict[str, Mutant] = {
                                response=on_chunks(_usage_chunk_off)),
     "strm_created_varies": _M("created changes from chunk to chunk", "STRM-019", (SGP,),
                               response=on_chunks(chunk_each(_chunk_created_varies))),
-    "strm_model_varies": _M("model changes from chunk to chunk (a replica's name)", "STRM-020", (SGP,),
+    "strm_model_varies": _M("model changes from chunk to chunk (a replica's name)", "STRM-023", (SGP,),
                             response=on_chunks(chunk_each(_chunk_model_varies))),
     "strm_indices_from_one": _M("stream choice indices start at 1", "STRM-017", (SGP,),
                                 response=on_chunks(chunk_each(_chunk_index_from_one))),
