@@ -87,7 +87,7 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, metavar="N",
                    help=f"retries of a 429/503 answer, honouring Retry-After (default {DEFAULTS.retries})")
     p.add_argument("--depth", choices=DEPTHS,
-                   help="smoke: every MUST requirement once, at most 30 requests; standard (default): everything, "
+                   help="smoke: every MUST requirement once, at most 36 requests; standard (default): everything, "
                         "25 generated cases per property; deep: 300 per property")
     p.add_argument("--fail-on", choices=FAIL_ON,
                    help="the level whose failures fail the run: must (default) or should (MUST and SHOULD)")
@@ -147,6 +147,8 @@ def build_parser() -> Parser:
     listing.add_argument("--profile", default=None, choices=sorted(PROFILES),
                          help="only the requirements that apply to this profile (default: all)")
     listing.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+    listing.add_argument("--claims", action="store_true",
+                         help="the features --without takes and the choices --claim takes, with their requirements")
     diff = sub.add_parser("diff", help="compare two conformance.json results")
     diff.add_argument("old")
     diff.add_argument("new")
@@ -438,11 +440,28 @@ def _run_suite(config: Config, args: argparse.Namespace, extra: list[str],
     return finish(config, int(code), report_dir, before=earlier), wrote, int(code)
 
 
+def claims_listing(reqs: list[catalogue.Requirement]) -> list[str]:
+    """What `list --claims` prints: each feature (--without) and choice (--claim), its meaning and the
+    requirements it decides."""
+    lines = ["features (held to all by default; --without FEATURE,... : their requirements are not run):"]
+    for name, meaning in claims.FEATURES.items():
+        ids = ", ".join(r.id for r in reqs if r.feature == name) or "-"
+        lines.append(f"  {name:<24} {meaning} [{ids}]")
+    lines.append("choices on open points (observed by default; --claim CHOICE,... : judged at MUST):")
+    for name, meaning in claims.CHOICES.items():
+        ids = ", ".join(r.id for r in reqs if r.choice == name) or "PROP-003 (generated cases)"
+        lines.append(f"  {name:<24} {meaning} [{ids}]")
+    return lines
+
+
 def command_list(args: argparse.Namespace) -> int:
     """The catalogue, each rule with its place in docs/contract.md: text (the reference on a line of its own
     under the statement), json (a list of {id, level, statement, source, contract, profiles}) or markdown
     (docs/requirements.md's table)."""
     reqs = catalogue.for_profile(args.profile) if args.profile else list(catalogue.REQUIREMENTS)
+    if args.claims:
+        write_lines(claims_listing(reqs))
+        return EXIT_OK
     lines: list[str] = []
     if args.format == "json":
         lines.append(json.dumps([{"id": r.id, "level": r.level, "statement": r.statement, "source": r.source,

@@ -84,11 +84,11 @@ def test_client_error_flags_non_4xx(status: int, words: str) -> None:
 
 
 def test_client_error_leaves_a_5xx_to_its_owner() -> None:
-    # a 5xx is no refusal, and not this rule's finding either: ERR-005 (PROP-002 for generated cases) reports it
+    # a 5xx is no refusal, and not this rule's finding either: ERR-005 reports it, for generated cases too
     (note,) = errors.client_error(error(503), "VAL-006")
     assert isinstance(note, NotJudged) and note.needs == "ERR-005" and "503" in note.message
     (note,) = errors.client_error(error(500), "PROP-003")
-    assert isinstance(note, NotJudged) and note.needs == "PROP-002"
+    assert isinstance(note, NotJudged) and note.needs == "ERR-005"
 
 
 def test_client_error_names_a_200_stream_with_an_error_event() -> None:

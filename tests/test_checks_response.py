@@ -32,6 +32,7 @@ from builders import (
 )
 
 from conformance.checks import NotJudged, findings, response
+from conformance.contract import catalogue
 from conformance.contract.profiles import OPENAI, SGP, Profile
 from conformance.transport.exchange import Exchange
 
@@ -421,7 +422,11 @@ FAILING: list[tuple[str, Any, dict[str, Any], list[str]]] = [
 def test_failing_completion_is_flagged(
     name: str, doc: Any, params: dict[str, Any], expected: list[str]
 ) -> None:
-    assert ids(response.completion_checks(ex(doc, params), SGP, NOW)) == expected
+    # open points are INFO (docs/contract.md section 14): found only with include_info, observed by the run
+    found = ids(response.completion_checks(ex(doc, params), SGP, NOW, include_info=True))
+    info = {r.id for r in catalogue.REQUIREMENTS if r.level_for("sgp") == catalogue.INFO}
+    assert [i for i in found if i not in info or i in expected] == expected
+    assert [i for i in ids(response.completion_checks(ex(doc, params), SGP, NOW)) if i in info] == []
 
 
 def test_transport_rules_on_a_completion() -> None:

@@ -68,7 +68,7 @@ def test_list_json_carries_each_contract_reference() -> None:
     assert [r["id"] for r in listed] == [r.id for r in catalogue.REQUIREMENTS]
     for entry in listed:
         assert entry["contract"] == catalogue.get(entry["id"]).contract
-    assert next(r for r in listed if r["id"] == "AUTH-005")["contract"] == "docs/contract.md#auth-status"
+    assert next(r for r in listed if r["id"] == "AUTH-001")["contract"] == "docs/contract.md#auth-status"
 
 
 def test_list_text_gives_the_reference_under_each_statement() -> None:
@@ -82,7 +82,7 @@ def test_list_text_gives_the_reference_under_each_statement() -> None:
 
 
 def test_list_markdown_links_relative_to_docs() -> None:
-    table = catalogue.markdown_table([catalogue.get("VAL-008")])
+    table = catalogue.markdown_table([catalogue.get("HDR-003")])
     assert "| [§content-types](contract.md#content-types) |" in table
     assert table.splitlines()[0] == "| ID | Level | Requirement | Contract | Source | Profiles |"
 

@@ -206,7 +206,8 @@ def test_kill_table_is_current() -> None:
 # --- the shared interpreter gives the verdicts the command gives ----------------------------------------
 
 
-@pytest.mark.parametrize("name", ["sem_created_ms", "logp_top_unsorted", "open_refusal_403", "prop_any_role_accepted"])
+@pytest.mark.parametrize("name", ["sem_created_ms", "logp_top_unsorted", "open_refusal_403",
+                                  "prop_message_not_object_served"])
 def test_real_cli_agrees_with_the_shared_interpreter(name: str, hosts: mutants.Hosts, tmp_path: Path) -> None:
     for number, invocation in enumerate(invocations(name, "sgp")):
         report_dir = tmp_path / f"run{number}"

@@ -255,7 +255,8 @@ def test_a_run_started_from_an_xdist_worker_keeps_its_whole_budget(tmp_path: Pat
 
 # -- a SHOULD failure in junit.xml ---------------------------------------------------------------------------
 
-ACCOUNT_IGNORED = "hdr_unknown_account_accepted"
+# HDR-005 is SHOULD: RFC 9110 recommends ignoring unknown headers (docs/contract.md section 14)
+SHOULD_FAULT = "hdr_unknown_header_refused"
 
 
 @pytest.mark.parametrize(("flags", "shown", "code"), [
@@ -266,7 +267,7 @@ ACCOUNT_IGNORED = "hdr_unknown_account_accepted"
 ])
 def test_junit_shows_a_should_failure_as_asked(flags: tuple[str, ...], shown: str, code: int,
                                                tmp_path: Path) -> None:
-    mutant = variant(ACCOUNT_IGNORED)
+    mutant = variant(SHOULD_FAULT)
     settings = settings_for("sgp")
     with start_server(mutant.wrap(create_app(settings), settings), profile=SGP) as server:
         out = run_in_process(["run", "--base-url", server.base_url, "--account-id", ACCOUNT, "--model", MODEL,

@@ -38,12 +38,14 @@ def test_reference_server_conforms_fully(profile: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-def test_smoke_judges_every_must_within_33_requests(profile: str, tmp_path: Path) -> None:
+def test_smoke_judges_every_must_within_40_requests(profile: str, tmp_path: Path) -> None:
     out = run_in_process(["run", "--profile", profile, "--depth", "smoke", "--clients"], tmp_path / "reports")
     assert out.code == 0, out.output[-3000:]
     doc = out.doc
-    # 30 before FORM-001 (two requests of its own) and STRM-020 (a streamed tool call) came
-    assert doc["requests"]["sent"] <= 33
+    # 30 before this round; the rules the contract settles (docs/contract.md section 14: stop, n, json_object,
+    # OpenAI's keys) became MUST and smoke sends their scenarios, and FORM-001 (two requests of its own) and
+    # STRM-020 (a streamed tool call) came
+    assert doc["requests"]["sent"] <= 40
     statuses = {r["id"]: (r["level"], r["status"]) for r in doc["results"]}
     musts = {r.id for r in catalogue.for_profile(profile) if r.level_for(profile) == catalogue.MUST}
     # smoke sends no concurrency probe (it would cost 2K requests): CONC-* are not run, by a setting

@@ -302,7 +302,8 @@ def test_a_fresh_recording_of_the_reference_server_conforms(tmp_path: Path) -> N
     # the same answers recorded as sent years earlier: `created` is then far from the request's time
     path.write_text(json.dumps(har_document((e, t - 3 * 365 * 86400) for e, t in sent)))
     out = _validate(tmp_path, str(path), "--profile", "openai", name="old")
-    assert out.status("SEM-004") == "fail" and out.code == 0, out.output[-2000:]
+    # SEM-004 checks an open point (docs/contract.md #open-created-clock): observed, never failed
+    assert out.status("SEM-004") == "observed" and out.code == 0, out.output[-2000:]
 
 
 @pytest.mark.parametrize(("args", "message"), [

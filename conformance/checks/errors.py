@@ -68,8 +68,8 @@ def client_error(exchange: Exchange, requirement_id: str) -> list[Violation]:
         return []
     got = _got(exchange)
     if status >= 500:
-        owner = "PROP-002" if requirement_id.startswith("PROP") else "ERR-005"
-        return [NotJudged(requirement_id, f"answered with {got}", "", exchange.scenario, needs=owner)]
+        # a 5xx to a request that ought to be refused, generated or scripted, is ERR-005's
+        return [NotJudged(requirement_id, f"answered with {got}", "", exchange.scenario, needs="ERR-005")]
     if 200 <= status < 300:
         message = f"expected 4xx, got {got}: the server accepted a request it ought to refuse"
         if is_event_stream(exchange):

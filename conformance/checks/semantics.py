@@ -58,6 +58,22 @@ def document(exchange: Exchange, requirement_id: str) -> tuple[dict[str, Any] | 
     return body, []
 
 
+# the finish reasons docs/contract.md #response-finish-reason lists [C §Response]
+FINISH_REASONS = ("stop", "length", "tool_calls", "content_filter", "function_call")
+
+
+def finish_reason_documented(exchange: Exchange) -> list[Violation]:
+    """RESP-003's finish_reason part: every choice ends with a documented reason. The rules about which
+    reason (SEM-007, SEM-008, TOOL-004) judge only an answer on which this holds: an undocumented reason is
+    one fault, RESP-003's, not four."""
+    doc, _ = document(exchange, "RESP-003")
+    if doc is None:
+        return []
+    return [Violation("RESP-003", f"finish_reason {brief(reason)} is not one of {', '.join(FINISH_REASONS)}",
+                      f"/choices/{j}/finish_reason", exchange.scenario)
+            for j, choice in choices(doc) if (reason := choice.get("finish_reason")) not in FINISH_REASONS]
+
+
 def params(exchange: Exchange) -> dict[str, Any]:
     """The request parameters (empty when the request body was not a JSON object)."""
     p = exchange.request.params

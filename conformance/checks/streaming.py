@@ -147,6 +147,9 @@ def done_terminator(exchange: Exchange) -> list[Violation]:
     events = exchange.events.events
     if events and events[-1].data.strip() == DONE:
         return []
+    if any(e.data.strip() == DONE for e in events):
+        # [DONE] was sent, and something after it: that is STRM-006's fault, not a missing terminator
+        return [NotJudged("STRM-004", "events follow the [DONE]", "", exchange.scenario, needs="STRM-006")]
     cut = _cut_short(exchange)
     if cut:
         return [NotJudged("STRM-004", f"{cut}: its end never arrived", "", exchange.scenario)]
@@ -215,10 +218,8 @@ def chunk_shapes(exchange: Exchange) -> list[Violation]:
 
 
 def constant_identity(exchange: Exchange) -> list[Violation]:
-    """STRM-013: id is the same in every chunk that has one; STRM-019 (SHOULD): created and model too.
-
-    `created` and `model` are apart because some servers stamp each chunk with the clock (a long stream
-    crosses a second boundary) and no source states a constant model; clients rely on the id.
+    """STRM-013: id is the same in every chunk that has one; STRM-019: created too; STRM-023 (open, INFO):
+    model too. The conventions CONTRACT.md records name id and created; no source states a constant model.
     """
     stop = unjudgeable(exchange, "STRM-013")
     if stop:
@@ -235,7 +236,7 @@ def constant_identity(exchange: Exchange) -> list[Violation]:
             elif value != first or type(value) is not type(first):
                 out.append(
                     Violation(
-                        "STRM-013" if field == "id" else "STRM-019",
+                        {"id": "STRM-013", "created": "STRM-019"}.get(field, "STRM-023"),
                         f"expected {field} {brief(first)} as in the first chunk, got {brief(value)}",
                         f"/events/{i}/{field}",
                         exchange.scenario,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import tomllib
@@ -105,11 +106,29 @@ def resolve(flags: dict[str, Any], env: dict[str, str] | None = None, config_fil
             merged[name] = env[var]
     merged.update({k: v for k, v in flags.items() if v is not None and k in FIELD_TYPES})
     config = Config(**{k: _coerce(k, v) for k, v in merged.items()})
+    if config.baseline:
+        config.without, config.claims = baseline_claims(Path(config.baseline), config.without, config.claims)
     validate(config)
     from conformance.config.network import check
 
     check(config, env)
     return config
+
+
+def baseline_claims(path: Path, without: frozenset[str],
+                    claims_: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """The claims a baseline file records beside its accepted deviations (top-level `without = [...]` and
+    `claims = [...]`), added to the run's: a team keeps the promises its baseline was judged under in the
+    same file. A file that cannot be read adds nothing here (report.baseline names the problem)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (OSError, ValueError, tomllib.TOMLDecodeError):
+        return without, claims_
+    if not isinstance(data, dict):
+        return without, claims_
+    extra = {name: _coerce(name, data.get(name) or []) for name in ("without", "claims")}
+    return without | extra["without"], claims_ | extra["claims"]
 
 
 def require_key(config: Config) -> None:

@@ -14,7 +14,7 @@ from conformance.redact import safe_url
 from conformance.secret_forms import MASK, is_secret_name
 
 DEPTHS = ("smoke", "standard", "deep")
-# the default request budget per depth: above what each plans (about 30, 160 and 1170 requests)
+# the default request budget per depth: above what each plans (about 33, 160 and 1170 requests)
 BUDGETS = {"smoke": 100, "standard": 500, "deep": 1500}
 # the concurrency probe's overlapping requests per depth: smoke keeps within its 30 requests without one
 PROBE_SIZES = {"smoke": 0, "standard": 4, "deep": 8}

@@ -2,7 +2,10 @@
 place in docs/contract.md.
 
 IDs are stable: a requirement may be reworded or retired, never renumbered, because baselines and
-release diffs refer to them. Where the contract leaves a point open, the level is SHOULD or INFO.
+release diffs refer to them. A requirement's level per profile is not chosen here: it is the status of its
+anchor in docs/contract.md section 14 (contract.status: settled MUST, recommended SHOULD, open INFO, and MUST
+for an open point the server claims). `level` and `levels` below restate it for the reader, and
+tests/test_levels.py fails when they disagree with the page.
 
 `source` names where a rule comes from in the documents docs/contract.md was written from (the SGP page,
 CONTRACT.md, an RFC), which users do not all have; `anchor` names the place in docs/contract.md, which
@@ -13,6 +16,8 @@ there are added, never renamed or removed, so a `Requirement.contract` reference
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+from conformance.contract import claims, status
 
 MUST, SHOULD, INFO = "MUST", "SHOULD", "INFO"
 LEVELS = (MUST, SHOULD, INFO)
@@ -26,8 +31,9 @@ CONTRACT_DOC = "docs/contract.md"
 
 @dataclass(frozen=True)
 class Requirement:
-    """One rule. `level` holds in every profile unless `levels` names another for a profile: where the SGP
-    contract leaves a point open that OpenAI settles, the two profiles judge it at different levels."""
+    """One rule. `level` restates its level in every profile unless `levels` names another for a profile
+    (where the SGP contract leaves open a point OpenAI settles); `level_for` reads the level from the
+    anchor's status in docs/contract.md section 14, and tests/test_levels.py holds the two together."""
 
     id: str
     level: str
@@ -57,18 +63,25 @@ class Requirement:
 
     def level_for(self, profile: str, claims: frozenset[str] | set[str] = frozenset()) -> str:
         """The level this requirement is judged at under `profile`, for a server that claims `claims`
-        (claims.CHOICES): a claimed choice is judged at MUST."""
-        if self.choice is not None and self.choice in claims:
-            return MUST
+        (claims.CHOICES): its anchor's status in docs/contract.md section 14, where an open point whose
+        choice is claimed is MUST; under a profile it does not apply to, the level it restates (it is never
+        judged there). StatusError where the page gives an applicable anchor no status."""
+        if profile not in self.profiles:
+            return self.stated_level(profile)
+        return status.level(self.anchor, profile, open_claimed=self.choice is not None and self.choice in claims)
+
+    def stated_level(self, profile: str) -> str:
+        """The level `level`/`levels` restate for `profile` (tests/test_levels.py holds it to level_for)."""
         return dict(self.levels).get(profile, self.level)
 
     def claimed(self, without: frozenset[str] | set[str] = frozenset()) -> bool:
         """Whether the server is held to this rule: false when the feature it needs is declared absent."""
-        return self.feature is None or self.feature not in without
+        return self.feature is None or self.feature not in claims.absent(without)
 
     def level_text(self) -> str:
         """The level as a table shows it: "SHOULD (MUST under openai)" where the profiles differ."""
-        others = [f"{level} under {profile}" for profile, level in self.levels if profile in self.profiles]
+        others = [f"{level} under {profile}" for profile, level in self.levels
+                  if profile in self.profiles and level != self.level]
         return f"{self.level} ({', '.join(others)})" if others else self.level
 
 
@@ -92,12 +105,12 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     # INFO: gateways built on LiteLLM accept the key in either header by design; the contract names the
     # header a client must use, not that the other one must be refused
     _r("AUTH-004", INFO, "A valid key sent only in another profile's header is refused with 401 or 403.",
-       f"{DOC} Authorizations (x-api-key); {C} Differences from OpenAI", "auth-header"),
-    _r("AUTH-005", SHOULD, "A missing, empty or wrong key is refused with 401 or 403 (the SDKs map those to "
+       f"{DOC} Authorizations (x-api-key); {C} Differences from OpenAI", "open-cross-header"),
+    _r("AUTH-005", INFO, "A missing, empty or wrong key is refused with 401 or 403 (the SDKs map those to "
        "auth errors; another 4xx, such as a 422 for a missing header, reads as a bad request).",
-       f"{C} Transport (401 typical, 403 seen; open)", "auth-status"),
-    _r("AUTH-006", SHOULD, "Auth errors carry a JSON body in the profile's error shape.",
-       f"{C} Transport (open)", "errors-auth"),
+       f"{C} Transport (401 typical, 403 seen; open)", "open-auth-status"),
+    _r("AUTH-006", INFO, "Auth errors carry a JSON body in the profile's error shape.",
+       f"{C} Transport (open)", "open-auth-body", openai=MUST),
     _r("AUTH-007", MUST, "No response ever echoes the key the client sent, in headers or body.",
        "OWASP ASVS 8.3 (sensitive data not returned)", "key-not-echoed"),
     _r("AUTH-008", MUST, "A streamed request without a valid key (none, empty, wrong) is refused with a 4xx "
@@ -105,7 +118,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     # headers
     _r("HDR-001", MUST, "A request naming the configured account in x-selected-account-id is accepted.",
        f"{DOC} Headers", "account-header", ("sgp",)),
-    _r("HDR-002", SHOULD, "An account id the key cannot use is refused with 403 or 404.",
+    _r("HDR-002", INFO, "An account id the key cannot use is refused with 403 or 404.",
        f"{C} Transport (open)", "account-refused", ("sgp",)),
     _r("HDR-003", MUST, "A non-streaming 200 response has Content-Type application/json.",
        f"{DOC} Response; {C}", "content-types"),
@@ -116,8 +129,8 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("HDR-007", INFO, "Responses carry a request id header for support cases.", "common API practice", "request-id"),
     # RFC 8259 defines no charset for application/json ("no effect on compliant recipients"), but clients
     # that honour a wrong one misread the body
-    _r("HDR-008", SHOULD, "A charset parameter on a response's Content-Type, if any, says utf-8.",
-       "RFC 8259 §11; WHATWG HTML §9.2", "json-encoding"),
+    _r("HDR-008", INFO, "A charset parameter on a response's Content-Type, if any, says utf-8.",
+       "RFC 8259 §11; WHATWG HTML §9.2", "open-charset"),
     # request validation
     _r("VAL-001", MUST, "A body without `messages` is refused with 4xx.", f"{C} Request body", "request-body"),
     _r("VAL-002", MUST, "A body without `model` is refused with 4xx.", f"{C} Request body", "request-body"),
@@ -125,62 +138,63 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        f"{C} Request body", "request-messages"),
     _r("VAL-004", MUST, "`model` that is not a string is refused with 4xx.", f"{C} Request body", "request-model"),
     # the documented example itself sends messages: [{foo: 'bar'}] (free-form objects); OpenAI refuses them
-    _r("VAL-005", SHOULD, "A message without `role` is refused with 4xx.",
-       f"{DOC} Body (messages: free-form objects); {C} Request body", "request-messages", openai=MUST),
+    _r("VAL-005", INFO, "A message without `role` is refused with 4xx.",
+       f"{DOC} Body (messages: free-form objects); {C} Request body", "open-message-shape", openai=MUST),
     _r("VAL-006", MUST, "A body that is not JSON is refused with 4xx.",
        f"{C} Transport (FastAPI json_invalid)", "errors-validation"),
     _r("VAL-007", MUST, "A JSON body that is not an object is refused with 4xx.",
        f"{C} Transport (FastAPI)", "errors-validation"),
-    _r("VAL-008", SHOULD, "A JSON body sent as text/plain is refused with 4xx.", f"{C} Transport", "content-types"),
-    _r("VAL-009", SHOULD, "`temperature` outside 0..2 is refused with 4xx.",
-       f"{C} Request body", "request-temperature"),
-    _r("VAL-010", SHOULD, "`n` of 0 is refused with 4xx.", f"{C} Request body", "request-n"),
-    _r("VAL-011", SHOULD, "`top_logprobs` above 20 is refused with 4xx.", f"{C} Request body", "request-top-logprobs"),
-    _r("VAL-012", SHOULD, "`stop` with more than 4 sequences is refused with 4xx.",
-       f"{C} Request body", "request-stop"),
-    _r("VAL-013", SHOULD, "A negative `max_tokens` is refused with 4xx.", f"{C} Request body", "request-max-tokens"),
+    _r("VAL-008", INFO, "A JSON body sent as text/plain is refused with 4xx.", f"{C} Transport", "open-content-type"),
+    _r("VAL-009", INFO, "`temperature` outside 0..2 is refused with 4xx.",
+       f"{C} Request body", "open-bounds"),
+    _r("VAL-010", INFO, "`n` of 0 is refused with 4xx.", f"{C} Request body", "open-bounds"),
+    _r("VAL-011", INFO, "`top_logprobs` above 20 is refused with 4xx.", f"{C} Request body", "open-bounds"),
+    _r("VAL-012", INFO, "`stop` with more than 4 sequences is refused with 4xx.",
+       f"{C} Request body", "open-bounds"),
+    _r("VAL-013", INFO, "A negative `max_tokens` is refused with 4xx.", f"{C} Request body", "open-bounds"),
     # the documented type sets no minimum length; OpenAI refuses an empty array
     _r("VAL-014", INFO, "An empty `messages` array is refused with 4xx.",
-       f"{C} Request body (no minimum)", "request-messages", openai=SHOULD),
-    _r("VAL-015", SHOULD, "NaN in a request body (not JSON) is refused with 4xx.",
-       "RFC 8259 §6, §9 (a parser MAY accept extensions; FastAPI does)", "json-strict"),
+       f"{C} Request body (no minimum)", "open-bounds"),
+    _r("VAL-015", INFO, "NaN in a request body (not JSON) is refused with 4xx.",
+       "RFC 8259 §6, §9 (a parser MAY accept extensions; FastAPI does)", "open-nan-request"),
     # the bounded parameters the scripted scenarios above left to chance: a server clamping them silently
     # was caught only when property generation happened to break one (found by the mutation matrix)
-    _r("VAL-016", SHOULD, "`top_p` outside 0..1 is refused with 4xx.", f"{C} Request body", "request-top-p"),
-    _r("VAL-017", SHOULD, "`presence_penalty` outside -2..2 is refused with 4xx.",
-       f"{C} Request body", "request-penalties"),
-    _r("VAL-018", SHOULD, "`frequency_penalty` outside -2..2 is refused with 4xx.",
-       f"{C} Request body", "request-penalties"),
-    _r("VAL-019", SHOULD, "A message whose role is outside the documented set is refused with 4xx.",
-       f"{C} Request body; {C} Streaming (delta roles)", "request-messages", openai=MUST),
-    _r("VAL-020", SHOULD, "An unknown `response_format.type` is refused with 4xx.",
-       f"{C} Request body", "request-response-format"),
-    _r("VAL-021", SHOULD, "An unknown `tool_choice` string is refused with 4xx.",
-       f"{C} Request body", "request-tool-choice"),
+    _r("VAL-016", INFO, "`top_p` outside 0..1 is refused with 4xx.", f"{C} Request body", "open-bounds"),
+    _r("VAL-017", INFO, "`presence_penalty` outside -2..2 is refused with 4xx.",
+       f"{C} Request body", "open-bounds"),
+    _r("VAL-018", INFO, "`frequency_penalty` outside -2..2 is refused with 4xx.",
+       f"{C} Request body", "open-bounds"),
+    _r("VAL-019", INFO, "A message whose role is outside the documented set is refused with 4xx.",
+       f"{C} Request body; {C} Streaming (delta roles)", "open-message-shape", openai=MUST),
+    _r("VAL-020", INFO, "An unknown `response_format.type` is refused with 4xx.",
+       f"{C} Request body", "open-unknown-enum"),
+    _r("VAL-021", INFO, "An unknown `tool_choice` string is refused with 4xx.",
+       f"{C} Request body", "open-unknown-enum"),
     _r("VAL-022", MUST, "An invalid body with `stream: true` is refused with a 4xx status, not a 200 stream "
        "carrying an error.", f"{C} Transport (422 for an invalid body)", "errors-validation"),
     # pydantic's lax mode coerces "2" to 2 and "true" to true, so accepting the value is not a fault;
     # dropping it silently is, since the client gets an answer to a request it did not send
-    _r("VAL-023", SHOULD, "A parameter sent with the wrong JSON type is refused with 4xx or honoured as its "
+    _r("VAL-023", INFO, "A parameter sent with the wrong JSON type is refused with 4xx or honoured as its "
        "coerced value, never silently ignored.",
-       f"{C} Request body; {C} Transport (FastAPI/pydantic)", "request-types"),
+       f"{C} Request body; {C} Transport (FastAPI/pydantic)", "open-request-types"),
     # error bodies
     _r("ERR-001", MUST, "Request-validation errors are answered with a JSON object body.",
        f"{C} Transport", "errors-status"),
-    _r("ERR-002", SHOULD, "Request-validation errors use the profile's status (sgp 422, openai 400).",
-       f"{C} Transport; {C} Differences from OpenAI", "errors-status"),
+    _r("ERR-002", MUST, "Request-validation errors use the profile's status (sgp 422, openai 400).",
+       f"{C} Transport; {C} Differences from OpenAI", "open-validation-status", openai=INFO),
     _r("ERR-003", MUST, "A 422 carries the FastAPI validation body {detail: [{loc, msg, type}]}.",
        f"{C} Transport (422 is documented)", "errors-validation", ("sgp",)),
-    _r("ERR-004", SHOULD, "Every 4xx body matches the profile's error shape.",
-       f"{C} Transport; Differences", "errors-status"),
+    _r("ERR-004", INFO, "Every 4xx body matches the profile's error shape.",
+       f"{C} Transport; Differences", "open-auth-body", openai=MUST),
     _r("ERR-005", MUST, "A request the server ought to refuse (an invalid body, no or a wrong key, an unknown "
        "model or account) is never answered with a 5xx.", f"{C} Transport (a refusal is a 4xx)", "server-errors"),
-    _r("ERR-006", SHOULD, "A 429 answer says when to retry: Retry-After (seconds or an HTTP date) or "
-       "retry-after-ms, with a valid value.", f"{C} Transport (the SDKs honour them); RFC 9110 §10.2.3", "rate-limits"),
+    _r("ERR-006", INFO, "A 429 answer says when to retry: Retry-After (seconds or an HTTP date) or "
+       "retry-after-ms, with a valid value.", f"{C} Transport (the SDKs honour them); RFC 9110 §10.2.3",
+       "open-rate-limits"),
     # found on a real server (interop): a 500 carrying the server's file paths and stack
-    _r("ERR-007", SHOULD, "Error answers carry no stack trace and no path of a server source file.",
+    _r("ERR-007", INFO, "Error answers carry no stack trace and no path of a server source file.",
        "OWASP ASVS 7.4.1 (errors reveal no sensitive detail)", "error-disclosure"),
-    _r("MODEL-001", SHOULD, "A request for an unknown model is refused with 4xx.",
+    _r("MODEL-001", INFO, "A request for an unknown model is refused with 4xx.",
        f"{C} Request body (the answer to an unknown model is not documented)", "unknown-model"),
     # which 4xx refuses an unknown model is not documented: the reference server's 404 is one reading
     _r("MODEL-002", INFO, "A request for an unknown model gets 404.",
@@ -202,15 +216,15 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        f"{DOC} Response; {C} Response", "response-tool-calls"),
     _r("RESP-008", MUST, "annotations, audio and function_call, when present, have their documented fields.",
        f"{DOC} Response", "response-message"),
-    _r("RESP-009", SHOULD, "service_tier, when present, is one of auto, default, flex, scale, priority "
+    _r("RESP-009", INFO, "service_tier, when present, is one of auto, default, flex, scale, priority "
        "(or OpenAI's fast).",
        f"{DOC} Response; {C} (open)", "response-service-tier"),
     # the type is settled where the value is open: strict clients (pydantic strict, Go, Rust) break on the type
     _r("RESP-011", MUST, "Documented response fields whose values are open have their documented JSON type: "
        "service_tier, when present, is a string or null (a number breaks typed clients, whatever the value).",
-       f"{DOC} Response; {C} Response", "response-service-tier"),
+       f"{DOC} Response; {C} Response", "response-service-tier-type"),
     # OpenAI's schema has these keys required-but-nullable; strict OpenAI clients break without them
-    _r("RESP-010", SHOULD, "The keys OpenAI always sends are present (null when empty): object, "
+    _r("RESP-010", MUST, "The keys OpenAI always sends are present (null when empty): object, "
        "choices[].logprobs, message.content, message.refusal, and a chunk choice's finish_reason.",
        f"{C} Differences from OpenAI", "openai-differences", ("openai",)),
     # strict JSON
@@ -231,20 +245,20 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("SEM-003", MUST, "`created` is Unix time in seconds (not milliseconds or finer).",
        f"{C} Response", "response-created"),
     # a wrong clock (0, a 1970 date) is seconds all the same: SHOULD, apart from the unit
-    _r("SEM-004", SHOULD, "`created` is within 10 minutes of the client's clock.", f"{C} Response", "response-created"),
-    _r("SEM-005", SHOULD, "`model` names the requested model (or a dated version of it).",
+    _r("SEM-004", INFO, "`created` is within 10 minutes of the client's clock.", f"{C} Response", "open-created-clock"),
+    _r("SEM-005", INFO, "`model` names the requested model (or a dated version of it).",
        "OpenAI API reference (model)", "response-model"),
     _r("SEM-006", MUST, "completion_tokens does not exceed max_tokens for each choice.",
        f"{C} Request body (max_tokens); OpenAI API reference", "request-max-tokens"),
     _r("SEM-007", MUST, "A completion cut by max_tokens has finish_reason \"length\".",
        "OpenAI API reference", "response-finish-reason"),
-    _r("SEM-008", SHOULD, "max_completion_tokens is honoured like max_tokens.",
+    _r("SEM-008", MUST, "max_completion_tokens is honoured like max_tokens.",
        f"{C} Request body", "request-max-tokens"),
     _r("SEM-009", INFO, "The same request with a seed and temperature 0 gives the same content twice.",
        f"{C} Request body (seed)", "request-seed"),
-    _r("SEM-010", SHOULD, "No choice's text contains a requested stop sequence (the returned text excludes it).",
+    _r("SEM-010", MUST, "No choice's text contains a requested stop sequence (the returned text excludes it).",
        "OpenAI API reference (stop)", "request-stop"),
-    _r("SEM-011", SHOULD, "usage.completion_tokens counts every choice: with n choices that each carry text, "
+    _r("SEM-011", MUST, "usage.completion_tokens counts every choice: with n choices that each carry text, "
        "it is at least n.", f"{C} Response (usage)", "response-usage"),
     # logprobs
     _r("LOGP-001", MUST, "With logprobs true, each choice carries logprobs.content for its tokens.",
@@ -252,10 +266,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("LOGP-002", MUST, "Every logprob is a finite number <= 0.", f"{C} Response", "response-logprobs"),
     _r("LOGP-003", MUST, "`bytes` are the UTF-8 bytes of `token` (where the token is whole characters).",
        f"{C} Response", "response-logprobs"),
-    _r("LOGP-004", SHOULD, "top_logprobs holds as many entries as asked.",
-       "OpenAI API reference", "request-top-logprobs"),
-    _r("LOGP-005", SHOULD, "top_logprobs are sorted by logprob, highest first.",
-       "OpenAI API reference", "request-top-logprobs"),
+    _r("LOGP-004", INFO, "top_logprobs holds as many entries as asked.",
+       "OpenAI API reference", "open-top-logprobs-order"),
+    _r("LOGP-005", INFO, "top_logprobs are sorted by logprob, highest first.",
+       "OpenAI API reference", "open-top-logprobs-order"),
     # logprobs against usage and against their own alternatives (issue 25). LOGP-006: the count is SHOULD,
     # as usage may count tokens that carry no logprob entry (reasoning tokens, where a server does not give
     # completion_tokens_details); LOGP-007/008 only at temperature 0, where the chosen token is the likeliest
@@ -267,22 +281,22 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "top_logprobs.", "OpenAI API reference (top_logprobs: the most likely tokens)", "logprob-consistency"),
     _r("LOGP-008", INFO, "At temperature 0, each chosen token is the most likely of its top_logprobs (MUST "
        "when greedy-logprobs is claimed).", "OpenAI API reference (top_logprobs); open (before or after "
-       "processing)", "logprob-consistency"),
+       "processing)", "open-greedy-logprobs"),
     # tools
     _r("TOOL-001", MUST, "With tool_choice \"required\", the message carries tool_calls.",
        "OpenAI API reference", "request-tool-choice"),
     # no source settles unique ids or offered names, and OpenAI warns that arguments may not be valid JSON:
     # clients rely on both, so SHOULD
-    _r("TOOL-002", SHOULD, "Tool call ids are unique and non-empty, type is function, name is an offered tool.",
-       f"{C} Response; OpenAI API reference", "response-tool-calls"),
-    _r("TOOL-003", SHOULD, "Tool call arguments are a string holding a JSON object.",
-       f"{C} Response; OpenAI API reference (arguments may not be valid JSON)", "tool-call-arguments"),
+    _r("TOOL-002", INFO, "Tool call ids are unique and non-empty, type is function, name is an offered tool.",
+       f"{C} Response; OpenAI API reference", "open-tool-call-ids"),
+    _r("TOOL-003", INFO, "Tool call arguments are a string holding a JSON object.",
+       f"{C} Response; OpenAI API reference (arguments may not be valid JSON)", "open-tool-call-json"),
     _r("TOOL-004", SHOULD, "A message with tool calls has finish_reason \"tool_calls\".",
-       "OpenAI API reference", "response-finish-reason"),
+       "OpenAI API reference", "open-tool-calls-finish"),
     _r("TOOL-005", MUST, "finish_reason \"tool_calls\" is given only to a choice that carries tool calls.",
        f"{C} Response (finish_reason); OpenAI API reference", "response-finish-reason"),
     # a model behaviour the contract does not document: SHOULD, judged only where a choice carries text
-    _r("FMT-001", SHOULD, "response_format json_object gives content that parses as a JSON object.",
+    _r("FMT-001", MUST, "response_format json_object gives content that parses as a JSON object.",
        f"{C} Request body (response_format)", "request-response-format"),
     # streaming
     _r("STRM-001", MUST, "A streamed response has Content-Type text/event-stream.", f"{C} Transport", "streaming-sse"),
@@ -294,7 +308,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("STRM-004", MUST, "The stream ends with data: [DONE] and nothing after it.",
        f"{C} Differences from OpenAI", "streaming-terminator", ("openai",)),
     _r("STRM-005", INFO, "The stream ends by closing, without data: [DONE] (the SGP SDKs cannot parse it).",
-       f"{C} Streaming (open)", "streaming-terminator", ("sgp",)),
+       f"{C} Streaming (open)", "open-sgp-terminator", ("sgp",)),
     _r("STRM-006", MUST, "Nothing follows the [DONE] terminator.", f"{C} Streaming", "streaming-terminator"),
     _r("STRM-010", MUST, "Every chunk has id, created, model and choices; object, if present, is the chunk type.",
        f"{C} Streaming", "streaming-chunk"),
@@ -303,15 +317,17 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     _r("STRM-012", MUST, "Every delta has a documented role, string content and well-formed tool_calls.",
        f"{C} Streaming", "streaming-delta"),
     _r("STRM-013", MUST, "id is the same in every chunk.", f"{C} Streaming (conventions)", "streaming-conventions"),
-    _r("STRM-014", SHOULD, "The first delta of each choice carries role \"assistant\".",
+    _r("STRM-014", MUST, "The first delta of each choice carries role \"assistant\".",
        f"{C} Streaming (conventions)", "streaming-conventions"),
     _r("STRM-015", MUST, "Each choice gets exactly one finish_reason, in its last chunk.",
        f"{C} Streaming (conventions)", "streaming-conventions"),
     _r("STRM-016", MUST, "With include_usage, one final chunk has choices [] and usage that adds up.",
        f"{C} Streaming", "streaming-usage"),
-    # some servers stamp each chunk with the clock, and the sources state the same model nowhere
-    _r("STRM-019", SHOULD, "created and model are the same in every chunk.",
+    # the conventions name id and created (settled); the same model is named nowhere (open: STRM-023)
+    _r("STRM-019", MUST, "created is the same in every chunk.",
        f"{C} Streaming (conventions)", "streaming-conventions"),
+    _r("STRM-023", INFO, "model is the same in every chunk.",
+       f"{C} Streaming (conventions name id and created only)", "open-stream-model"),
     _r("STRM-017", MUST, "The assembled stream forms a valid completion with n choices.",
        f"{C} Streaming", "streaming-assembly"),
     # the openai SDK's accumulator joins every string it gets for a call (id and name too): a repeated or
@@ -331,19 +347,19 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     # another kind of finish) at temperature 0 and the same seed is more than sampling noise: SHOULD
     _r("AGREE-001", INFO, "The same seeded temperature-0 request, streamed and answered whole, gives the same "
        "content, tool calls, finish reasons, usage and logprob tokens (MUST when deterministic is claimed).",
-       f"{C} Request body (seed: best effort; stream)", "stream-agreement"),
+       f"{C} Request body (seed: best effort; stream)", "request-seed"),
     _r("AGREE-002", SHOULD, "The same seeded temperature-0 request, streamed and answered whole, has the same "
        "structure: tool calls in both or in neither, the same finish_reason per choice.",
        f"{C} Request body (stream); OpenAI API reference (seed)", "stream-agreement"),
     # overlapping requests (issue 25)
     _r("CONC-001", MUST, "No request sent while others are in flight gets a 5xx, a reset or a timeout that the "
-       "same request sent alone did not get.", "RFC 9110 §15.6 (a 5xx is the server's failure)", "concurrency"),
+       "same request sent alone did not get.", "RFC 9110 §15.6 (a 5xx is the server's failure)", "server-errors"),
     _r("CONC-002", MUST, "An answer given while others are in flight passes every MUST check its one-at-a-time "
        "twin passed (a finding is reported under its own rule, marked \"under overlap only\").",
        f"{C} Response; {C} Streaming", "concurrency"),
     # the contract gives `id` as a string and nothing more; OpenAI calls it "a unique identifier"
     _r("CONC-003", SHOULD, "Overlapping requests get distinct response ids.",
-       "OpenAI API reference (id: a unique identifier)", "concurrency"),
+       "OpenAI API reference (id: a unique identifier)", "response-id-unique"),
     _r("CONC-004", MUST, "No answer carries the marker of another overlapping request; where the model echoes "
        "its prompt, or deterministic is claimed, each answer equals its one-at-a-time twin.",
        f"{C} Response (an answer to its request)",
@@ -353,7 +369,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        "schemas/openapi.json", "generated-requests"),
     _r("PROP-002", MUST, "No generated request, valid or invalid, gets a 5xx (a timeout is no answer, not "
        "a 5xx).", "schemas/openapi.json", "server-errors"),
-    _r("PROP-003", SHOULD, "Generated invalid requests are refused with 4xx.",
+    _r("PROP-003", MUST, "Generated invalid requests are refused with 4xx.",
        "schemas/openapi.json", "generated-requests"),
     # the official SDKs against the target (`run --clients`): what a client author actually meets.
     # A response meeting RESP-* always parses in the SDKs' default (lenient) mode, so a non-streaming call
@@ -363,16 +379,16 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        f"{C} Transport and Response (both drawn from the SDKs)", "sdk-clients"),
     # The scale-gp SDK parses every data line as JSON, so a `data: [DONE]` terminator makes it raise after
     # the last chunk. Which terminator an SGP server should send is open in the contract: SHOULD, not MUST.
-    _r("CLIENT-002", SHOULD, "The scale-gp SDK consumes a streamed response to its end, every chunk parsed "
-       "(it cannot parse data: [DONE]).", f"{C} Streaming (terminator open for SGP)", "streaming-terminator", ("sgp",)),
+    _r("CLIENT-002", INFO, "The scale-gp SDK consumes a streamed response to its end, every chunk parsed "
+       "(it cannot parse data: [DONE]).", f"{C} Streaming (terminator open for SGP)", "open-sgp-terminator", ("sgp",)),
     # An OpenAI-compatible server exists to be used by OpenAI clients: a stream the openai SDK cannot
     # consume defeats the profile's purpose.
     _r("CLIENT-003", MUST, "The openai SDK consumes a streamed response to its end, every chunk parsed.",
        f"{C} Differences from OpenAI", "streaming-terminator", ("openai",)),
     # The SDKs validate nothing by default; their strict mode holds the body to their own types, which are
     # stricter than the contract where it is open (absent vs null, service_tier values): SHOULD.
-    _r("CLIENT-004", SHOULD, "Responses and chunks validate against the SDK's own response types "
-       "(its strict validation).", f"{C} Response (SDK types; absent vs null open)", "sdk-clients"),
+    _r("CLIENT-004", INFO, "Responses and chunks validate against the SDK's own response types "
+       "(its strict validation).", f"{C} Response (SDK types; absent vs null open)", "open-absent-null"),
     # the client matrix (`run --clients`): every official client of the profile that is installed
     _r("CLIENT-005", SHOULD, "Every official client of the profile that is installed (scale-gp and scale-gp-beta "
        "under sgp; openai for Python and for TypeScript under openai) parses a completion, consumes a stream, "
@@ -385,7 +401,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
 FEATURE_OF: dict[str, str] = {
     **dict.fromkeys(("STRM-001", "STRM-002", "STRM-003", "STRM-004", "STRM-005", "STRM-006", "STRM-010",
                      "STRM-011", "STRM-012", "STRM-013", "STRM-014", "STRM-015", "STRM-017", "STRM-019",
-                     "AUTH-008", "CLIENT-002", "CLIENT-003", "STRM-021", "STRM-022"), "streaming"),
+                     "STRM-023", "AUTH-008", "CLIENT-002", "CLIENT-003", "STRM-021", "STRM-022"), "streaming"),
     # its probe streams a forced call of a named function: a server without streaming is not held to it either
     # (test_streaming checks that one itself, as a requirement names one feature)
     "STRM-020": "tool_choice",
@@ -415,6 +431,7 @@ CHOICE_OF: dict[str, str] = {
     "AUTH-005": "auth-401-403",
     **dict.fromkeys(("AUTH-006", "ERR-004"), "error-body-shape"),
     "ERR-002": "validation-status",
+    "ERR-006": "retry-after",
     "ERR-007": "no-error-disclosure",
     "SEM-004": "clock-created",
     "SEM-005": "echoes-model",
@@ -426,6 +443,7 @@ CHOICE_OF: dict[str, str] = {
     "HDR-007": "request-id",
     **dict.fromkeys(("STRM-005", "CLIENT-002"), "sgp-closes-stream"),
     "CLIENT-004": "sdk-strict-types",
+    "STRM-023": "stable-stream-model",
     "SEM-009": "deterministic",
     "AGREE-001": "deterministic",
     "LOGP-008": "greedy-logprobs",

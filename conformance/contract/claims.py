@@ -34,6 +34,18 @@ FEATURES: dict[str, str] = {
     "include_usage": "`stream_options.include_usage` adds a final usage chunk to a stream",
 }
 
+# a feature that cannot be offered without another: declaring the other absent declares it absent too
+IMPLIED: dict[str, tuple[str, ...]] = {"tools": ("tool_choice",), "streaming": ("include_usage",)}
+
+
+def absent(without: Iterable[str]) -> frozenset[str]:
+    """The features declared absent, with those they imply (`tools` absent: `tool_choice` too)."""
+    out = set(without)
+    for feature in list(out):
+        out.update(IMPLIED.get(feature, ()))
+    return frozenset(out)
+
+
 # name: the position a server takes on an open point (docs/contract.md section 12), when it claims it
 CHOICES: dict[str, str] = {
     "refuses-out-of-bounds": "a parameter outside OpenAI's bounds (temperature, top_p, penalties, n, top_logprobs, "
@@ -51,6 +63,7 @@ CHOICES: dict[str, str] = {
     "auth-401-403": "a missing, empty or wrong key is refused with 401 or 403 (not another 4xx)",
     "error-body-shape": "every 4xx body (auth errors included) has the profile's error shape",
     "validation-status": "an invalid request gets the profile's status (sgp 422, openai 400)",
+    "retry-after": "a 429 answer says when to retry (Retry-After or retry-after-ms, with a valid value)",
     "no-error-disclosure": "error answers carry no stack trace and no path of a server source file",
     "clock-created": "`created` is within 10 minutes of the client's clock",
     "echoes-model": "`model` names the requested model (or a dated version of it)",

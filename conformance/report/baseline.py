@@ -3,9 +3,12 @@
 A listed failure is reported as `known` and does not fail the run; a listed requirement that now passes
 is `stale` and fails the run, so the list only shrinks; an expired entry fails the run.
 
+    without = ["logprobs"]          # optional: the claims the deviations were judged under, added
+    claims = ["unknown-model-404"]  # to the run's (conformance.config.load.baseline_claims)
+
     [[accepted]]
-    id = "SEM-005"
-    reason = "the gateway answers with the dated model name"
+    id = "SEM-008"
+    reason = "the gateway ignores max_completion_tokens"
     expires = 2027-03-31
 """
 

@@ -6,7 +6,9 @@ Lost coverage is a requirement that passed and is now not judged or not run: not
 gates the new run (`fail_on` of NEW: must, or must and should), so the diff and the run agree on what blocks
 a release; they are listed apart. A requirement newly accepted in the baseline (now `known`) is listed apart
 and does not fail the diff: accepting it was a decision, not an accident. Results written before the outcome
-model had `not judged` and `not run` read their old `skip` as `not run`.
+model had `not judged` and `not run` read their old `skip` as `not run`. A requirement not run because its
+feature was declared absent (`--without`) is listed apart too, and a change of the claims (features declared
+absent, choices claimed) heads the output, since the same status means something else under other claims.
 """
 
 from __future__ import annotations
@@ -54,7 +56,8 @@ def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]],
     `regressions_not_gating`."""
     gating_levels = {"MUST"} if gating_levels is None else gating_levels
     out: dict[str, list[str]] = {"regressions": [], "lost": [], "regressions_not_gating": [], "lost_not_gating": [],
-                                 "accepted": [], "fixes": [], "new": [], "removed": [], "changed": []}
+                                 "accepted": [], "not_claimed": [], "fixes": [], "new": [], "removed": [],
+                                 "changed": []}
     for rid, result in new.items():
         before = old.get(rid)
         status, level = result["status"], result["level"]
@@ -67,6 +70,9 @@ def compare(old: dict[str, dict[str, Any]], new: dict[str, dict[str, Any]],
         if was in NOT_FAILING and status in FAILING:
             kind = "regressions" if level in gating_levels else "regressions_not_gating"
             out[kind].append(f"{line}: {message}" if message else line)
+        elif status == "not run" and result.get("not_run") == "not claimed" and was != status:
+            # the feature was declared absent (--without): a decision, stated in the verdict, not lost coverage
+            out["not_claimed"].append(line)
         elif was == "pass" and status in UNJUDGED:
             kind = "lost" if level in gating_levels else "lost_not_gating"
             out[kind].append(f"{line}: {message}" if message else line)
@@ -86,11 +92,28 @@ TITLES = {
     "regressions_not_gating": "regressions below the gating level",
     "lost_not_gating": "coverage lost below the gating level",
     "accepted": "newly accepted in the baseline (known)",
+    "not_claimed": "no longer claimed (a feature declared absent with --without)",
     "fixes": "fixes",
     "new": "new requirements",
     "removed": "requirements no longer judged",
     "changed": "other changes",
 }
+
+
+def _claims(doc: dict[str, Any]) -> dict[str, list[str]]:
+    held_to = (doc.get("run") or {}).get("claims") or {}
+    return {"without": list(held_to.get("without") or []), "choices": list(held_to.get("choices") or [])}
+
+
+def claims_changes(old_doc: dict[str, Any], new_doc: dict[str, Any]) -> list[str]:
+    """A line per kind of claim that differs between the runs: the same results mean something else when
+    the server is held to other features or choices (results written before claims count as none)."""
+    old, new = _claims(old_doc), _claims(new_doc)
+    lines = []
+    for kind, title in (("without", "features declared absent"), ("choices", "choices claimed")):
+        if old[kind] != new[kind]:
+            lines.append(f"{title} changed: {', '.join(old[kind]) or 'none'} -> {', '.join(new[kind]) or 'none'}")
+    return lines
 
 
 def command_diff(old_path: str, new_path: str) -> int:
@@ -101,7 +124,7 @@ def command_diff(old_path: str, new_path: str) -> int:
         return EXIT_USAGE
     fail_on = (new_doc.get("run") or {}).get("fail_on", "must")
     changes = compare(_results(old_doc), _results(new_doc), GATING_LEVELS.get(fail_on, {"MUST"}))
-    lines = []
+    lines = claims_changes(old_doc, new_doc)
     if new_doc.get("verdict") in ("unreachable", "interrupted", "key refused"):
         why = new_doc.get("unreachable") or (new_doc.get("run") or {}).get("halted") or "interrupted"
         lines.append(f"the new run could not judge: {new_doc['verdict']} ({why})")

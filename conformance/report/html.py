@@ -27,7 +27,7 @@ from typing import Any
 
 from pytest_html import extras
 
-from conformance.contract import catalogue, document
+from conformance.contract import catalogue, claims, document
 from conformance.report.outcomes import STATUSES, Result, evidence_anchor, matrix_anchor
 
 # characters of failure evidence in the page before later failures are shown compactly
@@ -173,6 +173,23 @@ def evidence_link(req_id: str) -> dict[str, Any]:
     return extras.html(f'<p class="sgp-evidence-link">Evidence: <a href="#{_e(anchor)}">{_e(req_id)}</a></p>')
 
 
+def open_points_html(points: list[Mapping[str, Any]]) -> list[str]:
+    """The table of open points: what the server did on each, and the --claim that would pin it."""
+    if not points:
+        return []
+    out = ['<table id="sgp-open-points"><tr><th>Open point</th><th>What the server did</th>'
+           "<th>Requirements</th><th>To promise it</th></tr>"]
+    for p in points:
+        reqs = ", ".join(f"{rid} {status}" for rid, status in p["requirements"].items())
+        did = p["behaviour"] + (" (claimed)" if p["claimed"] else "")
+        if p.get("message"):
+            did += f": {p['message']}"
+        out.append(f"<tr><th>{_e(p['choice'])}</th><td>{_e(did)}</td><td>{_e(reqs)}</td>"
+                   f"<td><code>{_e(p['claim'])}</code></td></tr>")
+    out.append("</table>")
+    return out
+
+
 def summary_html(doc: Mapping[str, Any]) -> str:
     run, versions, req = doc.get("run", {}), doc.get("versions", {}), doc.get("requests", {})
     fail_on = run.get("fail_on", "must")
@@ -196,11 +213,15 @@ def summary_html(doc: Mapping[str, Any]) -> str:
     ]
     if run.get("seed") is not None:
         rows.append(("Seed", f"{run['seed']} (--seed {run['seed']} repeats the generated cases)"))
+    held_to = run.get("claims") or {}
+    rows.append(("Claims", f"without: {', '.join(held_to.get('without') or []) or 'nothing (every feature)'}; "
+                           f"choices: {', '.join(held_to.get('choices') or []) or 'none (open points observed)'}"))
     if doc.get("unreachable"):
         rows.append(("Unreachable", doc["unreachable"]))
     verdict_class = "verdict-ok" if good else "verdict-bad"
     out = [STYLE, SCRIPT, '<section id="sgp-summary" class="sgp">',
-           f'<h2 id="sgp-verdict" class="{verdict_class}">{_e(str(doc.get("verdict", "")).upper())} '
+           f'<h2 id="sgp-verdict" class="{verdict_class}">{_e(str(doc.get("verdict", "")).upper())}'
+           f'{_e(claims.verdict_suffix(held_to.get("without") or []) if good else "")} '
            f'<span class="msg">(--fail-on {_e(fail_on)})</span></h2>',
            '<table id="sgp-run">']
     out += [f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows]
@@ -216,7 +237,9 @@ def summary_html(doc: Mapping[str, Any]) -> str:
         cls = "verdict-ok" if shown == "conformant" else "verdict-bad"
         out.append(f'<tr><th>{_e(level)}</th><td class="{cls}">{_e(shown)}</td>'
                    + "".join(f"<td>{row.get(s, 0)}</td>" for s in STATUSES) + "</tr>")
-    out.append("</table></section>")
+    out.append("</table>")
+    out += open_points_html(doc.get("open_points") or [])
+    out.append("</section>")
     return "\n".join(out)
 
 

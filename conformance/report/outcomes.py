@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from conformance import __version__
-from conformance.contract import catalogue
+from conformance.contract import catalogue, claims
 
 RESULT_FILE = "conformance.json"
 HTML_FILE = "conformance.html"
@@ -41,8 +41,10 @@ STATUS_ORDER = ("fail", "error", "stale", "known", "observed", "pass", NOT_JUDGE
 BAD = frozenset({"fail", "error", "stale"})
 # why a requirement was not run, and what that makes of the run's verdict: "selection" (-k, -m, a
 # deselection) makes it partial, "budget"/"throttled" incomplete, "interrupted" interrupted; "settings"
-# (depth, --clients, --account-id) and "halted"/"unreachable" (the run's own verdict says it) do not
-NOT_RUN_KINDS = ("selection", "budget", "throttled", "interrupted", "settings", "halted", "unreachable")
+# (depth, --clients, --account-id) and "halted"/"unreachable" (the run's own verdict says it) do not, nor
+# does "not claimed" (a feature declared absent with --without: the verdict names it, "conformant without ...")
+NOT_RUN_KINDS = ("selection", "budget", "throttled", "interrupted", "settings", "halted", "unreachable",
+                 "not claimed")
 # what one requirement keeps for the reports; the counts say how many there were
 MAX_VIOLATIONS = 20
 MAX_EXCHANGES = 5
@@ -76,6 +78,8 @@ class Result:
     generated: dict[str, Any] | None = None
     # the message came from another requirement's test; the requirement's own test says it better
     borrowed: bool = field(default=False, repr=False)
+    # the violations counted so far, by what they say: one violation seen by several checks counts once
+    _seen: set[str] = field(default_factory=set, repr=False)
 
     def worsen(self, status: str, message: str, own: bool = True, needs: str | None = None,
                not_run: str | None = None) -> None:
@@ -90,7 +94,14 @@ class Result:
             self.not_run = not_run if status == NOT_RUN else None
 
     def add_violations(self, found: Iterable[dict[str, Any]]) -> None:
+        """Count and keep (up to MAX_VIOLATIONS) the violations not seen before: the same finding reported by
+        two tests (STRM-013's and STRM-019's both read a stream's ids and timestamps) is one violation."""
         for violation in found:
+            key = json.dumps({k: violation.get(k) for k in ("requirement", "message", "pointer", "scenario")},
+                             sort_keys=True, default=str)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
             self.violation_count += 1
             if len(self.violations) < MAX_VIOLATIONS:
                 self.violations.append(violation)
@@ -173,6 +184,8 @@ def not_run_kind(reason: str) -> str:
         return "interrupted"
     if "not selected" in lowered:
         return "selection"
+    if claims.NOT_CLAIMED in lowered:
+        return "not claimed"
     return "settings"
 
 

@@ -33,6 +33,7 @@ from conformance.report.html import (
     tidy_environment,
     tidy_outcomes,
 )
+from conformance.report.open_points import open_points
 from conformance.report.outcomes import (
     CORE_KEYS,
     FORMAT_VERSION,
@@ -108,9 +109,8 @@ class ResultsCollector:
     def result(self, req_id: str) -> Result:
         if req_id not in self.results:
             req = catalogue.get(req_id)
-            # a choice the server claims (--claim) is judged at MUST
-            level = req.level_for(self.run.profile.name, self.run.config.claims)
-            self.results[req_id] = Result(req.id, level, req.statement, req.source, req.contract)
+            self.results[req_id] = Result(req.id, req.level_for(self.run.profile.name, self.run.config.claims),
+                                          req.statement, req.source, req.contract)
             entry = self.accepted.get(req_id)
             if entry is not None:
                 self.results[req_id].baseline = {
@@ -325,6 +325,8 @@ class ResultsCollector:
             "halted": run.halted,
             "selection": self.selection(),
             "configuration": configuration,
+            # what the server is held to: features declared absent, open points claimed (contract.claims)
+            "claims": {"without": sorted(run.config.without), "choices": sorted(run.config.claims)},
         }
         doc: dict[str, Any] = {
             "schema": SCHEMA_ID,
@@ -341,6 +343,7 @@ class ResultsCollector:
             "counts": count(results),
             "coverage": coverage(results),
             "results": results,
+            "open_points": open_points(results, run.profile.name, run.config.claims),
         }
         for name, provider in self.sections.items():
             try:

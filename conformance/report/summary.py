@@ -9,16 +9,17 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 from conformance.config import Config
 from conformance.config.secrets import config_secrets
-from conformance.contract import catalogue
+from conformance.contract import catalogue, claims
 from conformance.redact import Scrubber
 from conformance.report.folder import REPORT_FILES, results_stamp, write_new
+from conformance.report.open_points import pin_line
 from conformance.report.outcomes import RUN_GIVEN, gating, unanswered
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
@@ -210,10 +211,12 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
         return EXIT_INCOMPLETE, (f"incomplete: {len(not_run)} requirement(s) not run (request budget reached or "
                                  f"the target throttled), {judged}")
     if verdict == "partial":
-        return EXIT_OK, f"partial: {judged}, none failed (the selection left the rest out)"
+        without = claims.verdict_suffix((run.get("claims") or {}).get("without") or [])
+        return EXIT_OK, f"partial{without}: {judged}, none failed (the selection left the rest out)"
     if verdict == "not judged":
         return EXIT_INCOMPLETE, "not judged: no requirement could be judged"
-    return VERDICT_EXIT.get(verdict, EXIT_FAIL), f"{verdict}: {judged}"
+    without = ((run.get("claims") or {}).get("without") or []) if verdict == "conformant" else []
+    return VERDICT_EXIT.get(verdict, EXIT_FAIL), f"{verdict}{claims.verdict_suffix(without)}: {judged}"
 
 
 def _cut(text: str, width: int) -> str:
@@ -257,6 +260,24 @@ def failure_line(result: dict[str, Any], width: int | None = None) -> str:
     return f"{head}{clip(message, room)}{rerun}"
 
 
+def open_point_lines(doc: Mapping[str, Any]) -> list[str]:
+    """The claims of the run and what the server did on the open points: the choices it did not hold, and
+    the --claim line that pins the ones it held."""
+    lines = []
+    claimed = (doc.get("run") or {}).get("claims") or {}
+    if claimed.get("without") or claimed.get("choices"):
+        lines.append(f"claims: without {', '.join(claimed.get('without') or []) or 'nothing'}; "
+                     f"choices {', '.join(claimed.get('choices') or []) or 'none'}")
+    points = doc.get("open_points") or []
+    broken = [p["choice"] for p in points if p["behaviour"] == "broken" and not p["claimed"]]
+    if broken:
+        lines.append(f"open points observed, not failed: {', '.join(broken)}")
+    pin = pin_line(points)
+    if pin:
+        lines.append(f"open points the server held (to promise them: {pin})")
+    return lines
+
+
 def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str,
            scrub: Callable[[str], str] = str) -> str:
     """The summary. `scrub` masks the secrets in what came from the target or the configuration (the verdict's
@@ -264,7 +285,10 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
     that is a common word ("test", "conformance") leaves the summary readable."""
     # the verdict shouts; what follows it (a host name, the flag to fix) keeps its case, to be copied as is
     verdict, sep, detail = verdict_line.partition(": ")
-    lines = ["", "=" * 72, f"sgp-conformance: {verdict.upper()}{sep}{scrub(detail)} (--fail-on {fail_on})"]
+    # the features declared absent keep their names' case: "CONFORMANT without logprobs"
+    word, without, absent = verdict.partition(" without ")
+    lines = ["", "=" * 72, f"sgp-conformance: {word.upper()}{without}{absent}{sep}{scrub(detail)} "
+                           f"(--fail-on {fail_on})"]
     run = doc.get("run", {})
     lines.append(f"target {scrub(str(run.get('target')))}  profile {run.get('profile')}  "
                  f"model {scrub(str(run.get('model')))}")
@@ -283,6 +307,7 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
         lines.append(failure_line({**r, "message": scrub(str(r.get("message") or ""))}))
     if len(failed) > 25:
         lines.append(f"  ... and {len(failed) - 25} more")
+    lines += open_point_lines(doc)
     known = [r["id"] for r in doc.get("results", []) if r["status"] == "known"]
     if known:
         lines.append(f"  known (accepted in the baseline): {', '.join(known)}")

@@ -19,6 +19,7 @@ from conformance.server.errors import InvalidRequest, Issue
 REQUEST_SCHEMA = "chat-completion-request"
 # a null here is as invalid as an absent key is required: they are not dropped
 _REQUIRED = ("messages", "model")
+_MESSAGE_KEPT = ("role", "content")
 
 # a string literal, or one of the constants Python's json accepts but RFC 8259 does not
 _CONSTANT_OUTSIDE_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
@@ -279,6 +280,11 @@ def check_body(body: Any) -> dict[str, Any]:
         # OpenAI treats an optional param sent as null as absent, and clients (LangChain among them) send
         # such nulls; the schema neither allows nor requires rejecting them (an open point)
         body = {k: v for k, v in body.items() if v is not None or k in _REQUIRED}
+        if isinstance(body.get("messages"), list):
+            # the same for a message's optional fields (OpenAI allows refusal: null): only role and content are
+            # read as sent, content being null-able for an assistant message alone
+            body["messages"] = [{k: v for k, v in m.items() if v is not None or k in _MESSAGE_KEPT}
+                                if isinstance(m, dict) else m for m in body["messages"]]
     issues = schema_issues(body) + semantic_issues(body)
     if issues:
         raise InvalidRequest(issues)

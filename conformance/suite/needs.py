@@ -26,6 +26,20 @@ from conformance.suite.scenarios import OWNERS
 from conformance.transport.exchange import Exchange
 
 NOT_JUDGED, NOT_RUN = "not judged", "not run"
+# requirement: the requirements whose failure on the same answer makes its own finding a consequence (the
+# Held needs of the scripted tests say the same); used where findings are gathered without needs (the
+# generated cases): one fault, one failure
+CONSEQUENCE_OF: dict[str, tuple[str, ...]] = {
+    "SEM-007": ("RESP-003", "SEM-006"),
+    "SEM-008": ("RESP-003", "SEM-006", "SEM-007"),
+    "TOOL-004": ("RESP-003",),
+    "STRM-004": ("STRM-006",),
+    "STRM-014": ("STRM-002", "STRM-012"),
+    "STRM-015": ("STRM-006",),
+    "STRM-016": ("STRM-006",),
+    "STRM-017": ("STRM-010", "STRM-011", "STRM-012", "STRM-015"),
+    "ERR-003": ("ERR-001",),
+}
 BASIC = "basic"
 # 4xx statuses that mean "refused"; 429 means "not now", which no rule of refusal can judge
 REFUSAL = tuple(s for s in range(400, 500) if s != 429)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conformance.contract import catalogue
+from conformance.contract.claims import NOT_CLAIMED
 from conformance.report import baseline
 from conformance.suite.ahead import ORDER, Ahead, worth_it
 from conformance.suite.judge import requirement_of
@@ -84,6 +85,7 @@ class Collector:
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         profile = self.run.profile.name
+        self._claims_in_junit(config)
         accepted = baseline.load(self.run.config.baseline) if self.run.config.baseline else {}
         keep, drop = [], []
         for item in items:
@@ -101,7 +103,10 @@ class Collector:
                     item.user_properties.append(("sgp_baseline_expired", str(entry.expires)))
                 elif entry is not None:
                     item.add_marker(pytest.mark.xfail(strict=True, reason=entry.reason))
-                if self.run.config.depth == "smoke" and level != catalogue.MUST:
+                feature = catalogue.get(req_id).feature
+                if not catalogue.get(req_id).claimed(self.run.config.without):
+                    item.add_marker(pytest.mark.skip(reason=f"{NOT_RUN}: {NOT_CLAIMED} (--without {feature})"))
+                elif self.run.config.depth == "smoke" and level != catalogue.MUST:
                     item.add_marker(pytest.mark.skip(reason=f"{NOT_RUN}: depth smoke runs MUST requirements only"))
         if drop:
             config.hook.pytest_deselected(items=drop)
@@ -116,6 +121,15 @@ class Collector:
             return
         self.run.prefetch(s for _, scenarios in planned for s in scenarios)
         self._draw_ahead(items)
+
+    def _claims_in_junit(self, config: pytest.Config) -> None:
+        """junit.xml's <properties>: the features declared absent and the choices claimed (empty: none)."""
+        from _pytest.junitxml import xml_key
+
+        xml = config.stash.get(xml_key, None)
+        if xml is not None:
+            xml.add_global_property("sgp_without", ",".join(sorted(self.run.config.without)))
+            xml.add_global_property("sgp_claims", ",".join(sorted(self.run.config.claims)))
 
     def _draw_ahead(self, items: list[pytest.Item]) -> None:
         """Start drawing the property tests' random cases in a second process, where the run is big enough

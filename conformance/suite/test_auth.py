@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from conformance.checks import errors, transport
+from conformance.checks import NotJudged, Violation, errors, findings, transport
 from conformance.suite._common import REFUSALS, STREAM_REFUSALS
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import Answered, Basic, NoServerError, Refused
 from conformance.suite.scenarios import WRONG_KEY
+from conformance.transport.exchange import Exchange
 
 AUTH_STATUSES = (401, 403)
 
@@ -59,9 +60,17 @@ def test_key_never_echoed(req, judge: Judge) -> None:
     judge.each(list(judge.run.client.exchanges), lambda e: transport.key_not_echoed(e, secrets))
 
 
-@requirement("AUTH-008", *STREAM_REFUSALS, needs=(Basic(),))
+@requirement("AUTH-008", *STREAM_REFUSALS, *REFUSALS, needs=(Basic(),))
 def test_stream_without_key_refused(req, judge: Judge) -> None:
-    # a 5xx among them is ERR-005's; the others are judged
-    exchanges = [judge.exchange(s) for s in STREAM_REFUSALS]
-    judge.each(exchanges, lambda e: errors.client_error(e, req.id))
+    # a 5xx among them is ERR-005's; a streamed request served without a key whose plain twin is served too
+    # is AUTH-001's (002's, 003's) fault, not a second one: judged only where the twin was refused
+    twins = dict(zip(STREAM_REFUSALS, zip(REFUSALS, ("AUTH-001", "AUTH-002", "AUTH-003"), strict=True), strict=True))
+
+    def judged(exchange: Exchange) -> list[Violation]:
+        twin, owner = twins[exchange.scenario]
+        if not findings(errors.client_error(judge.exchange(twin), owner)):
+            return errors.client_error(exchange, req.id)
+        return [NotJudged(req.id, f"the {twin} request is served too", "", exchange.scenario, needs=owner)]
+
+    judge.each([judge.exchange(s) for s in STREAM_REFUSALS], judged)
 

@@ -27,13 +27,12 @@ from typing import Any
 from hypothesis import assume
 from hypothesis.database import InMemoryExampleDatabase
 
-from conformance.checks import Violation, errors, findings, response
-from conformance.contract import catalogue
-from conformance.contract.request_rules import why_invalid
+from conformance.checks import NotJudged, Violation, errors, findings, response
+from conformance.contract import stated_rules
 from conformance.report.evidence import curl_line
 from conformance.suite.generation import MODES, PREPARE, draw, encode, operation, run_hypothesis, selected_coverage
 from conformance.suite.judge import Judge, requirement
-from conformance.suite.needs import Basic, judgeable, why_not
+from conformance.suite.needs import CONSEQUENCE_OF, Basic, judgeable, why_not
 from conformance.suite.run import Run
 from conformance.transport.client import BudgetExhausted
 from conformance.transport.exchange import Exchange, RequestSpec
@@ -155,9 +154,31 @@ class Exploration:
     failing: Exchange | None = None
     # 5xx answers and connections closed without an answer: PROP-002's, whichever kind of case drew them
     server_errors: list[Exchange] = field(default_factory=list)
-    # findings of other requirements on the cases' answers
+    # findings of other requirements on the cases' answers (each once), and in how many cases each was found
     recorded: list[Violation] = field(default_factory=list)
+    cases_of: dict[str, int] = field(default_factory=dict)
     judged: int = 0
+
+    def record(self, found: list[Violation]) -> None:
+        """Keep the findings of one case for the requirements that own them, leaving out those that only
+        follow from another finding on the same answer (needs.CONSEQUENCE_OF)."""
+        broken = {v.requirement for v in found}
+        found = [v for v in found if not broken & set(CONSEQUENCE_OF.get(v.requirement, ()))]
+        for rid in {v.requirement for v in found}:
+            self.cases_of[rid] = self.cases_of.get(rid, 0) + 1
+        self.recorded.extend(v for v in found if v not in self.recorded)
+
+    def owned(self) -> list[Violation]:
+        """The recorded findings, each requirement's first saying in how many generated cases it was found:
+        one fault, one failure, reported by the requirement that owns the rule (not by PROP-001/PROP-002)."""
+        out, named = [], set()
+        for v in self.recorded:
+            if v.requirement not in named:
+                named.add(v.requirement)
+                v = Violation(v.requirement, f"{v.message} (also found in {self.cases_of.get(v.requirement, 1)} "
+                              "generated case(s))", v.pointer, v.scenario)
+            out.append(v)
+        return out
 
 
 def _describe(exchange: Exchange, run: Run, found: list[Violation]) -> str:
@@ -262,7 +283,6 @@ def _positive(judge: Judge) -> Exploration:
         return run.shared["positive"]
     outcome = Exploration(Cases(judge, "generated_valid"))
     run.shared["positive"] = outcome
-    must = {r.id for r in catalogue.REQUIREMENTS if r.level_for(run.profile.name) == catalogue.MUST}
 
     def verdict(exchange: Exchange) -> list[Violation]:
         if _server_error(exchange, outcome) or exchange.response is None:
@@ -272,10 +292,13 @@ def _positive(judge: Judge) -> Exploration:
             return [Violation("PROP-001", f"a valid request was not answered whole with 2xx: {why_not(exchange)}",
                               scenario=exchange.scenario)]
         now = time.time()
-        found = findings(response.stream_checks(exchange, run.profile, now) if exchange.request.stream
-                         else response.completion_checks(exchange, run.profile, now))
-        outcome.recorded.extend(v for v in found if v not in outcome.recorded)
-        return [v for v in found if v.requirement in must]
+        # INFO findings too: an open point a generated case shows is observed by its requirement
+        found = findings(response.stream_checks(exchange, run.profile, now, include_info=True)
+                         if exchange.request.stream else
+                         response.completion_checks(exchange, run.profile, now, include_info=True))
+        # every response check has an owner (RESP-003, SEM-006 ...): it fails, PROP-001 does not repeat it
+        outcome.record(found)
+        return []
 
     positive, _ = selected_coverage(run.profile.name, run.config.depth)
     explore(run, outcome, positive, "positive", verdict)
@@ -295,7 +318,8 @@ def _negative(judge: Judge) -> Exploration:
             return []  # a timeout is no answer, not a 5xx
         outcome.judged += 1
         if _server_error(exchange, outcome):
-            return findings(errors.not_server_error(exchange, "PROP-002"))
+            # a 5xx to a request that ought to be refused is ERR-005's: it fails, PROP-002 does not repeat it
+            outcome.record(findings(errors.not_server_error(exchange, "ERR-005")))
         return []
 
     _, negative = selected_coverage(run.profile.name, run.config.depth)
@@ -322,10 +346,10 @@ def test_generated_valid_requests(req, judge: Judge) -> None:
     _not_run(judge, outcome)
     _note_generated(judge, outcome)
     if outcome.failure:
-        judge([*outcome.recorded, Violation(req.id, outcome.failure.split("\n", 1)[0])], detail=outcome.failure)
+        judge([*outcome.owned(), Violation(req.id, outcome.failure.split("\n", 1)[0])], detail=outcome.failure)
     if not outcome.judged:
         judge.not_judged("every valid generated case got a 5xx or no answer", "PROP-002")
-    judge(outcome.recorded)
+    judge(outcome.owned())
 
 
 @requirement("PROP-002", needs=(Basic(),))
@@ -333,18 +357,16 @@ def test_generated_requests_never_5xx(req, judge: Judge) -> None:
     positive, negative = _positive(judge), _negative(judge)
     _not_run(judge, positive, negative)
     _note_generated(judge, negative)
-    found: list[Violation] = []
-    if negative.failure:
-        found.append(Violation(req.id, negative.failure.split("\n", 1)[0]))
-    for exchange in (*positive.server_errors, *negative.server_errors)[:20]:
-        if exchange is negative.failing:
-            continue
+    # PROP-002 owns the 5xx of valid cases; those of invalid cases are ERR-005's (negative.owned()), unless
+    # valid cases crash too: then the invalid ones that crash show the same fault, PROP-002's
+    found: list[Violation] = [] if positive.server_errors else negative.owned()
+    for exchange in positive.server_errors[:20]:
         if exchange not in judge.exchanges:
             judge.exchanges.append(exchange)
         found += findings(errors.not_server_error(exchange, req.id))
     if not positive.judged and not negative.judged:
         judge.not_judged("no generated case was answered")
-    judge(found, detail=negative.failure)
+    judge(found)
 
 
 @requirement("PROP-003", needs=(Basic(),))
@@ -353,16 +375,35 @@ def test_generated_invalid_requests_refused(req, judge: Judge) -> None:
     _not_run(judge, outcome)
     answered = [e for e in outcome.cases.seen.values() if e.response is not None and e.response.status < 500]
     if not answered:
-        judge.not_judged("no invalid generated case got an answer other than a 5xx", "PROP-002")
+        judge.not_judged("no invalid generated case got an answer other than a 5xx", "ERR-005")
     accepted = [e for e in answered if 200 <= e.response.status < 300]  # type: ignore[union-attr]
     judge.exchanges.extend(accepted[:3])
     judge.each(answered, lambda e: _refused(e, judge))
 
 
 def _refused(exchange: Exchange, judge: Judge) -> list[Violation]:
-    """PROP-003 on one invalid case, saying what made it invalid."""
-    found = errors.client_error(exchange, "PROP-003")
+    """PROP-003 on one invalid case: a refusal is owed only for a constraint the contract states for the
+    profile (or one the server claims), never for what only the OpenAPI document adds (stated_rules). A
+    stated rule that another requirement owns (VAL-001 owns a missing `messages`) is that requirement's
+    finding; an open point is that of the requirement checking it (observed unless claimed), if any."""
+    run = judge.run
     params = exchange.request.params
-    why = why_invalid(params, judge.run.profile) if isinstance(params, dict) else "the body is not a JSON object"
-    return [Violation(v.requirement, f"{v.message} ({why})", v.pointer, v.scenario) if why and findings([v])
-            else v for v in found]
+    body = params if params is not None else exchange.request.body
+    lax = "lax_scalars" in run.profile.lenient_request
+    rules = stated_rules.broken_rules(body, run.profile.name, lax) if isinstance(params, dict) else \
+        [stated_rules.Broken("/", "the body is a JSON object", "errors-validation", "VAL-007")]
+    owed = next((b for b in rules if b.stated(run.profile.name, run.config.claims)), None)
+    found = errors.client_error(exchange, "PROP-003")
+    if not findings(found):
+        return found
+    if owed is None:
+        # served a body that breaks only open points: the requirement checking the point observes it
+        observed = next((b for b in rules if b.owner), None)
+        notes: list[Violation] = [NotJudged("PROP-003", "the case breaks only what the contract leaves open",
+                                            "", exchange.scenario)]
+        if observed is not None:
+            notes.append(Violation(observed.owner or "", f"a generated case was served: {observed.describe()}",
+                                   observed.where, exchange.scenario))
+        return notes
+    owner = owed.owner or "PROP-003"
+    return [Violation(owner, f"{v.message}: it breaks {owed.describe()}", owed.where, v.scenario) for v in found]

@@ -48,12 +48,18 @@ def test_max_tokens_respected(req, judge: Judge) -> None:
 
 # an answer that ignored max_tokens was not cut, and rightly says "stop": that fault is SEM-006's
 @requirement("SEM-007", "max_tokens_1", needs=(
-    Answered("max_tokens_1"), Held("SEM-006", "max_tokens_1", lambda e: semantics.max_tokens_respected(e, 1))))
+    Answered("max_tokens_1"), Held("RESP-003", "max_tokens_1", semantics.finish_reason_documented),
+    Held("SEM-006", "max_tokens_1", lambda e: semantics.max_tokens_respected(e, 1))))
 def test_cut_output_has_finish_reason_length(req, judge: Judge) -> None:
     judge(semantics.cut_by_length(judge.exchange("max_tokens_1")))
 
 
-@requirement("SEM-008", "max_completion_tokens_1", needs=(Answered("max_completion_tokens_1"),))
+# a server that ignores both limits fails SEM-006 alone; one that lies about the reason, RESP-003 alone
+@requirement("SEM-008", "max_completion_tokens_1", "max_tokens_1", needs=(
+    Answered("max_completion_tokens_1"),
+    Held("RESP-003", "max_completion_tokens_1", semantics.finish_reason_documented),
+    Held("SEM-006", "max_tokens_1", lambda e: semantics.max_tokens_respected(e, 1)),
+    Held("SEM-007", "max_tokens_1", semantics.cut_by_length)))
 def test_max_completion_tokens_respected(req, judge: Judge) -> None:
     exchange = judge.exchange("max_completion_tokens_1")
     found = semantics.max_tokens_respected(exchange, 1, "SEM-008")
@@ -117,7 +123,7 @@ def test_tool_call_arguments(req, judge: Judge) -> None:
     judge(semantics.tool_call_arguments(judge.exchange("tools")))
 
 
-@requirement("TOOL-004", "tools", needs=TOOL_CALLS)
+@requirement("TOOL-004", "tools", needs=(*TOOL_CALLS, Held("RESP-003", "tools", semantics.finish_reason_documented)))
 def test_tool_finish_reason(req, judge: Judge) -> None:
     judge(semantics.tool_finish_reason(judge.exchange("tools")))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from conformance.checks import findings, stream_assembly, streaming, transport
 from conformance.contract.claims import NOT_CLAIMED
 from conformance.suite.judge import Judge, requirement
-from conformance.suite.needs import Answered, Carried, Stream
+from conformance.suite.needs import Answered, Carried, Held, Stream
 
 STREAM = "stream"
 TOOLS_STREAM = "stream_tools"
@@ -18,6 +18,15 @@ ANSWERED = Answered(STREAM)
 EVENTS = (ANSWERED, Stream(chunks=False))
 CHUNKS = (ANSWERED, Stream())
 WHOLE = (ANSWERED, Stream(chunks=False, whole=True))
+
+
+def _shape(req_id: str) -> Held:
+    """STRM-010/011/012's rule holding on the stream: the rules over chunks judge well-formed ones only."""
+    return Held(req_id, STREAM, lambda e: [v for v in streaming.chunk_shapes(e) if v.requirement == req_id])
+
+
+# chunks after the [DONE] are STRM-006's fault: the rules about the last chunks judge a stream without them
+AFTER_DONE = Held("STRM-006", STREAM, streaming.nothing_after_done)
 
 
 def _stream(judge: Judge):
@@ -77,7 +86,7 @@ LONG_STREAM = "stream_long"
 
 
 @requirement("STRM-019", STREAM, LONG_STREAM, needs=CHUNKS)
-def test_constant_created_and_model(req, judge: Judge) -> None:
+def test_constant_created(req, judge: Judge) -> None:
     # the long stream is a probe: a server that stamps each chunk with its clock shows it only across a
     # second boundary, which a short stream on a fast server never crosses
     streams = [_stream(judge), judge.exchange(LONG_STREAM)]
@@ -89,22 +98,30 @@ def test_constant_created_and_model(req, judge: Judge) -> None:
     judge.each(streams, streaming.constant_identity)
 
 
-@requirement("STRM-014", STREAM, needs=CHUNKS)
+@requirement("STRM-023", STREAM, needs=CHUNKS)
+def test_constant_model(req, judge: Judge) -> None:
+    judge(streaming.constant_identity(_stream(judge)))
+
+
+# a first chunk lost to broken framing is STRM-002's, a role outside the documented ones STRM-012's
+@requirement("STRM-014", STREAM, needs=(*CHUNKS, *WHOLE[1:], _shape("STRM-012")))
 def test_role_in_first_delta(req, judge: Judge) -> None:
     judge(streaming.role_first(_stream(judge)))
 
 
-@requirement("STRM-015", STREAM, needs=(*CHUNKS, *WHOLE[1:]))
+@requirement("STRM-015", STREAM, needs=(*CHUNKS, *WHOLE[1:], AFTER_DONE))
 def test_one_finish_reason_per_choice(req, judge: Judge) -> None:
     judge(streaming.finish_once(_stream(judge)))
 
 
-@requirement("STRM-016", STREAM, needs=(*CHUNKS, *WHOLE[1:]))
+@requirement("STRM-016", STREAM, needs=(*CHUNKS, *WHOLE[1:], AFTER_DONE))
 def test_usage_chunk(req, judge: Judge) -> None:
     judge(streaming.usage_chunk(_stream(judge)))
 
 
-@requirement("STRM-017", STREAM, needs=WHOLE)
+# a choice finished twice assembles into a broken completion: that is STRM-015's fault, not a second one
+@requirement("STRM-017", STREAM, needs=(*WHOLE, _shape("STRM-010"), _shape("STRM-011"), _shape("STRM-012"),
+                                        Held("STRM-015", STREAM, streaming.finish_once)))
 def test_assembled_stream_is_a_completion(req, judge: Judge) -> None:
     judge(streaming.assembled_valid(_stream(judge), 2))
 

@@ -12,7 +12,7 @@ from typing import Any
 from conformance.checks import Violation, errors, semantics
 from conformance.suite._common import answered
 from conformance.suite.judge import Judge, requirement
-from conformance.suite.needs import REFUSAL, Basic, NoServerError, Refused
+from conformance.suite.needs import REFUSAL, Basic, Held, NoServerError, Refused
 from conformance.suite.scenarios import SHOULD_REFUSE
 from conformance.transport.exchange import Exchange
 
@@ -58,8 +58,16 @@ def _doc(exchange: Exchange) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+# a rule judged only where another holds: an invalid body with stream: true is refused (VAL-022) as the
+# same body without it is (VAL-001); a server that never checks messages fails VAL-001 alone
+AFTER = {"VAL-022": ("val_missing_messages", "VAL-001")}
+
+
 def _invalid_case(req_id: str, scenario: str):
-    @requirement(req_id, scenario, needs=(Basic(), NoServerError(scenario)))
+    twin = AFTER.get(req_id)
+    after = (Refused((twin[0],), twin[1]),) if twin else ()
+
+    @requirement(req_id, scenario, *(twin[:1] if twin else ()), needs=(Basic(), NoServerError(scenario), *after))
     def test(req, judge: Judge) -> None:
         judge(errors.client_error(judge.exchange(scenario), req.id))
 
@@ -93,7 +101,10 @@ def test_validation_status_of_profile(req, judge: Judge) -> None:
     judge.each(answered(judge, CORE_INVALID, REFUSAL), lambda e: errors.status_is(e, req.id, expected))
 
 
-@requirement("ERR-003", *CORE_INVALID, needs=(Basic(), Refused(CORE_INVALID, "ERR-002", statuses=(422,))))
+# a refusal whose body is no JSON object is ERR-001's: the 422 body's shape is judged on JSON bodies only
+@requirement("ERR-003", *CORE_INVALID, needs=(Basic(), Refused(CORE_INVALID, "ERR-002", statuses=(422,)),
+                                              *(Held("ERR-001", s, lambda e: errors.error_body_json(e, "ERR-001"))
+                                                for s in CORE_INVALID)))
 def test_422_body_is_fastapi_validation(req, judge: Judge) -> None:
     judge.each(answered(judge, CORE_INVALID, (422,)), errors.fastapi_validation_body)
 

@@ -178,6 +178,18 @@ def _chosen_below_top(doc: dict[str, Any], call: Call) -> None:
                 entry["logprob"] = min(top) - 1.0
 
 
+def _chosen_not_likeliest(doc: dict[str, Any], call: Call) -> None:
+    body = call.json()
+    if not (isinstance(body, dict) and body.get("temperature") == 0):
+        return
+    for choice in doc.get("choices") or []:
+        for entry in (choice.get("logprobs") or {}).get("content") or []:
+            top = [t["logprob"] for t in entry.get("top_logprobs") or []]
+            if len(set(top)) > 1:
+                # not below the lowest alternative (LOGP-007 holds), but below the likeliest one
+                entry["logprob"] = min(top)
+
+
 MUTANTS: dict[str, Mutant] = {
     "agree_stream_finish_differs": _M('at temperature 0, a stream ends with "length" where the whole answer '
                                       'ends with "stop" (and the reverse)',
@@ -186,6 +198,9 @@ MUTANTS: dict[str, Mutant] = {
                                        "answer's", "AGREE-001", (OPENAI,), response=on_chunks(_stream_content)),
     "logp_count_off_usage": _M("with logprobs, usage counts one completion token less than the entries",
                                "LOGP-006", BOTH, response=both(_usage_under, _usage_chunk_under)),
+    "logp_chosen_not_likeliest": _M("at temperature 0, the chosen token's logprob is the lowest of its top_logprobs, "
+                                    "not the highest", "LOGP-008", (SGP,),
+                                    response=on_completion(_chosen_not_likeliest)),
     "logp_chosen_below_top": _M("at temperature 0, the chosen token's logprob is below all its top_logprobs",
                                 "LOGP-007", (SGP,), response=on_completion(_chosen_below_top)),
     "conc_500_under_overlap": _failing_under_overlap(),

@@ -21,6 +21,10 @@ def _validation_as_400(reply: Reply, call: Call) -> None:
     reply.status = 400
 
 
+def _validation_as_422(reply: Reply, call: Call) -> None:
+    reply.status = 422
+
+
 def _detail_string(reply: Reply, call: Call) -> None:
     reply.set_json({"detail": "Invalid request body"})
 
@@ -66,6 +70,8 @@ MUTANTS: dict[str, Mutant] = {
                                     response=on_error((400, 422), _validation_text)),
     "err_validation_400": _M("validation errors are 400 instead of FastAPI's 422", "ERR-002", (SGP,),
                              response=on_error((422,), _validation_as_400)),
+    "err_validation_422_openai": _M("openai validation errors are 422 instead of OpenAI's 400", "ERR-002",
+                                    (OPENAI,), response=on_error((400,), _validation_as_422)),
     "err_422_detail_string": _M("a 422 carries {detail: <string>}, not the list of errors", "ERR-003", (SGP,),
                                 response=on_error((422,), _detail_string)),
     "err_openai_flat_body": _M("400 bodies are {message, status}, not {error: {...}}", "ERR-004", (OPENAI,),

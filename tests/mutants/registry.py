@@ -17,6 +17,7 @@ from . import (
 )
 from .controls import CONTROLS
 from .core import Mutant
+from .features import FEATURELESS
 
 __all__ = ["CONTROLS", "MUTANTS", "variant"]
 
@@ -38,4 +39,5 @@ MUTANTS: dict[str, Mutant] = _merged(auth.MUTANTS, headers.MUTANTS, validation.M
 
 
 def variant(name: str) -> Mutant:
-    return MUTANTS.get(name) or CONTROLS[name]
+    """A mutant, a negative control or a server without a feature (features.FEATURELESS), by name."""
+    return MUTANTS.get(name) or CONTROLS.get(name) or FEATURELESS[name]

@@ -8,6 +8,7 @@ from conformance.contract.profiles import PROFILES
 from conformance.server.settings import ServerSettings
 
 from .core import ACCOUNT, KEY, MODEL, OPENAI, _send_reply, json_reply
+from .features import FEATURELESS
 from .registry import CONTROLS, MUTANTS, variant
 
 
@@ -23,7 +24,7 @@ class MutantHost:
 
         self.settings = settings_for(profile)
         self.apps = {name: variant(name).wrap(create_app(self.settings), self.settings)
-                     for name in [*MUTANTS, *CONTROLS]}
+                     for name in [*MUTANTS, *CONTROLS, *FEATURELESS]}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

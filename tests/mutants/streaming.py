@@ -89,6 +89,11 @@ def _chunk_created_varies(chunk: dict[str, Any], position: int) -> None:
     chunk["created"] += position
 
 
+def _chunk_model_varies(chunk: dict[str, Any], position: int) -> None:
+    if position:
+        chunk["model"] = f"{chunk['model']}-replica-{position % 2}"
+
+
 def _chunk_index_from_one(chunk: dict[str, Any], position: int) -> None:
     for choice in chunk.get("choices") or []:
         choice["index"] += 1
@@ -201,6 +206,8 @@ MUTANTS: dict[str, Mutant] = {
     "strm_created_from_the_clock": _M("each chunk's created is the clock as it leaves, streams last over a second",
                                       "STRM-019", (OPENAI,), response=on_chunks(_clock_stamped),
                                       stream_seconds=PACED_S),
+    "strm_model_varies": _M("model changes from chunk to chunk (a replica's name)", "STRM-023", (SGP,),
+                            response=on_chunks(chunk_each(_chunk_model_varies))),
     "strm_indices_from_one": _M("stream choice indices start at 1", "STRM-017", (SGP,),
                                 response=on_chunks(chunk_each(_chunk_index_from_one))),
 }

@@ -4,6 +4,7 @@ what it may show.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from conformance.contract import catalogue
@@ -29,9 +30,9 @@ CONTROL_HEADER = """
 
 Variants that do what the contract leaves open: correct servers that read an open point another way than
 the reference server. Against each, run at `--fail-on should`, the suite must report no MUST failure, and
-exactly the findings listed: the SHOULD or INFO requirements that describe the open point (STRM-005:
+exactly the findings listed: the INFO requirements that describe the open point, observed (STRM-005:
 SGP's SDKs cannot parse [DONE]; VAL-005: the documented message type is free-form, refusing a role-less
-message is SHOULD under sgp; AUTH-004: a gateway may take the key from either header).
+message is open under sgp; AUTH-004: a gateway may take the key from either header).
 """
 
 
@@ -51,8 +52,38 @@ def kill_table() -> str:
         shown = [f"{rid} ({catalogue.get(rid).level_text()})" for rid in sorted(control.allowed)]
         allowed = ", ".join(shown) or "nothing"
         rows.append(f"| `{name}` | {control.fault} | {allowed} | {', '.join(control.profiles)} |")
+    rows += failed_ids_table()
     rows += ["", NOTES]
     return "\n".join(rows) + "\n"
+
+
+def failed_ids_table() -> list[str]:
+    """The measured "failed ids per mutant" (FAILED_IDS, written by scripts/failed_ids.py): one fault, one
+    failure."""
+    if not FAILED_IDS.is_file():
+        return []
+    data = json.loads(FAILED_IDS.read_text(encoding="utf-8"))
+    measured = {name: entry for name, entry in data["mutants"].items() if name in MUTANTS}
+    counts = [len(entry["failed"]) for entry in measured.values()]
+    exact = sum(entry["failed"] == [MUTANTS[name].requirement] for name, entry in measured.items())
+    rows = ["", FAILED_HEADER.format(seed=data["seed"], examples=data["max_examples"]),
+            f"Mean: {sum(counts) / max(len(counts), 1):.2f} failed ids per mutant (goal: at most 1.2); {exact} of "
+            f"{len(measured)} mutants fail exactly their own requirement.", "",
+            "| Mutant | Requirement | Failed ids | Count | Also observed (open points) |", "|---|---|---|---|---|"]
+    for name, entry in measured.items():
+        rows.append(f"| `{name}` | {MUTANTS[name].requirement} | {', '.join(entry['failed']) or '-'} | "
+                    f"{len(entry['failed'])} | {', '.join(entry.get('observed', [])) or '-'} |")
+    return rows
+
+
+FAILED_HEADER = """## Failed ids per mutant
+
+One fault, one failure: the requirements each mutant made `fail` in one run (its own requirement counts
+when it is `observed`, an INFO requirement's failure; other observations are listed apart, never
+failures), at standard depth, `--fail-on should`, seed {seed}, {examples} generated case(s) per property
+(mutants that need more carry their own), in the mutant's first profile. Measured by `python
+scripts/failed_ids.py`, which writes `tests/mutants/failed_ids.json`; rerun it, then the table command,
+after a change to what the suite reports."""
 
 
 NOTES = """## Notes
@@ -66,7 +97,7 @@ NOTES = """## Notes
   configured account, so a server that refuses it refuses the minimal request too, and the preflight stops
   the run there as a configuration error ("key refused", exit 3, naming --account-id); tests/test_reports.py
   shows it.
-- A 5xx to a request that ought to be refused is ERR-005's (PROP-002's for generated ones), whichever
+- A 5xx to a request that ought to be refused is ERR-005's (generated invalid ones too), whichever
   validation rule the request probes: `val_malformed_json_500` and `val_role_misspelt_500` are ERR-005's,
   and the rule they probe is not judged, pointing at it.
 - `prop_high_temperature_crash` and `prop_negative_seed_crash` answer 500 only to valid boundary values no
@@ -77,3 +108,4 @@ NOTES = """## Notes
   ends not judged, pointing at that rule."""
 
 KILL_TABLE = Path(__file__).resolve().parent.parent.parent / "docs" / "kill-table.md"
+FAILED_IDS = Path(__file__).resolve().parent / "failed_ids.json"
