@@ -161,8 +161,10 @@ def build_parser() -> Parser:
                           help="keep earlier reports: write into a new timestamped subfolder of the report dir")
     validate.add_argument("--fail-on", choices=("must", "should"))
     validate.add_argument("--baseline", help="baseline file of accepted deviations")
+    from conformance.offline.replay import add_parser as add_replay_parser
     from conformance.proxy.cli import add_parser as add_proxy_parser
 
+    add_replay_parser(sub)
     add_proxy_parser(sub)
     from conformance.compare.command import add_parser as add_compare_parser
 
@@ -510,6 +512,10 @@ def _main(argv: list[str]) -> int:
             from conformance.offline.validate import command_validate
 
             return command_validate(args)
+        if args.command == "replay":
+            from conformance.offline.replay import command_replay
+
+            return command_replay(args)
         if args.command == "proxy":
             from conformance.proxy.cli import command_proxy
 

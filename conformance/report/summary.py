@@ -112,7 +112,7 @@ _SKIP_LOCATION = re.compile(r"^[\w.-]+\.py:\d+: ")
 
 def _evidence_errors(pointer: Any) -> Iterator[str]:
     """Of a result's evidence pointer (results.Result.to_json), the part that came from the target or the
-    configuration: each exchange's transport error, URL, curl line and bodies. Its anchor, page link,
+    configuration: each exchange's transport error, URL, curl line, bodies and replay request. Its anchor, page link,
     scenario names, methods and statuses are the run's own."""
     if not isinstance(pointer, dict):
         return
@@ -121,6 +121,8 @@ def _evidence_errors(pointer: Any) -> Iterator[str]:
             for name in ("error", "url", "curl", "request_body", "response_body"):
                 if isinstance(scenario.get(name), str):
                     yield scenario[name]
+            # the request kept whole for replay: URL, header values and body came from the run
+            yield from _strings(scenario.get("replay"), keys=False)
 
 
 def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | None = None,

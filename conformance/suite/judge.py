@@ -137,7 +137,9 @@ class Judge:
             scenarios = {v.scenario for v in own if v.scenario}
             rest = sorted((e for e in self.exchanges if e not in self.failing),
                           key=lambda e: e.scenario not in scenarios)
-            evidence = [exchange_evidence(e, scrub, self.run.profile, self.run.config)
+            evidence = [{**exchange_evidence(e, scrub, self.run.profile, self.run.config),
+                         # the exchanges that broke the rule: what `sgp-conformance replay --failed` sends again
+                         "failed": e in self.failing or e.scenario in scenarios}
                         for e in [*self.failing, *rest][:MAX_EXCHANGES]]
             self.item.user_properties.append(("sgp_evidence", json.dumps(evidence)))
             lines = "\n".join(f"- {scrub.text(v.render())}" for v in own[:20])

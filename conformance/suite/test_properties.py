@@ -313,6 +313,8 @@ def _note_generated(judge: Judge, outcome: Exploration) -> None:
     """The failing generated case is the test's evidence, with the seed that reproduces it."""
     if outcome.failing is not None and outcome.failing not in judge.exchanges:
         judge.exchanges.insert(0, outcome.failing)
+    if outcome.failing is not None and outcome.failing not in judge.failing:
+        judge.failing.insert(0, outcome.failing)
     judge.item.user_properties.append(("sgp_generated", json.dumps({"seed": judge.run.config.seed})))
 
 

@@ -1,0 +1,55 @@
+"""`sgp-conformance replay`: a report's failing exchanges sent again and judged again, through the real CLI.
+
+The report is the broken server's run (report_fixtures.broken_run: completions lack `id`, so RESP-001 and
+PROP-001 fail); replayed against that server the failures reproduce, against the reference server (the fix)
+they no longer do. The key is read from the environment, never from the report.
+"""
+
+from __future__ import annotations
+
+from cli_runs import Outcome, run_cli
+from report_fixtures import BROKEN_KEY, broken_run, broken_server  # noqa: F401 - fixtures
+
+
+def _replay(args: list[str], key: str | None = BROKEN_KEY) -> Outcome:
+    return run_cli(["replay", *args], env={"SGP_API_KEY": key} if key else None, timeout=120)
+
+
+def test_the_report_keeps_each_failing_request_whole_without_the_key(broken_run: Outcome) -> None:  # noqa: F811
+    resp = next(r for r in broken_run.doc["results"] if r["id"] == "RESP-001")
+    scenarios = resp["evidence"]["scenarios"]
+    assert all(s["failed"] for s in scenarios if s["scenario"] == "basic")
+    replay = scenarios[0]["replay"]
+    assert replay["method"] == "POST" and replay["url"].endswith("/chat/completions")
+    assert ["x-api-key", "${SGP_API_KEY}"] in replay["headers"]
+    assert BROKEN_KEY not in (broken_run.report_dir / "conformance.json").read_text(encoding="utf-8")
+
+
+def test_replay_reproduces_against_the_broken_server_and_not_against_the_fixed_one(
+        broken_run: Outcome, reference_server) -> None:  # noqa: F811
+    report = str(broken_run.report_dir)
+    again = _replay([report, "--failed"])
+    assert again.code == 1, again.output
+    lines = [line for line in again.stdout.splitlines() if "still fails" in line]
+    assert any(line.startswith("RESP-001") and "missing required field 'id'" in line for line in lines), again.stdout
+    assert any(line.startswith("PROP-001") for line in lines), again.stdout
+    assert "no longer reproduces" not in again.stdout and BROKEN_KEY not in again.output
+
+    fixed = reference_server("sgp", api_keys=(BROKEN_KEY,), account_ids=("acct-1",))
+    after = _replay([str(broken_run.report_dir / "conformance.json"), "--failed", "--only", "RESP",
+                     "--base-url", fixed.base_url])
+    assert after.code == 0, after.output
+    assert "still fails" not in after.stdout
+    assert all(line.startswith("RESP-001") for line in after.stdout.splitlines()[:-1]), after.stdout
+    assert "no longer reproduces" in after.stdout and BROKEN_KEY not in after.output
+
+
+def test_replay_refuses_in_one_line(broken_run: Outcome, tmp_path) -> None:  # noqa: F811
+    report = str(broken_run.report_dir)
+    no_key = _replay([report], key=None)
+    assert no_key.code == 2 and "SGP_API_KEY" in no_key.stderr and no_key.stdout == ""
+    assert len(no_key.stderr.strip().splitlines()) == 1
+    wrong_case = _replay([report, "--only", "resp"])
+    assert wrong_case.code == 2 and "did you mean RESP?" in wrong_case.stderr
+    missing = _replay([str(tmp_path)])
+    assert missing.code == 2 and "no such file" in missing.stderr
