@@ -53,3 +53,17 @@ def test_replay_refuses_in_one_line(broken_run: Outcome, tmp_path) -> None:  # n
     assert wrong_case.code == 2 and "did you mean RESP?" in wrong_case.stderr
     missing = _replay([str(tmp_path)])
     assert missing.code == 2 and "no such file" in missing.stderr
+
+
+def test_junit_failure_text_says_where_what_and_how_to_send_it_again(broken_run: Outcome) -> None:  # noqa: F811
+    from xml.etree import ElementTree
+
+    junit = ElementTree.parse(broken_run.report_dir / "junit.xml").getroot()
+    case = next(c for c in junit.iter("testcase") if "RESP-001" in (c.get("name") or ""))
+    text = case.find("failure").text or ""
+    # six answers broke the rule the same way: one entry, naming every scenario, not six identical lines
+    assert text.count("missing required field 'id'") == 1, text
+    assert "pointer: (the document root)" in text
+    assert "scenario: basic, " in text and "n2" in text
+    curl = next(line for line in text.splitlines() if "reproduce (basic): curl " in line)
+    assert '"${SGP_API_KEY}"' in curl and BROKEN_KEY not in text

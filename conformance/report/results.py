@@ -91,6 +91,8 @@ class ResultsCollector:
         self.doc: dict[str, Any] | None = None
         # set when the session is to write no report at all
         self.silenced = False
+        # JUnit properties of a test's call (observation, should_not_met), moved onto its teardown report
+        self._junit_properties: dict[str, list[tuple[str, str]]] = {}
         self.accepted = baseline.load(run.config.baseline) if run.config.baseline else {}
         html_path = getattr(config.option, "htmlpath", None)
         self.html_name = Path(html_path).name if html_path else HTML_FILE
@@ -146,6 +148,10 @@ class ResultsCollector:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            # JUnit takes a test's properties from its teardown report: an observation made in the call is
+            # carried over to it, or it would never reach junit.xml
+            report.user_properties = [*report.user_properties, *self._junit_properties.pop(report.nodeid, [])]
         props = _props(report)
         req_id = props.get("requirement")
         violations = json.loads(props.get("sgp_violations", "[]"))
@@ -197,6 +203,7 @@ class ResultsCollector:
         if result.level == catalogue.INFO:
             report.outcome, report.longrepr = "passed", None
             report.user_properties.append(("observation", message))
+            self._junit_properties.setdefault(report.nodeid, []).append(("observation", message))
         elif result.level == catalogue.SHOULD:
             shown = self.run.config.junit_should_as()
             if shown == "skip":
@@ -205,6 +212,7 @@ class ResultsCollector:
             elif shown == "pass":
                 report.outcome, report.longrepr = "passed", None
                 report.user_properties.append(("should_not_met", message))
+                self._junit_properties.setdefault(report.nodeid, []).append(("should_not_met", message))
 
     @staticmethod
     def _status(report: pytest.TestReport) -> tuple[str | None, str]:
