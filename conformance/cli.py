@@ -25,6 +25,7 @@ from conformance.config.network import INSECURE_WARNING
 from conformance.config.settings import BUDGETS, JUNIT_SHOULD
 from conformance.contract import catalogue, claims
 from conformance.contract.profiles import PROFILES, get_profile
+from conformance.contract.selection import Selection, SelectionError
 from conformance.pipes import silence_stdout, write_lines
 from conformance.redact import safe_url
 from conformance.report.folder import JUNIT_SUITE_NAME, claim_report_dir
@@ -121,6 +122,10 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     net.add_argument("--header", action="append", dest="headers", metavar="'NAME: VALUE'",
                      help="extra header on every request, repeatable; VALUE env:VARIABLE reads the environment. "
                           "Values of headers named like key/token/secret/auth/password/cookie are masked")
+    p.add_argument("--only", metavar="IDS",
+                   help="judge only these requirement IDs or areas, comma-separated, exact and case-sensitive, e.g. "
+                        "--only VAL-005,AUTH (default: all; pytest's -k also works but matches substrings "
+                        "case-insensitively: -k VAL picks 'invalid' too)")
     p.add_argument("--clients", action="store_true", default=None, help="also drive the official SDKs")
     claimed = p.add_argument_group(
         "what the server claims",
@@ -161,6 +166,9 @@ def build_parser() -> Parser:
                           help="keep earlier reports: write into a new timestamped subfolder of the report dir")
     validate.add_argument("--fail-on", choices=("must", "should"))
     validate.add_argument("--baseline", help="baseline file of accepted deviations")
+    validate.add_argument("--only", metavar="IDS",
+                          help="judge only these requirement IDs or areas, comma-separated and case-sensitive, "
+                               "e.g. --only RESP-001,STRM (default: every requirement a recording can judge)")
     from conformance.offline.replay import add_parser as add_replay_parser
     from conformance.proxy.cli import add_parser as add_proxy_parser
 
@@ -207,7 +215,7 @@ def unknown_option(parser: argparse.ArgumentParser, extra: list[str]) -> str | N
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    skip = {"command", "config"}
+    skip = {"command", "config", "only"}
     return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
 
 
@@ -329,7 +337,10 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
             if config.clients:
                 require_sdk(config)
         check_selection(extra)
-    except ConfigError as exc:
+        if args.only:
+            Selection.parse(args.only, "--only")
+            extra = ["--sgp-only", args.only, *extra]
+    except (ConfigError, SelectionError) as exc:
         print(f"sgp-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if config.dry_run:

@@ -162,7 +162,7 @@ def test_failure_lines_end_with_how_to_rerun_them() -> None:
            "message": "RESP-001: missing required field 'id' in every one of the six completions that were judged"}
     line = failure_line(row, width=80)
     # the message keeps its room (MESSAGE_ROOM) in a narrow terminal, which then wraps the line
-    assert line.endswith("(rerun: -k RESP-001)") and "RESP-001: missing" not in line
+    assert line.endswith("(rerun: --only RESP-001)") and "RESP-001: missing" not in line
     assert "missing required field 'id' in every one of the six completions that were judged" in line
     long_row = {**row, "message": "word " * 60}
     line = failure_line(long_row, width=160)
@@ -173,4 +173,4 @@ def test_a_run_records_and_prints_its_seed(broken_run: Outcome) -> None:  # noqa
     # no --seed: the run picks one, records it and prints how to repeat it
     seed = broken_run.doc["run"]["seed"]
     assert isinstance(seed, int) and f"--seed {seed} repeats the generated cases" in broken_run.stdout
-    assert "(rerun: -k RESP-001)" in broken_run.stdout
+    assert "(rerun: --only RESP-001)" in broken_run.stdout

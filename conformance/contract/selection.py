@@ -8,6 +8,7 @@ every AUTH-NNN), case-sensitive, comma-separated; anything else is refused with 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 from conformance.contract import catalogue
@@ -20,6 +21,16 @@ class SelectionError(ValueError):
 def areas() -> frozenset[str]:
     """The area prefixes of the catalogue: AUTH, VAL, RESP, ..."""
     return frozenset(r.id.split("-", 1)[0] for r in catalogue.REQUIREMENTS)
+
+
+def _spelled(name: str, known_areas: frozenset[str]) -> list[str]:
+    """The ID or area `name` means when only its case or zero-padding is off: val -> VAL, VAL-5 -> VAL-005."""
+    found = re.fullmatch(r"([A-Za-z]+)(?:-?(\d+))?", name)
+    if found is None:
+        return []
+    area, number = found.group(1).upper(), found.group(2)
+    meant = f"{area}-{int(number):03d}" if number else area
+    return [meant] if meant in catalogue.BY_ID or meant in known_areas else []
 
 
 @dataclass(frozen=True)
@@ -43,9 +54,8 @@ class Selection:
             elif name in known_areas:
                 found_areas.add(name)
             else:
-                close = difflib.get_close_matches(name, [*sorted(known_areas), *catalogue.BY_ID], n=1, cutoff=0.6)
-                if not close and name.upper() != name:
-                    close = [n for n in (name.upper(),) if n in known_areas or n in catalogue.BY_ID]
+                close = _spelled(name, known_areas) or difflib.get_close_matches(
+                    name, [*sorted(known_areas), *catalogue.BY_ID], n=1, cutoff=0.6)
                 hint = f": did you mean {close[0]}?" if close else " (IDs and areas are case-sensitive; " \
                     "see sgp-conformance list)"
                 raise SelectionError(f"{what} {name}: no such requirement or area{hint}")

@@ -360,7 +360,7 @@ def evidence_html(results: Iterable[Result], budget_chars: int = EVIDENCE_BUDGET
         if r.generated and r.generated.get("seed") is not None:
             seed = r.generated["seed"]
             body.append(f"<p><b>generated cases</b>: seed {_e(seed)}; the first exchange below is the minimal "
-                        f"failing case (rerun: <code>--seed {_e(seed)} -k {_e(r.id)}</code>)</p>")
+                        f"failing case (rerun: <code>--seed {_e(seed)} --only {_e(r.id)}</code>)</p>")
         if r.baseline:
             body.append(f"<p><b>baseline</b>: {_e(r.baseline.get('reason'))}"
                         f"{' (expires ' + _e(r.baseline['expires']) + ')' if r.baseline.get('expires') else ''}</p>")

@@ -253,7 +253,9 @@ def failure_line(result: dict[str, Any], width: int | None = None) -> str:
     width = line_width() if width is None else width
     rid = result["id"]
     head = f"  x {rid:<10} {result['level']:<6} {result['status']:<5} "
-    rerun = f"  (rerun: -k {rid})"
+    # a generated case is drawn again only with the run's seed
+    seed = (result.get("generated") or {}).get("seed")
+    rerun = f"  (rerun: --only {rid}" + (f" --seed {seed})" if seed is not None else ")")
     message = str(result.get("message") or "").removeprefix(f"{rid}: ")
     room = max(width - len(head) - len(rerun), MESSAGE_ROOM)
     return f"{head}{clip(message, room)}{rerun}"

@@ -26,6 +26,7 @@ import pytest
 
 from conformance.config import ConfigError, require_key, resolve
 from conformance.contract.profiles import get_profile
+from conformance.contract.selection import Selection, SelectionError
 from conformance.report import baseline
 from conformance.suite.judge import Judge, requirement, requirement_of
 from conformance.suite.plan import Collector
@@ -83,6 +84,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--sgp-{name}", dest=f"sgp_{name.replace('-', '_')}", action="store_true", default=None,
                         help=help_text)
     group.addoption("--sgp-config", dest="sgp_config", default=None, help="TOML file with [tool.sgp-conformance]")
+    group.addoption("--sgp-only", dest="sgp_only", default=None,
+                    help="only these requirement IDs or areas, comma-separated and case-sensitive, e.g. "
+                         "VAL-005,AUTH (unlike -k, never matches by accident)")
     group.addoption("--sgp-progress", dest="sgp_progress", default=None, choices=("auto", "live", "lines", "off"),
                     help="show the run's progress instead of pytest's dots: a live line in a terminal (live), a "
                          "line per area (lines), whichever suits stdout (auto); default off")
@@ -114,7 +118,7 @@ def asked_for(config: pytest.Config) -> bool:
     was asked to collect. Otherwise the plugin leaves the session alone."""
     given = [config.getoption(f"sgp_{name.replace('-', '_')}") for name in (*OPTION_FIELDS, *FLAG_FIELDS)]
     if any(value is not None for value in given) or any(
-            config.getoption(name) is not None for name in ("sgp_config", "sgp_progress")):
+            config.getoption(name) is not None for name in ("sgp_config", "sgp_progress", "sgp_only")):
         return True
     return any(_names_suite(str(arg), config) for arg in config.args)
 
@@ -132,13 +136,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(*needs): what a conformance test needs before judging")
     config.addinivalue_line("markers", "run_wide: judges every answer of the run of some kind; runs last")
     try:
+        only = config.getoption("sgp_only")
+        selection = Selection.parse(only, "--only") if only else None
         settings = resolve(_flags(config), config_file=config.getoption("sgp_config"))
         if settings.baseline:
             # a malformed baseline is the user's mistake: one line before any request
             baseline.load(settings.baseline)
         if not settings.dry_run:
             require_key(settings)
-    except ConfigError as exc:
+    except (ConfigError, SelectionError) as exc:
         raise pytest.UsageError(str(exc)) from None
     if not hasattr(config, "workerinput"):
         from conformance.report.folder import run_report_dir
@@ -155,6 +161,7 @@ def pytest_configure(config: pytest.Config) -> None:
             settings.account_id = embedded.account_id
     workers = int(config.workerinput.get("workercount", 1)) if hasattr(config, "workerinput") else 1  # type: ignore[attr-defined]
     run = Run(settings, embedded, workers)
+    run.only = selection
     config.stash[STASH_RUN] = run
     worker = hasattr(config, "workerinput")
     if worker:
