@@ -148,24 +148,49 @@ def build_parser() -> Parser:
     _run_parser(sub)
     serve = sub.add_parser("serve", help="run the reference server", add_help=False)
     serve.add_argument("rest", nargs=argparse.REMAINDER)
-    listing = sub.add_parser("list", help="print the requirement catalogue")
+    listing = sub.add_parser("list", help="print the requirement catalogue",
+                             description="Print the requirement catalogue: ID, level, statement and where "
+                                         "docs/contract.md states it. Example: sgp-conformance list --profile "
+                                         "openai --format json")
     listing.add_argument("--profile", default=None, choices=sorted(PROFILES),
-                         help="only the requirements that apply to this profile (default: all)")
-    listing.add_argument("--format", choices=("text", "markdown", "json"), default="text")
-    diff = sub.add_parser("diff", help="compare two conformance.json results")
-    diff.add_argument("old")
-    diff.add_argument("new")
+                         help="only the requirements that apply to this profile, e.g. --profile openai "
+                              "(default: all)")
+    listing.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                         help="text: a line per requirement, its contract reference under it; markdown: the "
+                              "table of docs/requirements.md; json: a list of {id, level, statement, source, "
+                              "contract, profiles} (default: text), e.g. --format json")
+    diff = sub.add_parser("diff", help="compare two conformance.json results (a release gate)",
+                          description="Compare two runs' conformance.json: regressions (not failing before, "
+                                      "failing now), coverage lost, fixes, new requirements. Both runs must have "
+                                      "the same profile, target and claims. Example: sgp-conformance diff "
+                                      "last-release/conformance.json reports/conformance.json",
+                          epilog="exit codes:\n  0  no regression and no coverage lost at the new run's "
+                                 "--fail-on level\n  1  a regression or coverage lost\n  2  a file that is not a "
+                                 "conformance.json, or runs that are not comparable (without --force)",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    diff.add_argument("old", metavar="OLD", help="the earlier run's conformance.json, e.g. the last release's")
+    diff.add_argument("new", metavar="NEW", help="the later run's conformance.json, e.g. reports/conformance.json")
+    diff.add_argument("--force", action="store_true",
+                      help="compare runs of different profiles, targets or claims anyway (default: refused, "
+                           "saying why)")
     validate = sub.add_parser("validate", help="judge recorded traffic (JSON, JSONL, SSE/HTTP transcripts, HAR)",
                               description="Judge recorded responses with the suite's schemas and checks; "
                                           "writes the same reports as run.")
-    validate.add_argument("files", nargs="+", metavar="FILE")
-    validate.add_argument("--profile", help="sgp (default) or openai")
+    validate.add_argument("files", nargs="+", metavar="FILE",
+                          help="recorded traffic: JSON or JSONL response bodies, SSE or HTTP transcripts, HAR, "
+                               "e.g. traffic.har")
+    validate.add_argument("--profile", metavar="{" + ",".join(sorted(PROFILES)) + "}",
+                          help="the API flavour the traffic is judged as: its schemas, error shapes and levels, "
+                               "e.g. --profile openai (default: sgp, or SGP_PROFILE)")
     validate.add_argument("--report-dir", metavar="DIR",
-                          help="where reports are written (default reports/); may contain {timestamp}")
+                          help="where reports are written (default reports/); may contain {timestamp}, e.g. "
+                               "reports/{timestamp}")
     validate.add_argument("--keep", action="store_true", default=None,
                           help="keep earlier reports: write into a new timestamped subfolder of the report dir")
-    validate.add_argument("--fail-on", choices=("must", "should"))
-    validate.add_argument("--baseline", help="baseline file of accepted deviations")
+    validate.add_argument("--fail-on", choices=("must", "should"),
+                          help="the level whose failures fail the run: must (default) or should (MUST and SHOULD)")
+    validate.add_argument("--baseline", metavar="FILE",
+                          help="baseline file of accepted deviations, e.g. examples/baseline.toml (default: none)")
     validate.add_argument("--only", metavar="IDS",
                           help="judge only these requirement IDs or areas, comma-separated and case-sensitive, "
                                "e.g. --only RESP-001,STRM (default: every requirement a recording can judge)")
@@ -426,6 +451,7 @@ def _run_suite(config: Config, args: argparse.Namespace, extra: list[str],
             config.account_id = embedded.account_id
         print(f"sgp-conformance: no --base-url given: started the reference server at {config.base_url}",
               flush=True)
+        extra = ["--sgp-embedded", *extra]
     announce_network(config)
     import pytest
 
@@ -518,7 +544,7 @@ def _main(argv: list[str]) -> int:
         if args.command == "diff":
             from conformance.report.diff import command_diff
 
-            return command_diff(args.old, args.new)
+            return command_diff(args.old, args.new, force=args.force)
         if args.command == "validate":
             from conformance.offline.validate import command_validate
 

@@ -328,7 +328,7 @@ class ResultsCollector:
         scrub = self.scrubber.value
         facts = {
             "target": safe_url(run.config.base_url),
-            "embedded": run.embedded is not None,
+            "embedded": run.embedded is not None or bool(getattr(run, "embedded_elsewhere", False)),
             "profile": run.profile.name,
             "model": run.config.model,
             "depth": run.config.depth,

@@ -87,6 +87,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--sgp-only", dest="sgp_only", default=None,
                     help="only these requirement IDs or areas, comma-separated and case-sensitive, e.g. "
                          "VAL-005,AUTH (unlike -k, never matches by accident)")
+    group.addoption("--sgp-embedded", dest="sgp_embedded", action="store_true", default=False,
+                    help="the --sgp-base-url is the embedded reference server `sgp-conformance run` started "
+                         "(recorded as such: diff and replay treat every embedded server as one target)")
     group.addoption("--sgp-progress", dest="sgp_progress", default=None, choices=("auto", "live", "lines", "off"),
                     help="show the run's progress instead of pytest's dots: a live line in a terminal (live), a "
                          "line per area (lines), whichever suits stdout (auto); default off")
@@ -143,7 +146,7 @@ def pytest_configure(config: pytest.Config) -> None:
             # a malformed baseline is the user's mistake: one line before any request
             baseline.load(settings.baseline)
         if not settings.dry_run:
-            require_key(settings)
+            require_key(settings, "--sgp-api-key")
     except (ConfigError, SelectionError) as exc:
         raise pytest.UsageError(str(exc)) from None
     if not hasattr(config, "workerinput"):
@@ -162,6 +165,7 @@ def pytest_configure(config: pytest.Config) -> None:
     workers = int(config.workerinput.get("workercount", 1)) if hasattr(config, "workerinput") else 1  # type: ignore[attr-defined]
     run = Run(settings, embedded, workers)
     run.only = selection
+    run.embedded_elsewhere = bool(config.getoption("sgp_embedded"))
     config.stash[STASH_RUN] = run
     worker = hasattr(config, "workerinput")
     if worker:

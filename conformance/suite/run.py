@@ -64,6 +64,8 @@ class Run:
         self.ahead: Ahead | None = None
         # --only: the requirements (IDs, areas) this run judges; None judges all (contract.selection)
         self.only: Selection | None = None
+        # the target is an embedded reference server another part of the process started (`sgp-conformance run`)
+        self.embedded_elsewhere = False
 
     def exchange(self, scenario: str) -> Exchange:
         pending = self._pending.pop(scenario, None)
