@@ -284,17 +284,20 @@ def _env() -> dict[str, str]:
 def test_the_github_actions_example_runs_gates_and_uploads() -> None:
     import yaml
 
-    workflow = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text(encoding="utf-8"))
-    steps = workflow["jobs"]["conformance"]["steps"]
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "github-actions.yml").read_text(encoding="utf-8"))
+    job = workflow["jobs"]["conformance"]
+    steps = job["steps"]
     scripts = "\n".join(str(s.get("run", "")) for s in steps)
-    assert "sgp-conformance run --base-url \"${{ vars.SGP_BASE_URL }}\"" in scripts
-    assert "sgp-conformance diff" in scripts
-    assert workflow["jobs"]["conformance"]["env"]["SGP_API_KEY"] == "${{ secrets.SGP_API_KEY }}"
+    assert "${{ vars.SERVER_CMD }}" in scripts  # the server under test is started
+    assert "sgp-conformance run --base-url \"$SGP_BASE_URL\"" in scripts and "--baseline" in scripts
+    assert "sgp-conformance diff last-release/conformance.json reports/conformance.json" in scripts
+    assert job["env"]["SGP_API_KEY"] == "${{ secrets.SGP_API_KEY }}"
     upload = next(s for s in steps if "upload-artifact" in str(s.get("uses", "")))
-    assert upload["with"]["path"] == "reports/" and upload["if"] == "always()"
-    # the last step fails the job on a non-zero exit of the run; pipes keep their exit codes
-    assert "exit \"$code\"" in str(steps[-1]["run"])
-    assert workflow["jobs"]["conformance"]["defaults"]["run"]["shell"] == "bash"
+    assert {"reports/junit.xml", "reports/conformance.html"} <= set(upload["with"]["path"].split())
+    assert upload["if"] == "always()"
+    # the last step fails the job on a non-zero exit of the run, then of the diff; pipes keep their exit codes
+    assert steps[-1]["run"].count("exit \"$code\"") == 2
+    assert job["defaults"]["run"]["shell"] == "bash"
     # every script is valid bash once the expressions are filled in
     for step in steps:
         if "run" in step:
