@@ -332,5 +332,23 @@ def finish(config: Config, pytest_code: int, report_dir: Path,
         print("sgp-conformance: the run ended before writing its results", file=sys.stderr)
         return EXIT_FAIL
     code, line = exit_code(doc, config.fail_on)
-    print(render(doc, line, report_dir, config.fail_on, Scrubber(config_secrets(config)).text))
+    scrub = Scrubber(config_secrets(config)).text
+    if doc.get("verdict") in ONE_LINE_VERDICTS and not (doc.get("coverage") or {}).get("judged"):
+        print(one_line(line, report_dir, scrub))
+        return code
+    print(render(doc, line, report_dir, config.fail_on, scrub))
     return code
+
+
+# the verdicts of a run that ended at its first request: where nothing was judged, one line says why (a target
+# lost mid-run gets the whole summary: what was judged before counts)
+ONE_LINE_VERDICTS = ("unreachable", "key refused")
+
+
+def one_line(verdict_line: str, report_dir: Path, scrub: Callable[[str], str] = str) -> str:
+    """`sgp-conformance: TARGET UNREACHABLE: connection refused by host:port; nothing judged (reports in DIR/)`:
+    the whole summary of a run that ended at its first request."""
+    verdict, sep, detail = verdict_line.partition(": ")
+    written = any((report_dir / name).exists() for name in REPORT_FILES)
+    where = f" (reports in {scrub(str(report_dir))}{os.sep})" if written else ""
+    return f"sgp-conformance: {verdict.upper()}{sep}{scrub(detail)}; nothing judged{where}"

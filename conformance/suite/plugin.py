@@ -210,9 +210,14 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
     if not settings.dry_run:
         from conformance.report.files import register as tidy_report_files
+        from conformance.suite.progress import QuietTerminal
         from conformance.suite.progress import register as show_progress
 
-        show_progress(config, run)
+        if not worker and (run.halted or run.client.dead) and config.getoption("sgp_progress", None):
+            # ended at the preflight: `sgp-conformance run` says so in one line (report.summary.finish)
+            config.pluginmanager.register(QuietTerminal(), "sgp-conformance-quiet")
+        else:
+            show_progress(config, run)
         tidy_report_files(config)
     if not settings.dry_run:
         from conformance.report.census import PLUGIN_NAME, CensusPlugin
