@@ -174,3 +174,12 @@ def test_a_run_records_and_prints_its_seed(broken_run: Outcome) -> None:  # noqa
     seed = broken_run.doc["run"]["seed"]
     assert isinstance(seed, int) and f"--seed {seed} repeats the generated cases" in broken_run.stdout
     assert "(rerun: --only RESP-001)" in broken_run.stdout
+
+
+def test_the_summary_names_what_was_left_out_and_what_would_include_it(earlier_run: Outcome) -> None:
+    left = [line for line in earlier_run.stdout.splitlines() if line.startswith("  left out: ")]
+    doc = earlier_run.doc
+    depth = [r for r in doc["results"] if r["not_run"] == "settings" and "depth smoke" in r["message"]]
+    should = sum(r["level"] == "SHOULD" for r in depth)
+    assert any(f"{should} SHOULD" in line and "(--depth standard includes them)" in line for line in left), left
+    assert any("CLIENT-001" in line and "--clients" in line for line in left), left

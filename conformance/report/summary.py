@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,33 @@ def failure_line(result: dict[str, Any], width: int | None = None) -> str:
     return f"{head}{clip(message, room)}{rerun}"
 
 
+# what would include the requirements a setting left out, where their reason does not name it already
+INCLUDE_HINTS = {
+    "depth smoke": "--depth standard includes them",
+    "not claimed": "a feature declared absent (--without): leave it out to judge them",
+}
+
+
+def left_out(results: Iterable[dict[str, Any]]) -> list[str]:
+    """`  left out: 43 SHOULD, 6 INFO: depth smoke runs MUST requirements only (--depth standard includes
+    them)`: per reason, the requirements a setting of the run left out (not run, kind `settings`) and the flag or
+    claim that would include them."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        if r.get("status") == "not run" and r.get("not_run") == "settings":
+            groups.setdefault(str(r.get("message") or "a setting of the run"), []).append(r)
+    lines = []
+    for reason, rows in groups.items():
+        if len(rows) > 4:
+            levels = Counter(r["level"] for r in rows)
+            which = ", ".join(f"{levels[level]} {level}" for level in catalogue.LEVELS if levels[level])
+        else:
+            which = ", ".join(r["id"] for r in rows)
+        hint = next((h for key, h in INCLUDE_HINTS.items() if key in reason), None)
+        lines.append(f"  left out: {which}: {reason}" + (f" ({hint})" if hint and "--" not in reason else ""))
+    return lines
+
+
 def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: str,
            scrub: Callable[[str], str] = str) -> str:
     """The summary. `scrub` masks the secrets in what came from the target or the configuration (the verdict's
@@ -282,6 +310,7 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
             parts = ", ".join(f"{n} {status}" for status, n in counts.items())
             shown = f"{verdicts[level]}: " if level in verdicts and level != catalogue.INFO else ""
             lines.append(f"  {level:<6} {shown}{parts}")
+    lines += left_out(doc.get("results", []))
     failed = [r for r in doc.get("results", []) if r["status"] in {"fail", "error", "stale"}]
     for r in failed[:25]:
         lines.append(failure_line({**r, "message": scrub(str(r.get("message") or ""))}))
