@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -53,3 +54,6 @@ def test_validate_takes_the_same_selection(tmp_path: Path) -> None:
     judged = {r["id"] for r in out.doc["results"] if r["status"] not in ("not run",)}
     assert "RESP-001" in judged and judged <= {"RESP-001", "JSON-001", "JSON-002"}
     assert "(rerun: --only RESP-001)" in out.stdout
+    # the banner says the outcomes: not pytest's dots and "1 failed, 2 passed, 53 skipped"
+    assert not re.search(r"\d+ (passed|skipped|failed|deselected)", out.stdout), out.stdout
+    assert not re.search(r"^[.sF]+\s", out.stdout, re.MULTILINE), out.stdout

@@ -291,6 +291,10 @@ class ValidatePlugin(ObservedSession):
             run.client.exchanges.extend(r.exchange for r in self.validation.records)
             run.only = self.only
 
+        from conformance.suite.progress import NoPytestCounts
+
+        # the summary banner says the outcomes in the outcome model's words: not pytest's dots and counts
+        config.pluginmanager.register(NoPytestCounts(), "sgp-conformance-no-pytest-counts")
         config.stash[STASH] = self.validation
         self.run = configure_observed(config, self.settings, self.secrets, ("recorded", self.validation.section),
                                       prepare=prepare)

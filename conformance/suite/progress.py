@@ -111,7 +111,27 @@ def _terminal_stream() -> tuple[TextIO, bool]:
     return stream, True
 
 
-class Progress:
+class NoPytestCounts:
+    """Leaves out pytest's words for outcomes where the suite prints its own: the progress letters (dots, s, F)
+    and the closing count ("51 passed, 51 skipped, 3 deselected"), which the summary banner replaces in the
+    outcome model's words. Everything else pytest prints stays."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Generator[
+            None, Any, Any]:
+        """pytest's category for its closing counts, without its letter or word: no dots, no [71/89]."""
+        result = yield
+        if result and result[0]:
+            return result[0], "", ""
+        return result
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # at this verbosity pytest leaves its closing count out, and nothing else it would print here
+        session.config.option.verbose = min(session.config.option.verbose, -2)
+
+
+class Progress(NoPytestCounts):
     """The controller's display; see the module's docstring."""
 
     def __init__(self, run: Any, live: bool, stream: TextIO, owned: bool = False,
@@ -245,15 +265,6 @@ class Progress:
 
     # -- pytest's hooks (the controller) ---------------------------------------------------------------------
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Generator[
-            None, Any, Any]:
-        """pytest's category for its closing counts, without its letter or word: no dots, no [71/89]."""
-        result = yield
-        if result and result[0]:
-            return result[0], "", ""
-        return result
-
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         from conformance.suite.plan import planned_scenarios, request_plan
@@ -301,10 +312,7 @@ class Progress:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.finish()
-        # pytest's closing count ("51 passed, 51 skipped, 3 deselected") is in its words, not the outcome
-        # model's: the banner `sgp-conformance run` prints next says what was judged. At this verbosity pytest
-        # leaves that one line out, and nothing else it would print here
-        session.config.option.verbose = min(session.config.option.verbose, -2)
+        super().pytest_sessionfinish(session)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # a session that ended before sessionfinish (a usage error) still leaves the terminal clean
