@@ -3,7 +3,6 @@ evidence, JUnit, and the HTML report's size at 1,000 results."""
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -120,9 +119,10 @@ def test_html_has_the_summary_the_matrix_and_the_evidence(broken_run: Outcome) -
     # what the contract says about the failed rule, quoted from the shipped page, with the reference: the
     # report is read where docs/ is not at hand
     assert "What the contract says" in evidence and "(docs/contract.md#response-required," in evidence
-    quoted = html.escape(document.passage("response-required"), quote=True)
-    assert f"<blockquote class='sgp-contract'>{quoted}</blockquote>" in evidence
-    assert "`id` | R | string" in quoted
+    quoted = evidence[evidence.index("<blockquote class='sgp-contract'>"):]
+    quoted = quoted[:quoted.index("</blockquote>")]
+    assert "<strong>6.1 Top level</strong>" in quoted and "<td><code>id</code></td>" in quoted
+    assert document.passage_markdown("response-required").count("| `") == quoted.count("<td><code>")
     # the matrix gives each rule's reference as text
     assert '<div class="ref">docs/contract.md#response-required</div>' in matrix
     assert matrix.count('<div class="ref">docs/contract.md#') == len(doc["results"])
@@ -361,3 +361,33 @@ def test_a_refused_key_is_named_and_exits_3(broken_server: Any, tmp_path: Path) 
     assert "KEY REFUSED" in (out.report_dir / "conformance.html").read_text(encoding="utf-8")
     # and junit.xml says the same as the rest
     agree(out)
+
+
+def test_each_failure_shows_its_own_evidence_in_level_order(broken_run: Outcome) -> None:  # noqa: F811
+    from conformance.report.html import evidence_html
+    from conformance.report.outcomes import Result
+
+    page = (broken_run.report_dir / "conformance.html").read_text(encoding="utf-8")
+    # RESP-001 and PROP-001 share the `basic` exchange: each entry shows its request and response itself,
+    # none points "above" into another collapsed entry
+    for req_id in ("RESP-001", "PROP-001"):
+        entry = page[page.index(f"<details id='evidence-{req_id}'"):]
+        entry = entry[:entry.index("</details>\n") if "</details>\n" in entry else len(entry)]
+        assert "<b>request</b>" in entry and "<b>response 200</b>" in entry, req_id
+    assert ">above<" not in page and "as shown" not in page
+    # failures by level, observations last, whatever the catalogue's order
+    results = [Result("HDR-007", "INFO", "s", "x", "c", status="observed"),
+               Result("SEM-005", "SHOULD", "s", "x", "c", status="fail"),
+               Result("RESP-001", "MUST", "s", "x", "c", status="fail")]
+    shown = evidence_html(results)
+    assert shown.index("evidence-RESP-001") < shown.index("evidence-SEM-005") < shown.index("evidence-HDR-007")
+
+
+def test_levels_a_smoke_run_leaves_out_are_shown_neutral(earlier_run: Outcome) -> None:
+    page = (earlier_run.report_dir / "conformance.html").read_text(encoding="utf-8")
+    levels = page[page.index('id="sgp-levels"'):]
+    levels = levels[:levels.index("</table>")]
+    for level in ("SHOULD", "INFO"):
+        row = next(line for line in levels.splitlines() if line.startswith(f"<tr><th>{level}</th>"))
+        assert 'class="verdict-neutral"' in row and "left out (depth smoke" in row, row
+        assert "verdict-bad" not in row
