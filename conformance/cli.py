@@ -62,13 +62,16 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     p.add_argument("--base-url", metavar="URL",
                    help="target base URL, e.g. https://api.example.com (default: start the embedded reference server)")
-    p.add_argument("--api-key", help="API key (prefer SGP_API_KEY in the environment)")
+    p.add_argument("--api-key", help="API key (default: SGP_API_KEY from the environment, which keeps it out of "
+                                     "`ps` and shell history: prefer it)")
     p.add_argument("--account-id", metavar="ID",
                    help="account the requests act for, sent as x-selected-account-id (sgp profile; default: none)")
     p.add_argument("--model", help=f"model every request asks for (default {DEFAULTS.model})")
     p.add_argument("--profile", metavar="{" + ",".join(sorted(PROFILES)) + "}",
                    help=f"API flavour: path, key header, error style (default {DEFAULTS.profile})")
-    p.add_argument("--config", metavar="FILE", help="TOML file with [tool.sgp-conformance] settings")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file with [tool.sgp-conformance] settings, e.g. conformance.toml (default: "
+                        "pyproject.toml in the working directory, if it has that table)")
     p.add_argument("--timeout", type=float, metavar="S",
                    help=f"seconds for a connection or a read (default {DEFAULTS.timeout:g})")
     p.add_argument("--stream-timeout", type=float, metavar="S",
@@ -99,13 +102,15 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                    help=f"where reports are written (default {DEFAULTS.report_dir}/); {{timestamp}} in it becomes "
                         "the run's start, e.g. reports/{timestamp}")
     p.add_argument("--keep", action="store_true", default=None,
-                   help="keep earlier reports: write into a new timestamped subfolder of the report dir")
+                   help="keep earlier reports: write into a new timestamped subfolder of the report dir "
+                        "(default: replace the last run's reports)")
     p.add_argument("--max-examples", type=int, metavar="N",
                    help="generated cases per property (default by depth: smoke 2, standard 25, deep 300)")
     p.add_argument("--seed", type=int, metavar="N",
                    help="seed of the generated cases (default: the run picks one; the summary and the results "
                         "name it, and --seed N reproduces the cases)")
-    p.add_argument("--baseline", metavar="FILE", help="baseline file of accepted deviations")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="TOML file of accepted deviations, e.g. examples/baseline.toml (default: none)")
     p.add_argument("--allow-insecure-http", action="store_true", default=None,
                    help="send the key over plain http to a host other than loopback (default: refused)")
     net = p.add_argument_group(
@@ -126,18 +131,19 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                    help="judge only these requirement IDs or areas, comma-separated, exact and case-sensitive, e.g. "
                         "--only VAL-005,AUTH (default: all; pytest's -k also works but matches substrings "
                         "case-insensitively: -k VAL picks 'invalid' too)")
-    p.add_argument("--clients", action="store_true", default=None, help="also drive the official SDKs")
+    p.add_argument("--clients", action="store_true", default=None,
+                   help="also drive the official SDKs (CLIENT-*; needs the clients extra; default: off)")
     claimed = p.add_argument_group(
         "what the server claims",
         "Held to every feature and to no open point by default; `sgp-conformance list --claims` names them.")
     claimed.add_argument("--without", metavar="FEATURE,...",
-                         help=f"features the server does not offer (not run: not claimed): "
-                              f"{', '.join(claims.FEATURES)}")
+                         help=f"features the server does not offer (not run: not claimed), e.g. --without "
+                              f"logprobs,tools (default: none): {', '.join(claims.FEATURES)}")
     claimed.add_argument("--claim", dest="claims", metavar="CHOICE,...",
-                         help="positions on open points the server promises, judged at MUST (e.g. "
-                              "refuses-null,unknown-model-404)")
+                         help="positions on open points the server promises, judged at MUST, e.g. --claim "
+                              "refuses-null,unknown-model-404 (default: none)")
     p.add_argument("--dry-run", action="store_true", default=None,
-                   help="print the planned requests per requirement and their total; send nothing")
+                   help="print the planned requests per requirement and their total; send nothing (default: off)")
     return p
 
 

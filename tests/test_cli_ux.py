@@ -183,3 +183,22 @@ def test_the_summary_names_what_was_left_out_and_what_would_include_it(earlier_r
     should = sum(r["level"] == "SHOULD" for r in depth)
     assert any(f"{should} SHOULD" in line and "(--depth standard includes them)" in line for line in left), left
     assert any("CLIENT-001" in line and "--clients" in line for line in left), left
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    (["diff"], ["OLD", "e.g. the last release's", "--force", "default: refused", "Example: sgp-conformance diff"]),
+    (["list"], ["--format", "json: a list of", "(default: text)", "e.g. --format json", "--profile openai"]),
+    (["validate"], ["--profile", "e.g. --profile openai", "(default: sgp", "--only", "e.g. traffic.har"]),
+    (["replay"], ["--failed", "--base-url", "(default: reports)", "SGP_API_KEY", "e.g. --only VAL-005,AUTH"]),
+    (["run"], ["--only", "e.g. --only", "--baseline FILE", "e.g. examples/baseline.toml", "(default: off)"]),
+])
+def test_help_gives_meaning_default_and_an_example(command: list[str], says: list[str],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for part in says:
+        assert part in text, (command, part)
