@@ -7,6 +7,9 @@ they no longer do. The key is read from the environment, never from the report.
 
 from __future__ import annotations
 
+import json
+
+import pytest
 from cli_runs import Outcome, run_cli
 from report_fixtures import BROKEN_KEY, broken_run, broken_server  # noqa: F401 - fixtures
 
@@ -67,3 +70,30 @@ def test_junit_failure_text_says_where_what_and_how_to_send_it_again(broken_run:
     assert "scenario: basic, " in text and "n2" in text
     curl = next(line for line in text.splitlines() if "reproduce (basic): curl " in line)
     assert '"${SGP_API_KEY}"' in curl and BROKEN_KEY not in text
+
+
+def test_a_scripted_request_replays_with_its_exact_body_against_a_mutant_and_the_fix(
+        reference_server, tmp_path) -> None:
+    import mutants
+
+    from conformance.contract.profiles import PROFILES
+    from conformance.server import start_server
+
+    host = start_server(mutants.MutantHost("sgp"), profile=PROFILES["sgp"])
+    try:
+        # a body that is not JSON is served as if it were the minimal request: VAL-006 fails
+        args = mutants.run_args("val_malformed_json_served", "sgp", host.base_url)
+        out = run_cli([*args, "--only", "VAL-006"], tmp_path / "reports", env={"SGP_API_KEY": mutants.KEY})
+        assert out.status("VAL-006") == "fail", out.output[-2000:]
+        sent = next(r for r in out.doc["results"] if r["id"] == "VAL-006")["evidence"]["scenarios"][0]["replay"]
+        # the exact bytes, JSON cut short: replayed as they were, never parsed and re-encoded
+        with pytest.raises(ValueError):
+            json.loads(sent["body"])
+        again = _replay([str(out.report_dir), "--failed"], key=mutants.KEY)
+        assert again.code == 1 and "VAL-006" in again.stdout and "still fails" in again.stdout, again.output
+    finally:
+        host.stop()
+    fixed = reference_server("sgp", api_keys=(mutants.KEY,), account_ids=(mutants.ACCOUNT,))
+    after = _replay([str(out.report_dir), "--failed", "--base-url", fixed.base_url], key=mutants.KEY)
+    assert after.code == 0 and "no longer reproduces" in after.stdout, after.output
+    assert "HTTP 4" in after.stdout  # the fixed server refuses it
