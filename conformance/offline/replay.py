@@ -239,10 +239,14 @@ def command_replay(args: argparse.Namespace) -> int:
         print(f"sgp-conformance replay: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if not items:
-        what = "failing exchange" if args.failed else "exchange of a failure"
-        print(f"sgp-conformance replay: the report holds no {what} to send again"
-              + (" for that selection" if selection is not None else "")
-              + " (a report written before replay existed has none: run again)")
+        failures = [r for r in doc["results"] if isinstance(r, dict) and r.get("status") in REPLAYED
+                    and (selection is None or selection.matches(str(r.get("id"))))]
+        scope = " for that selection" if selection is not None else ""
+        if not failures:
+            print(f"sgp-conformance replay: the report has no failure{scope}: nothing to send again")
+        else:
+            print(f"sgp-conformance replay: the report's failures{scope} kept no request to send again (a report "
+                  "written before replay existed, or a failure with no exchange behind it): run again to record them")
         return EXIT_OK
     profile = get_profile(config.profile)
     env = dict(os.environ)
