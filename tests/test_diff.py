@@ -142,3 +142,9 @@ def test_runs_of_different_targets_or_profiles_are_refused_unless_forced(
     (tmp_path / "openai.json").write_text(json.dumps(other), encoding="utf-8")
     profiles = run_cli(["diff", str(new), str(tmp_path / "openai.json")])
     assert profiles.code == 2 and "profile sgp vs openai" in profiles.stderr
+    # the same target and profile, but the new run claims a position on an open point: other levels
+    claimed = json.loads(new.read_text(encoding="utf-8"))
+    claimed["run"]["configuration"]["claims"] = ["refuses-null"]
+    (tmp_path / "claimed.json").write_text(json.dumps(claimed), encoding="utf-8")
+    claims = run_cli(["diff", str(new), str(tmp_path / "claimed.json")])
+    assert claims.code == 2 and "claims none vs refuses-null" in claims.stderr, claims.output

@@ -142,11 +142,12 @@ def request_spec(item: Recorded, url: str, env: dict[str, str]) -> RequestSpec:
 # -- judging one exchange again ---------------------------------------------------------------------------
 
 
-def _must(profile: Profile) -> frozenset[str]:
-    return frozenset(r.id for r in catalogue.REQUIREMENTS if r.level_for(profile.name) == catalogue.MUST)
+def _must(profile: Profile, claims: frozenset[str] = frozenset()) -> frozenset[str]:
+    return frozenset(r.id for r in catalogue.REQUIREMENTS if r.level_for(profile.name, claims) == catalogue.MUST)
 
 
-def _generated_valid(exchange: Exchange, profile: Profile, req_id: str) -> list[Violation]:
+def _generated_valid(exchange: Exchange, profile: Profile, req_id: str,
+                     claims: frozenset[str] = frozenset()) -> list[Violation]:
     """PROP-001 on one case, as test_properties judges it: a 2xx answered whole that passes every MUST check."""
     if not judgeable(exchange):
         return [Violation(req_id, f"a valid request was not answered whole with 2xx: {why_not(exchange)}",
@@ -154,11 +155,12 @@ def _generated_valid(exchange: Exchange, profile: Profile, req_id: str) -> list[
     now = time.time()
     found = findings(response.stream_checks(exchange, profile, now) if exchange.request.stream
                      else response.completion_checks(exchange, profile, now))
-    must = _must(profile)
+    must = _must(profile, claims)
     return [v for v in found if v.requirement in must]
 
 
 # the rules whose test judges one answer by its status: the check it applies
+# (PROP-001 is judged by _generated_valid, at the levels of the report's claims: rejudge)
 _BY_STATUS: dict[str, Callable[[Exchange, str, Profile], list[Violation]]] = {
     **{f"VAL-{i:03d}": (lambda e, r, p: errors.client_error(e, r)) for i in range(1, 23)},
     **{f"AUTH-00{i}": (lambda e, r, p: errors.client_error(e, r)) for i in (1, 2, 3, 4, 8)},
@@ -174,18 +176,20 @@ _BY_STATUS: dict[str, Callable[[Exchange, str, Profile], list[Violation]]] = {
     "ERR-001": lambda e, r, p: errors.error_body_json(e, r),
     "ERR-002": lambda e, r, p: errors.status_is(e, r, p.validation_status),
     "ERR-005": lambda e, r, p: errors.not_server_error(e, r),
-    "PROP-001": lambda e, r, p: _generated_valid(e, p, r),
     "PROP-002": lambda e, r, p: errors.not_server_error(e, r),
     "PROP-003": lambda e, r, p: errors.client_error(e, r),
 }
 
 
-def rejudge(req_id: str, exchange: Exchange, profile: Profile) -> list[Violation] | None:
-    """The violations of `req_id` on this one answer, by the check its test applies; None when the rule
-    cannot be judged from one exchange (it compares several, or needs what one answer does not hold)."""
+def rejudge(req_id: str, exchange: Exchange, profile: Profile,
+            claims: frozenset[str] = frozenset()) -> list[Violation] | None:
+    """The violations of `req_id` on this one answer, by the check its test applies (at the levels the run's
+    `claims` give); None when the rule cannot be judged from one exchange (it compares several, or needs what
+    one answer does not hold)."""
+    if req_id == "PROP-001":
+        return findings(_generated_valid(exchange, profile, req_id, claims))
     if req_id in _BY_STATUS:
-        return [v for v in findings(_BY_STATUS[req_id](exchange, req_id, profile))
-                if v.requirement == req_id or req_id == "PROP-001"]
+        return [v for v in findings(_BY_STATUS[req_id](exchange, req_id, profile)) if v.requirement == req_id]
     record = Record(exchange.scenario, "replay", exchange, headers_known=True, request_known=True,
                     time=time.time(), status_known=True)
     if exchange.response is None or not recorded_judgeable(req_id, record, profile):
@@ -264,6 +268,8 @@ def command_replay(args: argparse.Namespace) -> int:
     elif config.api_key:
         env["SGP_API_KEY"] = config.api_key
     recorded_base = str(run.get("target") or "")
+    claimed = configuration.get("claims")
+    claims = frozenset(str(c) for c in claimed) if isinstance(claimed, list) else frozenset()
     scrubber = Scrubber([s for s in (env.get("SGP_API_KEY"),) if s])
     try:
         # every request is built before the first is sent: a variable missing from the environment stops
@@ -280,7 +286,7 @@ def command_replay(args: argparse.Namespace) -> int:
     try:
         for item, spec in zip(items, specs, strict=True):
             exchange = client.send(spec)
-            verdict, detail = _verdict(item, exchange, profile)
+            verdict, detail = _verdict(item, exchange, profile, claims)
             counts[verdict] += 1
             was = f"was {item.status}" if item.status is not None else "was no answer"
             now = exchange.status if exchange.status is not None else "no answer"
@@ -299,11 +305,12 @@ def command_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _verdict(item: Recorded, exchange: Exchange, profile: Profile) -> tuple[str, str]:
+def _verdict(item: Recorded, exchange: Exchange, profile: Profile,
+             claims: frozenset[str] = frozenset()) -> tuple[str, str]:
     """("still fails" | "no longer reproduces" | "not re-judged" | "no answer", what was found)."""
     if exchange.response is None:
         return "no answer", exchange.error or "transport error"
-    found = rejudge(item.req_id, exchange, profile)
+    found = rejudge(item.req_id, exchange, profile, claims)
     if found is None:
         return "not re-judged", f"{item.req_id} compares several exchanges; this one was sent again only"
     if found:
