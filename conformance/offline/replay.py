@@ -233,9 +233,11 @@ def command_replay(args: argparse.Namespace) -> int:
         base_url, embedded_wanted = _target(doc, args.base_url)
         configuration = run.get("configuration") if isinstance(run.get("configuration"), dict) else {}
         flags: dict[str, Any] = {"profile": profile_name, "base_url": base_url}
-        for name in ("timeout", "stream_timeout", "allow_insecure_http"):
-            if configuration.get(name) is not None:
-                flags[name] = configuration[name]
+        # how the run reached its target (not secrets: a proxy's password was masked, and is then not reused)
+        for name in ("timeout", "stream_timeout", "allow_insecure_http", "ca_bundle", "insecure", "proxy"):
+            value = configuration.get(name)
+            if value is not None and value is not False and not (name == "proxy" and "***" in str(value)):
+                flags[name] = value
         if isinstance(run.get("model"), str):
             flags["model"] = run["model"]
         config = resolve({k: v for k, v in flags.items() if v is not None})
