@@ -219,6 +219,11 @@ def pytest_configure(config: pytest.Config) -> None:
         else:
             show_progress(config, run)
         tidy_report_files(config)
+    elif config.getoption("sgp_progress", None) not in (None, "off"):
+        from conformance.suite.progress import NoPytestCounts
+
+        # the plan ends with its own total: pytest's "105 deselected" would only contradict it
+        config.pluginmanager.register(NoPytestCounts(), "sgp-conformance-no-pytest-counts")
     if not settings.dry_run:
         from conformance.report.census import PLUGIN_NAME, CensusPlugin
 
