@@ -350,7 +350,7 @@ def finish(config: Config, pytest_code: int, report_dir: Path,
         return EXIT_USAGE
     if pytest_code == PYTEST_NO_TESTS:
         print("sgp-conformance: the selection matched no requirement, nothing was judged: "
-              "check -k / -m (sgp-conformance list shows the IDs)", file=sys.stderr)
+              "check --only / -k / -m (sgp-conformance list shows the IDs)", file=sys.stderr)
         return EXIT_USAGE
     doc = None if earlier else _load(report_dir)
     if doc is None and pytest_code == PYTEST_INTERRUPTED:
