@@ -112,15 +112,17 @@ def expand(text: str, env: dict[str, str]) -> str:
     return _PLACEHOLDER.sub(one, text)
 
 
-def rebase(url: str, recorded_base: str, base_url: str) -> str:
-    """The recorded URL moved from the recorded target to `base_url` (its path after the target kept)."""
+def rebase(url: str, recorded_base: str, base_url: str) -> str | None:
+    """The recorded URL moved from the recorded target to `base_url` (its path after the target kept); None
+    for a URL outside the recorded target (then the request goes to the operation's URL at `base_url`, never
+    back to a host the user did not name)."""
     old = recorded_base.rstrip("/")
     if old and url.startswith(old):
         return base_url.rstrip("/") + url[len(old):]
-    return url
+    return None
 
 
-def request_spec(item: Recorded, url: str, env: dict[str, str]) -> RequestSpec:
+def request_spec(item: Recorded, url: str | None, env: dict[str, str]) -> RequestSpec:
     request = item.request
     body: bytes | None = None
     if isinstance(request.get("body"), str):
@@ -272,7 +274,10 @@ def command_replay(args: argparse.Namespace) -> int:
     recorded_base = str(run.get("target") or "")
     claimed = configuration.get("claims")
     claims = frozenset(str(c) for c in claimed) if isinstance(claimed, list) else frozenset()
-    scrubber = Scrubber([s for s in (env.get("SGP_API_KEY"),) if s])
+    # the key and every secret the recorded headers read from the environment are masked in what is printed
+    names = {name for item in items for _, value in item.request.get("headers") or []
+             for name in _PLACEHOLDER.findall(str(value))}
+    scrubber = Scrubber([env[name] for name in sorted(names | {"SGP_API_KEY"}) if env.get(name)])
     try:
         # every request is built before the first is sent: a variable missing from the environment stops
         # the replay before it has sent anything
