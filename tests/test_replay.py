@@ -97,3 +97,15 @@ def test_a_scripted_request_replays_with_its_exact_body_against_a_mutant_and_the
     after = _replay([str(out.report_dir), "--failed", "--base-url", fixed.base_url], key=mutants.KEY)
     assert after.code == 0 and "no longer reproduces" in after.stdout, after.output
     assert "HTTP 4" in after.stdout  # the fixed server refuses it
+
+
+def test_a_report_of_the_embedded_server_replays_against_a_fresh_one(broken_run: Outcome, tmp_path) -> None:  # noqa: F811
+    # the broken run, as if its target had been the embedded server (gone with its run): replay starts the
+    # reference server again, with its own key, and the request goes there
+    doc = broken_run.doc
+    doc["run"]["embedded"] = True
+    (tmp_path / "conformance.json").write_text(json.dumps(doc), encoding="utf-8")
+    out = _replay([str(tmp_path), "--failed", "--id", "RESP-001"], key=None)
+    assert out.code == 0, out.output
+    assert "started a new one at http://127.0.0.1:" in out.stdout
+    assert out.stdout.count("no longer reproduces") >= 2 and "PROP-001" not in out.stdout
