@@ -202,3 +202,15 @@ def test_help_gives_meaning_default_and_an_example(command: list[str], says: lis
     text = " ".join(capsys.readouterr().out.split())
     for part in says:
         assert part in text, (command, part)
+
+
+def test_left_out_names_the_account_flag_and_a_declared_absent_feature() -> None:
+    from conformance.report.summary import left_out
+
+    rows = [{"id": "HDR-001", "level": "MUST", "status": "not run", "not_run": "settings",
+             "message": "no --account-id configured"},
+            {"id": "LOGP-001", "level": "MUST", "status": "not run", "not_run": "settings", "message": "not claimed"},
+            {"id": "AUTH-001", "level": "MUST", "status": "not run", "not_run": "selection", "message": "not selected"}]
+    assert left_out(rows) == ["  left out: HDR-001: no --account-id configured",
+                              "  left out: LOGP-001: not claimed (--without declared the feature absent: drop it "
+                              "from --without to judge them)"]

@@ -265,7 +265,7 @@ def failure_line(result: dict[str, Any], width: int | None = None) -> str:
 # what would include the requirements a setting left out, where their reason does not name it already
 INCLUDE_HINTS = {
     "depth smoke": "--depth standard includes them",
-    "not claimed": "a feature declared absent (--without): leave it out to judge them",
+    "not claimed": "--without declared the feature absent: drop it from --without to judge them",
 }
 
 
