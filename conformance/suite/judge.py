@@ -168,9 +168,11 @@ class Judge:
                          "failed": e in self.failing or e.scenario in scenarios}
                         for e in [*self.failing, *rest][:MAX_EXCHANGES]]
             self.item.user_properties.append(("sgp_evidence", json.dumps(evidence)))
-            lines, more = self._explained(own)
             if detail:
-                lines = f"- {scrub.text(own[0].render())}\n{scrub.text(detail)}"
+                # a generated case's own account: its example, seed and curl line (test_properties._describe)
+                lines, more = f"- {scrub.text(own[0].render())}\n{scrub.text(detail)}", ""
+            else:
+                lines, more = self._explained(own)
             pytest.fail(f"{len(own)} violation(s) of {self.requirement}:\n{lines}{more}", pytrace=False)
         if notes:
             first = notes[0]
