@@ -63,7 +63,8 @@ elif [ -f conformance/baseline.toml ]; then
   baseline=(--baseline conformance/baseline.toml)
 fi
 # shellcheck disable=SC2086 # SGP_RUN_ARGS is a list of words
-"$SGP_CONFORMANCE" run --base-url "$SGP_BASE_URL" --report-dir "$REPORT_DIR" "${baseline[@]}" ${SGP_RUN_ARGS:-}
+# (the ${a[@]+...} form: an empty array under `set -u` in the bash 3.2 of macOS)
+"$SGP_CONFORMANCE" run --base-url "$SGP_BASE_URL" --report-dir "$REPORT_DIR" ${baseline[@]+"${baseline[@]}"} ${SGP_RUN_ARGS:-}
 run_code=$?
 
 # 4. the reports, for the CI to upload whatever the outcome (the HTML report shows why a run failed)
