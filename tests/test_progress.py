@@ -36,7 +36,7 @@ def test_a_pipe_gets_one_line_per_area_and_no_dots(broken_run: Outcome) -> None:
     assert set(shown) == areas("sgp"), shown
     assert "1 fail" in shown["RESP"] and "1 fail" in shown["PROP"]
     # the outcome model's words, as the banner says them; never pytest's "skip"
-    assert shown["CLIENT"] == "3 not run"
+    assert re.fullmatch(r"\d+ not run", shown["CLIENT"]), shown["CLIENT"]
     assert not any(" skip" in line for line in lines)
     # pytest's own closing count is left out: the banner says what was judged
     assert not any(re.search(r"\d+ (passed|skipped|deselected)", line) for line in lines)
