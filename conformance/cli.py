@@ -25,6 +25,7 @@ from conformance.config.network import INSECURE_WARNING
 from conformance.config.settings import BUDGETS, JUNIT_SHOULD
 from conformance.contract import catalogue, claims
 from conformance.contract.profiles import PROFILES, get_profile
+from conformance.contract.selection import Selection, SelectionError
 from conformance.pipes import silence_stdout, write_lines
 from conformance.redact import safe_url
 from conformance.report.folder import JUNIT_SUITE_NAME, claim_report_dir
@@ -61,13 +62,16 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     p.add_argument("--base-url", metavar="URL",
                    help="target base URL, e.g. https://api.example.com (default: start the embedded reference server)")
-    p.add_argument("--api-key", help="API key (prefer SGP_API_KEY in the environment)")
+    p.add_argument("--api-key", help="API key (default: SGP_API_KEY from the environment, which keeps it out of "
+                                     "`ps` and shell history: prefer it)")
     p.add_argument("--account-id", metavar="ID",
                    help="account the requests act for, sent as x-selected-account-id (sgp profile; default: none)")
     p.add_argument("--model", help=f"model every request asks for (default {DEFAULTS.model})")
     p.add_argument("--profile", metavar="{" + ",".join(sorted(PROFILES)) + "}",
                    help=f"API flavour: path, key header, error style (default {DEFAULTS.profile})")
-    p.add_argument("--config", metavar="FILE", help="TOML file with [tool.sgp-conformance] settings")
+    p.add_argument("--config", metavar="FILE",
+                   help="TOML file with [tool.sgp-conformance] settings, e.g. conformance.toml (default: "
+                        "pyproject.toml in the working directory, if it has that table)")
     p.add_argument("--timeout", type=float, metavar="S",
                    help=f"seconds for a connection or a read (default {DEFAULTS.timeout:g})")
     p.add_argument("--stream-timeout", type=float, metavar="S",
@@ -98,13 +102,15 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                    help=f"where reports are written (default {DEFAULTS.report_dir}/); {{timestamp}} in it becomes "
                         "the run's start, e.g. reports/{timestamp}")
     p.add_argument("--keep", action="store_true", default=None,
-                   help="keep earlier reports: write into a new timestamped subfolder of the report dir")
+                   help="keep earlier reports: write into a new timestamped subfolder of the report dir "
+                        "(default: replace the last run's reports)")
     p.add_argument("--max-examples", type=int, metavar="N",
                    help="generated cases per property (default by depth: smoke 2, standard 25, deep 300)")
     p.add_argument("--seed", type=int, metavar="N",
                    help="seed of the generated cases (default: the run picks one; the summary and the results "
                         "name it, and --seed N reproduces the cases)")
-    p.add_argument("--baseline", metavar="FILE", help="baseline file of accepted deviations")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="TOML file of accepted deviations, e.g. examples/baseline.toml (default: none)")
     p.add_argument("--allow-insecure-http", action="store_true", default=None,
                    help="send the key over plain http to a host other than loopback (default: refused)")
     net = p.add_argument_group(
@@ -121,18 +127,23 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
     net.add_argument("--header", action="append", dest="headers", metavar="'NAME: VALUE'",
                      help="extra header on every request, repeatable; VALUE env:VARIABLE reads the environment. "
                           "Values of headers named like key/token/secret/auth/password/cookie are masked")
-    p.add_argument("--clients", action="store_true", default=None, help="also drive the official SDKs")
+    p.add_argument("--only", metavar="IDS",
+                   help="judge only these requirement IDs or areas, comma-separated, exact and case-sensitive, e.g. "
+                        "--only VAL-005,AUTH (default: all; pytest's -k also works but matches substrings "
+                        "case-insensitively: -k VAL picks 'invalid' too)")
+    p.add_argument("--clients", action="store_true", default=None,
+                   help="also drive the official SDKs (CLIENT-*; needs the clients extra; default: off)")
     claimed = p.add_argument_group(
         "what the server claims",
         "Held to every feature and to no open point by default; `sgp-conformance list --claims` names them.")
     claimed.add_argument("--without", metavar="FEATURE,...",
-                         help=f"features the server does not offer (not run: not claimed): "
-                              f"{', '.join(claims.FEATURES)}")
+                         help=f"features the server does not offer (not run: not claimed), e.g. --without "
+                              f"logprobs,tools (default: none): {', '.join(claims.FEATURES)}")
     claimed.add_argument("--claim", dest="claims", metavar="CHOICE,...",
-                         help="positions on open points the server promises, judged at MUST (e.g. "
-                              "refuses-null,unknown-model-404)")
+                         help="positions on open points the server promises, judged at MUST, e.g. --claim "
+                              "refuses-null,unknown-model-404 (default: none)")
     p.add_argument("--dry-run", action="store_true", default=None,
-                   help="print the planned requests per requirement and their total; send nothing")
+                   help="print the planned requests per requirement and their total; send nothing (default: off)")
     return p
 
 
@@ -143,28 +154,58 @@ def build_parser() -> Parser:
     _run_parser(sub)
     serve = sub.add_parser("serve", help="run the reference server", add_help=False)
     serve.add_argument("rest", nargs=argparse.REMAINDER)
-    listing = sub.add_parser("list", help="print the requirement catalogue")
+    listing = sub.add_parser("list", help="print the requirement catalogue",
+                             description="Print the requirement catalogue: ID, level, statement and where "
+                                         "docs/contract.md states it. Example: sgp-conformance list --profile "
+                                         "openai --format json")
     listing.add_argument("--profile", default=None, choices=sorted(PROFILES),
-                         help="only the requirements that apply to this profile (default: all)")
-    listing.add_argument("--format", choices=("text", "markdown", "json"), default="text")
+                         help="only the requirements that apply to this profile, e.g. --profile openai "
+                              "(default: all)")
+    listing.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                         help="text: a line per requirement, its contract reference under it; markdown: the "
+                              "table of docs/requirements.md; json: a list of {id, level, statement, source, "
+                              "contract, profiles} (default: text), e.g. --format json")
     listing.add_argument("--claims", action="store_true",
                          help="the features --without takes and the choices --claim takes, with their requirements")
-    diff = sub.add_parser("diff", help="compare two conformance.json results")
-    diff.add_argument("old")
-    diff.add_argument("new")
+    diff = sub.add_parser("diff", help="compare two conformance.json results (a release gate)",
+                          description="Compare two runs' conformance.json: regressions (not failing before, "
+                                      "failing now), coverage lost, fixes, new requirements. Both runs must have "
+                                      "the same profile, target and claims. Example: sgp-conformance diff "
+                                      "last-release/conformance.json reports/conformance.json",
+                          epilog="exit codes:\n  0  no regression and no coverage lost at the new run's "
+                                 "--fail-on level\n  1  a regression or coverage lost\n  2  a file that is not a "
+                                 "conformance.json, or runs that are not comparable (without --force)",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    diff.add_argument("old", metavar="OLD", help="the earlier run's conformance.json, e.g. the last release's")
+    diff.add_argument("new", metavar="NEW", help="the later run's conformance.json, e.g. reports/conformance.json")
+    diff.add_argument("--force", action="store_true",
+                      help="compare runs of different profiles, targets or claims anyway (default: refused, "
+                           "saying why)")
     validate = sub.add_parser("validate", help="judge recorded traffic (JSON, JSONL, SSE/HTTP transcripts, HAR)",
                               description="Judge recorded responses with the suite's schemas and checks; "
                                           "writes the same reports as run.")
-    validate.add_argument("files", nargs="+", metavar="FILE")
-    validate.add_argument("--profile", help="sgp (default) or openai")
+    validate.add_argument("files", nargs="+", metavar="FILE",
+                          help="recorded traffic: JSON or JSONL response bodies, SSE or HTTP transcripts, HAR, "
+                               "e.g. traffic.har")
+    validate.add_argument("--profile", metavar="{" + ",".join(sorted(PROFILES)) + "}",
+                          help="the API flavour the traffic is judged as: its schemas, error shapes and levels, "
+                               "e.g. --profile openai (default: sgp, or SGP_PROFILE)")
     validate.add_argument("--report-dir", metavar="DIR",
-                          help="where reports are written (default reports/); may contain {timestamp}")
+                          help="where reports are written (default reports/); may contain {timestamp}, e.g. "
+                               "reports/{timestamp}")
     validate.add_argument("--keep", action="store_true", default=None,
                           help="keep earlier reports: write into a new timestamped subfolder of the report dir")
-    validate.add_argument("--fail-on", choices=("must", "should"))
-    validate.add_argument("--baseline", help="baseline file of accepted deviations")
+    validate.add_argument("--fail-on", choices=("must", "should"),
+                          help="the level whose failures fail the run: must (default) or should (MUST and SHOULD)")
+    validate.add_argument("--baseline", metavar="FILE",
+                          help="baseline file of accepted deviations, e.g. examples/baseline.toml (default: none)")
+    validate.add_argument("--only", metavar="IDS",
+                          help="judge only these requirement IDs or areas, comma-separated and case-sensitive, "
+                               "e.g. --only RESP-001,STRM (default: every requirement a recording can judge)")
+    from conformance.offline.replay import add_parser as add_replay_parser
     from conformance.proxy.cli import add_parser as add_proxy_parser
 
+    add_replay_parser(sub)
     add_proxy_parser(sub)
     from conformance.compare.command import add_parser as add_compare_parser
 
@@ -207,7 +248,7 @@ def unknown_option(parser: argparse.ArgumentParser, extra: list[str]) -> str | N
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    skip = {"command", "config"}
+    skip = {"command", "config", "only"}
     return {k: v for k, v in vars(args).items() if k not in skip and v is not None}
 
 
@@ -329,7 +370,10 @@ def command_run(args: argparse.Namespace, extra: list[str]) -> int:
             if config.clients:
                 require_sdk(config)
         check_selection(extra)
-    except ConfigError as exc:
+        if args.only:
+            Selection.parse(args.only, "--only")
+            extra = ["--sgp-only", args.only, *extra]
+    except (ConfigError, SelectionError) as exc:
         print(f"sgp-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if config.dry_run:
@@ -415,6 +459,7 @@ def _run_suite(config: Config, args: argparse.Namespace, extra: list[str],
             config.account_id = embedded.account_id
         print(f"sgp-conformance: no --base-url given: started the reference server at {config.base_url}",
               flush=True)
+        extra = ["--sgp-embedded", *extra]
     announce_network(config)
     import pytest
 
@@ -524,11 +569,15 @@ def _main(argv: list[str]) -> int:
         if args.command == "diff":
             from conformance.report.diff import command_diff
 
-            return command_diff(args.old, args.new)
+            return command_diff(args.old, args.new, force=args.force)
         if args.command == "validate":
             from conformance.offline.validate import command_validate
 
             return command_validate(args)
+        if args.command == "replay":
+            from conformance.offline.replay import command_replay
+
+            return command_replay(args)
         if args.command == "proxy":
             from conformance.proxy.cli import command_proxy
 

@@ -36,6 +36,8 @@ UNJUDGED = frozenset({"not judged", "not run"})
 COUNTED = frozenset({"conformant", "not conformant", "partial", "incomplete", "interrupted"})
 # how the banner shouts a verdict, where it is more than the verdict in capitals
 SHOUTED = {"unreachable": "TARGET UNREACHABLE"}
+# verdicts of a run that ended at its first request: one line, no banner
+ONE_LINE = frozenset({"unreachable", "key refused"})
 RULE = "=" * 72
 
 
@@ -165,7 +167,6 @@ def agree(out: Outcome) -> dict[str, Any]:
     assert "SECRET LEAK" not in out.output, context
     doc: dict[str, Any] = json.loads((out.report_dir / "conformance.json").read_text(encoding="utf-8"))
     results = doc["results"]
-    by_id = {r["id"]: r for r in results}
     verdict = doc["verdict"]
 
     # the exit code is the verdict's
@@ -183,7 +184,23 @@ def agree(out: Outcome) -> dict[str, Any]:
         if r["status"] == "not run":
             assert r["message"], r
 
-    # the banner
+    # a run that ended at its first request says so in one line, with no area lines, banner or pytest counts
+    if verdict in ONE_LINE and judged == 0:
+        said = [line for line in out.stdout.splitlines() if line.strip()
+                and not line.startswith("sgp-conformance: no --base-url given")
+                and not line.startswith("sgp-conformance: requests to")]
+        assert len(said) == 1, out.stdout[-3000:]
+        assert said[0].startswith(f"sgp-conformance: {SHOUTED.get(verdict, verdict.upper())}:"), said
+        assert "nothing judged" in said[0] and RULE not in out.stdout, said
+    else:
+        _banner_agrees(out, doc, judged)
+    _reports_agree(out, doc)
+    return doc
+
+
+def _banner_agrees(out: Outcome, doc: dict[str, Any], judged: int) -> list[str]:
+    """The banner says the verdict, the counts per level, the failures and the requests of conformance.json."""
+    results, verdict = doc["results"], doc["verdict"]
     lines = banner(out.stdout)
     head = lines[0]
     assert head.startswith(f"sgp-conformance: {SHOUTED.get(verdict, verdict.upper())}:"), head
@@ -199,7 +216,13 @@ def agree(out: Outcome) -> dict[str, Any]:
     bad = {r["id"] for r in results if r["status"] in BAD}
     assert failed_lines == bad or (len(bad) > 25 and failed_lines < bad), (failed_lines, bad)
     assert f"requests sent: {doc['requests']['sent']} " in "\n".join(lines) + " ", lines
+    return lines
 
+
+def _reports_agree(out: Outcome, doc: dict[str, Any]) -> None:
+    """junit.xml and conformance.html say what conformance.json says."""
+    results, verdict = doc["results"], doc["verdict"]
+    by_id = {r["id"]: r for r in results}
     # junit.xml: one case per requirement test, its outcome the requirement's
     root, cases = read_junit(out.report_dir / "junit.xml")
     suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
@@ -237,7 +260,6 @@ def agree(out: Outcome) -> dict[str, Any]:
     assert all(page.row_classes[rid] == [f"row-{r['status'].replace(' ', '-')}"] for rid, r in by_id.items())
     assert page.evidence == {rid for rid, r in by_id.items() if r["status"] in SHOWN}
     assert isinstance(page.data.get("tests"), dict)
-    return doc
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -162,7 +162,7 @@ def test_failure_lines_end_with_how_to_rerun_them() -> None:
            "message": "RESP-001: missing required field 'id' in every one of the six completions that were judged"}
     line = failure_line(row, width=80)
     # the message keeps its room (MESSAGE_ROOM) in a narrow terminal, which then wraps the line
-    assert line.endswith("(rerun: -k RESP-001)") and "RESP-001: missing" not in line
+    assert line.endswith("(rerun: --only RESP-001)") and "RESP-001: missing" not in line
     assert "missing required field 'id' in every one of the six completions that were judged" in line
     long_row = {**row, "message": "word " * 60}
     line = failure_line(long_row, width=160)
@@ -173,4 +173,44 @@ def test_a_run_records_and_prints_its_seed(broken_run: Outcome) -> None:  # noqa
     # no --seed: the run picks one, records it and prints how to repeat it
     seed = broken_run.doc["run"]["seed"]
     assert isinstance(seed, int) and f"--seed {seed} repeats the generated cases" in broken_run.stdout
-    assert "(rerun: -k RESP-001)" in broken_run.stdout
+    assert "(rerun: --only RESP-001)" in broken_run.stdout
+
+
+def test_the_summary_names_what_was_left_out_and_what_would_include_it(earlier_run: Outcome) -> None:
+    left = [line for line in earlier_run.stdout.splitlines() if line.startswith("  left out: ")]
+    doc = earlier_run.doc
+    depth = [r for r in doc["results"] if r["not_run"] == "settings" and "depth smoke" in r["message"]]
+    should = sum(r["level"] == "SHOULD" for r in depth)
+    assert any(f"{should} SHOULD" in line and "(--depth standard includes them)" in line for line in left), left
+    assert any("CLIENT-001" in line and "--clients" in line for line in left), left
+
+
+@pytest.mark.parametrize(("command", "says"), [
+    (["diff"], ["OLD", "e.g. the last release's", "--force", "default: refused", "Example: sgp-conformance diff"]),
+    (["list"], ["--format", "json: a list of", "(default: text)", "e.g. --format json", "--profile openai"]),
+    (["validate"], ["--profile", "e.g. --profile openai", "(default: sgp", "--only", "e.g. traffic.har"]),
+    (["replay"], ["--failed", "--base-url", "(default: reports)", "SGP_API_KEY", "e.g. --only VAL-005,AUTH"]),
+    (["run"], ["--only", "e.g. --only", "--baseline FILE", "e.g. examples/baseline.toml", "(default: off)"]),
+])
+def test_help_gives_meaning_default_and_an_example(command: list[str], says: list[str],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from conformance.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main([*command, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for part in says:
+        assert part in text, (command, part)
+
+
+def test_left_out_names_the_account_flag_and_a_declared_absent_feature() -> None:
+    from conformance.report.summary import left_out
+
+    rows = [{"id": "HDR-001", "level": "MUST", "status": "not run", "not_run": "settings",
+             "message": "no --account-id configured"},
+            {"id": "LOGP-001", "level": "MUST", "status": "not run", "not_run": "settings", "message": "not claimed"},
+            {"id": "AUTH-001", "level": "MUST", "status": "not run", "not_run": "selection", "message": "not selected"}]
+    assert left_out(rows) == ["  left out: HDR-001: no --account-id configured",
+                              "  left out: LOGP-001: not claimed (--without declared the feature absent: drop it "
+                              "from --without to judge them)"]

@@ -169,12 +169,23 @@ def test_an_unknown_anchor_is_a_key_error() -> None:
 # -- the HTML report's quote ------------------------------------------------------------------------------------
 
 
-def test_the_report_quotes_the_passage_escaped() -> None:
+def test_the_report_renders_the_passage_from_its_markdown() -> None:
     shown = contract_html("docs/contract.md#errors-auth")
     assert "What the contract says" in shown and "(docs/contract.md#errors-auth," in shown
-    # the passage holds quotes and braces; escaped, it cannot break the page
-    assert "{&quot;detail&quot;: &quot;&lt;message&gt;&quot;}" in shown
-    assert "<blockquote class='sgp-contract'>" in shown
+    # the passage holds quotes and braces in code spans: rendered as code, escaped, it cannot break the page
+    assert "<code>{&quot;detail&quot;: &quot;&lt;message&gt;&quot;}</code>" in shown
+    assert "<blockquote class='sgp-contract'><p><strong>Other <code>sgp</code> error bodies.</strong>" in shown
+    assert "`" not in shown and "**" not in shown
+    # a table is a table, not rows of pipes; a link to a place on the page reads as its anchor
+    table = contract_html("docs/contract.md#response-required")
+    assert "<table>" in table and "<td><code>id</code></td>" in table and "| `id`" not in table
+    assert "§response-choices" in table and "](#" not in table
+
+
+def test_markup_in_the_source_is_escaped_not_passed_through() -> None:
+    from conformance.report.html import render_markdown
+
+    assert "<script>" not in render_markdown("a <script>alert(1)</script> b")
 
 
 def test_the_quote_keeps_the_reference_when_the_budget_is_spent_or_the_anchor_unknown() -> None:

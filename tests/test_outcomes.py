@@ -150,10 +150,12 @@ def test_diff_against_an_unreachable_run_lists_the_coverage_lost(earlier_run: Ou
     dead_doc = agree(dead)
     assert dead.code == 3 and dead_doc["verdict"] == "unreachable", dead.output[-3000:]
     old, new = earlier_run.report_dir / "conformance.json", dead.report_dir / "conformance.json"
-    out = run_cli(["diff", str(old), str(new)], timeout=HARD_TIMEOUT)
+    # the earlier run's target was the embedded server: another target, compared only when forced
+    out = run_cli(["diff", str(old), str(new), "--force"], timeout=HARD_TIMEOUT)
     assert out.code == 1, out.output
     lines = out.stdout.splitlines()
-    assert lines[0] == f"the new run could not judge: unreachable (connection refused by 127.0.0.1:{port})"
+    assert lines[0].startswith("compared although not comparable (--force): target the embedded reference server")
+    assert lines[1] == f"the new run could not judge: unreachable (connection refused by 127.0.0.1:{port})"
     passed = [r for r in json.loads(old.read_text())["results"] if r["status"] == "pass" and r["level"] == "MUST"]
     assert passed
     lost = f"coverage lost (passed before, not judged or not run now) ({len(passed)}):"

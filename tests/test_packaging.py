@@ -61,7 +61,7 @@ def test_the_report_quotes_the_contract_from_the_wheel(installed: Path) -> None:
     assert done.returncode == 0, done.stderr
     where, shown = done.stdout.split("\n", 1)
     assert where == str(installed / "conformance" / "docs" / "contract.md")
-    assert "<blockquote class='sgp-contract'>Refusing a missing, empty or wrong key." in shown
+    assert "<blockquote class='sgp-contract'><p><strong>Refusing a missing, empty or wrong key.</strong>" in shown
 
 
 @pytest.mark.parametrize("profile", ["sgp", "openai"])

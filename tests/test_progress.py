@@ -21,7 +21,8 @@ from conformance.contract import catalogue
 from conformance.suite import progress
 from conformance.suite.progress import Progress, area_of, requirement_in, status_of
 
-AREA_LINE = re.compile(r"^([A-Z]+|other)\s+((?:\d+ (?:pass|fail|error|stale|known|skip)(?:, )?)+)\s+\[requests \d+")
+AREA_LINE = re.compile(
+    r"^([A-Z]+|other)\s+((?:\d+ (?:pass|fail|error|stale|known|observed|not judged|not run)(?:, )?)+)\s+\[requests \d+")
 PYTEST_DOTS = re.compile(r"^[.sFExX]+\s*(\[\s*\d+/\d+\])?\s*$")
 
 
@@ -35,7 +36,11 @@ def test_a_pipe_gets_one_line_per_area_and_no_dots(broken_run: Outcome) -> None:
     assert set(shown) == areas("sgp"), shown
     # one fault, one failure: the generated cases find the RESP fault too, and RESP reports it alone
     assert "1 fail" in shown["RESP"] and "fail" not in shown["PROP"]
-    assert shown["CLIENT"] == "3 skip"
+    # the outcome model's words, as the banner says them; never pytest's "skip"
+    assert re.fullmatch(r"\d+ not run", shown["CLIENT"]), shown["CLIENT"]
+    assert not any(" skip" in line for line in lines)
+    # pytest's own closing count is left out: the banner says what was judged
+    assert not any(re.search(r"\d+ (passed|skipped|deselected)", line) for line in lines)
     assert not [line for line in lines if PYTEST_DOTS.match(line)]
     assert "\r" not in broken_run.stdout  # no live line in a pipe
 
@@ -50,11 +55,14 @@ def test_live_mode_rewrites_one_line(tmp_path: Path) -> None:
     assert "\r[0:0" in out and "\x1b[K" in out
     assert re.search(r"judged \d+/\d+  AUTH-00\d ", out)
     # an area's line stays above the live line, which is cleared before pytest's and our summaries
-    assert re.search(r"\r\x1b\[KAUTH +\d+ (skip|pass)", out)
+    assert re.search(r"\r\x1b\[KAUTH +\d+ (not run|pass)", out)
     tail = out.rsplit("\r", 1)[-1]
     # -k AUTH left the other requirements out: the verdict says partial
     assert tail.startswith("\x1b[K\n") and "PARTIAL" in tail
     assert not re.search(r"judged \d+/\d+", tail)
+    # the live line's last count is the banner's: requirements judged of those that apply
+    last = re.findall(r"judged (\d+)/(\d+)", out)[-1]
+    assert f"{last[0]} of {last[1]} requirements judged" in tail, (last, tail)
 
 
 # -- the display's parts, without a run ----------------------------------------------------------------------------
@@ -72,7 +80,10 @@ def test_ids_areas_and_statuses() -> None:
     assert status_of(report("call", "passed")) == "pass"
     assert status_of(report("call", "failed")) == "fail"
     assert status_of(report("setup", "failed")) == "error"
-    assert status_of(report("setup", "skipped")) == "skip"
+    assert status_of(report("setup", "skipped")) == "not run"
+    assert status_of(report("call", "skipped", longrepr=("f.py", 1, "Skipped: not judged: no usage"))) == "not judged"
+    assert status_of(report("call", "skipped", longrepr=("f.py", 1, "SHOULD not met: x"))) == "fail"
+    assert status_of(report("call", "passed", user_properties=[("observation", "x")])) == "observed"
     assert status_of(report("call", "skipped", wasxfail="accepted")) == "known"
     assert status_of(report("call", "failed", text="[XPASS(strict)] accepted")) == "stale"
 

@@ -68,3 +68,11 @@ def test_pytest_help_shows_the_options() -> None:
     done = _pytest(["--help"], ROOT)
     assert done.returncode == 0
     assert "--sgp-base-url" in done.stdout and "--sgp-fail-on" in done.stdout
+
+
+def test_a_missing_key_names_the_pytest_option(tmp_path: Path) -> None:
+    done = _pytest(["--pyargs", "conformance.suite", "--sgp-base-url", "http://127.0.0.1:9", "-p",
+                    "no:cacheprovider"], tmp_path)
+    assert done.returncode != 0
+    said = done.stdout + done.stderr
+    assert "--sgp-api-key" in said and "--api-key)" not in said.replace("--sgp-api-key", ""), said[-2000:]

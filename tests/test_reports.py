@@ -3,7 +3,6 @@ evidence, JUnit, and the HTML report's size at 1,000 results."""
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -120,9 +119,10 @@ def test_html_has_the_summary_the_matrix_and_the_evidence(broken_run: Outcome) -
     # what the contract says about the failed rule, quoted from the shipped page, with the reference: the
     # report is read where docs/ is not at hand
     assert "What the contract says" in evidence and "(docs/contract.md#response-required," in evidence
-    quoted = html.escape(document.passage("response-required"), quote=True)
-    assert f"<blockquote class='sgp-contract'>{quoted}</blockquote>" in evidence
-    assert "`id` | R | string" in quoted
+    quoted = evidence[evidence.index("<blockquote class='sgp-contract'>"):]
+    quoted = quoted[:quoted.index("</blockquote>")]
+    assert "<strong>6.1 Top level</strong>" in quoted and "<td><code>id</code></td>" in quoted
+    assert document.passage_markdown("response-required").count("| `") == quoted.count("<td><code>")
     # the matrix gives each rule's reference as text
     assert '<div class="ref">docs/contract.md#response-required</div>' in matrix
     assert matrix.count('<div class="ref">docs/contract.md#') == len(doc["results"])
@@ -285,17 +285,20 @@ def _env() -> dict[str, str]:
 def test_the_github_actions_example_runs_gates_and_uploads() -> None:
     import yaml
 
-    workflow = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text(encoding="utf-8"))
-    steps = workflow["jobs"]["conformance"]["steps"]
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "github-actions.yml").read_text(encoding="utf-8"))
+    job = workflow["jobs"]["conformance"]
+    steps = job["steps"]
     scripts = "\n".join(str(s.get("run", "")) for s in steps)
-    assert "sgp-conformance run --base-url \"${{ vars.SGP_BASE_URL }}\"" in scripts
-    assert "sgp-conformance diff" in scripts
-    assert workflow["jobs"]["conformance"]["env"]["SGP_API_KEY"] == "${{ secrets.SGP_API_KEY }}"
+    assert "${{ vars.SERVER_CMD }}" in scripts  # the server under test is started
+    assert "sgp-conformance run --base-url \"$SGP_BASE_URL\"" in scripts and "--baseline" in scripts
+    assert "sgp-conformance diff last-release/conformance.json reports/conformance.json" in scripts
+    assert job["env"]["SGP_API_KEY"] == "${{ secrets.SGP_API_KEY }}"
     upload = next(s for s in steps if "upload-artifact" in str(s.get("uses", "")))
-    assert upload["with"]["path"] == "reports/" and upload["if"] == "always()"
-    # the last step fails the job on a non-zero exit of the run; pipes keep their exit codes
-    assert "exit \"$code\"" in str(steps[-1]["run"])
-    assert workflow["jobs"]["conformance"]["defaults"]["run"]["shell"] == "bash"
+    assert {"reports/junit.xml", "reports/conformance.html"} <= set(upload["with"]["path"].split())
+    assert upload["if"] == "always()"
+    # the last step fails the job on a non-zero exit of the run, then of the diff; pipes keep their exit codes
+    assert steps[-1]["run"].count("exit \"$code\"") == 2
+    assert job["defaults"]["run"]["shell"] == "bash"
     # every script is valid bash once the expressions are filled in
     for step in steps:
         if "run" in step:
@@ -359,3 +362,33 @@ def test_a_refused_key_is_named_and_exits_3(broken_server: Any, tmp_path: Path) 
     assert "KEY REFUSED" in (out.report_dir / "conformance.html").read_text(encoding="utf-8")
     # and junit.xml says the same as the rest
     agree(out)
+
+
+def test_each_failure_shows_its_own_evidence_in_level_order(broken_run: Outcome) -> None:  # noqa: F811
+    from conformance.report.html import evidence_html
+    from conformance.report.outcomes import Result
+
+    page = (broken_run.report_dir / "conformance.html").read_text(encoding="utf-8")
+    # RESP-001 and PROP-001 share the `basic` exchange: each entry shows its request and response itself,
+    # none points "above" into another collapsed entry
+    for req_id in ("RESP-001", "PROP-001"):
+        entry = page[page.index(f"<details id='evidence-{req_id}'"):]
+        entry = entry[:entry.index("</details>\n") if "</details>\n" in entry else len(entry)]
+        assert "<b>request</b>" in entry and "<b>response 200</b>" in entry, req_id
+    assert ">above<" not in page and "as shown" not in page
+    # failures by level, observations last, whatever the catalogue's order
+    results = [Result("HDR-007", "INFO", "s", "x", "c", status="observed"),
+               Result("SEM-005", "SHOULD", "s", "x", "c", status="fail"),
+               Result("RESP-001", "MUST", "s", "x", "c", status="fail")]
+    shown = evidence_html(results)
+    assert shown.index("evidence-RESP-001") < shown.index("evidence-SEM-005") < shown.index("evidence-HDR-007")
+
+
+def test_levels_a_smoke_run_leaves_out_are_shown_neutral(earlier_run: Outcome) -> None:
+    page = (earlier_run.report_dir / "conformance.html").read_text(encoding="utf-8")
+    levels = page[page.index('id="sgp-levels"'):]
+    levels = levels[:levels.index("</table>")]
+    for level in ("SHOULD", "INFO"):
+        row = next(line for line in levels.splitlines() if line.startswith(f"<tr><th>{level}</th>"))
+        assert 'class="verdict-neutral"' in row and "left out (depth smoke" in row, row
+        assert "verdict-bad" not in row

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from agreement import agree, banner, one_line, plant, read_page, snapshot
+from agreement import agree, one_line, plant, read_page, snapshot
 from cli_runs import REFERENCE_KEY, Outcome, run_cli, run_in_process
 from counting import counting_server
 
@@ -100,7 +100,7 @@ def test_an_account_the_server_refuses_is_named_and_exits_3(tmp_path: Path) -> N
     assert out.code == 3 and doc["verdict"] == "key refused", out.output[-3000:]
     # the preflight alone was sent, and every output names the account as the thing to check
     assert sent == 1 and doc["requests"]["sent"] == 1
-    head = banner(out.stdout)[0]
+    head = one_line(out.stdout)
     assert head.startswith("sgp-conformance: KEY REFUSED:") and "--account-id" in head, head
     assert "--account-id" in doc["run"]["halted"] and "(HTTP 403)" in doc["run"]["halted"]
     assert {(r["status"], r["not_run"]) for r in doc["results"]} == {("not run", "halted")}

@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import jsonschema
 import pytest
@@ -241,6 +242,11 @@ def test_openai_recordings_conform_under_the_openai_profile(tmp_path: Path) -> N
     # match
     out = _validate(tmp_path, str(FIXTURES / "stream-openai.sse"), name="as-sgp")
     assert statuses(out.doc)["STRM-005"] == "observed" and out.code == 0
+    # JUnit shows the observation as a passed test with the property docs/reports.md promises
+    junit = ElementTree.parse(out.report_dir / "junit.xml").getroot()
+    case = next(c for c in junit.iter("testcase") if "STRM-005" in (c.get("name") or ""))
+    assert case.find("failure") is None and case.find("skipped") is None
+    assert any(p.get("name") == "observation" and p.get("value") for p in case.iter("property"))
 
 
 def test_a_schemathesis_har_is_read_with_its_masked_key(tmp_path: Path) -> None:

@@ -131,11 +131,12 @@ def baseline_claims(path: Path, without: frozenset[str],
     return without | extra["without"], claims_ | extra["claims"]
 
 
-def require_key(config: Config) -> None:
+def require_key(config: Config, option: str = "--api-key") -> None:
     """A target given by URL needs a key: without one every request would be refused, and the auth rules
-    would judge an empty header the tool itself built (the embedded server makes its own key)."""
+    would judge an empty header the tool itself built (the embedded server makes its own key). `option` is
+    the flag that gives the key where the error is read (pytest's is --sgp-api-key)."""
     if config.base_url is not None and not config.api_key:
-        raise ConfigError("no API key configured: set SGP_API_KEY in the environment (or pass --api-key); "
+        raise ConfigError(f"no API key configured: set SGP_API_KEY in the environment (or pass {option}); "
                           "for a server without auth, any value will do")
 
 

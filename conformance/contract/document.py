@@ -68,6 +68,46 @@ def passage(anchor: str, limit: int = PASSAGE_LIMIT, page: str | None = None) ->
     return _cut(_plain(block), limit)
 
 
+def passage_markdown(anchor: str, limit: int = PASSAGE_LIMIT, page: str | None = None) -> str:
+    """The same block as `passage`, as markdown (its tables, code spans, emphasis and lists kept) for a
+    renderer: anchors gone, links reduced to their text ("§anchor" for a link to a place on the page: the
+    report travels without docs/). Cut after the last whole line within `limit` characters, then "…".
+    KeyError for an anchor the page does not have."""
+    lines = (text() if page is None else page).splitlines()
+    marker = f'<a id="{anchor}"></a>'
+    at = next((i for i, line in enumerate(lines) if marker in line), None)
+    if at is None:
+        raise KeyError(anchor)
+    line = lines[at]
+    if line.strip() == marker:
+        block = _after_bare_anchor(lines, at + 1)
+        if block and lines[at + 1].lstrip().startswith("#"):
+            block[0] = f"**{block[0]}**"  # the heading, as the passage's own title
+    elif line.lstrip().startswith("|"):
+        block = _table_row(lines, at)
+    else:
+        block = _dedent(_item(lines, at, line.index(marker)))
+    out: list[str] = []
+    used = 0
+    for raw in block:
+        shown = _LINK.sub(_link_text, ANCHOR.sub("", raw)).rstrip()
+        if used + len(shown) > limit and out:
+            out.append("…")
+            break
+        out.append(shown)
+        used += len(shown) + 1
+    while out and not out[-1].strip():
+        out.pop()
+    return "\n".join(out).strip("\n")
+
+
+def _dedent(block: list[str]) -> list[str]:
+    """A list item's continuation lines without the indentation that made them part of the item."""
+    indents = [len(line) - len(line.lstrip()) for line in block[1:] if line.strip()]
+    cut = min(indents, default=0)
+    return [block[0].strip(), *(line[cut:] for line in block[1:])]
+
+
 def _after_bare_anchor(lines: list[str], start: int) -> list[str]:
     if start < len(lines) and _HEADING.match(lines[start]):
         # the heading stands alone, as its own paragraph

@@ -278,16 +278,23 @@ STASH = pytest.StashKey[Validation]()
 class ValidatePlugin(ObservedSession):
     """Stands in for conformance.plugin's configure step: no target, no server, the records as exchanges."""
 
-    def __init__(self, settings: Config, validation: Validation, secrets: list[str]) -> None:
+    def __init__(self, settings: Config, validation: Validation, secrets: list[str], only: Any = None) -> None:
         super().__init__(settings)
         self.validation = validation
         self.secrets = secrets
+        # --only (contract.selection.Selection), or None
+        self.only = only
 
     def pytest_configure(self, config: pytest.Config) -> None:
         def prepare(run: Any, _results: Any) -> None:
             # the recorded exchanges are what this session "saw": the census counts them as a run's
             run.client.exchanges.extend(r.exchange for r in self.validation.records)
+            run.only = self.only
 
+        from conformance.suite.progress import NoPytestCounts
+
+        # the summary banner says the outcomes in the outcome model's words: not pytest's dots and counts
+        config.pluginmanager.register(NoPytestCounts(), "sgp-conformance-no-pytest-counts")
         config.stash[STASH] = self.validation
         self.run = configure_observed(config, self.settings, self.secrets, ("recorded", self.validation.section),
                                       prepare=prepare)
@@ -366,6 +373,15 @@ def command_validate(args: argparse.Namespace) -> int:
     except RecordError as exc:
         print(f"sgp-conformance: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    selection = None
+    if getattr(args, "only", None):
+        from conformance.contract.selection import Selection, SelectionError
+
+        try:
+            selection = Selection.parse(args.only, "--only")
+        except SelectionError as exc:
+            print(f"sgp-conformance: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     keys = recorded_keys(records)
     settings.base_url = ", ".join(args.files)
     settings.api_key = keys[0] if keys else None
@@ -374,7 +390,7 @@ def command_validate(args: argparse.Namespace) -> int:
     if report_dir is None:
         return EXIT_USAGE
     validation = Validation(list(args.files), records, profile)
-    plugin = ValidatePlugin(settings, validation, keys)
+    plugin = ValidatePlugin(settings, validation, keys, selection)
     code = pytest.main(pytest_args(report_dir), plugins=[plugin])
     from conformance.report.summary import finish
 

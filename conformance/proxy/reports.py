@@ -41,7 +41,7 @@ NOT_NEEDED = [
     for name in ("schemathesis", "hypothesispytest", "anyio", "xdist", "xdist.looponfail", "timeout", "logging")
     for arg in ("-p", f"no:{name}")
 ]
-_RERUN = re.compile(r"  \(rerun: -k [A-Z]+-\d{3}\)$")
+_RERUN = re.compile(r"  \(rerun: --only [A-Z]+-\d{3}( --seed \d+)?\)$")
 
 
 def pytest_args(report_dir: Path) -> list[str]:

@@ -116,15 +116,40 @@ def claims_changes(old_doc: dict[str, Any], new_doc: dict[str, Any]) -> list[str
     return lines
 
 
-def command_diff(old_path: str, new_path: str) -> int:
+def _target(run: dict[str, Any]) -> str:
+    # every embedded reference server is the same target, whatever port it had
+    return "the embedded reference server" if run.get("embedded") else str(run.get("target") or "").rstrip("/")
+
+
+def incomparable(old_doc: dict[str, Any], new_doc: dict[str, Any]) -> list[str]:
+    """Why two runs' results cannot be compared requirement by requirement: a different profile (other
+    levels, other requirements), target or claims (other rules gate). Empty when they can."""
+    old, new = old_doc.get("run") or {}, new_doc.get("run") or {}
+    why = []
+    if old.get("profile") != new.get("profile"):
+        why.append(f"profile {old.get('profile')} vs {new.get('profile')}")
+    if _target(old) != _target(new):
+        why.append(f"target {_target(old) or '?'} vs {_target(new) or '?'}")
+    # the same results mean something else when the server is held to other features or choices
+    return why + claims_changes(old_doc, new_doc)
+
+
+def command_diff(old_path: str, new_path: str, force: bool = False) -> int:
+    """Print the changes from OLD to NEW; exit 1 on a gating regression or lost coverage, 2 on a usage error
+    (unreadable results, or runs of different profiles, targets or claims without --force)."""
     try:
         old_doc, new_doc = _load(old_path), _load(new_path)
     except ValueError as exc:
         print(f"sgp-conformance diff: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    why = incomparable(old_doc, new_doc)
+    if why and not force:
+        print(f"sgp-conformance diff: the runs are not comparable ({'; '.join(why)}): their requirements and "
+              "levels differ, so a change would mean nothing; pass --force to compare them anyway", file=sys.stderr)
+        return EXIT_USAGE
     fail_on = (new_doc.get("run") or {}).get("fail_on", "must")
     changes = compare(_results(old_doc), _results(new_doc), GATING_LEVELS.get(fail_on, {"MUST"}))
-    lines = claims_changes(old_doc, new_doc)
+    lines = [f"compared although not comparable (--force): {'; '.join(why)}"] if why else []
     if new_doc.get("verdict") in ("unreachable", "interrupted", "key refused"):
         why = new_doc.get("unreachable") or (new_doc.get("run") or {}).get("halted") or "interrupted"
         lines.append(f"the new run could not judge: {new_doc['verdict']} ({why})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import shlex
 from collections.abc import Mapping
@@ -14,6 +15,9 @@ from conformance.transport.exchange import Exchange
 
 # characters of a body kept in the evidence; the rest is cut with a note saying how much
 BODY_LIMIT = 4000
+# bytes of a request body kept whole for `sgp-conformance replay`: every scripted and generated request is far
+# smaller; a larger one is left out of the replay data (replay says so) rather than sent cut
+REPLAY_BODY_LIMIT = 256_000
 KEY_VARIABLE = "SGP_API_KEY"
 # the key, as the shell expands it: in double quotes so a key with spaces or specials stays one word
 KEY_EXPANSION = '"${SGP_API_KEY}"'
@@ -104,6 +108,48 @@ def curl_line(exchange: Exchange, scrubber: Scrubber, profile: Profile, config: 
     return " ".join(parts)
 
 
+def _placeholders(text: str, key: str | None, variables: Mapping[str, str], scrubber: Scrubber) -> str:
+    """`text` with the key as ${SGP_API_KEY}, each environment-read header secret as ${VARIABLE} and any
+    other secret masked: what replay expands again from its own environment."""
+    expansions = {**variables, **({key: KEY_VARIABLE} if key else {})}
+    present = sorted((s for s in expansions if s and s in text), key=len, reverse=True)
+    if not present:
+        return scrubber.text(text)
+    pieces: list[str] = []
+    last = 0
+    for found in re.finditer("|".join(re.escape(s) for s in present), text):
+        pieces += [scrubber.text(text[last:found.start()]), f"${{{expansions[found.group()]}}}"]
+        last = found.end()
+    return "".join([*pieces, scrubber.text(text[last:])])
+
+
+def replay_request(exchange: Exchange, scrubber: Scrubber, config: Config) -> dict[str, Any] | None:
+    """The request as `sgp-conformance replay` sends it again: method, URL, headers (the key and the
+    environment-read secrets as ${VARIABLE} placeholders, other secrets masked), the whole body (UTF-8 text,
+    or base64 for bytes that are not) and whether it streams. None when the body exceeds REPLAY_BODY_LIMIT."""
+    from conformance.config.network import header_variables
+
+    spec = exchange.request
+    body = spec.body
+    if body is not None and len(body) > REPLAY_BODY_LIMIT:
+        return None
+    key = config.api_key or None
+    variables = header_variables(config)
+    headers = []
+    for name, value in spec.headers.items():
+        if (key is None or key not in value) and value not in variables and name.lower() in scrubber.declared:
+            value = MASK
+        headers.append([name, _placeholders(value, key, variables, scrubber)])
+    out: dict[str, Any] = {"method": spec.method, "url": scrubber.text(safe_url(exchange.url) or ""),
+                           "headers": headers, "stream": spec.stream}
+    if body is not None:
+        if _printable(body):
+            out["body"] = scrubber.text(body.decode("utf-8"))
+        else:
+            out["body_base64"] = base64.b64encode(scrubber.data(body)).decode("ascii")
+    return out
+
+
 def exchange_evidence(exchange: Exchange, scrubber: Scrubber, profile: Profile, config: Config) -> dict[str, Any]:
     """The exchange as the reports show it: every string scrubbed, bodies cut at BODY_LIMIT."""
     spec = exchange.request
@@ -119,6 +165,7 @@ def exchange_evidence(exchange: Exchange, scrubber: Scrubber, profile: Profile, 
             "body_bytes": len(spec.body or b""),
         },
         "curl": curl_line(exchange, scrubber, profile, config),
+        "replay": replay_request(exchange, scrubber, config),
     }
     if exchange.error:
         out["error"] = scrubber.text(exchange.error)
@@ -136,4 +183,4 @@ def exchange_evidence(exchange: Exchange, scrubber: Scrubber, profile: Profile, 
     return out
 
 
-__all__ = ["BODY_LIMIT", "MASK", "curl_line", "exchange_evidence", "truncate"]
+__all__ = ["BODY_LIMIT", "MASK", "REPLAY_BODY_LIMIT", "curl_line", "exchange_evidence", "replay_request", "truncate"]

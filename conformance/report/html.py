@@ -2,19 +2,20 @@
 requirement matrix and, for each failure, its evidence with what the contract says about the rule.
 
 Everything here is static HTML (no script needed to read it), evidence is collapsed in <details>, and only
-results that did not pass carry any. The page stays small at any scale: an exchange shared by several
-failures is shown once and linked from the others, and once EVIDENCE_BUDGET characters of evidence are
-written, later failures show their first violations and curl lines but no headers or bodies.
+results that did not pass carry any. Each failure's entry is self-contained (an exchange two failures share
+is shown in both: an entry is read on its own), ordered MUST, SHOULD, then observations. The page stays
+small at any scale: once EVIDENCE_BUDGET characters of evidence are written, later failures show their
+first violations and curl lines but no headers or bodies.
 
 The page is sent to people without a checkout, so a link to docs/contract.md would lead nowhere: each
 failure quotes the contract's passage on its rule (conformance.contract.document, from the copy the package
-ships) beside the reference, and the matrix gives the reference as text.
+ships), rendered from its markdown by markdown-it-py, beside the reference; the matrix gives the reference
+as text.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import json
 import os
@@ -25,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from markdown_it import MarkdownIt
 from pytest_html import extras
 
 from conformance.contract import catalogue, claims, document
@@ -55,11 +57,12 @@ border:1px solid #e3e3e3;padding:6px;margin:2px 0 8px;font-size:12px;max-height:
 .st-pass{background:#2e7d32}.st-fail{background:#c62828}.st-error{background:#6a1b9a}.st-stale{background:#ef6c00}
 .st-known{background:#546e7a}.st-not-judged{background:#9e9e9e}.st-not-run{background:#bdbdbd}
 .st-observed{background:#1565c0}.sgp .verdict-ok{color:#2e7d32}.sgp .verdict-bad{color:#c62828}
+.sgp .verdict-neutral{color:#666}
 .sgp .msg{color:#555;font-size:12px} .sgp details{border:1px solid #ddd;border-radius:4px;margin:4px 0;padding:2px 8px}
 .sgp details[open]{background:#fffdf6} .sgp summary{cursor:pointer;padding:3px 0;overflow-wrap:anywhere}
 .sgp .note{color:#777;font-style:italic} .sgp .ref{color:#777;font-size:11px;font-family:monospace}
-.sgp blockquote.sgp-contract{white-space:pre-wrap;overflow-wrap:break-word;margin:2px 0 8px;padding:4px 10px;
-border-left:3px solid #90a4ae;background:#f6f8f9;font-size:13px}
+.sgp blockquote.sgp-contract{overflow-wrap:break-word;margin:2px 0 8px;padding:4px 10px;
+border-left:3px solid #90a4ae;background:#f6f8f9;font-size:13px} .sgp blockquote.sgp-contract p{margin:.3em 0}
 #sgp-matrix tr.row-fail td,#sgp-matrix tr.row-error td{background:#fff3f3}
 #results-table{table-layout:fixed} #results-table td{overflow-wrap:anywhere}
 #results-table th[data-column-type=result],#results-table th[data-column-type=duration]{width:90px}
@@ -235,12 +238,26 @@ def summary_html(doc: Mapping[str, Any]) -> str:
             continue
         shown = verdicts.get(level, doc.get("verdict", "")) if level != "total" else doc.get("verdict", "")
         cls = "verdict-ok" if shown == "conformant" else "verdict-bad"
+        why = left_out_by_settings(doc.get("results", []), level)
+        if why is not None and shown != "conformant":
+            # a level the run's settings left out (smoke depth) is no finding: shown neutral, saying why
+            cls, shown = "verdict-neutral", f"{shown}: left out ({why})"
         out.append(f'<tr><th>{_e(level)}</th><td class="{cls}">{_e(shown)}</td>'
                    + "".join(f"<td>{row.get(s, 0)}</td>" for s in STATUSES) + "</tr>")
     out.append("</table>")
     out += open_points_html(doc.get("open_points") or [])
     out.append("</section>")
     return "\n".join(out)
+
+
+def left_out_by_settings(results: Iterable[Mapping[str, Any]], level: str) -> str | None:
+    """The reason the run's settings left out every requirement of `level` (depth smoke: "depth smoke runs
+    MUST requirements only"), or None when the level had one judged or left out for another reason."""
+    rows = [r for r in results if r.get("level") == level]
+    if not rows or any(r.get("status") != "not run" or r.get("not_run") != "settings" for r in rows):
+        return None
+    reasons = {str(r.get("message") or "") for r in rows}
+    return reasons.pop() if len(reasons) == 1 else "settings of the run"
 
 
 def matrix_html(doc: Mapping[str, Any]) -> str:
@@ -264,23 +281,35 @@ def matrix_html(doc: Mapping[str, Any]) -> str:
     return "\n".join(out)
 
 
+@functools.cache
+def _markdown() -> MarkdownIt:
+    # CommonMark with tables; raw HTML in the source is escaped, never passed through
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def render_markdown(source: str) -> str:
+    """Markdown as HTML (markdown-it-py): tables, code spans, emphasis and lists rendered, any HTML escaped."""
+    return _markdown().render(source)
+
+
 def contract_html(reference: str, compact: bool = False) -> str:
     """A failure's "What the contract says": the passage of docs/contract.md under the anchor of `reference`
-    ("docs/contract.md#auth-status"), as escaped plain text of at most document.PASSAGE_LIMIT characters,
-    with the reference beside it. `compact` (the evidence budget is spent) keeps the reference only."""
+    ("docs/contract.md#auth-status"), rendered from its markdown (tables, code, emphasis) with links reduced
+    to their text, at most document.PASSAGE_LIMIT characters, with the reference beside it. `compact` (the
+    evidence budget is spent) keeps the reference only."""
     passage, note = "", ""
     if compact:
         note = "passage left out: the report's evidence budget is spent"
     else:
         try:
-            passage = document.passage(reference.partition("#")[2])
+            passage = render_markdown(document.passage_markdown(reference.partition("#")[2]))
         except KeyError:
             # a requirement of another plugin may name an anchor this page does not have
             note = "the contract page has no such anchor"
     shown_note = f" <span class='note'>{_e(note)}</span>" if note else ""
     head = (f"<div class='sgp-contract-head'><b>What the contract says</b> <span class='msg'>({_e(reference)}, "
             f"in the contract page that ships with the suite)</span>{shown_note}</div>")
-    return head + (f"<blockquote class='sgp-contract'>{_e(passage)}</blockquote>" if passage else "")
+    return head + (f"<blockquote class='sgp-contract'>{passage}</blockquote>" if passage else "")
 
 
 def _headers(pairs: Iterable[Iterable[str]]) -> str:
@@ -318,20 +347,14 @@ def _violations(result: Result, limit: int) -> str:
 
 
 class _Budget:
-    """Characters of evidence still to spend, and the exchanges already shown whole."""
+    """Characters of evidence still to spend."""
 
     def __init__(self, limit: int) -> None:
         self.left = limit
-        # an exchange already shown: its anchor, so later failures link to it instead of repeating it
-        self.shown: dict[str, str] = {}
 
     @property
     def spent(self) -> bool:
         return self.left <= 0
-
-
-def _exchange_key(item: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _exchange(item: Mapping[str, Any], anchor: str, budget: _Budget) -> str:
@@ -341,10 +364,8 @@ def _exchange(item: Mapping[str, Any], anchor: str, budget: _Budget) -> str:
             f"{_e(status)}</h4>")
     curl = (f"<div><b>reproduce</b> (reads the key from $SGP_API_KEY)<pre class='curl'>{_e(item.get('curl'))}"
             "</pre></div>")
-    key = _exchange_key(item)
-    if key in budget.shown:
-        return (f"<div class='sgp-exchange'>{head}{curl}<p class='note'>request and response as shown "
-                f"<a href='#{_e(budget.shown[key])}'>above</a></p></div>")
+    # every failure shows its exchanges whole, even one another failure shows too: its entry is read on its own,
+    # collapsed beside the others (the evidence budget bounds the page)
     parts = [f"<div class='sgp-exchange' id='{_e(anchor)}'>", head, curl]
     if item.get("error"):
         parts.append(f"<div><b>transport</b><pre>{_e(item['error'])}</pre></div>")
@@ -358,9 +379,14 @@ def _exchange(item: Mapping[str, Any], anchor: str, budget: _Budget) -> str:
             cut = f" ({_e(response['truncated'])})" if response.get("truncated") else ""
             parts.append(f"<div><b>response {_e(response.get('status'))}</b>{cut}<pre>"
                          f"{_e(_headers(response.get('headers', [])))}\n\n{_e(response.get('body', ''))}</pre></div>")
-        budget.shown[key] = anchor
     parts.append("</div>")
     return "".join(parts)
+
+
+def failure_order(result: Result) -> tuple[int, int]:
+    """Failures first by level (MUST, then SHOULD), observations (INFO) last; the catalogue's order within."""
+    level = catalogue.LEVELS.index(result.level) if result.level in catalogue.LEVELS else len(catalogue.LEVELS)
+    return (result.status == "observed" or result.level == catalogue.INFO, level)
 
 
 def evidence_html(results: Iterable[Result], budget_chars: int = EVIDENCE_BUDGET) -> str:
@@ -371,7 +397,7 @@ def evidence_html(results: Iterable[Result], budget_chars: int = EVIDENCE_BUDGET
     """
     budget = _Budget(budget_chars)
     sections = []
-    for r in results:
+    for r in sorted(results, key=failure_order):
         if r.status not in SHOWN:
             continue
         anchor = evidence_anchor(r.id)
@@ -383,7 +409,7 @@ def evidence_html(results: Iterable[Result], budget_chars: int = EVIDENCE_BUDGET
         if r.generated and r.generated.get("seed") is not None:
             seed = r.generated["seed"]
             body.append(f"<p><b>generated cases</b>: seed {_e(seed)}; the first exchange below is the minimal "
-                        f"failing case (rerun: <code>--seed {_e(seed)} -k {_e(r.id)}</code>)</p>")
+                        f"failing case (rerun: <code>--seed {_e(seed)} --only {_e(r.id)}</code>)</p>")
         if r.baseline:
             body.append(f"<p><b>baseline</b>: {_e(r.baseline.get('reason'))}"
                         f"{' (expires ' + _e(r.baseline['expires']) + ')' if r.baseline.get('expires') else ''}</p>")

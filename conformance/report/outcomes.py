@@ -155,7 +155,9 @@ def _exchange_pointer(evidence: Mapping[str, Any]) -> dict[str, Any]:
     return {"scenario": evidence.get("scenario", ""), "method": request.get("method"),
             "status": response.get("status"), "error": evidence.get("error"), "url": request.get("url"),
             "curl": evidence.get("curl"), "request_body": _cut(request.get("body")),
-            "response_body": _cut(response.get("body")) if response else None}
+            "response_body": _cut(response.get("body")) if response else None,
+            # the request whole, for `sgp-conformance replay`; whether this exchange broke the rule
+            "replay": evidence.get("replay"), "failed": bool(evidence.get("failed"))}
 
 
 def failure_message(text: str) -> str:

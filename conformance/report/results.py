@@ -92,6 +92,8 @@ class ResultsCollector:
         self.doc: dict[str, Any] | None = None
         # set when the session is to write no report at all
         self.silenced = False
+        # JUnit properties of a test's call (observation, should_not_met), moved onto its teardown report
+        self._junit_properties: dict[str, list[tuple[str, str]]] = {}
         self.accepted = baseline.load(run.config.baseline) if run.config.baseline else {}
         html_path = getattr(config.option, "htmlpath", None)
         self.html_name = Path(html_path).name if html_path else HTML_FILE
@@ -146,6 +148,10 @@ class ResultsCollector:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            # JUnit takes a test's properties from its teardown report: an observation made in the call is
+            # carried over to it, or it would never reach junit.xml
+            report.user_properties = [*report.user_properties, *self._junit_properties.pop(report.nodeid, [])]
         props = _props(report)
         req_id = props.get("requirement")
         violations = json.loads(props.get("sgp_violations", "[]"))
@@ -197,6 +203,7 @@ class ResultsCollector:
         if result.level == catalogue.INFO:
             report.outcome, report.longrepr = "passed", None
             report.user_properties.append(("observation", message))
+            self._junit_properties.setdefault(report.nodeid, []).append(("observation", message))
         elif result.level == catalogue.SHOULD:
             shown = self.run.config.junit_should_as()
             if shown == "skip":
@@ -205,6 +212,7 @@ class ResultsCollector:
             elif shown == "pass":
                 report.outcome, report.longrepr = "passed", None
                 report.user_properties.append(("should_not_met", message))
+                self._junit_properties.setdefault(report.nodeid, []).append(("should_not_met", message))
 
     @staticmethod
     def _status(report: pytest.TestReport) -> tuple[str | None, str]:
@@ -270,9 +278,16 @@ class ResultsCollector:
         """Every requirement of the profile that no test reported is `not run`, saying why: the run was
         interrupted or halted before it, or the selection (-k, -m, a deselection) left it out."""
         run, option = self.run, self.config.option
-        selection = [f"-k {option.keyword}" if getattr(option, "keyword", "") else "",
+        only = getattr(run, "only", None)
+        selection = [f"--only {only}" if only is not None else "",
+                     f"-k {option.keyword}" if getattr(option, "keyword", "") else "",
                      f"-m {option.markexpr}" if getattr(option, "markexpr", "") else ""]
         chosen = " ".join(s for s in selection if s)
+        if only is not None:
+            # what a selected test found of a requirement left out (PROP-001 finds RESP-001's violations) is not
+            # reported: the selection says which requirements this run judges
+            for req_id in [r for r in self.results if not only.matches(r)]:
+                del self.results[req_id]
         for req in catalogue.for_profile(run.profile.name):
             known = self.results.get(req.id)
             # a test that began but reported no outcome (interrupted in its call) is not run as well
@@ -293,7 +308,9 @@ class ResultsCollector:
     def selection(self) -> dict[str, Any]:
         """How the run was narrowed, for conformance.json: what a reader needs to trust a partial verdict."""
         option = self.config.option
+        only = getattr(self.run, "only", None)
         return {"keyword": getattr(option, "keyword", "") or None, "markexpr": getattr(option, "markexpr", "") or None,
+                "only": str(only) if only is not None else None,
                 "depth": self.run.config.depth, "max_requests": self.run.config.max_requests,
                 "clients": self.run.config.clients}
 
@@ -311,7 +328,7 @@ class ResultsCollector:
         scrub = self.scrubber.value
         facts = {
             "target": safe_url(run.config.base_url),
-            "embedded": run.embedded is not None,
+            "embedded": run.embedded is not None or bool(getattr(run, "embedded_elsewhere", False)),
             "profile": run.profile.name,
             "model": run.config.model,
             "depth": run.config.depth,

@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -113,7 +114,7 @@ _SKIP_LOCATION = re.compile(r"^[\w.-]+\.py:\d+: ")
 
 def _evidence_errors(pointer: Any) -> Iterator[str]:
     """Of a result's evidence pointer (results.Result.to_json), the part that came from the target or the
-    configuration: each exchange's transport error, URL, curl line and bodies. Its anchor, page link,
+    configuration: each exchange's transport error, URL, curl line, bodies and replay request. Its anchor, page link,
     scenario names, methods and statuses are the run's own."""
     if not isinstance(pointer, dict):
         return
@@ -122,6 +123,8 @@ def _evidence_errors(pointer: Any) -> Iterator[str]:
             for name in ("error", "url", "curl", "request_body", "response_body"):
                 if isinstance(scenario.get(name), str):
                     yield scenario[name]
+            # the request kept whole for replay: URL, header values and body came from the run
+            yield from _strings(scenario.get("replay"), keys=False)
 
 
 def leaked_files(report_dir: Path, config: Config, written: Iterable[Path] | None = None,
@@ -254,7 +257,9 @@ def failure_line(result: dict[str, Any], width: int | None = None) -> str:
     width = line_width() if width is None else width
     rid = result["id"]
     head = f"  x {rid:<10} {result['level']:<6} {result['status']:<5} "
-    rerun = f"  (rerun: -k {rid})"
+    # a generated case is drawn again only with the run's seed
+    seed = (result.get("generated") or {}).get("seed")
+    rerun = f"  (rerun: --only {rid}" + (f" --seed {seed})" if seed is not None else ")")
     message = str(result.get("message") or "").removeprefix(f"{rid}: ")
     room = max(width - len(head) - len(rerun), MESSAGE_ROOM)
     return f"{head}{clip(message, room)}{rerun}"
@@ -275,6 +280,33 @@ def open_point_lines(doc: Mapping[str, Any]) -> list[str]:
     pin = pin_line(points)
     if pin:
         lines.append(f"open points the server held (to promise them: {pin})")
+    return lines
+
+
+# what would include the requirements a setting left out, where their reason does not name it already
+INCLUDE_HINTS = {
+    "depth smoke": "--depth standard includes them",
+    "not claimed": "--without declared the feature absent: drop it from --without to judge them",
+}
+
+
+def left_out(results: Iterable[dict[str, Any]]) -> list[str]:
+    """`  left out: 43 SHOULD, 6 INFO: depth smoke runs MUST requirements only (--depth standard includes
+    them)`: per reason, the requirements a setting of the run left out (not run, kind `settings`) and the flag or
+    claim that would include them."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        if r.get("status") == "not run" and r.get("not_run") == "settings":
+            groups.setdefault(str(r.get("message") or "a setting of the run"), []).append(r)
+    lines = []
+    for reason, rows in groups.items():
+        if len(rows) > 4:
+            levels = Counter(r["level"] for r in rows)
+            which = ", ".join(f"{levels[level]} {level}" for level in catalogue.LEVELS if levels[level])
+        else:
+            which = ", ".join(r["id"] for r in rows)
+        hint = next((h for key, h in INCLUDE_HINTS.items() if key in reason), None)
+        lines.append(f"  left out: {which}: {reason}" + (f" ({hint})" if hint and "--" not in reason else ""))
     return lines
 
 
@@ -302,6 +334,7 @@ def render(doc: dict[str, Any], verdict_line: str, report_dir: Path, fail_on: st
             parts = ", ".join(f"{n} {status}" for status, n in counts.items())
             shown = f"{verdicts[level]}: " if level in verdicts and level != catalogue.INFO else ""
             lines.append(f"  {level:<6} {shown}{parts}")
+    lines += left_out(doc.get("results", []))
     failed = [r for r in doc.get("results", []) if r["status"] in {"fail", "error", "stale"}]
     for r in failed[:25]:
         lines.append(failure_line({**r, "message": scrub(str(r.get("message") or ""))}))
@@ -342,7 +375,7 @@ def finish(config: Config, pytest_code: int, report_dir: Path,
         return EXIT_USAGE
     if pytest_code == PYTEST_NO_TESTS:
         print("sgp-conformance: the selection matched no requirement, nothing was judged: "
-              "check -k / -m (sgp-conformance list shows the IDs)", file=sys.stderr)
+              "check --only / -k / -m (sgp-conformance list shows the IDs)", file=sys.stderr)
         return EXIT_USAGE
     doc = None if earlier else _load(report_dir)
     if doc is None and pytest_code == PYTEST_INTERRUPTED:
@@ -353,5 +386,23 @@ def finish(config: Config, pytest_code: int, report_dir: Path,
         print("sgp-conformance: the run ended before writing its results", file=sys.stderr)
         return EXIT_FAIL
     code, line = exit_code(doc, config.fail_on)
-    print(render(doc, line, report_dir, config.fail_on, Scrubber(config_secrets(config)).text))
+    scrub = Scrubber(config_secrets(config)).text
+    if doc.get("verdict") in ONE_LINE_VERDICTS and not (doc.get("coverage") or {}).get("judged"):
+        print(one_line(line, report_dir, scrub))
+        return code
+    print(render(doc, line, report_dir, config.fail_on, scrub))
     return code
+
+
+# the verdicts of a run that ended at its first request: where nothing was judged, one line says why (a target
+# lost mid-run gets the whole summary: what was judged before counts)
+ONE_LINE_VERDICTS = ("unreachable", "key refused")
+
+
+def one_line(verdict_line: str, report_dir: Path, scrub: Callable[[str], str] = str) -> str:
+    """`sgp-conformance: TARGET UNREACHABLE: connection refused by host:port; nothing judged (reports in DIR/)`:
+    the whole summary of a run that ended at its first request."""
+    verdict, sep, detail = verdict_line.partition(": ")
+    written = any((report_dir / name).exists() for name in REPORT_FILES)
+    where = f" (reports in {scrub(str(report_dir))}{os.sep})" if written else ""
+    return f"sgp-conformance: {verdict.upper()}{sep}{scrub(detail)}; nothing judged{where}"

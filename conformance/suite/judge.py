@@ -12,7 +12,7 @@ import pytest
 
 from conformance.checks import NotJudged, Violation, split
 from conformance.contract import catalogue
-from conformance.report.evidence import exchange_evidence
+from conformance.report.evidence import curl_line, exchange_evidence
 from conformance.report.outcomes import MAX_EXCHANGES
 from conformance.suite.needs import NOT_JUDGED, NOT_RUN, Need, Unmet
 from conformance.suite.run import Run
@@ -123,6 +123,32 @@ class Judge:
             found += real
         self(found if judged else found + notes)
 
+    def _explained(self, own: list[Violation], limit: int = 20) -> tuple[str, str]:
+        """The failure text JUnit shows, deduplicated: per distinct (pointer, message) its line, the JSON
+        pointer, the scenarios it was found in and a curl line that sends the first of them again (the key as
+        ${SGP_API_KEY}, never itself). Returns (lines, the "... and N more" tail)."""
+        scrub = self.run.scrubber
+        groups: dict[tuple[str, str], list[Violation]] = {}
+        for violation in own:
+            groups.setdefault((violation.pointer, violation.message), []).append(violation)
+        by_scenario: dict[str, Exchange] = {}
+        for exchange in [*self.failing, *self.exchanges]:
+            by_scenario.setdefault(exchange.scenario, exchange)
+        lines: list[str] = []
+        for (pointer, _), found in list(groups.items())[:limit]:
+            lines.append(f"- {scrub.text(found[0].render())}")
+            lines.append(f"  pointer: {pointer or '(the document root)'}")
+            scenarios = list(dict.fromkeys(v.scenario for v in found if v.scenario))
+            if scenarios:
+                times = f" ({len(found)} times)" if len(found) > len(scenarios) else ""
+                lines.append(f"  scenario: {', '.join(scenarios)}{times}")
+            exchange = next((by_scenario[s] for s in scenarios if s in by_scenario), None)
+            if exchange is not None:
+                lines.append(f"  reproduce ({exchange.scenario}): "
+                             + curl_line(exchange, scrub, self.run.profile, self.run.config))
+        more = f"\n... and {len(groups) - limit} more" if len(groups) > limit else ""
+        return "\n".join(lines), more
+
     def __call__(self, violations: Iterable[Violation], detail: str | None = None) -> None:
         """Fail on findings of this requirement; end as not judged when the only results are NotJudged notes
         of it; otherwise pass. Findings of other requirements are recorded for them (results.py)."""
@@ -137,13 +163,16 @@ class Judge:
             scenarios = {v.scenario for v in own if v.scenario}
             rest = sorted((e for e in self.exchanges if e not in self.failing),
                           key=lambda e: e.scenario not in scenarios)
-            evidence = [exchange_evidence(e, scrub, self.run.profile, self.run.config)
+            evidence = [{**exchange_evidence(e, scrub, self.run.profile, self.run.config),
+                         # the exchanges that broke the rule: what `sgp-conformance replay --failed` sends again
+                         "failed": e in self.failing or e.scenario in scenarios}
                         for e in [*self.failing, *rest][:MAX_EXCHANGES]]
             self.item.user_properties.append(("sgp_evidence", json.dumps(evidence)))
-            lines = "\n".join(f"- {scrub.text(v.render())}" for v in own[:20])
-            more = f"\n... and {len(own) - 20} more" if len(own) > 20 else ""
             if detail:
-                lines = f"- {scrub.text(own[0].render())}\n{scrub.text(detail)}"
+                # a generated case's own account: its example, seed and curl line (test_properties._describe)
+                lines, more = f"- {scrub.text(own[0].render())}\n{scrub.text(detail)}", ""
+            else:
+                lines, more = self._explained(own)
             pytest.fail(f"{len(own)} violation(s) of {self.requirement}:\n{lines}{more}", pytrace=False)
         if notes:
             first = notes[0]

@@ -93,6 +93,9 @@ class Collector:
             if req_id is not None and not catalogue.get(req_id).applies_to(profile):
                 drop.append(item)
                 continue
+            if self.run.only is not None and (req_id is None or not self.run.only.matches(req_id)):
+                drop.append(item)  # --only: exact IDs and areas (contract.selection)
+                continue
             keep.append(item)
             if req_id is not None:
                 level = catalogue.get(req_id).level_for(profile, self.run.config.claims)

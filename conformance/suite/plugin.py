@@ -26,6 +26,7 @@ import pytest
 
 from conformance.config import ConfigError, require_key, resolve
 from conformance.contract.profiles import get_profile
+from conformance.contract.selection import Selection, SelectionError
 from conformance.report import baseline
 from conformance.suite.judge import Judge, requirement, requirement_of
 from conformance.suite.plan import Collector
@@ -83,6 +84,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group.addoption(f"--sgp-{name}", dest=f"sgp_{name.replace('-', '_')}", action="store_true", default=None,
                         help=help_text)
     group.addoption("--sgp-config", dest="sgp_config", default=None, help="TOML file with [tool.sgp-conformance]")
+    group.addoption("--sgp-only", dest="sgp_only", default=None,
+                    help="only these requirement IDs or areas, comma-separated and case-sensitive, e.g. "
+                         "VAL-005,AUTH (unlike -k, never matches by accident)")
+    group.addoption("--sgp-embedded", dest="sgp_embedded", action="store_true", default=False,
+                    help="the --sgp-base-url is the embedded reference server `sgp-conformance run` started "
+                         "(recorded as such: diff and replay treat every embedded server as one target)")
     group.addoption("--sgp-progress", dest="sgp_progress", default=None, choices=("auto", "live", "lines", "off"),
                     help="show the run's progress instead of pytest's dots: a live line in a terminal (live), a "
                          "line per area (lines), whichever suits stdout (auto); default off")
@@ -114,7 +121,7 @@ def asked_for(config: pytest.Config) -> bool:
     was asked to collect. Otherwise the plugin leaves the session alone."""
     given = [config.getoption(f"sgp_{name.replace('-', '_')}") for name in (*OPTION_FIELDS, *FLAG_FIELDS)]
     if any(value is not None for value in given) or any(
-            config.getoption(name) is not None for name in ("sgp_config", "sgp_progress")):
+            config.getoption(name) is not None for name in ("sgp_config", "sgp_progress", "sgp_only")):
         return True
     return any(_names_suite(str(arg), config) for arg in config.args)
 
@@ -132,13 +139,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(*needs): what a conformance test needs before judging")
     config.addinivalue_line("markers", "run_wide: judges every answer of the run of some kind; runs last")
     try:
+        only = config.getoption("sgp_only")
+        selection = Selection.parse(only, "--only") if only else None
         settings = resolve(_flags(config), config_file=config.getoption("sgp_config"))
         if settings.baseline:
             # a malformed baseline is the user's mistake: one line before any request
             baseline.load(settings.baseline)
         if not settings.dry_run:
-            require_key(settings)
-    except ConfigError as exc:
+            require_key(settings, "--sgp-api-key")
+    except (ConfigError, SelectionError) as exc:
         raise pytest.UsageError(str(exc)) from None
     if not hasattr(config, "workerinput"):
         from conformance.report.folder import run_report_dir
@@ -155,6 +164,8 @@ def pytest_configure(config: pytest.Config) -> None:
             settings.account_id = embedded.account_id
     workers = int(config.workerinput.get("workercount", 1)) if hasattr(config, "workerinput") else 1  # type: ignore[attr-defined]
     run = Run(settings, embedded, workers)
+    run.only = selection
+    run.embedded_elsewhere = bool(config.getoption("sgp_embedded"))
     config.stash[STASH_RUN] = run
     worker = hasattr(config, "workerinput")
     if worker:
@@ -199,10 +210,20 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ResultsCollector(run, config), "sgp-conformance-results")
     if not settings.dry_run:
         from conformance.report.files import register as tidy_report_files
+        from conformance.suite.progress import QuietTerminal
         from conformance.suite.progress import register as show_progress
 
-        show_progress(config, run)
+        if not worker and (run.halted or run.client.dead) and config.getoption("sgp_progress", None):
+            # ended at the preflight: `sgp-conformance run` says so in one line (report.summary.finish)
+            config.pluginmanager.register(QuietTerminal(), "sgp-conformance-quiet")
+        else:
+            show_progress(config, run)
         tidy_report_files(config)
+    elif config.getoption("sgp_progress", None) not in (None, "off"):
+        from conformance.suite.progress import NoPytestCounts
+
+        # the plan ends with its own total: pytest's "105 deselected" would only contradict it
+        config.pluginmanager.register(NoPytestCounts(), "sgp-conformance-no-pytest-counts")
     if not settings.dry_run:
         from conformance.report.census import PLUGIN_NAME, CensusPlugin
 

@@ -16,6 +16,7 @@ the sum; the planned total is the controller's to know only without workers.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import shutil
@@ -29,6 +30,7 @@ from typing import Any, TextIO
 import pytest
 
 from conformance.contract import catalogue
+from conformance.report.outcomes import NOT_JUDGED, NOT_RUN
 
 MODES = ("auto", "live", "lines", "off")
 PLUGIN_NAME = "sgp-conformance-progress"
@@ -37,7 +39,10 @@ HEARTBEAT = 30.0
 TICK = 0.25
 # the requirement ID a test judges is its parameter id: test_x[RESP-001]
 NODE_ID = re.compile(r"\[([A-Z]+(?:-[A-Z]+)*)-(\d+)\]$")
-STATUS_ORDER = ("fail", "error", "stale", "known", "skip", "pass")
+# the outcome model's words (report.outcomes), worst first, as the banner and the reports say them
+STATUS_ORDER = ("fail", "error", "stale", "known", "observed", "pass", NOT_JUDGED, NOT_RUN)
+# the statuses the banner counts as judged ("51 of 102 requirements judged"): the live line counts the same
+JUDGED = frozenset({"fail", "stale", "known", "observed", "pass"})
 
 
 def requirement_in(nodeid: str) -> str | None:
@@ -51,17 +56,35 @@ def area_of(nodeid: str) -> str:
     return found.group(1) if found else "other"
 
 
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = getattr(report, "longrepr", None)
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) else str(getattr(report, "longreprtext", ""))
+    return reason.removeprefix("Skipped: ")
+
+
 def status_of(report: pytest.TestReport) -> str | None:
-    """The display status one report gives its test, or None when it says nothing new (a passing setup)."""
+    """The status one report gives its test in the outcome model's words (what the banner and the reports
+    say), or None when it says nothing new (a passing setup). A SHOULD failure that JUnit shows as a skip or
+    a pass (--junit-should) is a fail here; an INFO finding shown as a pass is observed."""
     xfail = hasattr(report, "wasxfail")
+    properties = dict(getattr(report, "user_properties", None) or [])
     if report.skipped:
-        return "known" if xfail else "skip"
+        if xfail:
+            return "known"
+        reason = _skip_reason(report)
+        if reason.startswith("SHOULD not met"):
+            return "fail"
+        return NOT_JUDGED if reason.startswith(f"{NOT_JUDGED}:") else NOT_RUN
     if report.failed:
         if report.when != "call":
             return "error"
         return "stale" if str(report.longreprtext).startswith("[XPASS(strict)]") else "fail"
     if report.when == "call":
-        return "stale" if xfail else "pass"
+        if xfail:
+            return "stale"
+        if "observation" in properties:
+            return "observed"
+        return "fail" if "should_not_met" in properties else "pass"
     return None
 
 
@@ -88,7 +111,27 @@ def _terminal_stream() -> tuple[TextIO, bool]:
     return stream, True
 
 
-class Progress:
+class NoPytestCounts:
+    """Leaves out pytest's words for outcomes where the suite prints its own: the progress letters (dots, s, F)
+    and the closing count ("51 passed, 51 skipped, 3 deselected"), which the summary banner replaces in the
+    outcome model's words. Everything else pytest prints stays."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Generator[
+            None, Any, Any]:
+        """pytest's category for its closing counts, without its letter or word: no dots, no [71/89]."""
+        result = yield
+        if result and result[0]:
+            return result[0], "", ""
+        return result
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # at this verbosity pytest leaves its closing count out, and nothing else it would print here
+        session.config.option.verbose = min(session.config.option.verbose, -2)
+
+
+class Progress(NoPytestCounts):
     """The controller's display; see the module's docstring."""
 
     def __init__(self, run: Any, live: bool, stream: TextIO, owned: bool = False,
@@ -101,6 +144,8 @@ class Progress:
         self.started = time.monotonic()
         self.last_output = self.started
         self.planned_requests: int | None = None
+        # the requirements that apply to the run's profile: the banner's "of 102"
+        self.applicable: int | None = None
         self.expected: dict[str, set[str]] = {}
         self.total = 0
         self.done: set[str] = set()
@@ -135,7 +180,9 @@ class Progress:
     def line(self) -> str:
         """The live line: elapsed time, requirement being judged, requests sent of planned, judged of all."""
         requests = self.requests()
-        head = f"[{elapsed(time.monotonic() - self.started)}] {requests}  judged {len(self.done)}/{self.total}"
+        judged = sum(self.status.get(n) in JUDGED for n in self.done)
+        of = self.applicable or self.total
+        head = f"[{elapsed(time.monotonic() - self.started)}] {requests}  judged {judged}/{of}"
         req_id = requirement_in(self.current) if self.current else None
         if req_id is None:
             return head
@@ -218,15 +265,6 @@ class Progress:
 
     # -- pytest's hooks (the controller) ---------------------------------------------------------------------
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Generator[
-            None, Any, Any]:
-        """pytest's category for its closing counts, without its letter or word: no dots, no [71/89]."""
-        result = yield
-        if result and result[0]:
-            return result[0], "", ""
-        return result
-
     @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         from conformance.suite.plan import planned_scenarios, request_plan
@@ -234,6 +272,9 @@ class Progress:
         _rows, total = request_plan(planned_scenarios(session.items), self.run.config.property_examples(),
                                     self.run.boundaries())
         self.expect((item.nodeid for item in session.items), total)
+        profile = getattr(self.run, "profile", None)
+        if profile is not None:
+            self.applicable = len(catalogue.for_profile(profile.name))
         self.start_ticker()
         self.redraw()
 
@@ -271,6 +312,7 @@ class Progress:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.finish()
+        super().pytest_sessionfinish(session)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         # a session that ended before sessionfinish (a usage error) still leaves the terminal clean
@@ -289,6 +331,19 @@ class WorkerCount:
         report = yield
         report.sgp_sent = int(self.run.client.stats.sent)
         return report
+
+
+class QuietTerminal:
+    """A run that ends at its first request (the target unreachable, the key refused) judges nothing: pytest's
+    lines (a skip per area, its counts, pytest-html's path) would only bury the one line `sgp-conformance run`
+    prints about it. Whatever goes through pytest's terminal writer in such a session is dropped."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        writer = getattr(reporter, "_tw", None)
+        if writer is not None:
+            writer._file = io.StringIO()
 
 
 def register(config: pytest.Config, run: Any) -> None:

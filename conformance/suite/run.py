@@ -17,6 +17,7 @@ import pytest
 from conformance.config import Config
 from conformance.config.secrets import config_secrets
 from conformance.contract.profiles import Profile, get_profile
+from conformance.contract.selection import Selection
 from conformance.redact import Scrubber
 from conformance.suite.ahead import Ahead
 from conformance.suite.scenarios import Context, build
@@ -61,6 +62,10 @@ class Run:
         self.stale_reports: list[Path] = []
         # the process drawing the property tests' random cases while the other tests run (ahead.py)
         self.ahead: Ahead | None = None
+        # --only: the requirements (IDs, areas) this run judges; None judges all (contract.selection)
+        self.only: Selection | None = None
+        # the target is an embedded reference server another part of the process started (`sgp-conformance run`)
+        self.embedded_elsewhere = False
 
     def exchange(self, scenario: str) -> Exchange:
         pending = self._pending.pop(scenario, None)

@@ -29,6 +29,7 @@ from hypothesis.database import InMemoryExampleDatabase
 
 from conformance.checks import NotJudged, Violation, errors, findings, response
 from conformance.contract import stated_rules
+from conformance.contract.selection import Selection
 from conformance.report.evidence import curl_line
 from conformance.suite.generation import MODES, PREPARE, draw, encode, operation, run_hypothesis, selected_coverage
 from conformance.suite.judge import Judge, requirement
@@ -168,11 +169,15 @@ class Exploration:
             self.cases_of[rid] = self.cases_of.get(rid, 0) + 1
         self.recorded.extend(v for v in found if v not in self.recorded)
 
-    def owned(self) -> list[Violation]:
+    def owned(self, reporter: str = "", only: Selection | None = None) -> list[Violation]:
         """The recorded findings, each requirement's first saying in how many generated cases it was found:
-        one fault, one failure, reported by the requirement that owns the rule (not by PROP-001/PROP-002)."""
+        one fault, one failure, reported by the requirement that owns the rule (not by PROP-001/PROP-002).
+        A finding whose owner the run's `--only` selection left out is the `reporter`'s: no other requirement
+        reports it in this run, and a selection must not hide a fault the selected requirement found."""
         out, named = [], set()
         for v in self.recorded:
+            if reporter and only is not None and not only.matches(v.requirement):
+                v = Violation(reporter, f"{v.requirement} (not selected): {v.message}", v.pointer, v.scenario)
             if v.requirement not in named:
                 named.add(v.requirement)
                 v = Violation(v.requirement, f"{v.message} (also found in {self.cases_of.get(v.requirement, 1)} "
@@ -337,6 +342,8 @@ def _note_generated(judge: Judge, outcome: Exploration) -> None:
     """The failing generated case is the test's evidence, with the seed that reproduces it."""
     if outcome.failing is not None and outcome.failing not in judge.exchanges:
         judge.exchanges.insert(0, outcome.failing)
+    if outcome.failing is not None and outcome.failing not in judge.failing:
+        judge.failing.insert(0, outcome.failing)
     judge.item.user_properties.append(("sgp_generated", json.dumps({"seed": judge.run.config.seed})))
 
 
@@ -346,10 +353,11 @@ def test_generated_valid_requests(req, judge: Judge) -> None:
     _not_run(judge, outcome)
     _note_generated(judge, outcome)
     if outcome.failure:
-        judge([*outcome.owned(), Violation(req.id, outcome.failure.split("\n", 1)[0])], detail=outcome.failure)
+        judge([*outcome.owned(req.id, judge.run.only), Violation(req.id, outcome.failure.split("\n", 1)[0])],
+              detail=outcome.failure)
     if not outcome.judged:
         judge.not_judged("every valid generated case got a 5xx or no answer", "PROP-002")
-    judge(outcome.owned())
+    judge(outcome.owned(req.id, judge.run.only))
 
 
 @requirement("PROP-002", needs=(Basic(),))
@@ -359,7 +367,7 @@ def test_generated_requests_never_5xx(req, judge: Judge) -> None:
     _note_generated(judge, negative)
     # PROP-002 owns the 5xx of valid cases; those of invalid cases are ERR-005's (negative.owned()), unless
     # valid cases crash too: then the invalid ones that crash show the same fault, PROP-002's
-    found: list[Violation] = [] if positive.server_errors else negative.owned()
+    found: list[Violation] = [] if positive.server_errors else negative.owned(req.id, judge.run.only)
     for exchange in positive.server_errors[:20]:
         if exchange not in judge.exchanges:
             judge.exchanges.append(exchange)
