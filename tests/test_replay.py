@@ -2,7 +2,8 @@
 
 The report is the broken server's run (report_fixtures.broken_run: completions lack `id`, so RESP-001 fails,
 and PROP-001 leaves the generated cases' finding to it: one fault, one failure); replayed against that
-server the failures reproduce, against the reference server (the fix) they no longer do. The key is read from the environment, never from the report.
+server the failures reproduce, against the reference server (the fix) they no longer do. The key is read
+from the environment, never from the report.
 """
 
 from __future__ import annotations
