@@ -35,6 +35,7 @@ import binascii
 import bisect
 import html.entities
 import re
+import string
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -443,20 +444,25 @@ def as_bytes(text: str) -> bytes:
 #
 # What the patterns above do not spell is found in a second, normalised view of the text (`_view`): every
 # escape undone (URL `%XX`, `%uXXXX` and `%25XX` layers, JSON and Python `\uXXXX` `\U0000XXXX` `\xHH` `\n`,
-# octal `\163`, CSS `\73 `, HTML entities, quoted-printable `=73` and its soft line breaks), whitespace, line
-# breaks, NUL, ANSI sequences, HTML tags, CDATA seams and invisible characters (Cf, Mn, Me, the variation
-# selectors, U+180B-180F, U+3164, U+2800, U+115F-1160, U+FFA0) deleted, and NFKC applied, again while a round
-# still undoes something (at most `_ROUNDS`). Each step keeps a map back to the text before it, so an
-# occurrence found in the view masks whole escapes and fillers of the original text, never part of one: masked
-# JSON, XML and HTML stay well-formed. In the view a distinctive secret is looked for in any case, and, of the
-# secret, its upper and lower case and its UTF-16 (LE and BE): base64 and base64url (line breaks anywhere),
-# base32, at every alignment, and hex with or without separators (`73:6b`, `73 6b`, `0x73,0x6b`). Base85 and
-# Ascii85 (their alphabets hold `%`, `&`, `<`, `\\`) are looked for in the text itself. Words and short keys
-# are not looked for in the view (see `distinctive`).
+# octal `\163`, CSS `\73 `, HTML entities, quoted-printable `=73` and its soft line breaks); whitespace, line
+# breaks, control characters (NUL, ESC), ANSI sequences, HTML tags, CDATA seams and invisible characters (Cf,
+# Mn, Me, the variation selectors, U+180B-180F, U+3164, U+2800, U+115F-1160, U+FFA0) deleted; NFKC applied
+# (full-width forms); again while a round still undoes an escape (at most `_ROUNDS`); and last, a run of hex
+# bytes with separators (`73:6b:...`, `0x73,0x6b,...`) written as plain hex. An occurrence found in the view
+# is mapped back step by step to whole escapes, fillers and hex runs of the original text, never part of one,
+# so masked JSON, XML and HTML stay well-formed.
 #
-# Cost: building the view is a few regex scans at C speed plus one Python step per escape, filler or
-# whitespace run met: a report of 1 MB of indented JSON (about 100,000 such runs) takes some 0.1-0.3 s more
-# than the first pass alone; text with none of them costs one scan per step.
+# In the view a distinctive secret is looked for in any case, and, of the secret, its upper and lower case and
+# its UTF-16 (LE and BE), and the secret's base64 once more: base64 and base64url (line breaks anywhere), base32
+# (any case), at every alignment, and hex. Base85, Ascii85 and uuencode (their alphabets hold `%`, `&`, `<`,
+# `\`, spaces) are looked for in the text itself. Words and short keys are not looked for in either (see
+# `distinctive`). Not found: compressed text (gzip then base64) and encodings of encodings beyond the one layer
+# named above.
+#
+# Cost: each step is one regex substitution at C speed (the escapes and the compatibility characters met call
+# back into Python once each), and the forms are found by `str.find` of literal texts; the maps back are built
+# only when a form is found. Measured on 1.4 MB of indented report JSON with nested JSON strings: the first pass
+# alone 0.7 s, with the view about 1.5 s; on 0.6 MB of HTML 0.01 s and about 0.1 s.
 
 _ROUNDS = 4
 
@@ -466,7 +472,7 @@ _DECODE = re.compile(
     r"|%(?P<pct>[0-9A-Fa-f]{2})"
     r"|\\+(?:u\{(?P<ubrace>[0-9A-Fa-f]{1,6})\}|[uU](?P<u4>[0-9A-Fa-f]{4})(?![0-9A-Fa-f]{4})"
     r"|U(?P<u8>[0-9A-Fa-f]{8})|[xX](?P<x>[0-9A-Fa-f]{2})|(?P<css>[0-9A-Fa-f]{1,6}) |(?P<oct>[0-7]{1,3})"
-    r"|(?P<simple>[nrtbf])|(?P<same>[\\/\"'&%]))"
+    r"|(?P<simple>[nrtbf])|(?P<same>[/&%]))"
     r"|&(?:amp;)*(?:#(?P<dec>[0-9]{1,7});?|#[xX](?P<hex>[0-9A-Fa-f]{1,6});?|(?P<name>[A-Za-z][A-Za-z0-9]{1,31});)"
     r"|=(?P<qp>[0-9A-F]{2})"
     r"|=\r?\n"
@@ -477,68 +483,152 @@ _HEX_GROUPS = ("pu", "pct", "ubrace", "u4", "u8", "x", "css", "hex", "qp")
 
 def _decoded(match: re.Match[str]) -> str | None:
     """What one escape stands for, or None to keep it as it is."""
-    groups = match.groupdict()
-    for name in _HEX_GROUPS:
-        if groups[name] is not None:
-            cp = int(groups[name], 16)
-            return chr(cp) if cp <= 0x10FFFF else None
-    if groups["oct"] is not None:
-        return chr(int(groups["oct"], 8))
-    if groups["dec"] is not None:
-        cp = int(groups["dec"])
+    group = match.lastgroup
+    if group is None:
+        return "%" if match.group(0).startswith("%25") else ""
+    value = match.group(group)
+    if group in _HEX_GROUPS or group in ("oct", "dec"):
+        cp = int(value, 8 if group == "oct" else 10 if group == "dec" else 16)
         return chr(cp) if cp <= 0x10FFFF else None
-    if groups["simple"] is not None:
-        return _SIMPLE[groups["simple"]]
-    if groups["same"] is not None:
-        return groups["same"]
-    if groups["name"] is not None:
-        return html.entities.html5.get(groups["name"] + ";")
-    text = match.group(0)
-    return "%" if text.startswith("%25") else "" if text.startswith("=") else None
+    if group == "simple":
+        return _SIMPLE[value]
+    if group == "same":
+        return value
+    return html.entities.html5.get(value + ";")
 
 
-_EXTRA_FILLERS = "\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0\U000e0100-\U000e01ef"
+_EXTRA_FILLERS = "\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
+
+
+def _ranges(codepoints: Iterable[int]) -> str:
+    """Code points as a regex character class body, in ranges."""
+    ranges: list[list[int]] = []
+    for cp in codepoints:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+
+
+# the basic plane and the others: a character class of the basic plane alone is a table, one with ranges beyond
+# it a list the regex engine walks for each character
+_PLANES = (range(0x80, 0x10000), [*range(0x10000, 0x30000), *range(0xE0000, 0xE1000)])
+
+
+def _is_invisible(cp: int) -> bool:
+    return unicodedata.category(chr(cp)) in ("Cf", "Mn", "Me")
+
+
+def _changes_in_nfkc(cp: int) -> bool:
+    return unicodedata.normalize("NFKC", chr(cp)) != chr(cp)
 
 
 @cache
-def _filler_pattern() -> re.Pattern[str]:
-    """What the view deletes: whitespace and control characters, invisible characters (Cf, Mn, Me and the
-    fillers that look like nothing), ANSI sequences, HTML tags, CDATA seams."""
-    ranges: list[list[int]] = []
-    for block in (range(0x80, 0x30000), range(0xE0000, 0xE1000)):
-        for cp in block:
-            if unicodedata.category(chr(cp)) in ("Cf", "Mn", "Me"):
-                if ranges and ranges[-1][1] == cp - 1:
-                    ranges[-1][1] = cp
-                else:
-                    ranges.append([cp, cp])
-    invisible = "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
-                        for a, b in ranges)
-    return re.compile(rf"\x1b\[[0-9;?]*[A-Za-z]|<(?:/?[A-Za-z][A-Za-z0-9]{{0,15}}(?:\s[^<>]{{0,200}})?/?"
-                      rf"|!--[^<>]{{0,200}}--)>|<!\[CDATA\[|\]\]>|[\s\x00-\x1f\x7f{invisible}{_EXTRA_FILLERS}]+")
+def _invisible_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Whitespace, control and invisible characters (Cf, Mn, Me and the fillers that look like nothing): of
+    the basic plane, of the others."""
+    basic, other = (_ranges(cp for cp in block if _is_invisible(cp)) for block in _PLANES)
+    return (re.compile(rf"[\s\x00-\x1f\x7f{basic}{_EXTRA_FILLERS}]+"),
+            re.compile(rf"[{other}\U000e0100-\U000e01ef]+"))
 
 
-@lru_cache(maxsize=4096)
-def _nfkc(c: str) -> str:
-    return unicodedata.normalize("NFKC", c)
+_MARKUP = re.compile(r"<(?:/?[A-Za-z][A-Za-z0-9]{0,15}(?:\s[^<>]{0,200})?/?|!--[^<>]{0,200}--)>|<!\[CDATA\[|\]\]>"
+                     r"|\x1b\[[0-9;?]*[A-Za-z]")
 
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+@cache
+def _compatibility_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The characters NFKC changes (full-width forms, ligatures, ...): of the basic plane, of the others."""
+    basic, other = (_ranges(cp for cp in block if _changes_in_nfkc(cp)) for block in _PLANES)
+    return re.compile(f"[{basic}]"), re.compile(f"[{other}]")
+
+
+def _nfkc(match: re.Match[str]) -> str:
+    return unicodedata.normalize("NFKC", match.group(0))
+
+
+def _decode(match: re.Match[str]) -> str:
+    replacement = _decoded(match)
+    return match.group(0) if replacement is None else replacement
+
+
+_HEX_RUN = re.compile(r"(?:0[xX])?[0-9A-Fa-f]{2}(?:(?:[:,;]|,?0[xX])[0-9A-Fa-f]{2}){7,}")
+
+
+def _hex_compact(match: re.Match[str]) -> str:
+    return re.sub(r"0[xX]|[:,;]", "", match.group(0))
+
+
+# a step of the view: (its pattern, what a match becomes: a text, or a function of the match)
+_Step = tuple[re.Pattern[str], "str | Callable[[re.Match[str]], str]"]
+
+
+def _view(text: str) -> tuple[str, list[tuple[str, _Step]]]:
+    """The normalised view of `text` (see above) and its steps: (the text each step was applied to, the step)."""
+    levels: list[tuple[str, _Step]] = []
+
+    def apply(step: _Step) -> bool:
+        nonlocal text
+        new = step[0].sub(step[1], text)
+        if new == text:
+            return False
+        levels.append((text, step))
+        text = new
+        return True
+
+    basic_invisible, other_invisible = _invisible_patterns()
+    basic_compatible, other_compatible = _compatibility_patterns()
+    for _ in range(_ROUNDS):
+        undone = apply((_DECODE, _decode))
+        apply((_MARKUP, ""))
+        apply((basic_invisible, ""))
+        if not text.isascii():
+            astral = max(text) > "\uffff"
+            if astral:
+                apply((other_invisible, ""))
+            apply((basic_compatible, _nfkc))
+            if astral:
+                apply((other_compatible, _nfkc))
+        if not undone:
+            break
+    apply((_HEX_RUN, _hex_compact))
+    return text, levels
 
 
 class _Map:
     """The map of one step of the view back to the text before it: pieces of the new text, each the same
-    characters as before (`same`) or standing for a whole span of the old text."""
+    characters as before (`same`) or standing for a whole span of the old text. Built only when a form is
+    found."""
 
-    __slots__ = ("new", "old", "old_end", "same")
-
-    def __init__(self) -> None:
+    def __init__(self, text: str, step: _Step) -> None:
         self.new: list[int] = []
         self.old: list[int] = []
         self.old_end: list[int] = []
         self.same: list[bool] = []
+        pattern, replace = step
+        new = last = 0
+        for match in pattern.finditer(text):
+            replacement = replace if isinstance(replace, str) else replace(match)
+            if replacement == match.group(0):
+                continue
+            begin, finish = match.span()
+            if begin > last:
+                self._piece(new, last, begin, True)
+                new += begin - last
+            self._piece(new, begin, finish, False)
+            new += len(replacement)
+            last = finish
+        self._piece(new, last, len(text), True)
+
+    def _piece(self, new: int, old: int, old_end: int, same: bool) -> None:
+        self.new.append(new)
+        self.old.append(old)
+        self.old_end.append(old_end)
+        self.same.append(same)
 
     def start(self, p: int) -> int:
+        """The start, in the old text, of the new text's character at `p`."""
         i = bisect.bisect_right(self.new, p) - 1
         return self.old[i] + (p - self.new[i]) if self.same[i] else self.old[i]
 
@@ -548,77 +638,11 @@ class _Map:
         return self.old[i] + (p - self.new[i]) + 1 if self.same[i] else self.old_end[i]
 
 
-def _step(text: str, edits: Iterable[tuple[int, int, str]]) -> tuple[str, _Map] | None:
-    """Apply edits (old start, old end, replacement; left to right, not overlapping) to `text`: the new text
-    and its map, or None when nothing changed."""
-    parts: list[str] = []
-    mapping = _Map()
-    new = last = 0
-    for begin, finish, replacement in edits:
-        if begin > last:
-            mapping.new.append(new), mapping.old.append(last), mapping.old_end.append(begin)
-            mapping.same.append(True)
-            parts.append(text[last:begin])
-            new += begin - last
-        mapping.new.append(new), mapping.old.append(begin), mapping.old_end.append(finish)
-        mapping.same.append(False)
-        parts.append(replacement)
-        new += len(replacement)
-        last = finish
-    if not mapping.new:
-        return None
-    mapping.new.append(new), mapping.old.append(last), mapping.old_end.append(len(text)), mapping.same.append(True)
-    parts.append(text[last:])
-    return "".join(parts), mapping
-
-
-def _decode_edits(text: str) -> Iterable[tuple[int, int, str]]:
-    for match in _DECODE.finditer(text):
-        replacement = _decoded(match)
-        if replacement is not None and replacement != match.group(0):
-            yield match.start(), match.end(), replacement
-
-
-def _filler_edits(text: str) -> Iterable[tuple[int, int, str]]:
-    for match in _filler_pattern().finditer(text):
-        yield match.start(), match.end(), ""
-
-
-def _nfkc_edits(text: str) -> Iterable[tuple[int, int, str]]:
-    if text.isascii():
-        return
-    for match in _NON_ASCII.finditer(text):
-        c = match.group(0)
-        folded = _nfkc(c)
-        if folded != c:
-            yield match.start(), match.end(), folded
-
-
-def _view(text: str) -> tuple[str, list[_Map]]:
-    """The normalised view of `text` (see above) and the maps back, last step last."""
-    maps: list[_Map] = []
-    for _ in range(_ROUNDS):
-        decoded = False
-        for edits, is_decode in ((_decode_edits, True), (_filler_edits, False), (_nfkc_edits, False)):
-            stepped = _step(text, edits(text))
-            if stepped is not None:
-                text = stepped[0]
-                maps.append(stepped[1])
-                decoded = decoded or is_decode
-        if not decoded:
-            break
-    return text, maps
-
-
-def _back(maps: list[_Map], start: int, end: int) -> tuple[int, int]:
-    """A span of the view as a span of the original text."""
-    for mapping in reversed(maps):
-        start, end = mapping.start(start), mapping.end(end - 1)
-    return start, end
-
-
 def _normalised(secret: str) -> str:
     return _view(secret)[0]
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def _bit_cores(raw: bytes, bits: int, period: int, encode: Callable[[bytes], bytes]) -> list[str]:
@@ -656,12 +680,9 @@ def _uu(raw: bytes) -> bytes:
     return binascii.b2a_uu(raw)[1:-1]
 
 
-_B64_SPELLED = {"+": "[+\\-]", "/": "[/_]"}
-
-
 def deep_forms(secret: str) -> dict[str, list[str]]:
     """Form name -> the texts looked for in the view (`itself`, `base64`, `base32`, `hex`) and in the text
-    itself (`base85`), for a distinctive secret; empty for any other."""
+    itself (`base85`, `uuencode`), for a distinctive secret; empty for any other."""
     if not distinctive(secret):
         return {}
     itself = _normalised(secret)
@@ -671,68 +692,69 @@ def deep_forms(secret: str) -> dict[str, list[str]]:
     raws += [v.encode("utf-16-be", errors="surrogatepass") for v in variants]
     # one layer more: the key's base64, encoded again as base64 or hex
     raws.append(base64.b64encode(raws[0]))
+    b64 = [c for r in raws for c in _bit_cores(r, 6, 3, base64.b64encode)]
     return {
         "itself": [itself] if len(itself) >= _MIN_CORE else [],
-        "base64": list(dict.fromkeys(c for r in raws for c in _bit_cores(r, 6, 3, base64.b64encode))),
+        "base64": list(dict.fromkeys([*b64, *(c.replace("+", "-").replace("/", "_") for c in b64)])),
         "base32": list(dict.fromkeys(c for r in raws for c in _bit_cores(r, 5, 5, base64.b32encode))),
         "hex": list(dict.fromkeys(r.hex() for r in raws)),
-        "base85": list(dict.fromkeys(c for r in raws[:1] for f in (base64.b85encode, _a85)
-                                     for c in _block_cores(r, f))),
-        "uuencode": _bit_cores(raws[0], 6, 3, _uu) if len(raws[0]) <= 40 else [],
+        "base85": list(dict.fromkeys(c for f in (base64.b85encode, _a85) for c in _block_cores(raws[0], f))),
+        "uuencode": [c for core in (_bit_cores(raws[0], 6, 3, _uu) if len(raws[0]) <= 40 else [])
+                     for c in dict.fromkeys([core, core.replace(" ", "`")])],
     }
 
 
-_HEX_SEPARATOR = "(?:[:,;.\\-]?(?:0[xX])?)"
+# the forms compared in any (ASCII) case
+_FOLDED = frozenset({"itself", "base32", "hex"})
+# the forms looked for in the text itself, not the view
+_IN_TEXT = frozenset({"base85", "uuencode"})
+# (literal text, folded, in the view, secret number, form)
+_Literal = tuple[str, bool, bool, int, str]
 
 
 @lru_cache(maxsize=256)
-def _deep_compiled(secrets: tuple[str, ...]) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None,
-                                                     dict[str, tuple[int, str]]]:
-    """(the pattern of the view's forms, the pattern of the text's own forms, group -> (secret number, form))."""
-    in_view: list[tuple[int, str]] = []
-    in_text: list[tuple[int, str]] = []
-    groups: dict[str, tuple[int, str]] = {}
+def _literals(secrets: tuple[str, ...]) -> tuple[_Literal, ...]:
+    out = []
     for number, secret in enumerate(secrets, start=1):
         for form, texts in deep_forms(secret).items():
-            for i, text in enumerate(texts):
-                group = f"d{number}_{form}_{i}"
-                groups[group] = (number, form)
-                if form == "itself":
-                    source = f"(?i:{re.escape(text)})"
-                elif form == "base64":
-                    source = "".join(_B64_SPELLED.get(c, re.escape(c)) for c in text)
-                elif form == "base32":
-                    source = f"(?i:{text})"
-                elif form == "hex":
-                    source = "(?i:" + _HEX_SEPARATOR.join(text[j:j + 2] for j in range(0, len(text), 2)) + ")"
-                elif form == "uuencode":
-                    spelled = "".join("[ `]" if c in " `" else re.escape(c) for c in text)
-                    in_text.append((len(text), f"(?P<{group}>{spelled})"))
-                    continue
-                else:
-                    in_text.append((len(text), f"(?P<{group}>{re.escape(text)})"))
-                    continue
-                in_view.append((len(text), f"(?P<{group}>{source})"))
-    compiled = []
-    for alternatives in (in_view, in_text):
-        alternatives.sort(key=lambda a: -a[0])
-        compiled.append(re.compile("|".join(s for _, s in alternatives)) if alternatives else None)
-    return compiled[0], compiled[1], groups
+            folded = form in _FOLDED
+            out += [(t.translate(_ASCII_LOWER) if folded else t, folded, form not in _IN_TEXT, number, form)
+                    for t in texts]
+    # longest first, so a form that contains another is named whole
+    return tuple(sorted(out, key=lambda lit: -len(lit[0])))
+
+
+def _occurrences(haystack: str, needle: str) -> Iterable[int]:
+    at = haystack.find(needle)
+    while at >= 0:
+        yield at
+        at = haystack.find(needle, at + 1)
 
 
 def deep_find(secrets: tuple[str, ...], text: str) -> list[tuple[int, int, int, str]]:
     """The occurrences of the secrets' deep forms in `text`: (start, end, secret number, form), spans in
     `text` itself."""
-    in_view, in_text, groups = _deep_compiled(secrets)
-    out = []
-    if in_text is not None:
-        for match in in_text.finditer(text):
-            number, form = groups[match.lastgroup or ""]
-            out.append((match.start(), match.end(), number, form))
-    if in_view is not None:
-        view, maps = _view(text)
-        for match in in_view.finditer(view):
-            number, form = groups[match.lastgroup or ""]
-            start, end = _back(maps, match.start(), match.end())
+    literals = _literals(secrets)
+    if not literals:
+        return []
+    out: list[tuple[int, int, int, str]] = []
+    lowered_text = None
+    view, levels = _view(text)
+    lowered_view = view.translate(_ASCII_LOWER)
+    in_view: list[tuple[int, int, int, str]] = []
+    for literal, folded, viewed, number, form in literals:
+        if viewed:
+            haystack = lowered_view if folded else view
+            in_view += [(at, at + len(literal), number, form) for at in _occurrences(haystack, literal)]
+        else:
+            if folded and lowered_text is None:
+                lowered_text = text.translate(_ASCII_LOWER)
+            haystack = lowered_text if folded and lowered_text is not None else text
+            out += [(at, at + len(literal), number, form) for at in _occurrences(haystack, literal)]
+    if in_view:
+        maps = [_Map(before, step) for before, step in levels]
+        for start, end, number, form in in_view:
+            for mapping in reversed(maps):
+                start, end = mapping.start(start), mapping.end(end - 1)
             out.append((start, end, number, form))
     return out
