@@ -33,7 +33,9 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import html
 import html.entities
+import json
 import re
 import string
 import unicodedata
@@ -91,6 +93,22 @@ def distinctive(secret: str) -> bool:
     if len(secret) >= 16:
         return True
     return len(secret) >= 8 and any(c.isdigit() for c in secret) and any(c.isalpha() for c in secret)
+
+
+def weak_secret_warning(secret: str | None, what: str = "the API key") -> str | None:
+    """One line (without the secret) saying that `secret` cannot be masked in all its forms, or None: a
+    secret shorter than MIN_SECRET is never masked; one that is not `distinctive` only as itself, in its own
+    case, where it stands alone (masking its other forms would mask ordinary words of the reports)."""
+    if not secret:
+        return None
+    if len(secret) < MIN_SECRET:
+        return (f"warning: {what} is {len(secret)} characters long, too short to be told from ordinary text: "
+                "it is not masked in the reports, the HAR or the terminal")
+    if not distinctive(secret):
+        return (f"warning: {what} is short or word-like ({len(secret)} characters, not 16 or more, nor 8 or more "
+                "mixing letters and digits): it is masked only as itself, in its own case; its other forms "
+                "(case-changed, hex, escaped, encoded) may reach the reports")
+    return None
 
 
 # -- the forms -------------------------------------------------------------------------------------------------
@@ -462,7 +480,7 @@ def as_bytes(text: str) -> bytes:
 # Cost: each step is one regex substitution at C speed (the escapes and the compatibility characters met call
 # back into Python once each), and the forms are found by `str.find` of literal texts; the maps back are built
 # only when a form is found. Measured on 1.4 MB of indented report JSON with nested JSON strings: the first pass
-# alone 0.7 s, with the view about 1.5 s; on 0.6 MB of HTML 0.01 s and about 0.1 s.
+# alone 0.7 s, with the view 1.0-1.5 s; on 0.6 MB of HTML 0.01 s and about 0.1 s.
 
 _ROUNDS = 4
 
@@ -475,7 +493,7 @@ _DECODE = re.compile(
     r"|(?P<simple>[nrtbf])|(?P<same>[/&%]))"
     r"|&(?:amp;)*(?:#(?P<dec>[0-9]{1,7});?|#[xX](?P<hex>[0-9A-Fa-f]{1,6});?|(?P<name>[A-Za-z][A-Za-z0-9]{1,31});)"
     r"|=(?P<qp>[0-9A-F]{2})"
-    r"|=\r?\n"
+    r"|=\r?\n|=(?:\\+r)?\\+n|=(?:&(?:amp;)*#(?:1[03]|[xX]0*[aAdD]);)+"
 )
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 _HEX_GROUPS = ("pu", "pct", "ubrace", "u4", "u8", "x", "css", "hex", "qp")
@@ -533,7 +551,9 @@ def _invisible_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
             re.compile(rf"[{other}\U000e0100-\U000e01ef]+"))
 
 
-_MARKUP = re.compile(r"<(?:/?[A-Za-z][A-Za-z0-9]{0,15}(?:\s[^<>]{0,200})?/?|!--[^<>]{0,200}--)>|<!\[CDATA\[|\]\]>"
+# markup that may split a key: tags without attributes (an attribute's value may hold the key: it stays),
+# comments, CDATA seams, ANSI sequences
+_MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,15}\s*/?>|<!--[^<>]{0,200}-->|<!\[CDATA\[|\]\]>"
                      r"|\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -680,6 +700,12 @@ def _uu(raw: bytes) -> bytes:
     return binascii.b2a_uu(raw)[1:-1]
 
 
+def _spelled(texts: list[str]) -> list[str]:
+    """Texts looked for in the text itself, as they are and as JSON and HTML escape them."""
+    return list(dict.fromkeys(spelled for t in texts for spelled in (t, json.dumps(t)[1:-1], html.escape(t),
+                                                                       html.escape(t, quote=False))))
+
+
 def deep_forms(secret: str) -> dict[str, list[str]]:
     """Form name -> the texts looked for in the view (`itself`, `base64`, `base32`, `hex`) and in the text
     itself (`base85`, `uuencode`), for a distinctive secret; empty for any other."""
@@ -698,9 +724,9 @@ def deep_forms(secret: str) -> dict[str, list[str]]:
         "base64": list(dict.fromkeys([*b64, *(c.replace("+", "-").replace("/", "_") for c in b64)])),
         "base32": list(dict.fromkeys(c for r in raws for c in _bit_cores(r, 5, 5, base64.b32encode))),
         "hex": list(dict.fromkeys(r.hex() for r in raws)),
-        "base85": list(dict.fromkeys(c for f in (base64.b85encode, _a85) for c in _block_cores(raws[0], f))),
-        "uuencode": [c for core in (_bit_cores(raws[0], 6, 3, _uu) if len(raws[0]) <= 40 else [])
-                     for c in dict.fromkeys([core, core.replace(" ", "`")])],
+        "base85": _spelled([c for f in (base64.b85encode, _a85) for c in _block_cores(raws[0], f)]),
+        "uuencode": _spelled([c for core in (_bit_cores(raws[0], 6, 3, _uu) if len(raws[0]) <= 40 else [])
+                              for c in (core, core.replace(" ", "`"))]),
     }
 
 
