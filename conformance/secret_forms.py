@@ -17,6 +17,8 @@ URL with userinfo can carry it anywhere. The forms (`literal_forms`, then each c
   bytes, either case; both as they are or with `/`, `+`, `=` escaped as JSON or a URL escapes them;
 - with Unicode format characters (category Cf: zero-width space, joiners, BOM, bidi marks, soft hyphen),
   raw, escaped, or as UTF-8 read as Latin-1, ignored wherever they are inserted.
+- for a distinctive secret, what a normalised view of the text shows (layered and other escapes undone,
+  line breaks, markup and invisible fillers deleted, NFKC): see "the deep view" below, with its cost.
 
 Each pattern starts with a class of the characters its forms can start with, so the regex engine skips
 every other position at C speed; text that is ASCII with nothing that starts an escape is searched for the
@@ -25,7 +27,7 @@ literal forms only. Secrets are compiled in groups of `_GROUP` (a proxy learns i
 Secrets shorter than MIN_SECRET are never searched. A secret that is not `distinctive` (a word such as
 `test`, a short key) is found only as itself, in its own case, where it stands alone (not inside `pytest`
 or `max_tokens`: there it cannot be the secret, and masking it would corrupt a report's own text); its
-base64 forms are found wherever they occur.
+base64 forms are found wherever they occur. `weak_secret_warning` is the line a run prints for such a key.
 """
 
 from __future__ import annotations
@@ -465,7 +467,7 @@ def as_bytes(text: str) -> bytes:
 # octal `\163`, CSS `\73 `, HTML entities, quoted-printable `=73` and its soft line breaks); whitespace, line
 # breaks, control characters (NUL, ESC), ANSI sequences, HTML tags, CDATA seams and invisible characters (Cf,
 # Mn, Me, the variation selectors, U+180B-180F, U+3164, U+2800, U+115F-1160, U+FFA0) deleted; NFKC applied
-# (full-width forms); again while a round still undoes an escape (at most `_ROUNDS`); and last, a run of hex
+# (full-width forms); again while a round still changes anything (at most `_ROUNDS`); and last, a run of hex
 # bytes with separators (`73:6b:...`, `0x73,0x6b,...`) written as plain hex. An occurrence found in the view
 # is mapped back step by step to whole escapes, fillers and hex runs of the original text, never part of one,
 # so masked JSON, XML and HTML stay well-formed.
@@ -600,17 +602,19 @@ def _view(text: str) -> tuple[str, list[tuple[str, _Step]]]:
     basic_invisible, other_invisible = _invisible_patterns()
     basic_compatible, other_compatible = _compatibility_patterns()
     for _ in range(_ROUNDS):
-        undone = apply((_DECODE, _decode))
-        apply((_MARKUP, ""))
-        apply((basic_invisible, ""))
+        # a step may bring together what an earlier one would have undone (`\` and `n` once the filler between
+        # them is gone): again, while a round changes anything
+        changed = apply((_DECODE, _decode))
+        changed = apply((_MARKUP, "")) or changed
+        changed = apply((basic_invisible, "")) or changed
         if not text.isascii():
             astral = max(text) > "\uffff"
             if astral:
-                apply((other_invisible, ""))
-            apply((basic_compatible, _nfkc))
+                changed = apply((other_invisible, "")) or changed
+            changed = apply((basic_compatible, _nfkc)) or changed
             if astral:
-                apply((other_compatible, _nfkc))
-        if not undone:
+                changed = apply((other_compatible, _nfkc)) or changed
+        if not changed:
             break
     apply((_HEX_RUN, _hex_compact))
     return text, levels
@@ -658,8 +662,14 @@ class _Map:
         return self.old[i] + (p - self.new[i]) + 1 if self.same[i] else self.old_end[i]
 
 
-def _normalised(secret: str) -> str:
-    return _view(secret)[0]
+def _normalised(secret: str) -> list[str]:
+    """The secret as the view shows it: with its own escape-like parts undone, and (for a key holding `\\`,
+    `%` or `&`, whose parts the view meets undone only after a filler between them is deleted) as it is."""
+    as_is = secret
+    for pattern in (_MARKUP, _invisible_patterns()[0], _invisible_patterns()[1]):
+        as_is = pattern.sub("", as_is)
+    as_is = unicodedata.normalize("NFKC", as_is)
+    return list(dict.fromkeys([_view(secret)[0], as_is]))
 
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
@@ -720,7 +730,7 @@ def deep_forms(secret: str) -> dict[str, list[str]]:
     raws.append(base64.b64encode(raws[0]))
     b64 = [c for r in raws for c in _bit_cores(r, 6, 3, base64.b64encode)]
     return {
-        "itself": [itself] if len(itself) >= _MIN_CORE else [],
+        "itself": [text for text in itself if len(text) >= _MIN_CORE],
         "base64": list(dict.fromkeys([*b64, *(c.replace("+", "-").replace("/", "_") for c in b64)])),
         "base32": list(dict.fromkeys(c for r in raws for c in _bit_cores(r, 5, 5, base64.b32encode))),
         "hex": list(dict.fromkeys(r.hex() for r in raws)),
