@@ -570,6 +570,18 @@ def _nfkc(match: re.Match[str]) -> str:
     return unicodedata.normalize("NFKC", match.group(0))
 
 
+# a character's UTF-8 bytes, each undone from its own escape (`%D0%BA`, `\\320\\272`, `=D0=BA`) or read as
+# Latin-1: the character
+_UTF8_AS_LATIN1 = re.compile(r"[\xc2-\xf4][\x80-\xbf]{1,3}")
+
+
+def _utf8(match: re.Match[str]) -> str:
+    try:
+        return match.group(0).encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return match.group(0)
+
+
 def _decode(match: re.Match[str]) -> str:
     replacement = _decoded(match)
     return match.group(0) if replacement is None else replacement
@@ -605,6 +617,9 @@ def _view(text: str) -> tuple[str, list[tuple[str, _Step]]]:
         # a step may bring together what an earlier one would have undone (`\` and `n` once the filler between
         # them is gone): again, while a round changes anything
         changed = apply((_DECODE, _decode))
+        # before whitespace goes: a UTF-8 byte read as Latin-1 may be NBSP or a soft hyphen
+        if not text.isascii():
+            changed = apply((_UTF8_AS_LATIN1, _utf8)) or changed
         changed = apply((_MARKUP, "")) or changed
         changed = apply((basic_invisible, "")) or changed
         if not text.isascii():
@@ -721,8 +736,9 @@ def deep_forms(secret: str) -> dict[str, list[str]]:
     itself (`base85`, `uuencode`), for a distinctive secret; empty for any other."""
     if not distinctive(secret):
         return {}
-    itself = _normalised(secret)
     variants = list(dict.fromkeys([secret, secret.upper(), secret.lower()]))
+    # the view folds ASCII case only: a non-ASCII key's other cases are looked for as they are
+    itself = list(dict.fromkeys(text for v in variants for text in _normalised(v)))
     raws = [v.encode("utf-8", errors="surrogatepass") for v in variants]
     raws += [v.encode("utf-16-le", errors="surrogatepass") for v in variants]
     raws += [v.encode("utf-16-be", errors="surrogatepass") for v in variants]

@@ -409,3 +409,14 @@ def test_a_weak_key_gets_a_warning_without_the_key() -> None:
     assert "only as itself" in (weak_secret_warning("secretsecret") or "")
     # and its deep forms are not looked for: a word stays ordinary text
     assert Scrubber(["secretsecret"]).text("SECRETSECRET 73:65:63") == "SECRETSECRET 73:65:63"
+
+
+def test_a_non_ascii_keys_byte_escapes_and_other_case_are_masked() -> None:
+    key = "ключ-секрет-1234567890"
+    raw, upper = key.encode(), key.upper().encode()
+    scrubber = Scrubber([key])
+    for written in ("".join(f"%{b:02X}" for b in upper), "".join(f"%25{b:02X}" for b in raw),
+                    "".join(f"\\{b:o}" for b in raw), "".join(f"={b:02X}" for b in raw),
+                    json.dumps(key.upper())[1:-1], "\u034f".join(key.upper())):
+        assert scrubber.text(f"[{written}]") == f"[{MASK}]", written
+    assert scrubber.text("[ключ-секрет-1234567899]") == "[ключ-секрет-1234567899]"
