@@ -10,13 +10,17 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
+import subprocess
 import textwrap
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from cli_runs import CLI
 from report_fixtures import CANARY, echoed_forms, secret_forms_found
 
 from conformance.checks import transport
@@ -420,3 +424,17 @@ def test_a_non_ascii_keys_byte_escapes_and_other_case_are_masked() -> None:
                     json.dumps(key.upper())[1:-1], "\u034f".join(key.upper())):
         assert scrubber.text(f"[{written}]") == f"[{MASK}]", written
     assert scrubber.text("[ключ-секрет-1234567899]") == "[ключ-секрет-1234567899]"
+
+
+@pytest.mark.parametrize(("key", "says"), [("abc", "not masked"), ("testtest", "only as itself"), (CANARY, None)])
+def test_a_run_with_a_weak_key_prints_one_warning_line_without_the_key(key: str, says: str | None,
+                                                                       tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    done = subprocess.run([*CLI, "run", "--base-url", "http://127.0.0.1:9", "--api-key", key, "--report-dir",
+                           str(tmp_path / "r")], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 3, done.stderr[-2000:]
+    warnings = [line for line in done.stderr.splitlines() if "warning: the API key" in line]
+    if says is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and says in warnings[0] and key not in warnings[0], done.stderr
