@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import textwrap
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from cli_runs import CLI
-from report_fixtures import CANARY, echoed_forms, secret_forms_found
+from report_fixtures import CANARY, deep_echoed_forms, echoed_forms, secret_forms_found
 
 from conformance.checks import transport
 from conformance.config import Config
@@ -265,64 +264,7 @@ def test_many_keys_learnt_one_by_one_are_each_found_under_their_own_number() -> 
 # of case variants, layered and other escapes, hex with separators, other encodings, invisible fillers, NFKC)
 
 
-def _deep_written(key: str) -> dict[str, str]:
-    raw = key.encode()
-    upper, lower = key.upper().encode(), key.lower().encode()
-
-    def fullwidth(text: str) -> str:
-        return "".join(chr(ord(c) + 0xFEE0) if 0x21 <= ord(c) <= 0x7E else c for c in text)
-
-    forms = {
-        # L1: base64 broken into lines, at every alignment
-        **{f"b64-mime-{pad}": base64.encodebytes(b"p" * (40 + pad) + raw).decode() for pad in range(6)},
-        **{f"b64-crlf-{pad}": base64.encodebytes(b"q" * (50 + pad) + raw).decode().replace("\n", "\r\n")
-           for pad in range(3)},
-        "b64-json-newlines": json.dumps(base64.encodebytes(b"q" * 51 + raw).decode())[1:-1],
-        "b64-pem-64": "\n".join(textwrap.wrap(base64.b64encode(b"z" * 40 + raw).decode(), 64)),
-        # L2: a case variant, then encoded
-        "url-of-upper": "".join(f"%{b:02X}" for b in upper),
-        "b64-of-upper": base64.b64encode(upper).decode(),
-        "b64-of-lower": base64.b64encode(lower).decode(),
-        "hex-of-upper": upper.hex(),
-        "hex-of-lower": lower.hex().upper(),
-        # L3: layered and other escapes
-        "url-twice": "".join(f"%25{b:02X}" for b in raw),
-        "url-percent-u": "".join(f"%u{ord(c):04X}" for c in key),
-        "json-U8": "".join(f"\\U{ord(c):08x}" for c in key),
-        "octal": "".join(f"\\{b:o}" for b in raw),
-        "css": "".join(f"\\{ord(c):x} " for c in key),
-        "entity-in-url": quote("".join(f"&#{ord(c)};" for c in key), safe=""),
-        # L4: hex with separators
-        "hex-colons": ":".join(f"{b:02x}" for b in raw),
-        "hex-spaces": " ".join(f"{b:02X}" for b in raw),
-        "hex-c-array": ", ".join(f"0x{b:02x}" for b in raw),
-        # L5: other encodings
-        "base32": base64.b32encode(raw).decode(),
-        "base32-shifted": base64.b32encode(b"xy" + raw).decode().lower(),
-        "quoted-printable": "".join(f"={b:02X}" for b in raw),
-        "quoted-printable-soft-break": "".join(f"={b:02X}" for b in raw[:20]) + "=\n" + "".join(
-            f"={b:02X}" for b in raw[20:]),
-        "utf16-hex": key.encode("utf-16-le").hex(),
-        "utf16-b64": base64.b64encode(key.encode("utf-16-be")).decode(),
-        "utf16-nul-interleaved": key.encode("utf-16-le").decode("latin-1"),
-        "base85": base64.b85encode(raw).decode(),
-        "ascii85": base64.a85encode(raw).decode(),
-        "b64-of-b64": base64.b64encode(base64.b64encode(raw)).decode(),
-        # L7: compatibility forms
-        "fullwidth": fullwidth(key),
-        "fullwidth-upper": fullwidth(key.upper()),
-    }
-    # L6: split by invisible characters that are not Cf, by markup and control sequences
-    for name, filler in (("cgj", "\u034f"), ("vs16", "\ufe0f"), ("vs1", "\ufe00"), ("mongolian-fvs", "\u180b"),
-                         ("hangul-filler", "\u3164"), ("braille-blank", "\u2800"), ("combining-acute", "\u0301"),
-                         ("enclosing-circle", "\u20dd"), ("ansi-reset", "\x1b[0m"), ("html-tags", "<b></b>"),
-                         ("nul", "\x00"), ("cdata-seam", "]]><![CDATA["), ("line-break", "\n")):
-        forms[f"split-{name}"] = filler.join([key[:9], key[9:21], key[21:]])
-    forms["split-every-char-cgj-upper"] = "\u034f".join(key.upper())
-    return forms
-
-
-DEEP = _deep_written(CANARY)
+DEEP = deep_echoed_forms(CANARY)
 
 
 def _in_view_of_the_reference(masked: str) -> bool:
@@ -375,7 +317,7 @@ NEAR_MISS = CANARY[:-1] + "X"
 
 
 def _ordinary() -> dict[str, str]:
-    near = _deep_written(NEAR_MISS)
+    near = deep_echoed_forms(NEAR_MISS)
     other = bytes(range(256)) * 2
     return {
         **{f"near-miss-{name}": near[name] for name in ("b64-pem-64", "url-of-upper", "hex-of-upper",
