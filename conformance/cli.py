@@ -29,6 +29,7 @@ from conformance.contract.selection import Selection, SelectionError
 from conformance.pipes import silence_stdout, write_lines
 from conformance.redact import safe_url
 from conformance.report.folder import JUNIT_SUITE_NAME, claim_report_dir
+from conformance.secret_forms import weak_secret_warning
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 SUITE_DIR = Path(__file__).parent / "suite"
@@ -461,6 +462,8 @@ def _run_suite(config: Config, args: argparse.Namespace, extra: list[str],
               flush=True)
         extra = ["--sgp-embedded", *extra]
     announce_network(config)
+    if embedded is None and (weak := weak_secret_warning(config.api_key)):
+        print(f"sgp-conformance: {weak}", file=sys.stderr, flush=True)
     import pytest
 
     from conformance.report.folder import results_stamp

@@ -17,6 +17,8 @@ URL with userinfo can carry it anywhere. The forms (`literal_forms`, then each c
   bytes, either case; both as they are or with `/`, `+`, `=` escaped as JSON or a URL escapes them;
 - with Unicode format characters (category Cf: zero-width space, joiners, BOM, bidi marks, soft hyphen),
   raw, escaped, or as UTF-8 read as Latin-1, ignored wherever they are inserted.
+- for a distinctive secret, what a normalised view of the text shows (layered and other escapes undone,
+  line breaks, markup and invisible fillers deleted, NFKC): see "the deep view" below, with its cost.
 
 Each pattern starts with a class of the characters its forms can start with, so the regex engine skips
 every other position at C speed; text that is ASCII with nothing that starts an escape is searched for the
@@ -25,17 +27,21 @@ literal forms only. Secrets are compiled in groups of `_GROUP` (a proxy learns i
 Secrets shorter than MIN_SECRET are never searched. A secret that is not `distinctive` (a word such as
 `test`, a short key) is found only as itself, in its own case, where it stands alone (not inside `pytest`
 or `max_tokens`: there it cannot be the secret, and masking it would corrupt a report's own text); its
-base64 forms are found wherever they occur.
+base64 forms are found wherever they occur. `weak_secret_warning` is the line a run prints for such a key.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import bisect
+import html
 import html.entities
+import json
 import re
+import string
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from urllib.parse import unquote, urlsplit
@@ -89,6 +95,22 @@ def distinctive(secret: str) -> bool:
     if len(secret) >= 16:
         return True
     return len(secret) >= 8 and any(c.isdigit() for c in secret) and any(c.isalpha() for c in secret)
+
+
+def weak_secret_warning(secret: str | None, what: str = "the API key") -> str | None:
+    """One line (without the secret) saying that `secret` cannot be masked in all its forms, or None: a
+    secret shorter than MIN_SECRET is never masked; one that is not `distinctive` only as itself, in its own
+    case, where it stands alone (masking its other forms would mask ordinary words of the reports)."""
+    if not secret:
+        return None
+    if len(secret) < MIN_SECRET:
+        return (f"warning: {what} is {len(secret)} characters long, too short to be told from ordinary text: "
+                "it is not masked in the reports, the HAR or the terminal")
+    if not distinctive(secret):
+        return (f"warning: {what} is short or word-like ({len(secret)} characters, not 16 or more, nor 8 or more "
+                "mixing letters and digits): it is masked only as itself, in its own case; its other forms "
+                "(case-changed, hex, escaped, encoded) may reach the reports")
+    return None
 
 
 # -- the forms -------------------------------------------------------------------------------------------------
@@ -382,25 +404,31 @@ class SecretFinder:
     def find(self, text: str) -> list[Found]:
         """Every occurrence in `text`, left to right, none overlapping; the spans are in `text` itself, format
         characters inside an occurrence included."""
-        if not self._parts or not text or self._refused(text):
+        if not self._parts or not text:
             return []
-        stripped, at, removed = _strip_format(text)
         spans: list[tuple[int, int, int, str]] = []
-        for first, (pattern, groups, _, _) in self._parts:
-            for match in pattern.finditer(stripped) if pattern is not None else ():
-                number, form = groups[match.lastgroup or ""]
-                spans.append((match.start(), match.end(), first + number, form))
-        # of overlapping occurrences (of secrets in different groups), the first and longest
+        if not self._refused(text):
+            stripped, at, removed = _strip_format(text)
+            for first, (pattern, groups, _, _) in self._parts:
+                for match in pattern.finditer(stripped) if pattern is not None else ():
+                    number, form = groups[match.lastgroup or ""]
+                    begin, finish = match.start(), match.end()
+                    start = begin + (removed[bisect.bisect_right(at, begin) - 1] if at and at[0] <= begin else 0)
+                    last = finish - 1
+                    end = last + 1 + (removed[bisect.bisect_right(at, last) - 1] if at and at[0] <= last else 0)
+                    spans.append((start, end, first + number, form))
+        # the forms of the normalised view (see `deep_find`)
+        for first in range(0, len(self.secrets), _GROUP):
+            spans += [(start, end, first + number, form)
+                      for start, end, number, form in deep_find(self.secrets[first:first + _GROUP], text)]
+        # overlapping occurrences are masked as one (their union), named by the first and longest
         spans.sort(key=lambda s: (s[0], s[0] - s[1]))
         out: list[Found] = []
-        reach = 0
-        for begin, finish, number, form in spans:
-            if begin < reach:
+        for start, end, number, form in spans:
+            if out and start < out[-1].end:
+                if end > out[-1].end:
+                    out[-1] = Found(out[-1].number, out[-1].form, out[-1].start, end)
                 continue
-            reach = finish
-            start = begin + (removed[bisect.bisect_right(at, begin) - 1] if at and at[0] <= begin else 0)
-            last = finish - 1
-            end = last + 1 + (removed[bisect.bisect_right(at, last) - 1] if at and at[0] <= last else 0)
             out.append(Found(number, form, start, end))
         return out
 
@@ -430,3 +458,356 @@ def as_text(data: bytes) -> str:
 def as_bytes(text: str) -> bytes:
     return text.encode("utf-8", errors="surrogateescape")
 
+
+
+# -- the deep view: escapes undone layer by layer, fillers deleted, NFKC --------------------------------------
+#
+# What the patterns above do not spell is found in a second, normalised view of the text (`_view`): every
+# escape undone (URL `%XX`, `%uXXXX` and `%25XX` layers, JSON and Python `\uXXXX` `\U0000XXXX` `\xHH` `\n`,
+# octal `\163`, CSS `\73 `, HTML entities, quoted-printable `=73` and its soft line breaks); whitespace, line
+# breaks, control characters (NUL, ESC), ANSI sequences, HTML tags, CDATA seams and invisible characters (Cf,
+# Mn, Me, the variation selectors, U+180B-180F, U+3164, U+2800, U+115F-1160, U+FFA0) deleted; NFKC applied
+# (full-width forms); again while a round still changes anything (at most `_ROUNDS`); and last, a run of hex
+# bytes with separators (`73:6b:...`, `0x73,0x6b,...`) written as plain hex. An occurrence found in the view
+# is mapped back step by step to whole escapes, fillers and hex runs of the original text, never part of one,
+# so masked JSON, XML and HTML stay well-formed.
+#
+# In the view a distinctive secret is looked for in any case, and, of the secret, its upper and lower case and
+# its UTF-16 (LE and BE), and the secret's base64 once more: base64 and base64url (line breaks anywhere), base32
+# (any case), at every alignment, and hex. Base85, Ascii85 and uuencode (their alphabets hold `%`, `&`, `<`,
+# `\`, spaces) are looked for in the text itself. Words and short keys are not looked for in either (see
+# `distinctive`). Not found: compressed text (gzip then base64) and encodings of encodings beyond the one layer
+# named above.
+#
+# Cost: each step is one regex substitution at C speed (the escapes and the compatibility characters met call
+# back into Python once each), and the forms are found by `str.find` of literal texts; the maps back are built
+# only when a form is found. Measured on 1.4 MB of indented report JSON with nested JSON strings: the first pass
+# alone 0.7 s, with the view 1.0-1.5 s; on 0.6 MB of HTML 0.01 s and about 0.1 s. The view's character
+# classes (invisible, changed by NFKC) are built once per process, at first use: some 0.3 s.
+
+_ROUNDS = 4
+
+_DECODE = re.compile(
+    r"%25(?=[0-9A-Fa-f]{2}|[uU][0-9A-Fa-f]{4})"
+    r"|%[uU](?P<pu>[0-9A-Fa-f]{4})"
+    r"|%(?P<pct>[0-9A-Fa-f]{2})"
+    r"|\\+(?:u\{(?P<ubrace>[0-9A-Fa-f]{1,6})\}|[uU](?P<u4>[0-9A-Fa-f]{4})(?![0-9A-Fa-f]{4})"
+    r"|U(?P<u8>[0-9A-Fa-f]{8})|[xX](?P<x>[0-9A-Fa-f]{2})|(?P<css>[0-9A-Fa-f]{1,6}) |(?P<oct>[0-7]{1,3})"
+    r"|(?P<simple>[nrtbf])|(?P<same>[/&%]))"
+    r"|&(?:amp;)*(?:#(?P<dec>[0-9]{1,7});?|#[xX](?P<hex>[0-9A-Fa-f]{1,6});?|(?P<name>[A-Za-z][A-Za-z0-9]{1,31});)"
+    r"|=(?P<qp>[0-9A-F]{2})"
+    r"|=\r?\n|=(?:\\+r)?\\+n|=(?:&(?:amp;)*#(?:1[03]|[xX]0*[aAdD]);)+"
+)
+_SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+_HEX_GROUPS = ("pu", "pct", "ubrace", "u4", "u8", "x", "css", "hex", "qp")
+
+
+def _decoded(match: re.Match[str]) -> str | None:
+    """What one escape stands for, or None to keep it as it is."""
+    group = match.lastgroup
+    if group is None:
+        return "%" if match.group(0).startswith("%25") else ""
+    value = match.group(group)
+    if group in _HEX_GROUPS or group in ("oct", "dec"):
+        cp = int(value, 8 if group == "oct" else 10 if group == "dec" else 16)
+        return chr(cp) if cp <= 0x10FFFF else None
+    if group == "simple":
+        return _SIMPLE[value]
+    if group == "same":
+        return value
+    return html.entities.html5.get(value + ";")
+
+
+_EXTRA_FILLERS = "\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
+
+
+def _ranges(codepoints: Iterable[int]) -> str:
+    """Code points as a regex character class body, in ranges."""
+    ranges: list[list[int]] = []
+    for cp in codepoints:
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1][1] = cp
+        else:
+            ranges.append([cp, cp])
+    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+
+
+# the basic plane and the others: a character class of the basic plane alone is a table, one with ranges beyond
+# it a list the regex engine walks for each character
+_PLANES = (range(0x80, 0x10000), [*range(0x10000, 0x30000), *range(0xE0000, 0xE1000)])
+
+
+def _is_invisible(cp: int) -> bool:
+    return unicodedata.category(chr(cp)) in ("Cf", "Mn", "Me")
+
+
+def _changes_in_nfkc(cp: int) -> bool:
+    return unicodedata.normalize("NFKC", chr(cp)) != chr(cp)
+
+
+@cache
+def _invisible_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Whitespace, control and invisible characters (Cf, Mn, Me and the fillers that look like nothing): of
+    the basic plane, of the others."""
+    basic, other = (_ranges(cp for cp in block if _is_invisible(cp)) for block in _PLANES)
+    return (re.compile(rf"[\s\x00-\x1f\x7f{basic}{_EXTRA_FILLERS}]+"),
+            re.compile(rf"[{other}\U000e0100-\U000e01ef]+"))
+
+
+# markup that may split a key: tags without attributes (an attribute's value may hold the key: it stays),
+# comments, CDATA seams, ANSI sequences
+_MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,15}\s*/?>|<!--[^<>]{0,200}-->|<!\[CDATA\[|\]\]>"
+                     r"|\x1b\[[0-9;?]*[A-Za-z]")
+
+
+@cache
+def _compatibility_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The characters NFKC changes (full-width forms, ligatures, ...): of the basic plane, of the others."""
+    basic, other = (_ranges(cp for cp in block if _changes_in_nfkc(cp)) for block in _PLANES)
+    return re.compile(f"[{basic}]"), re.compile(f"[{other}]")
+
+
+def _nfkc(match: re.Match[str]) -> str:
+    return unicodedata.normalize("NFKC", match.group(0))
+
+
+# a character's UTF-8 bytes, each undone from its own escape (`%D0%BA`, `\\320\\272`, `=D0=BA`) or read as
+# Latin-1: the character
+_UTF8_AS_LATIN1 = re.compile(r"[\xc2-\xf4][\x80-\xbf]{1,3}")
+
+
+def _utf8(match: re.Match[str]) -> str:
+    try:
+        return match.group(0).encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        return match.group(0)
+
+
+def _decode(match: re.Match[str]) -> str:
+    replacement = _decoded(match)
+    return match.group(0) if replacement is None else replacement
+
+
+_HEX_RUN = re.compile(r"(?:0[xX])?[0-9A-Fa-f]{2}(?:(?:[:,;]|,?0[xX])[0-9A-Fa-f]{2}){7,}")
+
+
+def _hex_compact(match: re.Match[str]) -> str:
+    return re.sub(r"0[xX]|[:,;]", "", match.group(0))
+
+
+# a step of the view: (its pattern, what a match becomes: a text, or a function of the match)
+_Step = tuple[re.Pattern[str], "str | Callable[[re.Match[str]], str]"]
+
+
+def _view(text: str) -> tuple[str, list[tuple[str, _Step]]]:
+    """The normalised view of `text` (see above) and its steps: (the text each step was applied to, the step)."""
+    levels: list[tuple[str, _Step]] = []
+
+    def apply(step: _Step) -> bool:
+        nonlocal text
+        new = step[0].sub(step[1], text)
+        if new == text:
+            return False
+        levels.append((text, step))
+        text = new
+        return True
+
+    basic_invisible, other_invisible = _invisible_patterns()
+    basic_compatible, other_compatible = _compatibility_patterns()
+    for _ in range(_ROUNDS):
+        # a step may bring together what an earlier one would have undone (`\` and `n` once the filler between
+        # them is gone): again, while a round changes anything
+        changed = apply((_DECODE, _decode))
+        # before whitespace goes: a UTF-8 byte read as Latin-1 may be NBSP or a soft hyphen
+        if not text.isascii():
+            changed = apply((_UTF8_AS_LATIN1, _utf8)) or changed
+        changed = apply((_MARKUP, "")) or changed
+        changed = apply((basic_invisible, "")) or changed
+        if not text.isascii():
+            astral = max(text) > "\uffff"
+            if astral:
+                changed = apply((other_invisible, "")) or changed
+            changed = apply((basic_compatible, _nfkc)) or changed
+            if astral:
+                changed = apply((other_compatible, _nfkc)) or changed
+        if not changed:
+            break
+    apply((_HEX_RUN, _hex_compact))
+    return text, levels
+
+
+class _Map:
+    """The map of one step of the view back to the text before it: pieces of the new text, each the same
+    characters as before (`same`) or standing for a whole span of the old text. Built only when a form is
+    found."""
+
+    def __init__(self, text: str, step: _Step) -> None:
+        self.new: list[int] = []
+        self.old: list[int] = []
+        self.old_end: list[int] = []
+        self.same: list[bool] = []
+        pattern, replace = step
+        new = last = 0
+        for match in pattern.finditer(text):
+            replacement = replace if isinstance(replace, str) else replace(match)
+            if replacement == match.group(0):
+                continue
+            begin, finish = match.span()
+            if begin > last:
+                self._piece(new, last, begin, True)
+                new += begin - last
+            self._piece(new, begin, finish, False)
+            new += len(replacement)
+            last = finish
+        self._piece(new, last, len(text), True)
+
+    def _piece(self, new: int, old: int, old_end: int, same: bool) -> None:
+        self.new.append(new)
+        self.old.append(old)
+        self.old_end.append(old_end)
+        self.same.append(same)
+
+    def start(self, p: int) -> int:
+        """The start, in the old text, of the new text's character at `p`."""
+        i = bisect.bisect_right(self.new, p) - 1
+        return self.old[i] + (p - self.new[i]) if self.same[i] else self.old[i]
+
+    def end(self, p: int) -> int:
+        """The end, in the old text, of the new text's character at `p`."""
+        i = bisect.bisect_right(self.new, p) - 1
+        return self.old[i] + (p - self.new[i]) + 1 if self.same[i] else self.old_end[i]
+
+
+def _normalised(secret: str) -> list[str]:
+    """The secret as the view shows it: with its own escape-like parts undone, and (for a key holding `\\`,
+    `%` or `&`, whose parts the view meets undone only after a filler between them is deleted) as it is."""
+    as_is = secret
+    for pattern in (_MARKUP, _invisible_patterns()[0], _invisible_patterns()[1]):
+        as_is = pattern.sub("", as_is)
+    as_is = unicodedata.normalize("NFKC", as_is)
+    return list(dict.fromkeys([_view(secret)[0], as_is]))
+
+
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+def _bit_cores(raw: bytes, bits: int, period: int, encode: Callable[[bytes], bytes]) -> list[str]:
+    """The characters of `raw`'s encoding (`bits` per character; the alignment repeats every `period` bytes)
+    that depend only on `raw`'s own bytes, at every alignment inside a longer buffer."""
+    out = []
+    for shift in range(period):
+        encoded = encode(b"\0" * shift + raw).decode("ascii")
+        first = -(-shift * 8 // bits)
+        last = (shift + len(raw)) * 8 // bits
+        core = encoded[first:last].rstrip("=")
+        if len(core) >= _MIN_CORE:
+            out.append(core)
+    return list(dict.fromkeys(out))
+
+
+def _block_cores(raw: bytes, encode: Callable[[bytes], bytes]) -> list[str]:
+    """`_bit_cores` for base85 and Ascii85: 5 characters for each 4 bytes."""
+    out = []
+    for shift in range(4):
+        encoded = encode(b"\1" * shift + raw).decode("ascii")
+        first, last = -(-shift // 4), (shift + len(raw)) // 4
+        core = encoded[first * 5:last * 5]
+        if len(core) >= 10:
+            out.append(core)
+    return list(dict.fromkeys(out))
+
+
+def _a85(raw: bytes) -> bytes:
+    return base64.a85encode(raw)
+
+
+def _uu(raw: bytes) -> bytes:
+    """uuencode's characters of `raw`, without the line's length character and line break."""
+    return binascii.b2a_uu(raw)[1:-1]
+
+
+def _spelled(texts: list[str]) -> list[str]:
+    """Texts looked for in the text itself, as they are and as JSON and HTML escape them."""
+    return list(dict.fromkeys(spelled for t in texts for spelled in (t, json.dumps(t)[1:-1], html.escape(t),
+                                                                       html.escape(t, quote=False))))
+
+
+def deep_forms(secret: str) -> dict[str, list[str]]:
+    """Form name -> the texts looked for in the view (`itself`, `base64`, `base32`, `hex`) and in the text
+    itself (`base85`, `uuencode`), for a distinctive secret; empty for any other."""
+    if not distinctive(secret):
+        return {}
+    variants = list(dict.fromkeys([secret, secret.upper(), secret.lower()]))
+    # the view folds ASCII case only: a non-ASCII key's other cases are looked for as they are
+    itself = list(dict.fromkeys(text for v in variants for text in _normalised(v)))
+    raws = [v.encode("utf-8", errors="surrogatepass") for v in variants]
+    raws += [v.encode("utf-16-le", errors="surrogatepass") for v in variants]
+    raws += [v.encode("utf-16-be", errors="surrogatepass") for v in variants]
+    # one layer more: the key's base64, encoded again as base64 or hex
+    raws.append(base64.b64encode(raws[0]))
+    b64 = [c for r in raws for c in _bit_cores(r, 6, 3, base64.b64encode)]
+    return {
+        "itself": [text for text in itself if len(text) >= _MIN_CORE],
+        "base64": list(dict.fromkeys([*b64, *(c.replace("+", "-").replace("/", "_") for c in b64)])),
+        "base32": list(dict.fromkeys(c for r in raws for c in _bit_cores(r, 5, 5, base64.b32encode))),
+        "hex": list(dict.fromkeys(r.hex() for r in raws)),
+        "base85": _spelled([c for f in (base64.b85encode, _a85) for c in _block_cores(raws[0], f)]),
+        "uuencode": _spelled([c for core in (_bit_cores(raws[0], 6, 3, _uu) if len(raws[0]) <= 40 else [])
+                              for c in (core, core.replace(" ", "`"))]),
+    }
+
+
+# the forms compared in any (ASCII) case
+_FOLDED = frozenset({"itself", "base32", "hex"})
+# the forms looked for in the text itself, not the view
+_IN_TEXT = frozenset({"base85", "uuencode"})
+# (literal text, folded, in the view, secret number, form)
+_Literal = tuple[str, bool, bool, int, str]
+
+
+@lru_cache(maxsize=256)
+def _literals(secrets: tuple[str, ...]) -> tuple[_Literal, ...]:
+    out = []
+    for number, secret in enumerate(secrets, start=1):
+        for form, texts in deep_forms(secret).items():
+            folded = form in _FOLDED
+            out += [(t.translate(_ASCII_LOWER) if folded else t, folded, form not in _IN_TEXT, number, form)
+                    for t in texts]
+    # longest first, so a form that contains another is named whole
+    return tuple(sorted(out, key=lambda lit: -len(lit[0])))
+
+
+def _occurrences(haystack: str, needle: str) -> Iterable[int]:
+    at = haystack.find(needle)
+    while at >= 0:
+        yield at
+        at = haystack.find(needle, at + 1)
+
+
+def deep_find(secrets: tuple[str, ...], text: str) -> list[tuple[int, int, int, str]]:
+    """The occurrences of the secrets' deep forms in `text`: (start, end, secret number, form), spans in
+    `text` itself."""
+    literals = _literals(secrets)
+    if not literals:
+        return []
+    out: list[tuple[int, int, int, str]] = []
+    lowered_text = None
+    view, levels = _view(text)
+    lowered_view = view.translate(_ASCII_LOWER)
+    in_view: list[tuple[int, int, int, str]] = []
+    for literal, folded, viewed, number, form in literals:
+        if viewed:
+            haystack = lowered_view if folded else view
+            in_view += [(at, at + len(literal), number, form) for at in _occurrences(haystack, literal)]
+        else:
+            if folded and lowered_text is None:
+                lowered_text = text.translate(_ASCII_LOWER)
+            haystack = lowered_text if folded and lowered_text is not None else text
+            out += [(at, at + len(literal), number, form) for at in _occurrences(haystack, literal)]
+    if in_view:
+        maps = [_Map(before, step) for before, step in levels]
+        for start, end, number, form in in_view:
+            for mapping in reversed(maps):
+                start, end = mapping.start(start), mapping.end(end - 1)
+            out.append((start, end, number, form))
+    return out

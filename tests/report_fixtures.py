@@ -11,6 +11,7 @@ import contextlib
 import html
 import json
 import re
+import textwrap
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -110,11 +111,73 @@ def echoed_forms(key: str) -> dict[str, str]:
             "b64-shift-2": base64.b64encode(b"ke" + raw + b"!").decode()}
 
 
+def deep_echoed_forms(key: str) -> dict[str, str]:
+    """The forms the attacker of issue 20 still got through before the deep view of conformance.secret_forms:
+    base64 with line breaks, encoded case variants, layered and other escapes, hex with separators, other
+    encodings, invisible fillers and markup, full-width forms."""
+    raw = key.encode()
+    upper, lower = key.upper().encode(), key.lower().encode()
+
+    def fullwidth(text: str) -> str:
+        return "".join(chr(ord(c) + 0xFEE0) if 0x21 <= ord(c) <= 0x7E else c for c in text)
+
+    forms = {
+        # L1: base64 broken into lines, at every alignment
+        **{f"b64-mime-{pad}": base64.encodebytes(b"p" * (40 + pad) + raw).decode() for pad in range(6)},
+        **{f"b64-crlf-{pad}": base64.encodebytes(b"q" * (50 + pad) + raw).decode().replace("\n", "\r\n")
+           for pad in range(3)},
+        "b64-json-newlines": json.dumps(base64.encodebytes(b"q" * 51 + raw).decode())[1:-1],
+        "b64-pem-64": "\n".join(textwrap.wrap(base64.b64encode(b"z" * 40 + raw).decode(), 64)),
+        # L2: a case variant, then encoded
+        "url-of-upper": "".join(f"%{b:02X}" for b in upper),
+        "b64-of-upper": base64.b64encode(upper).decode(),
+        "b64-of-lower": base64.b64encode(lower).decode(),
+        "hex-of-upper": upper.hex(),
+        "hex-of-lower": lower.hex().upper(),
+        # L3: layered and other escapes
+        "url-twice": "".join(f"%25{b:02X}" for b in raw),
+        "url-percent-u": "".join(f"%u{ord(c):04X}" for c in key),
+        "json-U8": "".join(f"\\U{ord(c):08x}" for c in key),
+        "octal": "".join(f"\\{b:o}" for b in raw),
+        "css": "".join(f"\\{ord(c):x} " for c in key),
+        "entity-in-url": quote("".join(f"&#{ord(c)};" for c in key), safe=""),
+        # L4: hex with separators
+        "hex-colons": ":".join(f"{b:02x}" for b in raw),
+        "hex-spaces": " ".join(f"{b:02X}" for b in raw),
+        "hex-c-array": ", ".join(f"0x{b:02x}" for b in raw),
+        # L5: other encodings
+        "base32": base64.b32encode(raw).decode(),
+        "base32-shifted": base64.b32encode(b"xy" + raw).decode().lower(),
+        "quoted-printable": "".join(f"={b:02X}" for b in raw),
+        "quoted-printable-soft-break": "".join(f"={b:02X}" for b in raw[:20]) + "=\n" + "".join(
+            f"={b:02X}" for b in raw[20:]),
+        "utf16-hex": key.encode("utf-16-le").hex(),
+        "utf16-b64": base64.b64encode(key.encode("utf-16-be")).decode(),
+        "utf16-nul-interleaved": key.encode("utf-16-le").decode("latin-1"),
+        "base85": base64.b85encode(raw).decode(),
+        "ascii85": base64.a85encode(raw).decode(),
+        "b64-of-b64": base64.b64encode(base64.b64encode(raw)).decode(),
+        # L7: compatibility forms
+        "fullwidth": fullwidth(key),
+        "fullwidth-upper": fullwidth(key.upper()),
+    }
+    # L6: split by invisible characters that are not Cf, by markup and control sequences
+    for name, filler in (("cgj", "\u034f"), ("vs16", "\ufe0f"), ("vs1", "\ufe00"), ("mongolian-fvs", "\u180b"),
+                         ("hangul-filler", "\u3164"), ("braille-blank", "\u2800"), ("combining-acute", "\u0301"),
+                         ("enclosing-circle", "\u20dd"), ("ansi-reset", "\x1b[0m"), ("html-tags", "<b></b>"),
+                         ("nul", "\x00"), ("cdata-seam", "]]><![CDATA["), ("line-break", "\n")):
+        forms[f"split-{name}"] = filler.join([key[:9], key[9:21], key[21:]])
+    forms["split-every-char-cgj-upper"] = "\u034f".join(key.upper())
+    return forms
+
+
+
 def _echo(scope: Scope, doc: Any) -> Any:
     key = _sent_key(scope)
     if isinstance(doc, dict) and key:
         doc["echo"] = {"key": key, "b64": base64.b64encode(key.encode()).decode(), "quoted": quote(key, safe=""),
-                       "note": f"your key {key} was accepted", **echoed_forms(key), "u-escapes": U_ESCAPES}
+                       "note": f"your key {key} was accepted", **echoed_forms(key), "u-escapes": U_ESCAPES,
+                       "deep": deep_echoed_forms(key)}
     return doc
 
 

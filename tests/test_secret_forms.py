@@ -10,12 +10,17 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
+import re
+import subprocess
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from report_fixtures import CANARY, echoed_forms, secret_forms_found
+from cli_runs import CLI
+from report_fixtures import CANARY, deep_echoed_forms, echoed_forms, secret_forms_found
 
 from conformance.checks import transport
 from conformance.config import Config
@@ -31,6 +36,7 @@ from conformance.secret_forms import (
     is_secret_name,
     literal_forms,
     url_passwords,
+    weak_secret_warning,
 )
 from conformance.transport.exchange import Exchange, RequestSpec, Response
 
@@ -252,3 +258,125 @@ def test_many_keys_learnt_one_by_one_are_each_found_under_their_own_number() -> 
     text = f"{keys[17].upper()} and {keys[2]} and {keys[9].encode().hex()}"
     assert [(f.number, f.form) for f in finder.find(text)] == [(18, "itself"), (3, "itself"), (10, "hex")]
     assert Scrubber(keys).text(text) == f"{MASK} and {MASK} and {MASK}"
+
+
+# -- the deep view: forms the attacker of issue 20 still got through (line breaks in base64, the encoded forms
+# of case variants, layered and other escapes, hex with separators, other encodings, invisible fillers, NFKC)
+
+
+DEEP = deep_echoed_forms(CANARY)
+
+
+def _in_view_of_the_reference(masked: str) -> bool:
+    """The independent finder, after taking out the line breaks and fillers the reference finder does not know."""
+    flat = re.sub(r"\\r|\\n|[\s\x00]", "", masked)
+    return bool(secret_forms_found(masked.encode(), CANARY) or secret_forms_found(flat.encode(), CANARY))
+
+
+@pytest.mark.parametrize("form", sorted(DEEP))
+def test_every_deep_form_is_masked_and_the_text_around_it_kept(form: str) -> None:
+    text = f"before <{DEEP[form]}> after"
+    scrubber = Scrubber([CANARY])
+    assert scrubber.contains_secret(text), form
+    masked = scrubber.text(text)
+    assert masked.startswith("before <") and masked.endswith("> after") and MASK in masked, masked
+    assert not scrubber.contains_secret(masked), masked
+    assert not _in_view_of_the_reference(masked), masked
+    assert scrubber.data(text.encode()) == masked.encode()
+
+
+@pytest.mark.parametrize("form", sorted(DEEP))
+def test_a_deep_form_masked_in_json_xml_and_html_leaves_them_well_formed(form: str) -> None:
+    scrubber = Scrubber([CANARY])
+    written = json.dumps({"detail": DEEP[form], "n": 1, "after": "kept"})
+    doc = json.loads(scrubber.text(written))
+    assert doc["n"] == 1 and doc["after"] == "kept" and MASK in doc["detail"]
+    root = ET.Element("testcase", name="x")
+    ET.SubElement(root, "failure", message=DEEP[form].replace("\x00", "")).text = DEEP[form].replace("\x00", "")
+    masked = scrubber.data(ET.tostring(root, encoding="utf-8"))
+    failure = ET.fromstring(masked).find("failure")
+    assert failure is not None and MASK in (failure.text or "") and MASK in failure.get("message", "")
+    page = f"<html><body><p title=\"{html.escape(DEEP[form])}\">{html.escape(DEEP[form])}</p></body></html>"
+    masked_page = scrubber.text(page)
+    assert masked_page.startswith("<html><body><p title=\"") and masked_page.endswith("</p></body></html>")
+    assert masked_page.count("<p") == 1 and masked_page.count("</p>") == 1 and MASK in masked_page
+
+
+def test_auth_007_finds_a_deep_form_and_names_its_encoding() -> None:
+    split = "case-changed, escaped or split"
+    for form, expected in (("b64-mime-3", "base64"), ("base32", "base32"), ("hex-colons", "hex"),
+                           ("fullwidth", split), ("url-twice", split)):
+        found = transport.key_not_echoed(_answer(json.dumps({"detail": DEEP[form]}).encode(), []), [CANARY])
+        assert [v.requirement for v in found] == ["AUTH-007"], form
+        assert f"({expected})" in found[0].message, (form, found[0].message)
+
+
+# ordinary text the view must leave alone: near misses of the key in the new forms, and everyday text that holds
+# the escapes, separators, fillers and encodings the view undoes
+NEAR_MISS = CANARY[:-1] + "X"
+
+
+def _ordinary() -> dict[str, str]:
+    near = deep_echoed_forms(NEAR_MISS)
+    other = bytes(range(256)) * 2
+    return {
+        **{f"near-miss-{name}": near[name] for name in ("b64-pem-64", "url-of-upper", "hex-of-upper",
+                                                       "url-twice", "hex-colons", "quoted-printable",
+                                                       "fullwidth", "split-cgj", "split-html-tags")},
+        "mime-base64-of-other-bytes": base64.encodebytes(other).decode(),
+        "sha256-fingerprint": ":".join(f"{b:02X}" for b in bytes.fromhex("ab" * 32)),
+        "c-array": ", ".join(f"0x{b:02x}" for b in other[:64]),
+        "fullwidth-japanese": "ｈｅｌｌｏ　ｗｏｒｌｄ、こんにちは世界",
+        "emoji-and-accents": "I \u2764\ufe0f caf\u0065\u0301 \U0001f44d\U0001f3fd",
+        "hangul": "\ud55c\uad6d\uc5b4 \u3164 \u2800",
+        "ansi-log": "\x1b[31mERROR\x1b[0m request failed: \x1b[1mtimeout\x1b[0m",
+        "html": "<p class=\"x\">a <b>bold</b> <![CDATA[raw]]> <!-- note --></p>",
+        "escapes": "caf=C3=A9 %25 %u00e9 \\101\\102 \\201C content \\U0001F600 &amp;&lt; \\n\\t",
+        "json": json.dumps({"choices": [{"message": {"content": "Hello, world! \u00e9\u4e2d"}}], "usage": 12}),
+    }
+
+
+ORDINARY = _ordinary()
+
+
+@pytest.mark.parametrize("name", sorted(ORDINARY))
+def test_ordinary_text_with_escapes_fillers_and_encodings_is_left_alone(name: str) -> None:
+    text = ORDINARY[name]
+    assert SecretFinder([CANARY]).find(text) == [], name
+    assert Scrubber([CANARY]).text(text) == text
+
+
+def test_a_weak_key_gets_a_warning_without_the_key() -> None:
+    assert weak_secret_warning(CANARY) is None and weak_secret_warning("") is None
+    for key in ("abc", "test", "conformance", "secretsecret", "abc12"):
+        warning = weak_secret_warning(key)
+        assert warning is not None and key not in warning and "\n" not in warning
+    assert "not masked" in (weak_secret_warning("abc") or "")
+    assert "only as itself" in (weak_secret_warning("secretsecret") or "")
+    # and its deep forms are not looked for: a word stays ordinary text
+    assert Scrubber(["secretsecret"]).text("SECRETSECRET 73:65:63") == "SECRETSECRET 73:65:63"
+
+
+def test_a_non_ascii_keys_byte_escapes_and_other_case_are_masked() -> None:
+    key = "ключ-секрет-1234567890"
+    raw, upper = key.encode(), key.upper().encode()
+    scrubber = Scrubber([key])
+    for written in ("".join(f"%{b:02X}" for b in upper), "".join(f"%25{b:02X}" for b in raw),
+                    "".join(f"\\{b:o}" for b in raw), "".join(f"={b:02X}" for b in raw),
+                    json.dumps(key.upper())[1:-1], "\u034f".join(key.upper())):
+        assert scrubber.text(f"[{written}]") == f"[{MASK}]", written
+    assert scrubber.text("[ключ-секрет-1234567899]") == "[ключ-секрет-1234567899]"
+
+
+@pytest.mark.parametrize(("key", "says"), [("abc", "not masked"), ("testtest", "only as itself"), (CANARY, None)])
+def test_a_run_with_a_weak_key_prints_one_warning_line_without_the_key(key: str, says: str | None,
+                                                                       tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    done = subprocess.run([*CLI, "run", "--base-url", "http://127.0.0.1:9", "--api-key", key, "--report-dir",
+                           str(tmp_path / "r")], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert done.returncode == 3, done.stderr[-2000:]
+    warnings = [line for line in done.stderr.splitlines() if "warning: the API key" in line]
+    if says is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and says in warnings[0] and key not in warnings[0], done.stderr

@@ -341,6 +341,9 @@ def test_a_server_echoing_the_key_never_gets_it_into_any_output(
     # the echoed key reached the evidence, masked: the report shows that something was echoed
     page = (reports / "conformance.html").read_text(encoding="utf-8")
     assert "x-echo-key: ***" in page
+    # and so did the forms only the deep view finds (base64 with line breaks, encoded case variants, layered
+    # escapes, fillers, full width ...): written masked, not caught afterwards by the rescan ("SECRET LEAK")
+    assert "split-cgj" in page and "b64-mime-0" in (reports / "conformance.json").read_text(encoding="utf-8")
     for secret in (CANARY, URL_CANARY):
         assert files_with_secret(reports, secret) == {}
         assert secret_forms_found(out.stdout.encode(), secret) == []
