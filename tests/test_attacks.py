@@ -367,6 +367,33 @@ def test_a_link_at_the_har_path_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "elsewhere.har").exists()
 
 
+@pytest.mark.parametrize("kind", ["empty", "fifo", "foreign"])
+def test_a_har_path_this_tool_did_not_write_is_never_unlinked(kind: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """F1: an empty file, a FIFO (or a device, /dev/null) at --har is refused at any size, never replaced."""
+    from conformance.proxy.har import _refusal
+
+    path = tmp_path / "traffic.har"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_bytes(b"" if kind == "empty" else b"the user's notes\n")
+    before = os.lstat(path)
+    code = main(["proxy", "--upstream", "http://127.0.0.1:9", "--har", str(path),
+                 "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    no_traceback(err)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    if kind != "fifo":
+        assert path.read_bytes() == (b"" if kind == "empty" else b"the user's notes\n")
+    # a device is refused by the check alone (never handed to the writer: it would be the system's file)
+    says = _refusal(Path("/dev/null"))
+    assert says and "not a regular file" in says
+    assert Path("/dev/null").is_char_device()
+
+
 # -- early: a run that ends before its first report never leaves the previous one reading as its own -----
 
 def _earlier_reports(folder: Path, verdict_name: str = "conformant") -> dict[str, bytes]:
