@@ -161,8 +161,10 @@ def test_5000_digit_integer_is_valid_json_past_many_parsers() -> None:
 
 # -- unsendable: a key or header value that cannot be sent is a usage error before anything is sent ------
 
-@pytest.mark.parametrize("key", ["\n", "sk-abc\r\n", "sk-\x00abc", "sk-é-key", "sk-\u200bkey", "sk-\x1b[31m"],
-                         ids=["lf", "crlf", "nul", "latin-1", "zero-width", "esc"])
+@pytest.mark.parametrize("key", ["\n", "sk-abc\r\n", "sk-\x00abc", "sk-é-key", "sk-\u200bkey", "sk-\x1b[31m",
+                                 "  sk-abc  ", " sk-abc", "sk-abc\t"],
+                         ids=["lf", "crlf", "nul", "latin-1", "zero-width", "esc", "spaces", "leading-space",
+                              "trailing-tab"])
 def test_unsendable_key_is_a_usage_error(key: str, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # the environment cannot hold a NUL: that key comes by --api-key (in-process, as argv never could either)
@@ -188,6 +190,14 @@ def test_unsendable_header_value_is_a_usage_error() -> None:
                 env={"BAD": "a\x01b"})
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v\n1", "http://127.0.0.1:9/v 1", "http://127.0.\t0.1:9"])
+def test_proxy_upstream_with_a_space_or_control_character_is_refused(url: str) -> None:
+    from conformance.proxy.options import parse_upstream
+
+    with pytest.raises(ConfigError, match="space or a control character"):
+        parse_upstream(url)
+
+
 # -- input: every user input is validated where it enters ------------------------------------------------
 
 @pytest.mark.parametrize(("flags", "says"), [
@@ -204,6 +214,11 @@ def test_unsendable_header_value_is_a_usage_error() -> None:
     (["--max-examples", "-1"], "must be at least 1"),
     (["--rate-limit", "1e-300"], "below 0.001/s"),
     (["--header", "no colon here"], "is not 'Name: value'"),
+    (["--model", ""], "--model is empty"),
+    (["--model", "  "], "--model is empty"),
+    (["--base-url", "http://127.0.0.1:9/v\n1"], "space or a control character"),
+    (["--base-url", "http://127.0.0.1:9/v1\n"], "space or a control character"),
+    (["--base-url", "http://127.0.\n0.1:9"], "space or a control character"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(v))
 def test_bad_user_input_is_one_line_exit_2(flags: list[str], says: str, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

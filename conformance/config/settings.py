@@ -126,7 +126,10 @@ class Config:
 def unsendable(value: str) -> str | None:
     """Why `value` cannot be sent as an HTTP header value, or None. RFC 9110 §5.5 allows visible characters,
     spaces and tabs (CR, LF and NUL never: they would end or split the header); httpx sends header values as
-    ASCII, so a character past it cannot be sent either. The value itself is never quoted (it may be a key)."""
+    ASCII, so a character past it cannot be sent either; a leading or trailing space or tab is not part of a
+    field value (h11 refuses to send it). The value itself is never quoted (it may be a key)."""
+    if value != value.strip(" \t"):
+        return "begins or ends with a space or tab"
     for position, char in enumerate(value, 1):
         if char in "\r\n":
             return f"holds a line break (CR or LF) at character {position}"
