@@ -283,11 +283,30 @@ def test_deeply_nested_recordings_never_raise_recursion(name: str, text: str) ->
     ({"request": 5, "response": {}}, "request or response is not an object"),
     ({"request": {"method": "POST", "url": "http://h/v1/chat/completions"}, "response": "x"},
      "request or response is not an object"),
+    ({"request": {"method": "POST", "url": "http://[::1"}, "response": {}},
+     r"bad\.har#0: request\.url 'http://\[::1' is not a valid URL"),
 ])
 def test_malformed_har_entries_are_one_line(entry: dict[str, object], says: str) -> None:
     har = json.dumps({"log": {"entries": [entry]}}).encode()
     with pytest.raises(RecordError, match=says):
         read_bytes("bad.har", har, get_profile("openai"))
+
+
+def test_a_har_with_an_unparsable_url_is_one_line_exit_2(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    har = tmp_path / "bad.har"
+    entry = {"request": {"method": "POST", "url": "http://[::1"}, "response": {"status": 200}}
+    har.write_text(json.dumps({"log": {"entries": [entry]}}), encoding="utf-8")
+    code = main(["validate", str(har), "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    no_traceback(err)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and f"{har}#0: request.url" in err, err
+
+
+@pytest.mark.parametrize("count", [3, 2_000_000])
+def test_jsonl_of_empty_objects_is_named_as_such_not_unparsable(count: int) -> None:
+    with pytest.raises(RecordError, match=f"JSONL of {count:,} lines, none of them a record"):
+        read_bytes("empty.jsonl", b"{}\n" * count, get_profile("openai"))
 
 
 def test_har_entry_with_a_string_time_is_read_as_unknown() -> None:
@@ -335,7 +354,7 @@ def test_a_link_where_a_report_goes_is_refused(name: str, dangling: bool, tmp_pa
         assert victim.read_text(encoding="utf-8") == "the user's"
 
 
-@pytest.mark.parametrize("where", ["/dev/null", "/proc/self", "a-file"])
+@pytest.mark.parametrize("where", ["/dev/null", "/proc/self", "/proc/1", "a-file"])
 def test_a_report_dir_that_takes_no_files_is_one_line(where: str, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     if where == "a-file":
