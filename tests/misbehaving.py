@@ -278,6 +278,22 @@ def deep_json(conn: Connection) -> None:
         conn.send(head("200 OK", "application/json", len(body)) + body)
 
 
+def continue_forever(conn: Connection) -> None:
+    """Answer `100 Continue` again and again, never a final status: each read resets a per-read timeout."""
+    if conn.read_request() is None:
+        return
+    while conn.send(b"HTTP/1.1 100 Continue\r\n\r\n") and conn.wait(0.05):
+        pass
+
+
+def headers_drip(conn: Connection) -> None:
+    """Send a status line, then one header line every 0.2 s, never the blank line that ends the head."""
+    if conn.read_request() is None or not conn.send(b"HTTP/1.1 200 OK\r\n"):
+        return
+    while conn.wait(0.2) and conn.send(b"x-drip: 1\r\n"):
+        pass
+
+
 BEHAVIOURS: dict[str, Callable[[Connection], None]] = {
     "plain_http": plain_http,
     "never_answer": never_answer,
@@ -295,6 +311,8 @@ BEHAVIOURS: dict[str, Callable[[Connection], None]] = {
     "many_headers": many_headers,
     "bare_cr": bare_cr,
     "deep_json": deep_json,
+    "continue_forever": continue_forever,
+    "headers_drip": headers_drip,
 }
 
 

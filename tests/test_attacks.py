@@ -75,6 +75,9 @@ SOCKET_ATTACKS = {
     "many_headers": "sent a response head too large to parse",
     "bare_cr": "closed the connection without answering",
     "never_answer": "did not answer within 0.5 s",
+    # V1/V2: each read resets a per-read timeout; the whole head has one deadline
+    "continue_forever": "did not answer within 0.5 s",
+    "headers_drip": "did not answer within 0.5 s",
 }
 
 

@@ -21,6 +21,7 @@ import httpx
 
 from conformance.config import Config
 from conformance.contract.profiles import Profile
+from conformance.transport.deadline import head_deadline
 from conformance.transport.exchange import Exchange, RequestSpec, Response
 from conformance.transport.network import http_transport
 
@@ -343,7 +344,10 @@ class Client:
         chunks: list[bytes] = []
         late = False
         try:
-            response = http.send(request, stream=True)
+            # the whole head (100 Continue answers, header lines dripped one by one) within one --timeout:
+            # each read would otherwise reset httpx's per-read timeout and hold the run forever
+            with head_deadline(self.config.timeout):
+                response = http.send(request, stream=True)
             status, headers = response.status_code, list(response.headers.multi_items())
             headers_at = time.monotonic()
             try:
