@@ -294,6 +294,14 @@ def headers_drip(conn: Connection) -> None:
         pass
 
 
+def throttle_forever(conn: Connection) -> None:
+    """Answer every request 429 with a Retry-After of 11 days, and retry-after-ms past any float's use."""
+    if conn.read_request() is not None:
+        body = b'{"error": {"message": "slow down", "type": "rate_limit"}}'
+        conn.send(head("429 Too Many Requests", "application/json", len(body), retry_after="999999",
+                       retry_after_ms="1e308") + body)
+
+
 BEHAVIOURS: dict[str, Callable[[Connection], None]] = {
     "plain_http": plain_http,
     "never_answer": never_answer,
@@ -313,6 +321,7 @@ BEHAVIOURS: dict[str, Callable[[Connection], None]] = {
     "deep_json": deep_json,
     "continue_forever": continue_forever,
     "headers_drip": headers_drip,
+    "throttle_forever": throttle_forever,
 }
 
 

@@ -104,6 +104,41 @@ def test_target_without_an_http_answer_is_unreachable(kind: str) -> None:
     assert run.client.stats.sent == 1
 
 
+def test_a_target_that_always_throttles_spends_the_throttle_budget_then_stops() -> None:
+    """V3: 429 with a huge Retry-After forever: the run waits at most --max-throttle-wait in all, then sends
+    nothing more (ThrottledOut, a BudgetExhausted: every caller ends its requirement not run)."""
+    from conformance.transport.client import BudgetExhausted, Client, ThrottledOut
+
+    with misbehaving.serve("throttle_forever") as server:
+        config = Config(base_url=server.base_url, api_key=KEY, timeout=0.5, profile="openai", max_throttle_wait=1.0)
+        profile = get_profile("openai")
+        client = Client(config, profile, server.base_url)
+        spec = RequestSpec("basic", "POST", {"content-type": "application/json"}, b"{}", {}, False)
+        started = time.monotonic()
+        try:
+            first = client.send(spec)
+            with pytest.raises(ThrottledOut, match="raise --max-throttle-wait") as caught:
+                client.send(spec)
+        finally:
+            client.close()
+        elapsed = time.monotonic() - started
+    assert first.status == 429 and client.stats.sent == 1
+    assert isinstance(caught.value, BudgetExhausted)
+    assert "budget" not in str(caught.value).lower() and "429" in str(caught.value)
+    assert elapsed < HANG_GUARD_S
+    assert Config(timeout=20).throttle_budget() == 60.0 and Config(timeout=45).throttle_budget() == 90.0
+
+
+def test_a_target_that_always_throttles_ends_the_run_incomplete_end_to_end(tmp_path: Path) -> None:
+    with misbehaving.serve("throttle_forever") as server:
+        out = run_cli(["run", "--base-url", server.base_url, "--timeout", "0.5", "--depth", "smoke",
+                       "--max-throttle-wait", "1"], tmp_path / "reports", env={"SGP_API_KEY": KEY}, timeout=120)
+    no_traceback(out.output)
+    assert out.code == 4, out.output[-3000:]
+    assert "INCOMPLETE" in out.output and "--max-throttle-wait" in out.output, out.output[-3000:]
+    key_absent(tmp_path / "reports")
+
+
 def test_a_must_left_unjudged_for_want_of_an_answer_is_never_conformant() -> None:
     passing = {"id": "BASIC-001", "level": "MUST", "status": "pass"}
     blind = {"id": "RESP-001", "level": "MUST", "status": "not judged",

@@ -57,6 +57,9 @@ class Config:
     concurrency_probe: int | None = None
     retries: int = 2
     max_retry_wait: float = 30.0
+    # the total seconds a run may spend waiting for a target that answers 429/503 before it stops sending
+    # and ends incomplete; None: max(60, 2 x timeout) (throttle_budget)
+    max_throttle_wait: float | None = None
     depth: str = "standard"
     fail_on: str = "must"
     # may hold {timestamp}, replaced by the run's start (UTC, e.g. 20261130T101500Z)
@@ -114,6 +117,12 @@ class Config:
         if self.concurrency_probe is not None:
             return self.concurrency_probe
         return PROBE_SIZES[self.depth]
+
+    def throttle_budget(self) -> float:
+        """Seconds of waiting on 429/503 answers (Retry-After, backoff) the whole run may spend."""
+        if self.max_throttle_wait is not None:
+            return self.max_throttle_wait
+        return max(60.0, 2 * self.timeout)
 
     def property_examples(self) -> int:
         if self.max_examples is not None:

@@ -382,7 +382,7 @@ _NOT_DRAWN_FROM = frozenset({
     "base_url", "api_key", "account_id", "profile", "timeout", "stream_timeout", "max_body_bytes",
     "max_requests", "rate_limit", "concurrency", "retries", "max_retry_wait", "fail_on", "report_dir", "keep",
     "allow_insecure_http", "baseline", "clients", "dry_run", "secret_headers", "junit_should", "proxy",
-    "ca_bundle", "insecure", "headers"})
+    "ca_bundle", "insecure", "headers", "max_throttle_wait"})
 
 
 def _drawn_key(mode: str, profile: Profile, config: Config) -> tuple[Any, ...] | None:
