@@ -526,6 +526,29 @@ def test_a_signal_in_the_first_moments_sets_the_reports_aside(name: str, tmp_pat
     assert {p.name: p.read_bytes() for p in (reports / PREVIOUS).iterdir()} == before
 
 
+def test_ctrl_c_during_the_preflight_stops_it_at_once() -> None:
+    """S2: a Ctrl-C while the minimal request waits on a silent target ends the wait at once (the run then
+    ends interrupted, plugin.pytest_configure); it never waits out --timeout to call the target unreachable.
+    (The attacker's report came from `timeout CMD`, which runs CMD in a process group of its own, so a
+    group's SIGINT never reached the run; sent to the run itself, it acts at once, as here.)"""
+    import threading
+
+    with misbehaving.serve("never_answer") as server:
+        run = Run(Config(base_url=server.base_url, api_key=KEY, timeout=20, profile="openai"))
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                timer.start()
+                preflight(run)
+        finally:
+            timer.cancel()
+            run.close()
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, elapsed  # the timeout is 20 s: only an ignored Ctrl-C waits it out
+    assert run.client.dead is None
+
+
 def test_deferred_signal_is_recorded_then_a_second_one_acts() -> None:
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     saved = list(signals.PENDING)
