@@ -634,3 +634,49 @@ def test_control_bytes_from_the_target_are_escaped_in_html() -> None:
     shown = _e("\x1b[2J\x07\x00<b>\x9b")
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown), repr(shown)
     assert "\\x1b" in shown and "&lt;b&gt;" in shown
+
+
+# -- files: the coverage cache in the shared temporary directory --------------------------------------------
+
+def test_the_coverage_cache_is_written_new_and_only_in_a_private_folder_of_this_user(tmp_path: Path) -> None:
+    """7: the cache file is created with O_EXCL (never through a link planted at its name) and only in a
+    folder of this user that no one else may write to; any other folder is neither written nor read."""
+    from conformance.suite import generation
+    from conformance.suite.generation import CoverageCase
+
+    cases = (CoverageCase("positive", {"model": "m"}, "a case"),)
+    own = tmp_path / "own"
+    path = own / "coverage-openai-x.json"
+    generation._write_cache(path, cases)
+    assert stat_mode(own) == 0o700 and generation._read_cache(path) == cases
+    assert [p.name for p in own.iterdir()] == [path.name]
+    # a link planted at the cache's name is replaced, its target never written
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's", encoding="utf-8")
+    path.unlink()
+    path.symlink_to(victim)
+    generation._write_cache(path, cases)
+    assert not path.is_symlink() and victim.read_text(encoding="utf-8") == "the user's"
+    # a folder others may write to, one of another user, or a link: neither written nor read
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir(mode=0o700)
+    linked = tmp_path / "linked"
+    linked.symlink_to(own, target_is_directory=True)
+    folders = [shared, linked]
+    if os.getuid() == 0:
+        os.chown(foreign, 54321, 54321)
+        folders.append(foreign)
+    for folder in folders:
+        planted = folder / "coverage-openai-y.json"
+        generation._write_cache(planted, cases)
+        assert not planted.exists(), folder
+        (folder / "coverage-openai-z.json").write_text(json.dumps([["positive", {"model": "evil"}, "x"]]),
+                                                       encoding="utf-8")
+        assert generation._read_cache(folder / "coverage-openai-z.json") is None
+
+
+def stat_mode(path: Path) -> int:
+    return os.lstat(path).st_mode & 0o777
