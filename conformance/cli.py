@@ -91,6 +91,9 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                         "--depth: smoke 0, standard 4, deep 8; 0: none)")
     p.add_argument("--retries", type=int, metavar="N",
                    help=f"retries of a 429/503 answer, honouring Retry-After (default {DEFAULTS.retries})")
+    p.add_argument("--max-throttle-wait", type=float, metavar="S",
+                   help="seconds the whole run may spend waiting on 429/503 answers before it stops sending and "
+                        "ends incomplete (default: 60, or twice --timeout if larger)")
     p.add_argument("--depth", choices=DEPTHS,
                    help="smoke: every MUST requirement once, at most 36 requests; standard (default): everything, "
                         "25 generated cases per property; deep: 300 per property")
@@ -272,7 +275,7 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
             continue
         if name in {"base_url", "account_id", "model", "profile", "timeout", "stream_timeout", "max_tokens",
                     "max_requests", "rate_limit", "concurrency", "concurrency_probe", "retries", "depth", "fail_on",
-                    "report_dir", "max_examples", "seed", "baseline", "ca_bundle", "junit_should"}:
+                    "report_dir", "max_examples", "seed", "baseline", "ca_bundle", "junit_should", "max_throttle_wait"}:
             args += [f"--sgp-{name.replace('_', '-')}", str(value)]
     # as given, not as redacted() prints them (pytest runs in this process; xdist passes options over a pipe)
     if config.proxy:

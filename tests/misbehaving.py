@@ -278,6 +278,30 @@ def deep_json(conn: Connection) -> None:
         conn.send(head("200 OK", "application/json", len(body)) + body)
 
 
+def continue_forever(conn: Connection) -> None:
+    """Answer `100 Continue` again and again, never a final status: each read resets a per-read timeout."""
+    if conn.read_request() is None:
+        return
+    while conn.send(b"HTTP/1.1 100 Continue\r\n\r\n") and conn.wait(0.05):
+        pass
+
+
+def headers_drip(conn: Connection) -> None:
+    """Send a status line, then one header line every 0.2 s, never the blank line that ends the head."""
+    if conn.read_request() is None or not conn.send(b"HTTP/1.1 200 OK\r\n"):
+        return
+    while conn.wait(0.2) and conn.send(b"x-drip: 1\r\n"):
+        pass
+
+
+def throttle_forever(conn: Connection) -> None:
+    """Answer every request 429 with a Retry-After of 11 days, and retry-after-ms past any float's use."""
+    if conn.read_request() is not None:
+        body = b'{"error": {"message": "slow down", "type": "rate_limit"}}'
+        conn.send(head("429 Too Many Requests", "application/json", len(body), retry_after="999999",
+                       retry_after_ms="1e308") + body)
+
+
 BEHAVIOURS: dict[str, Callable[[Connection], None]] = {
     "plain_http": plain_http,
     "never_answer": never_answer,
@@ -295,6 +319,9 @@ BEHAVIOURS: dict[str, Callable[[Connection], None]] = {
     "many_headers": many_headers,
     "bare_cr": bare_cr,
     "deep_json": deep_json,
+    "continue_forever": continue_forever,
+    "headers_drip": headers_drip,
+    "throttle_forever": throttle_forever,
 }
 
 

@@ -75,6 +75,9 @@ SOCKET_ATTACKS = {
     "many_headers": "sent a response head too large to parse",
     "bare_cr": "closed the connection without answering",
     "never_answer": "did not answer within 0.5 s",
+    # V1/V2: each read resets a per-read timeout; the whole head has one deadline
+    "continue_forever": "did not answer within 0.5 s",
+    "headers_drip": "did not answer within 0.5 s",
 }
 
 
@@ -99,6 +102,41 @@ def test_target_without_an_http_answer_is_unreachable(kind: str) -> None:
     # one timeout (or none), not one per retry or per requirement
     assert elapsed < HANG_GUARD_S
     assert run.client.stats.sent == 1
+
+
+def test_a_target_that_always_throttles_spends_the_throttle_budget_then_stops() -> None:
+    """V3: 429 with a huge Retry-After forever: the run waits at most --max-throttle-wait in all, then sends
+    nothing more (ThrottledOut, a BudgetExhausted: every caller ends its requirement not run)."""
+    from conformance.transport.client import BudgetExhausted, Client, ThrottledOut
+
+    with misbehaving.serve("throttle_forever") as server:
+        config = Config(base_url=server.base_url, api_key=KEY, timeout=0.5, profile="openai", max_throttle_wait=1.0)
+        profile = get_profile("openai")
+        client = Client(config, profile, server.base_url)
+        spec = RequestSpec("basic", "POST", {"content-type": "application/json"}, b"{}", {}, False)
+        started = time.monotonic()
+        try:
+            first = client.send(spec)
+            with pytest.raises(ThrottledOut, match="raise --max-throttle-wait") as caught:
+                client.send(spec)
+        finally:
+            client.close()
+        elapsed = time.monotonic() - started
+    assert first.status == 429 and client.stats.sent == 1
+    assert isinstance(caught.value, BudgetExhausted)
+    assert "budget" not in str(caught.value).lower() and "429" in str(caught.value)
+    assert elapsed < HANG_GUARD_S
+    assert Config(timeout=20).throttle_budget() == 60.0 and Config(timeout=45).throttle_budget() == 90.0
+
+
+def test_a_target_that_always_throttles_ends_the_run_incomplete_end_to_end(tmp_path: Path) -> None:
+    with misbehaving.serve("throttle_forever") as server:
+        out = run_cli(["run", "--base-url", server.base_url, "--timeout", "0.5", "--depth", "smoke",
+                       "--max-throttle-wait", "1"], tmp_path / "reports", env={"SGP_API_KEY": KEY}, timeout=120)
+    no_traceback(out.output)
+    assert out.code == 4, out.output[-3000:]
+    assert "INCOMPLETE" in out.output and "--max-throttle-wait" in out.output, out.output[-3000:]
+    key_absent(tmp_path / "reports")
 
 
 def test_a_must_left_unjudged_for_want_of_an_answer_is_never_conformant() -> None:
@@ -161,8 +199,10 @@ def test_5000_digit_integer_is_valid_json_past_many_parsers() -> None:
 
 # -- unsendable: a key or header value that cannot be sent is a usage error before anything is sent ------
 
-@pytest.mark.parametrize("key", ["\n", "sk-abc\r\n", "sk-\x00abc", "sk-é-key", "sk-\u200bkey", "sk-\x1b[31m"],
-                         ids=["lf", "crlf", "nul", "latin-1", "zero-width", "esc"])
+@pytest.mark.parametrize("key", ["\n", "sk-abc\r\n", "sk-\x00abc", "sk-é-key", "sk-\u200bkey", "sk-\x1b[31m",
+                                 "  sk-abc  ", " sk-abc", "sk-abc\t"],
+                         ids=["lf", "crlf", "nul", "latin-1", "zero-width", "esc", "spaces", "leading-space",
+                              "trailing-tab"])
 def test_unsendable_key_is_a_usage_error(key: str, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # the environment cannot hold a NUL: that key comes by --api-key (in-process, as argv never could either)
@@ -188,6 +228,14 @@ def test_unsendable_header_value_is_a_usage_error() -> None:
                 env={"BAD": "a\x01b"})
 
 
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/v\n1", "http://127.0.0.1:9/v 1", "http://127.0.\t0.1:9"])
+def test_proxy_upstream_with_a_space_or_control_character_is_refused(url: str) -> None:
+    from conformance.proxy.options import parse_upstream
+
+    with pytest.raises(ConfigError, match="space or a control character"):
+        parse_upstream(url)
+
+
 # -- input: every user input is validated where it enters ------------------------------------------------
 
 @pytest.mark.parametrize(("flags", "says"), [
@@ -204,6 +252,11 @@ def test_unsendable_header_value_is_a_usage_error() -> None:
     (["--max-examples", "-1"], "must be at least 1"),
     (["--rate-limit", "1e-300"], "below 0.001/s"),
     (["--header", "no colon here"], "is not 'Name: value'"),
+    (["--model", ""], "--model is empty"),
+    (["--model", "  "], "--model is empty"),
+    (["--base-url", "http://127.0.0.1:9/v\n1"], "space or a control character"),
+    (["--base-url", "http://127.0.0.1:9/v1\n"], "space or a control character"),
+    (["--base-url", "http://127.0.\n0.1:9"], "space or a control character"),
 ], ids=lambda v: v if isinstance(v, str) else " ".join(v))
 def test_bad_user_input_is_one_line_exit_2(flags: list[str], says: str, capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -268,11 +321,30 @@ def test_deeply_nested_recordings_never_raise_recursion(name: str, text: str) ->
     ({"request": 5, "response": {}}, "request or response is not an object"),
     ({"request": {"method": "POST", "url": "http://h/v1/chat/completions"}, "response": "x"},
      "request or response is not an object"),
+    ({"request": {"method": "POST", "url": "http://[::1"}, "response": {}},
+     r"bad\.har#0: request\.url 'http://\[::1' is not a valid URL"),
 ])
 def test_malformed_har_entries_are_one_line(entry: dict[str, object], says: str) -> None:
     har = json.dumps({"log": {"entries": [entry]}}).encode()
     with pytest.raises(RecordError, match=says):
         read_bytes("bad.har", har, get_profile("openai"))
+
+
+def test_a_har_with_an_unparsable_url_is_one_line_exit_2(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    har = tmp_path / "bad.har"
+    entry = {"request": {"method": "POST", "url": "http://[::1"}, "response": {"status": 200}}
+    har.write_text(json.dumps({"log": {"entries": [entry]}}), encoding="utf-8")
+    code = main(["validate", str(har), "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    no_traceback(err)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and f"{har}#0: request.url" in err, err
+
+
+@pytest.mark.parametrize("count", [3, 2_000_000])
+def test_jsonl_of_empty_objects_is_named_as_such_not_unparsable(count: int) -> None:
+    with pytest.raises(RecordError, match=f"JSONL of {count:,} lines, none of them a record"):
+        read_bytes("empty.jsonl", b"{}\n" * count, get_profile("openai"))
 
 
 def test_har_entry_with_a_string_time_is_read_as_unknown() -> None:
@@ -320,7 +392,7 @@ def test_a_link_where_a_report_goes_is_refused(name: str, dangling: bool, tmp_pa
         assert victim.read_text(encoding="utf-8") == "the user's"
 
 
-@pytest.mark.parametrize("where", ["/dev/null", "/proc/self", "a-file"])
+@pytest.mark.parametrize("where", ["/dev/null", "/proc/self", "/proc/1", "a-file"])
 def test_a_report_dir_that_takes_no_files_is_one_line(where: str, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     if where == "a-file":
@@ -365,6 +437,33 @@ def test_a_link_at_the_har_path_is_refused(tmp_path: Path) -> None:
     with pytest.raises(HarError, match="symbolic link"):
         HarWriter(link)
     assert not (tmp_path / "elsewhere.har").exists()
+
+
+@pytest.mark.parametrize("kind", ["empty", "fifo", "foreign"])
+def test_a_har_path_this_tool_did_not_write_is_never_unlinked(kind: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """F1: an empty file, a FIFO (or a device, /dev/null) at --har is refused at any size, never replaced."""
+    from conformance.proxy.har import _refusal
+
+    path = tmp_path / "traffic.har"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_bytes(b"" if kind == "empty" else b"the user's notes\n")
+    before = os.lstat(path)
+    code = main(["proxy", "--upstream", "http://127.0.0.1:9", "--har", str(path),
+                 "--report-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    no_traceback(err)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    if kind != "fifo":
+        assert path.read_bytes() == (b"" if kind == "empty" else b"the user's notes\n")
+    # a device is refused by the check alone (never handed to the writer: it would be the system's file)
+    says = _refusal(Path("/dev/null"))
+    assert says and "not a regular file" in says
+    assert Path("/dev/null").is_char_device()
 
 
 # -- early: a run that ends before its first report never leaves the previous one reading as its own -----
@@ -425,6 +524,29 @@ def test_a_signal_in_the_first_moments_sets_the_reports_aside(name: str, tmp_pat
     no_traceback(err)
     assert not (reports / "conformance.json").exists()
     assert {p.name: p.read_bytes() for p in (reports / PREVIOUS).iterdir()} == before
+
+
+def test_ctrl_c_during_the_preflight_stops_it_at_once() -> None:
+    """S2: a Ctrl-C while the minimal request waits on a silent target ends the wait at once (the run then
+    ends interrupted, plugin.pytest_configure); it never waits out --timeout to call the target unreachable.
+    (The attacker's report came from `timeout CMD`, which runs CMD in a process group of its own, so a
+    group's SIGINT never reached the run; sent to the run itself, it acts at once, as here.)"""
+    import threading
+
+    with misbehaving.serve("never_answer") as server:
+        run = Run(Config(base_url=server.base_url, api_key=KEY, timeout=20, profile="openai"))
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                timer.start()
+                preflight(run)
+        finally:
+            timer.cancel()
+            run.close()
+        elapsed = time.monotonic() - started
+    assert elapsed < 10, elapsed  # the timeout is 20 s: only an ignored Ctrl-C waits it out
+    assert run.client.dead is None
 
 
 def test_deferred_signal_is_recorded_then_a_second_one_acts() -> None:
@@ -512,3 +634,49 @@ def test_control_bytes_from_the_target_are_escaped_in_html() -> None:
     shown = _e("\x1b[2J\x07\x00<b>\x9b")
     assert not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in shown), repr(shown)
     assert "\\x1b" in shown and "&lt;b&gt;" in shown
+
+
+# -- files: the coverage cache in the shared temporary directory --------------------------------------------
+
+def test_the_coverage_cache_is_written_new_and_only_in_a_private_folder_of_this_user(tmp_path: Path) -> None:
+    """7: the cache file is created with O_EXCL (never through a link planted at its name) and only in a
+    folder of this user that no one else may write to; any other folder is neither written nor read."""
+    from conformance.suite import generation
+    from conformance.suite.generation import CoverageCase
+
+    cases = (CoverageCase("positive", {"model": "m"}, "a case"),)
+    own = tmp_path / "own"
+    path = own / "coverage-openai-x.json"
+    generation._write_cache(path, cases)
+    assert stat_mode(own) == 0o700 and generation._read_cache(path) == cases
+    assert [p.name for p in own.iterdir()] == [path.name]
+    # a link planted at the cache's name is replaced, its target never written
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the user's", encoding="utf-8")
+    path.unlink()
+    path.symlink_to(victim)
+    generation._write_cache(path, cases)
+    assert not path.is_symlink() and victim.read_text(encoding="utf-8") == "the user's"
+    # a folder others may write to, one of another user, or a link: neither written nor read
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir(mode=0o700)
+    linked = tmp_path / "linked"
+    linked.symlink_to(own, target_is_directory=True)
+    folders = [shared, linked]
+    if os.getuid() == 0:
+        os.chown(foreign, 54321, 54321)
+        folders.append(foreign)
+    for folder in folders:
+        planted = folder / "coverage-openai-y.json"
+        generation._write_cache(planted, cases)
+        assert not planted.exists(), folder
+        (folder / "coverage-openai-z.json").write_text(json.dumps([["positive", {"model": "evil"}, "x"]]),
+                                                       encoding="utf-8")
+        assert generation._read_cache(folder / "coverage-openai-z.json") is None
+
+
+def stat_mode(path: Path) -> int:
+    return os.lstat(path).st_mode & 0o777

@@ -172,8 +172,13 @@ def validate(config: Config) -> None:
         # the pause between requests is 1/rate: below this a run would wait for hours (or overflow a sleep)
         raise ConfigError(f"--rate-limit {config.rate_limit:g} is below {MIN_RATE:g}/s, one request every "
                           f"{1 / MIN_RATE:g} s: give a larger rate, or 0 for no limit")
+    if config.max_throttle_wait is not None and not (math.isfinite(config.max_throttle_wait)
+                                                      and config.max_throttle_wait >= 0):
+        raise ConfigError("--max-throttle-wait must be a finite number of seconds, 0 or more")
     if config.max_examples is not None and config.max_examples < 1:
         raise ConfigError("--max-examples must be at least 1")
+    if not (config.model or "").strip():
+        raise ConfigError("--model is empty: give the model to ask for, e.g. --model openai/gpt-4o-mini")
     for name, flag in (("api_key", "the API key (SGP_API_KEY or --api-key)"),
                        ("account_id", "the account id (--account-id or SGP_ACCOUNT_ID)")):
         why = unsendable(getattr(config, name) or "")

@@ -57,6 +57,9 @@ class Config:
     concurrency_probe: int | None = None
     retries: int = 2
     max_retry_wait: float = 30.0
+    # the total seconds a run may spend waiting for a target that answers 429/503 before it stops sending
+    # and ends incomplete; None: max(60, 2 x timeout) (throttle_budget)
+    max_throttle_wait: float | None = None
     depth: str = "standard"
     fail_on: str = "must"
     # may hold {timestamp}, replaced by the run's start (UTC, e.g. 20261130T101500Z)
@@ -115,6 +118,12 @@ class Config:
             return self.concurrency_probe
         return PROBE_SIZES[self.depth]
 
+    def throttle_budget(self) -> float:
+        """Seconds of waiting on 429/503 answers (Retry-After, backoff) the whole run may spend."""
+        if self.max_throttle_wait is not None:
+            return self.max_throttle_wait
+        return max(60.0, 2 * self.timeout)
+
     def property_examples(self) -> int:
         if self.max_examples is not None:
             return self.max_examples
@@ -126,7 +135,10 @@ class Config:
 def unsendable(value: str) -> str | None:
     """Why `value` cannot be sent as an HTTP header value, or None. RFC 9110 §5.5 allows visible characters,
     spaces and tabs (CR, LF and NUL never: they would end or split the header); httpx sends header values as
-    ASCII, so a character past it cannot be sent either. The value itself is never quoted (it may be a key)."""
+    ASCII, so a character past it cannot be sent either; a leading or trailing space or tab is not part of a
+    field value (h11 refuses to send it). The value itself is never quoted (it may be a key)."""
+    if value != value.strip(" \t"):
+        return "begins or ends with a space or tab"
     for position, char in enumerate(value, 1):
         if char in "\r\n":
             return f"holds a line break (CR or LF) at character {position}"

@@ -163,6 +163,11 @@ def read_bytes(name: str, data: bytes, profile: Profile) -> list[Record]:
             if path.suffix.lower() in (".json", ".har"):
                 # one document that is not JSON: judged (and failed) as the response it claims to be
                 return [_bare(name, "json", stripped.encode("utf-8"), JSON_TYPE)]
+            if len(lines) > 1 and all(_json_line(line) for line in lines):
+                # valid JSONL, but no line is a record: say so, not that it does not parse
+                raise RecordError(f"{name}: JSONL of {len(lines):,} lines, none of them a record (a JSON object "
+                                  "with at least one member, e.g. a response body or a batch output line): "
+                                  "nothing to judge") from None
             raise RecordError(f"{name}: neither JSON nor JSONL (it does not parse)") from None
         if isinstance(whole, dict) and isinstance(whole.get("log"), dict):
             return list(_har(name, whole["log"], profile))
@@ -177,6 +182,15 @@ def read_bytes(name: str, data: bytes, profile: Profile) -> list[Record]:
     hint = {".har": "HAR (a JSON object with a log)", ".jsonl": "JSONL", ".ndjson": "JSONL",
             ".json": "JSON"}.get(path.suffix.lower(), "JSON, JSONL, an SSE or HTTP transcript, or HAR")
     raise RecordError(f"{name}: not recognised as {hint}")
+
+
+def _json_line(line: str) -> bool:
+    """Whether a line parses as JSON at all."""
+    try:
+        json.loads(line)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _record_line(line: str) -> bool:
@@ -291,7 +305,13 @@ def _har(name: str, log: dict[str, Any], profile: Profile) -> Iterator[Record]:
             raise RecordError(f"{name}#{number}: a HAR entry whose request or response is not an object "
                               f"({type(request).__name__}, {type(response).__name__}): not a HAR this command reads")
         method, url = str(request.get("method", "")), str(request.get("url", ""))
-        if not is_operation(method, url, profile):
+        try:
+            operation = is_operation(method, url, profile)
+        except ValueError as exc:  # an unclosed IPv6 bracket, a port that is no number
+            shown = url if len(url) <= 80 else url[:80] + "..."
+            raise RecordError(f"{name}#{number}: request.url {shown!r} is not a valid URL ({exc}): "
+                              "not a HAR this command reads") from None
+        if not operation:
             continue
         found += 1
         source = f"{name}#{number}"

@@ -6,8 +6,9 @@ document at any moment (a proxy killed with SIGKILL leaves a readable file). Cre
 mask (`***`, which `validate` knows for a masked key); a body the proxy recorded only up to its cap says
 so in its content comment ("Body truncated: ..."), and each entry's comment names its result.
 
-The file is only ever replaced when an earlier proxy wrote it: a file of that name that is not such a
-HAR is left alone (`HarError`).
+The file is only ever replaced when an earlier proxy wrote it: anything else of that name (a file of
+any size that is not such a HAR, a link, a device, a FIFO, /dev/null) is left alone, never unlinked
+(`HarError`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -37,27 +40,47 @@ class HarError(ValueError):
 
 
 def _ours(path: Path) -> bool:
+    """Whether `path` is a regular file an earlier proxy wrote (by its content): opened without following a
+    link and without blocking on a FIFO; a device, FIFO, socket or empty file is never ours."""
     try:
-        with path.open("rb") as handle:
-            return _MARK in handle.read(512)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return False
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return False
+        return _MARK in handle.read(512)
+
+
+def _refusal(path: Path) -> str | None:
+    """Why `path` may not become the HAR (one line), or None when it is free or an earlier HAR of ours."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot use --har {path} ({exc.strerror or exc}): choose another file"
+    if stat.S_ISLNK(mode):
+        return (f"--har {path} is a symbolic link: the HAR is never written through a link; remove it or "
+                "choose another file")
+    if stat.S_ISDIR(mode):
+        return f"--har {path} is a directory: give a file name, e.g. {path / 'traffic.har'}"
+    if not stat.S_ISREG(mode):
+        return (f"--har {path} is not a regular file (a device, FIFO or socket): it is left alone; "
+                "choose another file")
+    if not _ours(path):
+        return (f"--har {path} exists and was not written by sgp-conformance proxy: it is left alone; "
+                "choose another file")
+    return None
 
 
 class HarWriter:
     """Appends entries to one HAR file; thread-safe; `close` when done (the file is valid before, too)."""
 
     def __init__(self, path: Path) -> None:
-        if path.is_symlink():
-            raise HarError(f"--har {path} is a symbolic link: the HAR is never written through a link; remove it or "
-                           "choose another file")
-        if path.is_dir():
-            raise HarError(f"--har {path} is a directory: give a file name, e.g. {path / 'traffic.har'}")
-        if path.exists() and path.stat().st_size and not _ours(path):
-            raise HarError(
-                f"--har {path} exists and was not written by sgp-conformance proxy: it is left alone; "
-                "choose another file"
-            )
+        refusal = _refusal(path)
+        if refusal:
+            raise HarError(refusal)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # a new file, never one this tool did not create: an earlier HAR of ours is removed first, and a
@@ -111,8 +134,20 @@ class HarWriter:
 
 def _remask(path: Path, keys: Scrubber) -> None:
     """Rewrite the HAR at `path` with every entry (one per line, as `add` writes them) masked by `keys`."""
-    fresh = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with path.open("rb") as old, fresh.open("wb") as new:
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fresh = Path(temp)
+    try:
+        _copy_masked(path, os.fdopen(fd, "wb"), keys)
+        os.chmod(fresh, 0o644)
+        os.replace(fresh, path)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
+
+
+def _copy_masked(path: Path, new: Any, keys: Scrubber) -> None:
+    old_fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(old_fd, "rb") as old, new:
         for line in old:
             body = line.rstrip(b"\n")
             comma = body.endswith(b",")
@@ -121,7 +156,6 @@ def _remask(path: Path, keys: Scrubber) -> None:
                 body = json.dumps(keys.value(entry, keys=False), ensure_ascii=True).encode("ascii") + (
                     b"," if comma else b"")
             new.write(body + (b"\n" if line.endswith(b"\n") else b""))
-    os.replace(fresh, path)
 
 
 def _mask_standin(entry: dict[str, Any]) -> None:

@@ -41,6 +41,9 @@ def parse_upstream(url: str, allow_insecure_http: bool = False) -> Upstream:
     other than loopback carries the clients' keys in the clear, so it needs `allow_insecure_http`.
     ConfigError (one line naming the fix) otherwise."""
     text = url.strip()
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in text):
+        raise ConfigError(f"--upstream {url!r} holds a space or a control character: give the URL percent-encoded, "
+                          "e.g. https://api.example.com/v1")
     try:
         parts = urlsplit(text)
         port = parts.port

@@ -211,6 +211,10 @@ def exit_code(doc: dict[str, Any], fail_on: str) -> tuple[int, str]:
         if blind and not not_run:
             return EXIT_INCOMPLETE, (f"incomplete: {len(blind)} requirement(s) not judged because an answer never "
                                      f"came or came cut short ({blind[0]['id']}), {judged}")
+        stopped = next((r.get("message") for r in not_run if "--max-throttle-wait" in (r.get("message") or "")),
+                       None)
+        if stopped:
+            return EXIT_INCOMPLETE, f"incomplete: {len(not_run)} requirement(s) not run: {stopped}; {judged}"
         return EXIT_INCOMPLETE, (f"incomplete: {len(not_run)} requirement(s) not run (request budget reached or "
                                  f"the target throttled), {judged}")
     if verdict == "partial":

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -124,22 +125,53 @@ def _cache_file(profile_name: str) -> Path:
     return Path(tempfile.gettempdir()) / f"sgp-conformance-{user}" / f"coverage-{profile_name}-{digest}.json"
 
 
-def _read_cache(path: Path) -> tuple[CoverageCase, ...] | None:
+def _own_private_dir(folder: Path, create: bool = False) -> bool:
+    """Whether `folder` is a directory (not a link) of this user that no one else may write to: the only
+    kind the coverage cache is read from or written to (a shared temporary directory lets another user
+    plant the folder, or a link in it, first). With `create`, a missing folder is made (mode 0700)."""
+    if create:
+        with contextlib.suppress(OSError):
+            folder.mkdir(mode=0o700)
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    getuid = getattr(os, "getuid", None)
+    if not stat.S_ISDIR(info.st_mode) or (getuid is not None and info.st_uid != getuid()):
+        return False
+    return not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _read_cache(path: Path) -> tuple[CoverageCase, ...] | None:
+    if not _own_private_dir(path.parent):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            rows = json.loads(handle.read().decode("utf-8"))
         return tuple(CoverageCase(mode, body, description) for mode, body, description in rows)
     except (OSError, ValueError, TypeError):
         return None
 
 
 def _write_cache(path: Path, cases: tuple[CoverageCase, ...]) -> None:
-    """Best effort: a directory that cannot be written only costs the next run the computation."""
+    """Best effort: a directory that cannot be written, or is not this user's alone, only costs the next
+    run the computation. The file is created new (mkstemp: O_CREAT|O_EXCL, never through a link) and
+    renamed into place."""
     try:
         text = json.dumps([[c.mode, c.body, c.description] for c in cases])
-        path.parent.mkdir(mode=0o700, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        if not _own_private_dir(path.parent, create=True):
+            return
+        fd, partial = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(text.encode("utf-8"))
+            os.replace(partial, path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
     except (OSError, ValueError, TypeError):
         return
 
@@ -382,7 +414,7 @@ _NOT_DRAWN_FROM = frozenset({
     "base_url", "api_key", "account_id", "profile", "timeout", "stream_timeout", "max_body_bytes",
     "max_requests", "rate_limit", "concurrency", "retries", "max_retry_wait", "fail_on", "report_dir", "keep",
     "allow_insecure_http", "baseline", "clients", "dry_run", "secret_headers", "junit_should", "proxy",
-    "ca_bundle", "insecure", "headers"})
+    "ca_bundle", "insecure", "headers", "max_throttle_wait"})
 
 
 def _drawn_key(mode: str, profile: Profile, config: Config) -> tuple[Any, ...] | None:

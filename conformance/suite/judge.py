@@ -79,6 +79,9 @@ class Judge:
         if exchange.response is None and self.run.client.dead:
             # nothing can be judged of a target that cannot be reached: not run, and the run exits 3
             self.not_run(f"target unreachable: {self.run.client.dead}")
+        if exchange.response is not None and exchange.response.status in (429, 503) \
+                and self.run.client.throttled_out:
+            self.not_run(self.run.client.throttled_out)
         if exchange.response is not None and exchange.response.status == 429:
             self.not_run("the target kept answering 429 Too Many Requests after retries")
         return exchange

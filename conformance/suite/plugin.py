@@ -52,6 +52,7 @@ OPTION_FIELDS = {
     "concurrency": ("requests in flight at once when scenarios are fetched", int),
     "concurrency-probe": ("overlapping requests of the concurrency probe (CONC-*); 0: none", int),
     "retries": ("retries of a 429/503 answer, honouring Retry-After", int),
+    "max-throttle-wait": ("seconds the run may spend waiting on 429/503 answers in all", float),
     "depth": ("smoke, standard (default) or deep", str),
     "fail-on": ("must (default) or should: the level that fails the run", str),
     "report-dir": ("where conformance.json is written", str),

@@ -21,6 +21,7 @@ import httpx
 
 from conformance.config import Config
 from conformance.contract.profiles import Profile
+from conformance.transport.deadline import head_deadline
 from conformance.transport.exchange import Exchange, RequestSpec, Response
 from conformance.transport.network import http_transport
 
@@ -33,6 +34,12 @@ MAX_THROTTLES_KEPT = 20
 
 class BudgetExhausted(RuntimeError):
     """The run reached --max-requests; nothing more is sent."""
+
+
+class ThrottledOut(BudgetExhausted):
+    """The target kept answering 429/503 until the run's throttle budget (--max-throttle-wait) was spent;
+    nothing more is sent. Its message names the cause and the flag (and never the word budget, so that a
+    requirement not run for it reads as throttled, outcomes.not_run_kind)."""
 
 
 @dataclass
@@ -191,6 +198,9 @@ class Client:
         # every sender (scenario prefetch, property cases) shares one bound on requests in flight
         self._in_flight = threading.BoundedSemaphore(max(config.concurrency, 1))
         self._timeouts_in_a_row = 0
+        # seconds spent waiting on 429/503 answers, and why the run stopped sending for them (ThrottledOut)
+        self._throttle_waited = 0.0
+        self.throttled_out: str | None = None
         # the request that tells a slow target from a dead one (see _note_unanswered), and whether it is out
         self.probe: RequestSpec | None = None
         self._probing = False
@@ -212,6 +222,8 @@ class Client:
 
     def _take(self) -> None:
         with self._lock:
+            if self.throttled_out:
+                raise ThrottledOut(self.throttled_out)
             if self.stats.sent >= self._budget:
                 raise BudgetExhausted(f"request budget of {self.config.max_requests} reached (--max-requests)")
             self.stats.sent += 1
@@ -263,11 +275,30 @@ class Client:
                         self.throttles.append(exchange)
             if response is None or response.status not in (429, 503) or attempt >= self.config.retries:
                 break
+            delay = retry_delay(response, attempt, self.config.max_retry_wait)
+            if not self._may_wait(delay, response.status):
+                break
             self.note_retry(exchange)
-            time.sleep(retry_delay(response, attempt, self.config.max_retry_wait))
+            time.sleep(delay)
             attempt += 1
         self.record(exchange)
         return exchange
+
+    def _may_wait(self, delay: float, status: int) -> bool:
+        """Take `delay` seconds of waiting on a throttled answer from the run's throttle budget; False (and
+        the run stops sending: throttled_out) when it would pass --max-throttle-wait."""
+        budget = self.config.throttle_budget()
+        with self._lock:
+            if self.throttled_out:
+                return False
+            if self._throttle_waited + delay <= budget:
+                self._throttle_waited += delay
+                return True
+            self.throttled_out = (
+                f"the target kept answering {status}: waiting {delay:g} s more for it would pass "
+                f"--max-throttle-wait {budget:g} ({self._throttle_waited:g} s already waited): stopped sending; "
+                "try later, or raise --max-throttle-wait")
+            return False
 
     def _send_once(self, spec: RequestSpec) -> Exchange:
         if self.dead:
@@ -284,6 +315,8 @@ class Client:
         would send them one at a time; none is retried, since a 429 or 503 under overlap is what is judged.
         Raises BudgetExhausted, sending nothing, when the budget cannot pay for all of them."""
         with self._lock:
+            if self.throttled_out:
+                raise ThrottledOut(self.throttled_out)
             if self.stats.sent + len(specs) > self._budget:
                 raise BudgetExhausted(f"request budget of {self.config.max_requests} reached (--max-requests)")
             self.stats.sent += len(specs)
@@ -343,7 +376,10 @@ class Client:
         chunks: list[bytes] = []
         late = False
         try:
-            response = http.send(request, stream=True)
+            # the whole head (100 Continue answers, header lines dripped one by one) within one --timeout:
+            # each read would otherwise reset httpx's per-read timeout and hold the run forever
+            with head_deadline(self.config.timeout):
+                response = http.send(request, stream=True)
             status, headers = response.status_code, list(response.headers.multi_items())
             headers_at = time.monotonic()
             try:

@@ -13,6 +13,7 @@ import httpx
 from conformance.config import Config
 from conformance.config.network import Route, route, ssl_context
 from conformance.redact import safe_url
+from conformance.transport.deadline import bounded_backend
 
 
 class ProxiedTransport(httpx.HTTPTransport):
@@ -75,10 +76,11 @@ def http_transport(config: Config, url: str | None = None, env: Mapping[str, str
     options: dict[str, object] = {"verify": context, "trust_env": False}
     if limits is not None:
         options["limits"] = limits
+    # every read of a response head is bounded by the request's total deadline (transport.deadline)
     if via.proxy is None:
-        return httpx.HTTPTransport(**options)  # type: ignore[arg-type]
+        return bounded_backend(httpx.HTTPTransport(**options))  # type: ignore[arg-type]
     # an https:// proxy is trusted as the target is (an internal CA signs both, typically)
     proxy = httpx.Proxy(via.proxy, ssl_context=context if via.proxy.startswith("https:") else None)
-    return ProxiedTransport(via, proxy=proxy, **options)
+    return bounded_backend(ProxiedTransport(via, proxy=proxy, **options))
 
 
