@@ -33,6 +33,8 @@ FIELD_TYPES = {f.name: f.type for f in fields(Config)}
 MIN_RATE = 0.001
 # a configuration file is a few lines; anything past this is not one
 MAX_CONFIG_BYTES = 1_000_000
+# a baseline lists accepted deviations; read here for its claims and in report.baseline for its entries
+MAX_BASELINE_BYTES = 10_000_000
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -121,9 +123,10 @@ def baseline_claims(path: Path, without: frozenset[str],
     `claims = [...]`), added to the run's: a team keeps the promises its baseline was judged under in the
     same file. A file that cannot be read adds nothing here (report.baseline names the problem)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # bounded as report.baseline reads it: /dev/zero or a FIFO given as the baseline is refused there
+        text = read_capped(path, MAX_BASELINE_BYTES, "baseline").decode("utf-8")
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (OSError, ValueError, tomllib.TOMLDecodeError):
+    except (InputError, OSError, ValueError, RecursionError, tomllib.TOMLDecodeError):
         return without, claims_
     if not isinstance(data, dict):
         return without, claims_

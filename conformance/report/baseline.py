@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.config import ConfigError
+from conformance.config.load import MAX_BASELINE_BYTES
 from conformance.contract import catalogue
 from conformance.inputs import InputError, read_capped
 
-# a baseline is a list of accepted deviations: a few kilobytes
-MAX_BASELINE_BYTES = 10_000_000
 
 
 @dataclass(frozen=True)
