@@ -26,7 +26,6 @@ from conformance.contract import catalogue
 from conformance.inputs import InputError, read_capped
 
 
-
 @dataclass(frozen=True)
 class Entry:
     id: str
