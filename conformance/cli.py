@@ -507,22 +507,29 @@ def claims_listing(reqs: list[catalogue.Requirement]) -> list[str]:
 
 def command_list(args: argparse.Namespace) -> int:
     """The catalogue, each rule with its place in docs/contract.md: text (the reference on a line of its own
-    under the statement), json (a list of {id, level, statement, source, contract, profiles}) or markdown
-    (docs/requirements.md's table)."""
+    under the statement), json (a list of {id, level, levels (per profile), statement, source, contract,
+    profiles}) or markdown (docs/requirements.md's table). Under --profile each level is that profile's."""
     reqs = catalogue.for_profile(args.profile) if args.profile else list(catalogue.REQUIREMENTS)
     if args.claims:
         write_lines(claims_listing(reqs))
         return EXIT_OK
     lines: list[str] = []
+
+    def level(r: catalogue.Requirement) -> str:
+        # under --profile, the level that profile judges at; without it, every profile's (as the table shows)
+        return r.level_for(args.profile) if args.profile else r.level_text()
+
     if args.format == "json":
-        lines.append(json.dumps([{"id": r.id, "level": r.level, "statement": r.statement, "source": r.source,
-                                  "contract": r.contract, "profiles": list(r.profiles)} for r in reqs], indent=2))
+        lines.append(json.dumps([{"id": r.id, "level": r.level_for(args.profile) if args.profile else r.level,
+                                  "levels": {p: r.level_for(p) for p in r.profiles}, "statement": r.statement,
+                                  "source": r.source, "contract": r.contract, "profiles": list(r.profiles)}
+                                 for r in reqs], indent=2))
     elif args.format == "markdown":
         lines.append(catalogue.markdown_table(reqs))
     else:
         for r in reqs:
             only = "" if len(r.profiles) > 1 else f" [{r.profiles[0]} only]"
-            lines.append(f"{r.id:<10} {r.level:<6} {r.statement}{only}")
+            lines.append(f"{r.id:<10} {level(r):<6} {r.statement}{only}")
             # under the statement, not after it: the statements are long already
             lines.append(f"{'':<18}{r.contract}")
     write_lines(lines)

@@ -214,3 +214,20 @@ def test_left_out_names_the_account_flag_and_a_declared_absent_feature() -> None
     assert left_out(rows) == ["  left out: HDR-001: no --account-id configured",
                               "  left out: LOGP-001: not claimed (--without declared the feature absent: drop it "
                               "from --without to judge them)"]
+
+
+def test_list_under_a_profile_gives_that_profiles_levels() -> None:
+    # VAL-005 is open under sgp (observed) and settled under openai (MUST); the listing said sgp's for both
+    import contextlib
+    import io
+    import json
+
+    from conformance.cli import main
+
+    for profile, expected in (("sgp", "INFO"), ("openai", "MUST")):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["list", "--profile", profile, "--format", "json"]) == 0
+        rows = {r["id"]: r for r in json.loads(out.getvalue())}
+        assert rows["VAL-005"]["level"] == expected
+        assert rows["VAL-005"]["levels"] == {"sgp": "INFO", "openai": "MUST"}
