@@ -95,7 +95,7 @@ def _run_parser(sub: Any) -> argparse.ArgumentParser:
                    help="seconds the whole run may spend waiting on 429/503 answers before it stops sending and "
                         "ends incomplete (default: 60, or twice --timeout if larger)")
     p.add_argument("--depth", choices=DEPTHS,
-                   help="smoke: every MUST requirement once, at most 36 requests; standard (default): everything, "
+                   help="smoke: every MUST requirement once, at most 33 requests; standard (default): everything, "
                         "25 generated cases per property; deep: 300 per property")
     p.add_argument("--fail-on", choices=FAIL_ON,
                    help="the level whose failures fail the run: must (default) or should (MUST and SHOULD)")
