@@ -112,3 +112,28 @@ def test_a_report_of_the_embedded_server_replays_against_a_fresh_one(broken_run:
     assert "started a new one at http://127.0.0.1:" in out.stdout
     assert out.stdout.count("no longer reproduces") >= 2 and "PROP-001" not in out.stdout
 
+
+
+def test_replay_with_a_refused_key_says_so(
+        broken_run: Outcome) -> None:  # noqa: F811
+    report = str(broken_run.report_dir)
+    refused = _replay([report, "--failed"], key="sk-not-the-key-000000000000")
+    assert refused.code == 3 and "KEY REFUSED" in refused.stderr, refused.output
+    assert "still fails" not in refused.stdout
+
+
+def test_an_observation_found_again_is_observed_and_a_kept_rule_still_holds(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from conformance.checks import Violation
+    from conformance.contract.profiles import PROFILES
+    from conformance.offline import replay
+
+    answer = SimpleNamespace(response=object(), status=200, error=None)
+    monkeypatch.setattr(replay, "rejudge", lambda *a, **k: [Violation("HDR-007", "no request id")])
+    seen = replay.Recorded("HDR-007", "basic", {"headers": []}, 200, failed=True, observed=True)
+    assert replay._verdict(seen, answer, PROFILES["sgp"])[0] == "still observed"
+    kept = replay.Recorded("RESP-001", "basic", {"headers": []}, 200, failed=False)
+    assert replay._verdict(kept, answer, PROFILES["sgp"])[0] == "now fails"
+    monkeypatch.setattr(replay, "rejudge", lambda *a, **k: [])
+    assert replay._verdict(kept, answer, PROFILES["sgp"])[0] == "still holds"

@@ -61,6 +61,8 @@ class Recorded:
     request: dict[str, Any]
     status: int | None
     failed: bool
+    # the result was an observation (INFO): finding it again is worth knowing, never a failure
+    observed: bool = False
 
 
 def load_report(where: str) -> dict[str, Any]:
@@ -97,7 +99,8 @@ def recorded_exchanges(doc: dict[str, Any], selection: Selection | None, failed_
             failed = bool(item.get("failed"))
             if failed_only and not failed:
                 continue
-            yield Recorded(req_id, str(item.get("scenario") or ""), request, item.get("status"), failed)
+            yield Recorded(req_id, str(item.get("scenario") or ""), request, item.get("status"), failed,
+                           result.get("status") == "observed")
 
 
 def expand(text: str, env: dict[str, str]) -> str:
@@ -289,7 +292,8 @@ def command_replay(args: argparse.Namespace) -> int:
         print(f"sgp-conformance replay: {exc}", file=sys.stderr)
         return EXIT_USAGE
     client = Client(config, profile, config.base_url or "", budget=len(items) * (config.retries + 1) + 1)
-    counts = {"still fails": 0, "no longer reproduces": 0, "not re-judged": 0, "no answer": 0}
+    counts = {"still fails": 0, "still observed": 0, "no longer reproduces": 0, "still holds": 0, "now fails": 0,
+              "not re-judged": 0, "key refused": 0, "no answer": 0}
     try:
         for item, spec in zip(items, specs, strict=True):
             exchange = client.send(spec)
@@ -305,7 +309,11 @@ def command_replay(args: argparse.Namespace) -> int:
             embedded.stop()
     summary = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
     print(f"sgp-conformance replay: {len(items)} exchange(s) sent to {scrubber.text(config.base_url or '')}: {summary}")
-    if counts["still fails"]:
+    if counts["key refused"]:
+        print("sgp-conformance replay: KEY REFUSED: the target answered 401/403 where the recorded run was "
+              "served: check SGP_API_KEY (and --base-url)", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    if counts["still fails"] or counts["now fails"]:
         return EXIT_FAIL
     if counts["no answer"] == len(items):
         return EXIT_UNREACHABLE
@@ -314,9 +322,16 @@ def command_replay(args: argparse.Namespace) -> int:
 
 def _verdict(item: Recorded, exchange: Exchange, profile: Profile,
              claims: frozenset[str] = frozenset()) -> tuple[str, str]:
-    """("still fails" | "no longer reproduces" | "not re-judged" | "no answer", what was found)."""
+    """(verdict, what was found). Verdicts: "still fails" (an exchange that broke its rule breaks it again),
+    "still observed" (the same, for an observation), "no longer reproduces", "still holds" / "now fails"
+    (an exchange of the evidence that kept the rule), "not re-judged" (a rule over several exchanges),
+    "key refused" (401/403 where the recorded run was served), "no answer"."""
     if exchange.response is None:
         return "no answer", exchange.error or "transport error"
+    # only a request that carries the user's key can tell that the key is refused (AUTH-* send none or another)
+    sends_key = "${SGP_API_KEY}" in json.dumps(item.request.get("headers") or [])
+    if sends_key and exchange.status in (401, 403) and item.status not in (401, 403, None):
+        return "key refused", f"HTTP {exchange.status}"
     found = rejudge(item.req_id, exchange, profile, claims)
     if found is None:
         return "not re-judged", f"{item.req_id} compares several exchanges; this one was sent again only"
@@ -324,8 +339,11 @@ def _verdict(item: Recorded, exchange: Exchange, profile: Profile,
         first = found[0]
         where = f" at {first.pointer}" if first.pointer else ""
         more = f" (+{len(found) - 1} more)" if len(found) > 1 else ""
-        return "still fails", f"{first.requirement}: {first.message}{where}{more}"
-    return "no longer reproduces", ""
+        detail = f"{first.requirement}: {first.message}{where}{more}"
+        if not item.failed:
+            return "now fails", detail
+        return ("still observed" if item.observed else "still fails"), detail
+    return ("no longer reproduces" if item.failed else "still holds"), ""
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
