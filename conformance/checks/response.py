@@ -138,7 +138,7 @@ def completion_checks(
 
 
 # the stream faults that make the SDK's accumulator fail or differ as a consequence (STRM-022 is not judged)
-SDK_CONSEQUENCE_OF = ("STRM-002", "STRM-003", "STRM-010", "STRM-011", "STRM-012")
+SDK_CONSEQUENCE_OF = ("STRM-002", "STRM-003", "STRM-010", "STRM-011", "STRM-012", "STRM-017")
 
 
 def stream_checks(

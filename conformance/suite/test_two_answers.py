@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
-from conformance.checks import agreement
+import time
+
+from conformance.checks import agreement, findings
+from conformance.checks.response import completion_checks, stream_checks
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import Answered, Stream
 
@@ -15,8 +18,29 @@ NEEDS = tuple(Answered(s) for s in SCENARIOS) + tuple(Stream(stream) for _, stre
 LOGPROB_SCENARIOS = ("agree_whole", "agree_stream")
 
 
+# the single-answer rules on choices, finish reasons and tool calls: an answer that breaks one of them differs
+# from its twin because of that fault, which its owner reports (one fault, one failure)
+STRUCTURE_OWNERS = frozenset({"RESP-003", "RESP-007", "TOOL-005", "SEM-002", "SEM-007", "STRM-011", "STRM-012",
+                              "STRM-015", "STRM-017"})
+
+
+def _structure_fault(judge: Judge) -> str | None:
+    """The first structure rule an answer of the pairs breaks on its own, or None."""
+    profile, now = judge.run.profile, time.time()
+    for whole, stream in PAIRS:
+        found = [*completion_checks(judge.exchange(whole), profile, now),
+                 *stream_checks(judge.exchange(stream), profile, now)]
+        owners = sorted({v.requirement for v in findings(found)} & STRUCTURE_OWNERS)
+        if owners:
+            return owners[0]
+    return None
+
+
 @requirement("AGREE-002", *SCENARIOS, needs=NEEDS)
 def test_stream_structure_agrees(req, judge: Judge) -> None:
+    owner = _structure_fault(judge)
+    if owner is not None:
+        judge.not_judged(f"an answer of the pair breaks {owner} on its own, which reports it", owner)
     judge(v for whole, stream in PAIRS
           for v in agreement.stream_structure_agrees(judge.exchange(whole), judge.exchange(stream)))
 
