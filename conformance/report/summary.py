@@ -75,6 +75,11 @@ def target_text(path: Path) -> Iterator[str]:
             elif key == "run" and isinstance(value, dict):
                 # the run's own names, times and enums are not the target's or the user's text
                 yield from _strings({k: v for k, v in value.items() if k in RUN_GIVEN}, keys=False)
+            elif key == "open_points" and isinstance(value, list):
+                # the choices' names and meanings are the suite's words; a point's message is a result's
+                for point in value:
+                    if isinstance(point, dict):
+                        yield from _strings(point.get("message"))
             elif key not in _OWN_TOP_KEYS:
                 yield from _strings(value)
     elif path.suffix == ".xml":
