@@ -156,7 +156,10 @@ def _stream_content(items: list[Any], call: Call) -> None:
 def _usage_under(doc: dict[str, Any], call: Call) -> None:
     body = call.json()
     usage = doc.get("usage")
-    if isinstance(body, dict) and body.get("logprobs") is True and isinstance(usage, dict):
+    # n = 1 and two tokens or more, as LOGP-006 judges: a count under the number of choices that carry text
+    # would break SEM-011 as well (one fault, one failure)
+    if (isinstance(body, dict) and body.get("logprobs") is True and body.get("n", 1) == 1
+            and isinstance(usage, dict) and usage.get("completion_tokens", 0) >= 2):
         usage["completion_tokens"] -= 1
         usage["total_tokens"] -= 1
 

@@ -217,7 +217,10 @@ def _content_at_once(items: list[Any], call: Call) -> list[Any]:
     for item in items:
         if isinstance(item, dict):
             for choice in item.get("choices") or []:
-                delta = choice.get("delta") or {}
+                # the finish chunk's delta is often {}: the text goes into that dict, not a new one
+                delta = choice.get("delta")
+                if not isinstance(delta, dict):
+                    delta = choice["delta"] = {}
                 if isinstance(delta.get("content"), str) and delta["content"]:
                     texts[choice["index"]] = texts.get(choice["index"], "") + delta.pop("content")
                 if choice.get("finish_reason") and choice["index"] in texts:
