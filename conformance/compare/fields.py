@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.checks import streaming
+from conformance.checks.shape import json_type
 from conformance.checks.transport import DONE, is_event_stream, judged_json
 from conformance.contract.profiles import Profile
 from conformance.suite.scenarios import OWNERS
@@ -48,27 +49,13 @@ class Difference:
         return {"requirement": self.requirement, "case": self.case, "field": self.field, "a": self.a, "b": self.b}
 
 
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
 def shape(value: Any, path: str = "") -> dict[str, set[str]]:
     """Path -> the JSON types seen there (and, for an enumerated field, its values as "=value"): an array's
     items are one path, `/*`, so answers of different lengths have the same shape."""
     out: dict[str, set[str]] = {}
 
     def walk(node: Any, where: str) -> None:
-        out.setdefault(where or "/", set()).add(_type(node))
+        out.setdefault(where or "/", set()).add(json_type(node))
         name = where.rsplit("/", 1)[-1]
         if name in ENUMERATED and isinstance(node, str):
             out[where].add(f"={node}")

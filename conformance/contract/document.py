@@ -53,11 +53,7 @@ def passage(anchor: str, limit: int = PASSAGE_LIMIT, page: str | None = None) ->
     """The plain text the page gives under `anchor`: paragraphs separated by a blank line, list items and
     table rows one a line; at most `limit` characters (cut at a word, ending in "…"). KeyError for an
     anchor the page does not have."""
-    lines = (text() if page is None else page).splitlines()
-    marker = f'<a id="{anchor}"></a>'
-    at = next((i for i, line in enumerate(lines) if marker in line), None)
-    if at is None:
-        raise KeyError(anchor)
+    lines, at, marker = _locate(anchor, page)
     line = lines[at]
     if line.strip() == marker:
         block = _after_bare_anchor(lines, at + 1)
@@ -68,16 +64,22 @@ def passage(anchor: str, limit: int = PASSAGE_LIMIT, page: str | None = None) ->
     return _cut(_plain(block), limit)
 
 
-def passage_markdown(anchor: str, limit: int = PASSAGE_LIMIT, page: str | None = None) -> str:
-    """The same block as `passage`, as markdown (its tables, code spans, emphasis and lists kept) for a
-    renderer: anchors gone, links reduced to their text ("§anchor" for a link to a place on the page: the
-    report travels without docs/). Cut after the last whole line within `limit` characters, then "…".
-    KeyError for an anchor the page does not have."""
+def _locate(anchor: str, page: str | None) -> tuple[list[str], int, str]:
+    """The page's lines, the index of the line holding `anchor`'s marker, and the marker; KeyError without."""
     lines = (text() if page is None else page).splitlines()
     marker = f'<a id="{anchor}"></a>'
     at = next((i for i, line in enumerate(lines) if marker in line), None)
     if at is None:
         raise KeyError(anchor)
+    return lines, at, marker
+
+
+def passage_markdown(anchor: str, limit: int = PASSAGE_LIMIT, page: str | None = None) -> str:
+    """The same block as `passage`, as markdown (its tables, code spans, emphasis and lists kept) for a
+    renderer: anchors gone, links reduced to their text ("§anchor" for a link to a place on the page: the
+    report travels without docs/). Cut after the last whole line within `limit` characters, then "…".
+    KeyError for an anchor the page does not have."""
+    lines, at, marker = _locate(anchor, page)
     line = lines[at]
     if line.strip() == marker:
         block = _after_bare_anchor(lines, at + 1)
