@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,27 +171,27 @@ def _usage_chunk_under(items: list[Any], call: Call) -> None:
             _usage_under(item, call)
 
 
-def _chosen_below_top(doc: dict[str, Any], call: Call) -> None:
+def _greedy_entries(doc: dict[str, Any], call: Call) -> Iterator[tuple[dict[str, Any], list[float]]]:
+    """Each logprob entry of an answer to a temperature-0 request, with its top_logprobs' values."""
     body = call.json()
     if not (isinstance(body, dict) and body.get("temperature") == 0):
         return
     for choice in doc.get("choices") or []:
         for entry in (choice.get("logprobs") or {}).get("content") or []:
-            top = [t["logprob"] for t in entry.get("top_logprobs") or []]
-            if top:
-                entry["logprob"] = min(top) - 1.0
+            yield entry, [t["logprob"] for t in entry.get("top_logprobs") or []]
+
+
+def _chosen_below_top(doc: dict[str, Any], call: Call) -> None:
+    for entry, top in _greedy_entries(doc, call):
+        if top:
+            entry["logprob"] = min(top) - 1.0
 
 
 def _chosen_not_likeliest(doc: dict[str, Any], call: Call) -> None:
-    body = call.json()
-    if not (isinstance(body, dict) and body.get("temperature") == 0):
-        return
-    for choice in doc.get("choices") or []:
-        for entry in (choice.get("logprobs") or {}).get("content") or []:
-            top = [t["logprob"] for t in entry.get("top_logprobs") or []]
-            if len(set(top)) > 1:
-                # not below the lowest alternative (LOGP-007 holds), but below the likeliest one
-                entry["logprob"] = min(top)
+    for entry, top in _greedy_entries(doc, call):
+        if len(set(top)) > 1:
+            # not below the lowest alternative (LOGP-007 holds), but below the likeliest one
+            entry["logprob"] = min(top)
 
 
 MUTANTS: dict[str, Mutant] = {
