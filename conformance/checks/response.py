@@ -137,10 +137,6 @@ def completion_checks(
     return _keep(found, profile, include_info)
 
 
-# the stream faults that make the SDK's accumulator fail or differ as a consequence (STRM-022 is not judged)
-SDK_CONSEQUENCE_OF = ("STRM-002", "STRM-003", "STRM-010", "STRM-011", "STRM-012", "STRM-017")
-
-
 def stream_checks(
     exchange: Exchange, profile: Profile, now: float, include_info: bool = False
 ) -> list[Violation]:
@@ -172,9 +168,8 @@ def stream_checks(
     found += streaming.assembled_valid(exchange)
     found += stream_assembly.tool_call_fragments(exchange)
     found += stream_assembly.cumulative_text(exchange)
-    # a chunk the suite already found malformed (framing, not JSON, a bad shape) is why the SDK stumbles too:
-    # one fault, one failure (STRM-022 is a consequence there, as needs.CONSEQUENCE_OF says)
-    if not {v.requirement for v in found} & set(SDK_CONSEQUENCE_OF):
+    # the SDK's note that the suite already fails this stream adds nothing beside that finding
+    if not {v.requirement for v in found} & set(stream_assembly.SDK_CONSEQUENCE_OF):
         found += stream_assembly.sdk_agreement(exchange)
     if streaming.assemble(exchange) is not None:
         found += _semantics(exchange, now, stream=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from conformance.checks import NotJudged, Violation, is_int
 from conformance.checks.shape import brief
-from conformance.checks.streaming import assemble, chunk_shapes, chunks
+from conformance.checks.streaming import assemble, assembled_valid, chunk_shapes, chunks, sse_framing
 from conformance.checks.transport import unjudgeable
 from conformance.transport.exchange import Exchange
 
@@ -193,12 +193,16 @@ def _differences(ours: Any, theirs: Any, path: str = "") -> list[tuple[str, Any,
     return [] if ours == theirs else [(path, ours, theirs)]
 
 
+# the stream faults that make the SDK's accumulator fail or differ as a consequence (STRM-022 is not judged)
+SDK_CONSEQUENCE_OF = ("STRM-002", "STRM-003", "STRM-010", "STRM-011", "STRM-012", "STRM-017")
+
+
 def sdk_agreement(exchange: Exchange) -> list[Violation]:
     """STRM-022: the installed openai SDK's ChatCompletionStreamState, fed every chunk of the stream, assembles
     a completion a client can use (it does not raise) that reads the same as the suite's assembly
     (`_view`). A difference shows both versions. Not judged without the SDK (with its install line), on a
-    stream with no chunks (STRM-017's) or with malformed chunks (STRM-010..012's: the SDK is not held to
-    parse what the contract already forbids)."""
+    stream with no chunks (STRM-017's) or one the suite already fails (SDK_CONSEQUENCE_OF: the SDK is not
+    held to parse what the contract already forbids)."""
     stop = unjudgeable(exchange, "STRM-022")
     if stop:
         return [stop]
@@ -207,10 +211,13 @@ def sdk_agreement(exchange: Exchange) -> list[Violation]:
     ours = assemble(exchange)
     if ours is None:
         return [NotJudged("STRM-022", "the stream carried no chunks", "", exchange.scenario, needs="STRM-017")]
-    broken = [v for v in chunk_shapes(exchange) if not isinstance(v, NotJudged)]
+    # a stream the suite already failed (framing, chunk shapes, assembly) is that rule's: the SDK stumbling on
+    # it too is a consequence, not a second fault
+    broken = [v for v in (*sse_framing(exchange), *chunk_shapes(exchange), *assembled_valid(exchange))
+              if not isinstance(v, NotJudged) and v.requirement in SDK_CONSEQUENCE_OF]
     if broken:
-        return [NotJudged("STRM-022", "its chunks do not have the documented shape", "", exchange.scenario,
-                          needs=broken[0].requirement)]
+        return [NotJudged("STRM-022", f"the suite already fails this stream under {broken[0].requirement}", "",
+                          exchange.scenario, needs=broken[0].requirement)]
     # the usage chunk (choices []) is one the SDK reads too; chunks are fed in stream order
     docs = [chunk for _, chunk in chunks(exchange)]
     try:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from conformance.checks import Violation, findings
-from conformance.checks.response import SDK_CONSEQUENCE_OF
 from conformance.checks.streaming import assemble, chunks, sse_framing
 from conformance.checks.transport import is_event_stream, judged_json
 from conformance.suite.scenarios import OWNERS
@@ -40,7 +39,6 @@ CONSEQUENCE_OF: dict[str, tuple[str, ...]] = {
     "STRM-016": ("STRM-006",),
     "STRM-017": ("STRM-010", "STRM-011", "STRM-012", "STRM-015"),
     "ERR-003": ("ERR-001",),
-    "STRM-022": SDK_CONSEQUENCE_OF,
 }
 BASIC = "basic"
 # 4xx statuses that mean "refused"; 429 means "not now", which no rule of refusal can judge
