@@ -6,6 +6,7 @@ import argparse
 import os
 import ssl
 import sys
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from conformance.contract.profiles import PROFILES, get_profile
@@ -26,24 +27,21 @@ def _port(text: str) -> int:
     return value
 
 
-def _latency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of milliseconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"latency must be >= 0, got {value}")
-    return value
+def _whole(unit: str, bound: str) -> Callable[[str], int]:
+    """An argparse type for a whole number >= 0 of `unit`; `bound` is the refusal's message for a negative one."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number of {unit}: {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{bound}, got {value}")
+        return value
+    return parse
 
 
-def _concurrency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number of requests: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"max concurrency must be >= 0 (0: no limit), got {value}")
-    return value
+_latency = _whole("milliseconds", "latency must be >= 0")
+_concurrency = _whole("requests", "max concurrency must be >= 0 (0: no limit)")
 
 
 def build_parser(prog: str = "sgp-conformance serve") -> argparse.ArgumentParser:
