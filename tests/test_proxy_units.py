@@ -193,3 +193,19 @@ def test_the_upstream_keeps_its_path_prefix() -> None:
     upstream = parse_upstream("https://api.example.com:8443/gateway/")
     assert upstream.origin == "https://api.example.com:8443" and upstream.prefix == "/gateway"
     assert parse_upstream("http://[::1]:9000").origin == "http://[::1]:9000"
+
+
+def test_the_stop_handler_only_records_the_signal_and_a_second_one_interrupts() -> None:
+    """The handler runs between two bytecodes of the main thread, maybe inside `Event.wait` with the Event's
+    lock held: it must take no lock (it once set an Event, and a SIGTERM then hung the proxy for good). A
+    pending stop makes `wait` return at once, whatever the length asked for."""
+    import signal as signals
+
+    from conformance.proxy.cli import Stop
+
+    stop = Stop()
+    assert not stop.requested and stop.wait(0) is False
+    stop(signals.SIGTERM, None)
+    assert stop.requested and stop.signal == "SIGTERM" and stop.wait(3600) is True
+    with pytest.raises(KeyboardInterrupt):
+        stop(signals.SIGINT, None)

@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -174,21 +175,32 @@ def banner(service: ProxyService, settings: Config) -> list[str]:
 
 
 class Stop:
-    """The first SIGINT/SIGTERM asks the loop to stop; the next one interrupts (KeyboardInterrupt)."""
+    """The first SIGINT/SIGTERM asks the loop to stop; the next one interrupts (KeyboardInterrupt).
+
+    The handler only records: it runs in the main thread between two bytecodes, possibly while that thread
+    holds a lock (an Event's, inside `Event.wait`), so taking any lock here could deadlock the proxy."""
 
     def __init__(self) -> None:
-        self.event = threading.Event()
         self.signal: str | None = None
 
+    @property
+    def requested(self) -> bool:
+        return self.signal is not None
+
     def __call__(self, signum: int, frame: FrameType | None) -> None:
-        self.signal = signal.Signals(signum).name
-        if self.event.is_set():
+        if self.signal is not None:
             raise KeyboardInterrupt
-        self.event.set()
+        self.signal = signal.Signals(signum).name
 
     def install(self) -> None:
         signal.signal(signal.SIGINT, self)
         signal.signal(signal.SIGTERM, self)
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to `seconds` (a signal cuts it short); whether a stop was asked for."""
+        if not self.requested:
+            time.sleep(seconds)
+        return self.requested
 
 
 def command_proxy(args: argparse.Namespace) -> int:
@@ -225,7 +237,7 @@ def command_proxy(args: argparse.Namespace) -> int:
     for line in banner(service, settings):
         service.printer.line(line, always=True)
     try:
-        while not stop.event.wait(TICK_S):
+        while not stop.wait(TICK_S):
             if service.report_due.is_set():
                 service.report_due.clear()
                 _periodic(service, report_dir)
