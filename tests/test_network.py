@@ -673,3 +673,32 @@ def test_a_transport_per_route() -> None:
     proxied = transport_network.http_transport(Config(proxy="http://p:1"), "https://a.example", {})
     assert type(direct) is httpx.HTTPTransport
     assert isinstance(proxied, transport_network.ProxiedTransport) and proxied.via.source == "--proxy"
+
+
+def test_a_server_that_compresses_what_the_client_accepts_is_judged_on_its_json(tmp_path: Path) -> None:
+    """A server that gzips every answer the client accepts gzip for (WireMock, nginx, Starlette's
+    GZipMiddleware) is judged on its JSON, not on compressed bytes: the suite asks for `identity`. Before,
+    httpx offered gzip, the suite read the raw bytes, and HDR-006, RESP-001 and JSON-001 failed on `1f 8b`."""
+    from cli_runs import in_process
+    from starlette.middleware.gzip import GZipMiddleware
+
+    from conformance.server.settings import DEFAULT_MODELS
+
+    profile = get_profile("openai")
+    app = GZipMiddleware(create_app(ServerSettings(profile=profile, api_keys=(REFERENCE_KEY,))), minimum_size=0)
+    server = start_server(app, profile=profile)
+    try:
+        # the same server does gzip what a client accepts gzip for
+        answer = httpx.post(f"{server.base_url}/chat/completions", headers={
+            "authorization": f"Bearer {REFERENCE_KEY}", "accept-encoding": "gzip"},
+            json={"model": DEFAULT_MODELS[0], "messages": [{"role": "user", "content": "hi"}]}, trust_env=False)
+        assert answer.headers.get("content-encoding") == "gzip" and answer.json()["object"] == "chat.completion"
+        reports = tmp_path / "reports"
+        argv = ["run", "--base-url", server.base_url, "--profile", "openai", "--depth", "smoke", "--model",
+                DEFAULT_MODELS[0], "--report-dir", str(reports)]
+        code, out, err = in_process(argv, env={"SGP_API_KEY": REFERENCE_KEY})
+    finally:
+        server.stop()
+    statuses = {r["id"]: r["status"] for r in json.loads((reports / "conformance.json").read_text())["results"]}
+    assert code == 0, out + err
+    assert statuses["RESP-001"] == statuses["JSON-001"] == statuses["HDR-006"] == "pass"

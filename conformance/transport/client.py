@@ -26,6 +26,10 @@ from conformance.transport.exchange import Exchange, RequestSpec, Response
 from conformance.transport.network import http_transport
 
 USER_AGENT = "sgp-conformance"
+# every request of the suite's own client: the body is judged as the bytes that came back, so the suite asks
+# for them uncompressed (httpx would offer gzip and deflate, and a server that honours that, as WireMock and
+# nginx do, sends bytes no rule of the contract is about)
+DEFAULT_HEADERS = {"user-agent": USER_AGENT, "accept-encoding": "identity"}
 # after this many requests in a row that got no answer in time, the target is taken as unresponsive
 UNRESPONSIVE_AFTER = 3
 # 429 answers kept for judging what they carry
@@ -210,7 +214,7 @@ class Client:
         # the proxy, the CA bundle and the environment's settings are read once, by conformance.config.network
         limits = httpx.Limits(max_connections=max(config.concurrency, 1) + 2)
         self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                                  headers={"user-agent": USER_AGENT},
+                                  headers=DEFAULT_HEADERS,
                                   transport=http_transport(config, self.url, limits=limits))
 
     def close(self) -> None:
@@ -328,7 +332,7 @@ class Client:
         timeout = httpx.Timeout(self.config.timeout, connect=min(self.config.timeout, 10.0))
         results: list[Exchange | None] = [None] * len(specs)
         with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                          headers={"user-agent": USER_AGENT},
+                          headers=DEFAULT_HEADERS,
                           transport=http_transport(self.config, self.url, limits=limits)) as http:
 
             def one(position: int) -> None:
