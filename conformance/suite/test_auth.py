@@ -22,17 +22,22 @@ def test_missing_key_refused(req, judge: Judge) -> None:
     judge(errors.client_error(judge.exchange("no_key"), req.id))
 
 
-@requirement("AUTH-002", "empty_key", needs=(Basic(), NoServerError("empty_key")))
+# a server that serves requests without any key serves them with an empty or a wrong one too: one fault,
+# AUTH-001's; one that takes any key it is given takes an empty one too: AUTH-003's
+@requirement("AUTH-002", "empty_key", "no_key", "wrong_key",
+             needs=(Basic(), Refused(("no_key",), "AUTH-001"), Refused(("wrong_key",), "AUTH-003"),
+                    NoServerError("empty_key")))
 def test_empty_key_refused(req, judge: Judge) -> None:
     judge(errors.client_error(judge.exchange("empty_key"), req.id))
 
 
-@requirement("AUTH-003", "wrong_key", needs=(Basic(), NoServerError("wrong_key")))
+@requirement("AUTH-003", "wrong_key", "no_key",
+             needs=(Basic(), Refused(("no_key",), "AUTH-001"), NoServerError("wrong_key")))
 def test_wrong_key_refused(req, judge: Judge) -> None:
     judge(errors.client_error(judge.exchange("wrong_key"), req.id))
 
 
-# a server that serves requests without any key serves them with the key in any header: that is AUTH-001's
+# a server that serves requests without any key serves them with the key in any header: AUTH-001's
 @requirement("AUTH-004", "wrong_header", "no_key",
              needs=(Basic(), Refused(("no_key",), "AUTH-001"), NoServerError("wrong_header")))
 def test_key_in_wrong_header_refused(req, judge: Judge) -> None:

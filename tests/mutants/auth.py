@@ -34,6 +34,10 @@ def _auth_any_accepted(call: Call) -> None:
         call.authorize()
 
 
+def _auth_not_checked(call: Call) -> None:
+    call.authorize()
+
+
 def _auth_other_header(call: Call) -> None:
     name, prefix = _OTHER_AUTH[call.profile.name]
     value = call.headers.get(name, "")
@@ -89,6 +93,9 @@ MUTANTS: dict[str, Mutant] = {
                                request=_auth_missing_422),
     "auth_empty_key_accepted": _M("an empty key is served", "AUTH-002", (SGP,), request=_auth_empty_accepted),
     "auth_any_key_accepted": _M("any non-empty key is served", "AUTH-003", (OPENAI,), request=_auth_any_accepted),
+    # a server with no authentication at all (transformers serve): one fault, reported by AUTH-001 alone
+    "auth_not_checked": _M("every request is served, whatever key it carries or lacks", "AUTH-001", BOTH,
+                           request=_auth_not_checked),
     "auth_other_header_accepted": _M("the key is also taken from the other profile's header", "AUTH-004",
                                      (SGP,), request=_auth_other_header),
     "auth_refusal_html": _M("refusals carry an HTML page", "AUTH-006", (SGP,),
