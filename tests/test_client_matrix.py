@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from builders import completion, make_exchange
@@ -91,3 +92,28 @@ def test_run_clients_shows_the_matrix_and_judges_client_005(tmp_path: Path) -> N
     # and only the three reports are written
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["conformance.html", "conformance.json",
                                                                          "junit.xml"]
+
+
+def _answer_tools_with_cut_text(body: Any, call: Any) -> None:
+    # transformers serve: tool_choice and tools ignored, the answer is text cut at max_tokens
+    if isinstance(body, dict) and body.get("tools"):
+        body.pop("tools"), body.pop("tool_choice", None)
+        body["max_tokens"] = 1
+
+
+def test_a_client_that_fails_on_an_answer_with_no_tool_call_is_not_a_second_failure() -> None:
+    """A server that answers a forced call with text fails TOOL-001; the openai SDK's stream helper then
+    raises LengthFinishReasonError on that text. The cell is not judged (TOOL-001 reports it): it used to
+    fail CLIENT-005 as well, one fault reported twice."""
+    from mutants.core import Mutant
+    from mutants.hooks import on_body
+
+    settings = settings_for("openai")
+    mutant = Mutant("tool calls answered with cut text", "TOOL-001", ("openai",),
+                    request=on_body(_answer_tools_with_cut_text))
+    with start_server(mutant.wrap(create_app(settings), settings), profile=get_profile("openai")) as server:
+        cells = {(c.client, c.capability): c for c in matrix(server, "openai")}
+    python, node = cells[("openai", "tool calls")], cells[("openai (TypeScript)", "tool calls")]
+    assert "LengthFinishReasonError" in python.detail, python.detail
+    assert python.status == node.status == "not judged" and "TOOL-001 reports it" in python.detail + node.detail
+    assert [key for key, cell in cells.items() if cell.status not in ("pass", "not judged")] == []

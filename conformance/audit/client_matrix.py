@@ -183,6 +183,21 @@ def judge_tools(built: Any, exchange: Exchange | None, streamed: bool) -> tuple[
     return PASS, ""
 
 
+def _carried_calls(exchange: Exchange | None, streamed: bool) -> bool:
+    """Whether the answer, as the suite reads it, holds a tool call (True when there is no answer to read:
+    the client's failure then stands)."""
+    if exchange is None or exchange.response is None:
+        return True
+    return bool(_calls(assemble(exchange) if streamed else _body(exchange)))
+
+
+def _no_call(failure: str) -> tuple[str, str]:
+    """The tool-calls cell of a client that failed on an answer with no tool call: a server that answers a
+    forced call otherwise fails TOOL-001, and the client's complaint about that answer (openai's
+    LengthFinishReasonError on a text cut at max_tokens, say) is the same fault, not a second one."""
+    return NOT_JUDGED, f"the answer carried no tool call (TOOL-001 reports it); the client: {failure}"
+
+
 def judge_error(typed: bool, status: Any, detail: str, exchange: Exchange | None) -> tuple[str, str]:
     if exchange is None or exchange.response is None:
         return NOT_JUDGED, "no answer came back"
@@ -223,6 +238,7 @@ def _python_cells(kind: ClientKind, version: str, config: Config, profile: Profi
         client = _python_client(kind, config, http, config.api_key or "")
         for capability in CAPABILITIES:
             recorder.capability = capability
+            streamed = kind.module == "openai"  # the openai SDK's tool calls are read through its stream helper
             start = len(recorder.transport.exchanges)
             built: Any = None
             error: BaseException | None = None
@@ -260,6 +276,8 @@ def _python_cells(kind: ClientKind, version: str, config: Config, profile: Profi
                 status = getattr(error, "status_code", None)
                 typed = error is not None and type(error).__name__.endswith("Error") and status is not None
                 verdict = judge_error(typed, status, describe_exception(error) if error else "", last)
+            elif error is not None and capability == "tool calls" and not _carried_calls(last, streamed):
+                verdict = _no_call(describe_exception(error))
             elif error is not None:
                 verdict = (FAIL, describe_exception(error))
             elif capability == "parse":
@@ -267,7 +285,7 @@ def _python_cells(kind: ClientKind, version: str, config: Config, profile: Profi
             elif capability == "stream":
                 verdict = judge_stream(len(built), last)
             else:
-                verdict = judge_tools(built, last, streamed=kind.module == "openai")
+                verdict = judge_tools(built, last, streamed=streamed)
             cells.append(Cell(kind.name, kind.language, version, capability, *verdict, exchanges=exchanges))
     finally:
         http.close()
@@ -353,6 +371,8 @@ def _node_cells(kind: ClientKind, version: str, config: Config, profile: Profile
             verdict = (FAIL, str(out.get("crash") or "node gave no result"))
         elif capability == "typed error":
             verdict = judge_error(bool(result.get("typed")), result.get("status"), str(result.get("detail")), last)
+        elif not result.get("ok") and capability == "tool calls" and not _carried_calls(last, streamed=True):
+            verdict = _no_call(str(result.get("detail")))
         elif not result.get("ok"):
             verdict = (FAIL, str(result.get("detail")))
         elif capability == "parse":
