@@ -378,6 +378,172 @@ class LiteLLMOverLlamaCpp(LiteLLM):
                 "api_key": backend_key}, [backend]
 
 
+# --- WireMock ------------------------------------------------------------------------------------------
+
+
+class WireMock(Recipe):
+    """WireMock standalone (the jar of the npm package `wiremock`, which wraps it; never Maven Central),
+    configured as its users mock OpenAI's chat completions: stub mappings in JSON files under `mappings/`.
+
+    Per profile: a realistic static completion (OpenAI's documented example, the requested `model` echoed by
+    response templating), a static event stream for `"stream": true` (matched with `matchesJsonPath`; ended
+    by `data: [DONE]` under openai, by closing under sgp, whose SDKs cannot read `[DONE]`), a
+    refusal for a body without `model` or `messages`, and a 401 for any other request to the route, which
+    is what a request without the key (in the profile's header, compared with `equalTo`) falls through to.
+    The mappings name the key, so they are written 0600 and removed when the server stops; the request
+    journal is off (the admin API on the same port would otherwise hand out every request, keys included).
+    """
+
+    name = "wiremock"
+    profiles = ("openai", "sgp")
+    description = "WireMock standalone (npm `wiremock`), stub mappings for chat completions, key matched per profile"
+    SPEC = "wiremock@3.13.2"
+    MODEL = "gpt-4o-mini"
+    ACCOUNT = "acct-interop"
+    # the shared 2-core machine: a small heap, few threads
+    JAVA = ("-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1")
+    ID = "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT"
+    CREATED = 1741569952
+    MODEL_ECHO = "{{jsonPath request.body '$.model'}}"
+    TEXT = ("Hello", "!", " How", " can", " I", " assist", " you", " today", "?")
+    # per profile: path, key header and its value (format), the refusals' status and body
+    PROFILE: ClassVar[dict[str, dict[str, object]]] = {
+        "openai": {
+            "path": "/v1/chat/completions", "header": "Authorization", "value": "Bearer {key}", "done": True,
+            "unauthorized": (401, {"error": {
+                "message": "Incorrect API key provided. You can find your API key at "
+                           "https://platform.openai.com/account/api-keys.",
+                "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}),
+            "invalid": (400, {"error": {
+                "message": "Missing required parameter: 'model' or 'messages'.",
+                "type": "invalid_request_error", "param": None, "code": "missing_required_parameter"}}),
+        },
+        "sgp": {
+            # the SGP SDKs parse every data line as JSON: an SGP stream ends by closing (docs/contract.md)
+            "path": "/v4/beta/chat/completions", "header": "x-api-key", "value": "{key}", "done": False,
+            "unauthorized": (401, {"detail": "Invalid API key"}),
+            "invalid": (422, {"detail": [{"type": "missing", "loc": ["body", "model"], "msg": "Field required",
+                                          "input": None}]}),
+        },
+    }
+
+    @staticmethod
+    def _folder(cache: Cache) -> Path:
+        return cache.path("node", "wiremock")
+
+    def _jar(self, cache: Cache) -> Path | None:
+        found = sorted((self._folder(cache) / "node_modules" / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
+        return found[-1] if found else None
+
+    def install(self, cache: Cache) -> None:
+        folder = self._folder(cache)
+        if installed(folder, self.SPEC) and self._jar(cache) is not None:
+            return
+        (folder / "package.json").write_text('{"name": "sgp-interop-wiremock", "private": true}\n',
+                                             encoding="utf-8")
+        (folder / "package-lock.json").unlink(missing_ok=True)
+        shutil.rmtree(folder / "node_modules", ignore_errors=True)
+        run_logged(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", self.SPEC],
+                   cache.log("wiremock-install.log"), timeout=PIP_TIMEOUT, cwd=folder)
+        mark_installed(folder, self.SPEC)
+
+    def version(self, cache: Cache) -> str:
+        jar = self._jar(cache)
+        if jar is None:
+            return "wiremock unknown"
+        java = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=60, check=False)
+        # `openjdk version "17.0.15" 2025-04-15`: the quoted part
+        quoted = (java.stderr or java.stdout).split('"')
+        java_version = quoted[1] if len(quoted) > 2 else "?"
+        return f"wiremock {jar.stem.removeprefix('wiremock-standalone-')} on java {java_version}"
+
+    def _completion(self) -> dict[str, object]:
+        return {
+            "id": self.ID, "object": "chat.completion", "created": self.CREATED, "model": self.MODEL_ECHO,
+            "choices": [{"index": 0,
+                         "message": {"role": "assistant", "content": "".join(self.TEXT), "refusal": None,
+                                     "annotations": []},
+                         "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 19, "completion_tokens": len(self.TEXT),
+                      "total_tokens": 19 + len(self.TEXT),
+                      "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                      "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                                    "accepted_prediction_tokens": 0,
+                                                    "rejected_prediction_tokens": 0}},
+            "service_tier": "default",
+            "system_fingerprint": "fp_44709d6fcb",
+        }
+
+    def _stream(self, done: bool) -> str:
+        def chunk(delta: dict[str, object], finish: str | None) -> str:
+            body = {"id": self.ID, "object": "chat.completion.chunk", "created": self.CREATED,
+                    "model": self.MODEL_ECHO, "service_tier": "default", "system_fingerprint": "fp_44709d6fcb",
+                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            return "data: " + json.dumps(body, separators=(",", ":")) + "\n\n"
+
+        events = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
+        events += [chunk({"content": piece}, None) for piece in self.TEXT]
+        events.append(chunk({}, "stop"))
+        return "".join(events) + ("data: [DONE]\n\n" if done else "")
+
+    def mappings(self, api_key: str) -> dict[str, object]:
+        """The stub mappings of both profiles, in one file as WireMock reads it (`{"mappings": [...]}`)."""
+        stubs: list[dict[str, object]] = []
+        for profile, conf in self.PROFILE.items():
+            key = {str(conf["header"]): {"equalTo": str(conf["value"]).format(key=api_key)}}
+            fields = [{"matchesJsonPath": "$.model"}, {"matchesJsonPath": "$.messages"}]
+            unauthorized = conf["unauthorized"]
+            invalid = conf["invalid"]
+            assert isinstance(unauthorized, tuple) and isinstance(invalid, tuple)
+            stubs += [
+                {"name": f"{profile}: streamed completion", "priority": 1,
+                 "request": {"method": "POST", "urlPath": conf["path"], "headers": key,
+                             "bodyPatterns": [*fields, {"matchesJsonPath": "$[?(@.stream == true)]"}]},
+                 "response": {"status": 200, "headers": {"Content-Type": "text/event-stream",
+                                                         "Cache-Control": "no-cache"},
+                              "body": self._stream(bool(conf["done"])),
+                              "transformers": ["response-template"]}},
+                {"name": f"{profile}: completion", "priority": 2,
+                 "request": {"method": "POST", "urlPath": conf["path"], "headers": key, "bodyPatterns": fields},
+                 "response": {"status": 200, "headers": {"Content-Type": "application/json"},
+                              "jsonBody": self._completion(), "transformers": ["response-template"]}},
+                {"name": f"{profile}: invalid request", "priority": 5,
+                 "request": {"method": "POST", "urlPath": conf["path"], "headers": key},
+                 "response": {"status": invalid[0], "headers": {"Content-Type": "application/json"},
+                              "jsonBody": invalid[1]}},
+                {"name": f"{profile}: missing or wrong key", "priority": 9,
+                 "request": {"method": "POST", "urlPath": conf["path"]},
+                 "response": {"status": unauthorized[0], "headers": {"Content-Type": "application/json"},
+                              "jsonBody": unauthorized[1]}},
+            ]
+        return {"mappings": stubs}
+
+    def start(self, cache: Cache, api_key: str, ready_timeout: float) -> Launch:
+        jar = self._jar(cache)
+        if jar is None:
+            raise FileNotFoundError(f"no WireMock jar under {self._folder(cache)}: install first")
+        port = free_port()
+        folder = cache.path("run", self.name)
+        root = folder / "wiremock"
+        shutil.rmtree(root, ignore_errors=True)
+        (root / "__files").mkdir(parents=True)
+        (root / "mappings").mkdir()
+        stubs = _write_secret(root / "mappings" / "chat-completions.json",
+                              json.dumps(self.mappings(api_key), indent=1))
+        cmd = ["java", *self.JAVA, "-jar", str(jar), "--bind-address", HOST, "--port", str(port),
+               "--root-dir", str(root), "--no-request-journal", "--disable-banner", "--container-threads", "16"]
+        process = ServerProcess(self.name, cmd, cache.log("wiremock-server.log"), env=_server_env(), cwd=folder)
+        launch = Launch(process, {"openai": f"http://{HOST}:{port}/v1", "sgp": f"http://{HOST}:{port}"},
+                        self.MODEL, self.ACCOUNT, 0.0, [stubs])
+        try:
+            launch.ready_s = process.wait_ready(f"http://{HOST}:{port}/__admin/health", ready_timeout,
+                                                ready=lambda r: r.status_code == 200)
+        except BaseException:
+            launch.stop()
+            raise
+        return launch
+
+
 # --- Portkey's AI gateway in front of the suite's reference server ----------------------------------------
 
 
@@ -464,4 +630,5 @@ class PortkeyGateway(Recipe):
 
 _LLAMA = LlamaCpp()
 RECIPES: dict[str, Recipe] = {r.name: r for r in (LiteLLM(), Prism(dynamic=False), Prism(dynamic=True), _LLAMA,
-                                                  LiteLLMOverLlamaCpp(_LLAMA), PortkeyGateway())}
+                                                  LiteLLMOverLlamaCpp(_LLAMA), PortkeyGateway(),
+                                                  WireMock())}
