@@ -78,6 +78,8 @@ class Result:
     generated: dict[str, Any] | None = None
     # the message came from another requirement's test; the requirement's own test says it better
     borrowed: bool = field(default=False, repr=False)
+    # the requirement whose failure left this one's own test not judged (its Held/Refused needs), if any
+    own_unmet: str | None = field(default=None, repr=False)
     # the violations counted so far, by what they say: one violation seen by several checks counts once
     _seen: set[str] = field(default_factory=set, repr=False)
 
@@ -92,6 +94,11 @@ class Result:
             self.status, self.message, self.borrowed = status, message, not own
             self.needs = needs if status == NOT_JUDGED else None
             self.not_run = not_run if status == NOT_RUN else None
+
+    def note_own(self, status: str, needs: str | None) -> None:
+        """Remember what the requirement's own test said when a requirement it needs failed."""
+        if status == NOT_JUDGED and needs:
+            self.own_unmet = needs
 
     def add_violations(self, found: Iterable[dict[str, Any]]) -> None:
         """Count and keep (up to MAX_VIOLATIONS) the violations not seen before: the same finding reported by
@@ -128,6 +135,20 @@ class Result:
             "violation_count": self.violation_count, "evidence": pointer, "baseline": self.baseline,
             "generated": self.generated,
         }
+
+
+def settle_consequences(results: Mapping[str, Result]) -> None:
+    """One fault, one failure, across tests: a requirement failed only by other tests' findings (the generated
+    cases') while its own test was not judged because a requirement it needs fails, is not judged as well.
+    Its own test says those findings follow from that failure (SEM-008's max_completion_tokens ignored where
+    max_tokens is ignored too: SEM-006 reports it), so they are the cause's, not a second fault."""
+    for result in results.values():
+        cause = results.get(result.own_unmet or "")
+        if result.status in ("fail", "observed") and result.borrowed and cause is not None \
+                and cause.status in ("fail", "observed"):
+            result.status, result.needs, result.borrowed = NOT_JUDGED, cause.id, False
+            result.message = f"{cause.id} fails; what the generated cases found of this rule follows from it " \
+                             f"({first_line(result.message)})"
 
 
 def evidence_anchor(req_id: str) -> str:

@@ -50,6 +50,7 @@ from conformance.report.outcomes import (
     first_line,
     level_verdicts,
     not_run_kind,
+    settle_consequences,
     verdict,
     versions,
 )
@@ -183,6 +184,7 @@ class ResultsCollector:
         if "sgp_baseline_expired" in props:
             status, message = "error", f"the baseline entry for {req_id} expired on {props['sgp_baseline_expired']}"
         result.worsen(status, message, needs=needs, not_run=kind)
+        result.note_own(status, needs)
         result.add_violations(v for v in violations if v.get("requirement") == req_id)
         result.add_evidence(evidence)
         if "sgp_generated" in props and status == "fail":
@@ -321,6 +323,7 @@ class ResultsCollector:
         run = self.run
         finished = self.finished or time.time()
         self.fill_not_run()
+        settle_consequences(self.results)
         results = [r.to_json(self.html_name) for r in self.ordered()]
         configuration = run.config.redacted()
         configuration["base_url"] = safe_url(configuration.get("base_url"))

@@ -29,6 +29,11 @@ def _ignore(key: str, *, stream_only: bool = False) -> Callable[[Any, Call], Non
     return fix
 
 
+def _ignore_both_limits(body: Any, call: Call) -> None:
+    if isinstance(body, dict):
+        body.pop("max_tokens", None), body.pop("max_completion_tokens", None)
+
+
 def _created_times(factor: int = 1, offset: int = 0) -> Callable[[dict[str, Any], Call], None]:
     def change(doc: dict[str, Any], call: Call) -> None:
         doc["created"] = doc["created"] * factor + offset
@@ -169,6 +174,9 @@ MUTANTS: dict[str, Mutant] = {
                                                  chunk_each(lambda c, _: [_length_to_stop(x) for x in c["choices"]]))),
     "sem_max_completion_tokens_ignored": _M("max_completion_tokens is ignored", "SEM-008", (SGP,),
                                             request=on_body(_ignore("max_completion_tokens"))),
+    # both limits ignored (a static mock): one fault, SEM-006's, whichever requests the generated cases send
+    "sem_token_limits_ignored": _M("max_tokens and max_completion_tokens are ignored", "SEM-006", (OPENAI,),
+                                   request=on_body(_ignore_both_limits), run_args=("--max-examples", "25")),
     "sem_seed_ignored": _M("the same seeded request gets different content", "SEM-009", (SGP,),
                            response=on_completion(_vary_content)),
     "sem_stop_kept": _M("stop sequences are ignored", "SEM-010", BOTH, request=on_body(_ignore("stop"))),
