@@ -278,3 +278,17 @@ def test_judged_json_reads_past_nan_only() -> None:
     assert transport.judged_json(make_exchange(body=b'{"a": NaN, "b": 1}'))[0]["b"] == 1
     value, error = transport.judged_json(make_exchange(body=b'{"a": 1'))
     assert value is None and error
+
+
+def test_json_in_latin1_is_hdr_006s_finding_alone() -> None:
+    """A completion written in Latin-1 is one fault: not UTF-8 (HDR-006). Its JSON is judged as JSON, and
+    the shape rules still have the document; before, JSON-001 and RESP-001 failed on the same bytes."""
+    body = '{"id": "c", "choices": [{"message": {"content": "café"}}], "created": 1}'.encode("latin-1")
+    exchange = make_exchange(body=body, scenario="basic")
+    assert [v.requirement for v in transport.json_charset(exchange)] == ["HDR-006"]
+    assert transport.strict_json(exchange) == []
+    assert transport.judged_json(exchange)[0]["choices"][0]["message"]["content"] == "café"
+    # not JSON in any encoding, or NaN in Latin-1: still JSON-001's
+    assert [v.requirement for v in transport.strict_json(make_exchange(body=b"\xe9t\xe9"))] == ["JSON-001"]
+    nan = make_exchange(body='{"x": NaN, "y": "é"}'.encode("latin-1"))
+    assert [v.requirement for v in transport.strict_json(nan)] == ["JSON-001"]

@@ -110,7 +110,19 @@ def judged_json(exchange: Exchange) -> tuple[Any, str | None]:
     if exchange.json_error is None:
         return exchange.json, None
     ok, value = lenient_loads(exchange.response.body) if exchange.response is not None else (False, None)
+    if not ok and exchange.response is not None:
+        # JSON in another encoding than UTF-8 (Latin-1 bytes): HDR-006's finding, and the document is judged
+        ok, value = lenient_loads(_not_utf8_text(exchange.response.body) or "")
     return (value, None) if ok else (None, exchange.json_error)
+
+
+def _not_utf8_text(body: bytes) -> str | None:
+    """The body read as Latin-1 (every byte a character) when it is not UTF-8; None when it is UTF-8."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode("latin-1")
+    return None
 
 
 def strict_json(exchange: Exchange) -> list[Violation]:
@@ -152,6 +164,15 @@ def strict_json(exchange: Exchange) -> list[Violation]:
         return out
     lenient_ok, _ = lenient_loads(response.body)
     if not (claims_json or lenient_ok):
+        return out
+    other_encoding = _not_utf8_text(response.body) if exchange.json_error is not None else None
+    if other_encoding is not None and lenient_loads(other_encoding)[0]:
+        # not UTF-8 is HDR-006's finding; read byte for byte the body is JSON, judged as such
+        try:
+            strictjson.loads(other_encoding)
+        except strictjson.StrictJSONError as exc:
+            out.append(Violation("JSON-001", f"body is not RFC 8259 JSON: {brief(str(exc), 120)}", "",
+                                 exchange.scenario))
         return out
     if exchange.json_error is not None:
         out.append(
