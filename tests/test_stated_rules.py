@@ -69,3 +69,12 @@ def test_every_rule_names_an_anchor_with_a_status() -> None:
     for case in [*NEVER_OWED.values(), {"model": "m"}, body(messages=[1])]:
         for rule in broken_rules(case, "sgp"):
             assert status.status(rule.anchor, "sgp") in status.STATUSES
+
+
+def test_a_generated_body_that_is_no_json_object_names_the_rule_it_breaks() -> None:
+    """No JSON at all is VAL-006's; JSON of another type VAL-007's: a server serving whatever does not parse
+    failed VAL-007 as well, through a generated case of bytes."""
+    from conformance.suite.test_properties import _not_an_object
+
+    assert _not_an_object(b"\x00{not json").owner == _not_an_object(None).owner == "VAL-006"
+    assert _not_an_object(b"[1, 2]").owner == _not_an_object(b'"text"').owner == "VAL-007"
