@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conformance.contract import status
-from conformance.contract.stated_rules import broken_rules, owed
+from conformance.contract.stated_rules import broken_rules, not_an_object, owed
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -74,7 +74,5 @@ def test_every_rule_names_an_anchor_with_a_status() -> None:
 def test_a_generated_body_that_is_no_json_object_names_the_rule_it_breaks() -> None:
     """No JSON at all is VAL-006's; JSON of another type VAL-007's: a server serving whatever does not parse
     failed VAL-007 as well, through a generated case of bytes."""
-    from conformance.suite.test_properties import _not_an_object
-
-    assert _not_an_object(b"\x00{not json").owner == _not_an_object(None).owner == "VAL-006"
-    assert _not_an_object(b"[1, 2]").owner == _not_an_object(b'"text"').owner == "VAL-007"
+    assert not_an_object(b"\x00{not json").owner == not_an_object(None).owner == "VAL-006"
+    assert not_an_object(b"[1, 2]").owner == not_an_object(b'"text"').owner == "VAL-007"

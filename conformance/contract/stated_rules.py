@@ -14,6 +14,7 @@ the rule where one does (VAL-009 owns temperature's bounds), and the choice that
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -58,6 +59,16 @@ class Broken:
 
     def describe(self) -> str:
         return f"{self.where}: {self.rule} (docs/contract.md#{self.anchor})"
+
+
+def not_an_object(body: bytes | None) -> Broken:
+    """The rule a request body that is no JSON object breaks: JSON of another type is VAL-007's, no JSON at
+    all VAL-006's (a server that serves whatever does not parse fails VAL-006 alone)."""
+    try:
+        json.loads(body or b"")
+    except (ValueError, RecursionError):
+        return Broken("/", "the body is JSON", "errors-validation", "VAL-006")
+    return Broken("/", "the body is a JSON object", "errors-validation", "VAL-007")
 
 
 def _classify(error: ValidationError) -> Broken:

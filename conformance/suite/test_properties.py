@@ -27,7 +27,7 @@ from typing import Any
 from hypothesis import assume
 from hypothesis.database import InMemoryExampleDatabase
 
-from conformance.checks import NotJudged, Violation, errors, findings, response, transport
+from conformance.checks import NotJudged, Violation, errors, findings, response
 from conformance.contract import stated_rules
 from conformance.contract.selection import Selection
 from conformance.report.evidence import curl_line
@@ -389,14 +389,6 @@ def test_generated_invalid_requests_refused(req, judge: Judge) -> None:
     judge.each(answered, lambda e: _refused(e, judge))
 
 
-def _not_an_object(body: bytes | None) -> stated_rules.Broken:
-    """The rule a body that is no JSON object breaks: JSON of another type is VAL-007's, no JSON at all
-    VAL-006's (one server that serves whatever does not parse fails VAL-006 alone)."""
-    if body is not None and transport.lenient_loads(body)[0]:
-        return stated_rules.Broken("/", "the body is a JSON object", "errors-validation", "VAL-007")
-    return stated_rules.Broken("/", "the body is JSON", "errors-validation", "VAL-006")
-
-
 def _refused(exchange: Exchange, judge: Judge) -> list[Violation]:
     """PROP-003 on one invalid case: a refusal is owed only for a constraint the contract states for the
     profile (or one the server claims), never for what only the OpenAPI document adds (stated_rules). A
@@ -407,7 +399,7 @@ def _refused(exchange: Exchange, judge: Judge) -> list[Violation]:
     body = params if params is not None else exchange.request.body
     lax = "lax_scalars" in run.profile.lenient_request
     rules = stated_rules.broken_rules(body, run.profile.name, lax) if isinstance(params, dict) else \
-        [_not_an_object(exchange.request.body)]
+        [stated_rules.not_an_object(exchange.request.body)]
     owed = next((b for b in rules if b.stated(run.profile.name, run.config.claims)), None)
     found = errors.client_error(exchange, "PROP-003")
     if not findings(found):
