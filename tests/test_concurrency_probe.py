@@ -131,3 +131,20 @@ def test_serve_refuses_a_negative_max_concurrency(capsys: Any) -> None:
 
     assert serve_main(["--api-key", "k", "--max-concurrency", "-1"]) == 2
     assert "max concurrency must be >= 0" in capsys.readouterr().err
+
+
+def test_an_answer_given_to_the_wrong_request_is_one_failure_not_two() -> None:
+    """Request b answered with a's answer carries a's marker (CONC-004) and a's id: the repeated id is a
+    consequence, not a CONC-003 failure of its own. Two answers of their own requests with one id are."""
+    from builders import completion, make_exchange
+
+    from conformance.checks import concurrency
+
+    def answer(scenario: str, marker: str, id_: str) -> Any:
+        return make_exchange(body=completion(content=f"echo {marker}", id=id_), scenario=scenario)
+
+    mixed = [answer("a", "M-a", "c1"), answer("b", "M-a", "c1")]
+    assert [v.requirement for v in concurrency.foreign_markers(mixed, ["M-a", "M-b"])] == ["CONC-004"]
+    assert concurrency.distinct_ids(mixed, ["M-a", "M-b"]) == []
+    same_id = [answer("a", "M-a", "c1"), answer("b", "M-b", "c1")]
+    assert [v.requirement for v in concurrency.distinct_ids(same_id, ["M-a", "M-b"])] == ["CONC-003"]

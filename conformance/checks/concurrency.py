@@ -62,11 +62,16 @@ def response_id(exchange: Exchange) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def distinct_ids(together: Sequence[Exchange]) -> list[Violation]:
-    """CONC-003: the overlapping requests' answers carry distinct ids."""
+def distinct_ids(together: Sequence[Exchange], markers: Sequence[str] = ()) -> list[Violation]:
+    """CONC-003: the overlapping requests' answers carry distinct ids. An answer that carries another
+    request's marker (`markers`, one per request) is left out: it is that request's answer, its id repeated
+    as a consequence, and CONC-004 reports the mix-up (one fault, one failure)."""
+    mixed = {v.scenario for v in foreign_markers(together, markers)} if markers else set()
     seen: dict[str, str] = {}
     out = []
     for exchange in together:
+        if exchange.scenario in mixed:
+            continue
         value = response_id(exchange)
         if value is None:
             continue

@@ -74,7 +74,8 @@ def test_overlap_answers_pass_the_same_checks(req, judge: Judge) -> None:
 
 @requirement("CONC-003")
 def test_overlap_ids_distinct(req, judge: Judge) -> None:
-    judge(concurrency.distinct_ids(_probe(judge).together))
+    found = _probe(judge)
+    judge(concurrency.distinct_ids(found.together, found.markers))
 
 
 @requirement("CONC-004")
