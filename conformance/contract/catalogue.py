@@ -256,7 +256,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
        f"{C} Request body", "request-max-tokens"),
     _r("SEM-009", INFO, "The same request with a seed and temperature 0 gives the same content twice.",
        f"{C} Request body (seed)", "request-seed"),
-    _r("SEM-010", MUST, "No choice's text contains a requested stop sequence (the returned text excludes it).",
+    _r("SEM-010", SHOULD, "No choice's text contains a requested stop sequence (the returned text excludes it).",
        "OpenAI API reference (stop)", "request-stop"),
     _r("SEM-011", MUST, "usage.completion_tokens counts every choice: with n choices that each carry text, "
        "it is at least n.", f"{C} Response (usage)", "response-usage"),
