@@ -225,3 +225,14 @@ def test_real_cli_agrees_with_the_shared_interpreter(name: str, hosts: mutants.H
             again = run_cli([*args, *must], tmp_path / f"must{number}", env={"SGP_API_KEY": mutants.KEY}, timeout=120)
             assert again.code == 0, again.output[-2000:]
             assert {r["id"]: r["status"] for r in again.doc["results"]}[name_requirement(name)] == "fail"
+
+
+def test_the_property_mutants_stay_clear_of_every_parameter_a_scripted_request_sends() -> None:
+    """The unscripted-parameter mutants fault only what generation alone sends: a parameter FORM-001's
+    requests carry is FORM-001's to find, and a mutant faulting it would fail two requirements."""
+    from conformance.suite import request_forms
+
+    base = {"model": mutants.MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    sent = {key for forms in request_forms.CARRIED.values() for key in request_forms.body_for(forms, base, tool)}
+    assert sent <= mutants.SCENARIO_PARAMS, sorted(sent - mutants.SCENARIO_PARAMS)
