@@ -8,6 +8,9 @@ For each mutant (tests/mutants/) the suite runs against it and must report the m
 - SHOULD: 0 at `--fail-on must` and 1 at `--fail-on should`;
 - INFO: 0 at both (observations never fail a run).
 
+One fault, one failure: no other requirement fails or errs beside the mutant's own (observations of open
+points aside), but where ALSO_FAILS names the second failure as the right verdict.
+
 Against each negative control, no MUST may fail, the run exits 0 at `--fail-on must`, and the only
 findings are exactly the SHOULD/INFO requirements the control names (the open point, reported).
 
@@ -102,6 +105,15 @@ def expected_status(mutant: mutants.Mutant, profile: str) -> str:
     return "observed" if level_of(mutant, profile) == catalogue.INFO else "fail"
 
 
+# one fault, one failure: besides its own requirement a mutant fails none, but where a second failure is the
+# right verdict. The openai SDK assembles a repeated tool-call id into a different call (shared/cases
+# tool-call-id-every-delta: a rule on later fragments, and the SDK's disagreement with the suite's assembly)
+ALSO_FAILS: dict[str, frozenset[str]] = {
+    "strm_tool_identity_every_fragment": frozenset({"STRM-022"}),
+    "strm_tool_id_changes": frozenset({"STRM-022"}),
+}
+
+
 def problems_of(result: dict[str, Any]) -> list[str]:
     """What is wrong with one run's outcome; empty when the mutant was caught as it should be."""
     mutant = mutants.variant(result["variant"])
@@ -115,6 +127,7 @@ def problems_of(result: dict[str, Any]) -> list[str]:
         out.append(f"{where}: reports not written: {sorted(missing)}")
     statuses: dict[str, str] = result["statuses"]
     bad = {rid for rid, status in statuses.items() if status in ("fail", "error", "observed")}
+    failed = {rid for rid, status in statuses.items() if status in ("fail", "error")}
     profile = result["profile"]
     if mutant.requirement is None:
         musts = {rid for rid in bad if catalogue.get(rid).level_for(profile) == catalogue.MUST}
@@ -126,6 +139,9 @@ def problems_of(result: dict[str, Any]) -> list[str]:
     elif statuses.get(mutant.requirement) != expected_status(mutant, profile):
         out.append(f"{where}: expected {mutant.requirement} to be {expected_status(mutant, profile)}, it is "
                    f"{statuses.get(mutant.requirement)!r}; failed: {sorted(bad)}")
+    elif failed - {mutant.requirement} - ALSO_FAILS.get(result["variant"], frozenset()):
+        out.append(f"{where}: one fault, one failure: {mutant.requirement} failed, and also "
+                   f"{sorted(failed - {mutant.requirement})}")
     elif level_of(mutant, profile) != catalogue.MUST:
         # a SHOULD or INFO fault never fails a run at --fail-on must: no MUST may fail beside it
         musts = {rid for rid in bad if catalogue.get(rid).level_for(profile) == catalogue.MUST}
@@ -156,9 +172,15 @@ def run_group(names: list[str], tmp_path: Path, hosts: mutants.Hosts) -> list[di
     return results
 
 
-GROUPS: dict[str, list[str]] = {area: [n for n, m in MUTANTS.items() if _area(m.requirement or "") == area]
-                                for area in AREAS}
-GROUPS["controls"] = list(CONTROLS)
+_BY_AREA: dict[str, list[str]] = {area: [n for n, m in MUTANTS.items() if _area(m.requirement or "") == area]
+                                  for area in AREAS}
+_BY_AREA["controls"] = list(CONTROLS)
+# groups of at most GROUP_SIZE variants, so that the two workers of `pytest -n 2` end together: one group of
+# 25 controls at standard depth was a third of a worker's time on its own
+GROUP_SIZE = 8
+GROUPS: dict[str, list[str]] = {
+    f"{area}-{n // GROUP_SIZE + 1}" if len(names) > GROUP_SIZE else area: names[n:n + GROUP_SIZE]
+    for area, names in _BY_AREA.items() for n in range(0, len(names), GROUP_SIZE)}
 
 
 @pytest.mark.parametrize("group", GROUPS)

@@ -104,3 +104,15 @@ def test_a_server_without_streaming_is_held_to_the_other_forms_alone(tmp_path: P
                    "FORM-001 or STRM-020"], tmp_path / "reports")
     statuses = {r["id"]: r["status"] for r in out.doc["results"] if r["id"] in ("FORM-001", "STRM-020")}
     assert statuses == {"FORM-001": "pass", "STRM-020": "not run"}, out.output[-2000:]
+
+
+@pytest.mark.parametrize("profile", ["sgp", "openai"])
+def test_the_forms_a_request_carries_are_read_back_from_it(profile: str) -> None:
+    """forms_in (which tells a generated case refused for a documented form, FORM-001's, from PROP-001's
+    own finding) reads each form back from the request FORM-001 sends for it alone."""
+    ctx = context(profile)
+    assert request_forms.forms_in(build("basic", ctx).params) == set()
+    for form in request_forms.FORMS:
+        if form.name not in request_forms.MINIMAL:
+            assert form.name in request_forms.forms_in(build(f"form_{form.name}", ctx).params), form.name
+    assert request_forms.forms_in(["not", "an", "object"]) == set()

@@ -14,7 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from conformance.checks import Violation
+
+if TYPE_CHECKING:
+    from conformance.transport.exchange import Exchange
 
 WEATHER = "get_weather"
 CALL_ID = "call_sgp_conformance_1"
@@ -170,3 +175,57 @@ def body_for(forms: tuple[str, ...], base: dict[str, Any], tool: dict[str, Any])
     for form in sorted((BY_NAME[name] for name in forms), key=lambda f: not f.first):
         form.patch(body, tool)
     return body
+
+
+# the forms every request carries (the minimal request's): never what sets one request apart from another
+MINIMAL: frozenset[str] = frozenset({"role-user", "content-string", "max_tokens"})
+
+
+def forms_in(body: Any) -> set[str]:
+    """The documented forms (names of FORMS, MINIMAL left out) a request body carries, as far as its
+    parameters show them: a generated valid request that is refused is FORM-001's finding when a form it
+    carries is refused alone too (one fault, one failure)."""
+    if not isinstance(body, dict):
+        return set()
+    found: set[str] = set()
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role in ("system", "developer", "tool"):
+            found.add(f"role-{role}")
+        if role == "assistant" and message.get("tool_calls"):
+            found.add("role-assistant-tool-calls")
+        if isinstance(message.get("content"), list):
+            found.add("content-parts")
+    found |= {name for name in ("max_completion_tokens", "logit_bias", "metadata", "seed", "parallel_tool_calls",
+                                "stream_options") if body.get(name) is not None}
+    stop = body.get("stop")
+    if isinstance(stop, str):
+        found.add("stop-string")
+    elif isinstance(stop, list):
+        found.add("stop-list")
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and f"response_format-{response_format.get('type')}" in BY_NAME:
+        found.add(f"response_format-{response_format.get('type')}")
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict):
+        found.add("tool_choice-function")
+    elif isinstance(choice, str) and f"tool_choice-{choice}" in BY_NAME:
+        found.add(f"tool_choice-{choice}")
+    return found
+
+
+def refused(exchange: Exchange) -> bool:
+    """An answer came, and it is not 2xx; no answer at all (a timeout) judges nothing, and a 2xx cut short
+    was accepted (what it carried is other requirements' to judge)."""
+    return exchange.response is not None and not 200 <= exchange.response.status < 300
+
+
+def finding(form: str, exchange: Exchange) -> Violation:
+    """FORM-001's finding on the request that carried `form` alone (or with others) and was refused."""
+    from conformance.suite.needs import why_not  # needs imports the scenarios, which import this module
+
+    what = BY_NAME[form].what
+    return Violation("FORM-001", f"expected 2xx to a request with {what} (form {form}), got {why_not(exchange)}",
+                     "", exchange.scenario)

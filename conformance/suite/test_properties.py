@@ -31,6 +31,7 @@ from conformance.checks import NotJudged, Violation, errors, findings, response
 from conformance.contract import stated_rules
 from conformance.contract.selection import Selection
 from conformance.report.evidence import curl_line
+from conformance.suite import request_forms
 from conformance.suite.generation import MODES, PREPARE, draw, encode, operation, run_hypothesis, selected_coverage
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import CONSEQUENCE_OF, Basic, judgeable, why_not
@@ -281,6 +282,20 @@ def _server_error(exchange: Exchange, outcome: Exploration) -> bool:
     return False
 
 
+def _a_documented_form_refused(judge: Judge, exchange: Exchange, outcome: Exploration) -> bool:
+    """Whether a valid case that was not served (4xx or 5xx) carries a documented form that is refused when
+    sent alone: then the refusal is FORM-001's finding (recorded as such), not a second failure of PROP-001 or
+    PROP-002. The single-form requests are FORM-001's own (`form_<name>`), sent once a run."""
+    if exchange.response is None or 200 <= exchange.response.status < 300:
+        return False
+    for form in sorted(request_forms.forms_in(exchange.request.params)):
+        single = judge.exchange(f"form_{form}")
+        if request_forms.refused(single):
+            outcome.record([request_forms.finding(form, single)])
+            return True
+    return False
+
+
 def _positive(judge: Judge) -> Exploration:
     """The valid generated cases of this run, sent and judged once, shared by PROP-001 and PROP-002."""
     run = judge.run
@@ -290,6 +305,8 @@ def _positive(judge: Judge) -> Exploration:
     run.shared["positive"] = outcome
 
     def verdict(exchange: Exchange) -> list[Violation]:
+        if exchange.response is not None and _a_documented_form_refused(judge, exchange, outcome):
+            return []
         if _server_error(exchange, outcome) or exchange.response is None:
             return []  # a 5xx is PROP-002's; no answer (a timeout) judges nothing
         outcome.judged += 1

@@ -7,21 +7,8 @@ from conformance.checks import Violation
 from conformance.suite import request_forms
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import Basic, why_not
-from conformance.transport.exchange import Exchange
 
 SCENARIOS = tuple(request_forms.CARRIED)
-
-
-def _refused(exchange: Exchange) -> bool:
-    """An answer came, and it is not 2xx; no answer at all (a timeout) judges nothing, and a 2xx cut short
-    was accepted (what it carried is other requirements' to judge)."""
-    return exchange.response is not None and not 200 <= exchange.response.status < 300
-
-
-def _form_finding(form: str, exchange: Exchange) -> Violation:
-    what = request_forms.BY_NAME[form].what
-    return Violation("FORM-001", f"expected 2xx to a request with {what} (form {form}), got {why_not(exchange)}",
-                     "", exchange.scenario)
 
 
 @requirement("FORM-001", *SCENARIOS, needs=(Basic(),))
@@ -39,17 +26,18 @@ def test_documented_request_forms(req, judge: Judge) -> None:
             # the carrier needs a feature declared absent: its forms are judged alone
             alone = {form: judge.exchange(f"form_{form}") for form in forms}
             answered += any(single.response is not None for single in alone.values())
-            found += [_form_finding(form, single) for form, single in alone.items() if _refused(single)]
+            found += [request_forms.finding(form, single) for form, single in alone.items()
+                      if request_forms.refused(single)]
             continue
         exchange = judge.exchange(scenario)
         answered += exchange.response is not None
-        if not _refused(exchange) and not deep:
+        if not request_forms.refused(exchange) and not deep:
             continue
         # bisect: each form alone names the ones refused (at depth deep, every form is sent alone anyway)
         alone = {form: judge.exchange(f"form_{form}") for form in forms}
-        refused = [form for form, single in alone.items() if _refused(single)]
-        found += [_form_finding(form, alone[form]) for form in refused]
-        if _refused(exchange) and not refused:
+        refused = [form for form, single in alone.items() if request_forms.refused(single)]
+        found += [request_forms.finding(form, alone[form]) for form in refused]
+        if request_forms.refused(exchange) and not refused:
             found.append(Violation("FORM-001", f"expected 2xx to the forms {', '.join(forms)} together, each "
                                    f"accepted alone; got {why_not(exchange)}", "", scenario))
     if not answered:
