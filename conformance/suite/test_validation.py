@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from conformance.checks import Violation, errors, semantics
+from conformance.checks import NotJudged, Violation, errors, findings, semantics
 from conformance.suite._common import answered
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import REFUSAL, Basic, Held, NoServerError, Refused
@@ -119,7 +119,18 @@ def test_error_body_in_profile_shape(req, judge: Judge) -> None:
     refused = [e for e in list(judge.run.client.exchanges) if e.status in REFUSAL and e.scenario not in auth]
     if not refused:
         judge.not_judged("no request of the run was refused with a 4xx", "VAL-001")
-    judge.each(refused, lambda e: errors.error_shape(e, judge.run.profile, req.id))
+    # validation errors answered with no JSON object: ERR-001's finding where its own requests show it too
+    unshaped = any(findings(errors.error_body_json(judge.exchange(s), "ERR-001")) for s in CORE_INVALID)
+    judge.each(refused, lambda e: _shape(e, judge, req.id, unshaped))
+
+
+def _shape(exchange: Exchange, judge: Judge, req_id: str, err_001_fails: bool) -> list[Violation]:
+    """ERR-004 on one refusal. A validation error (400 or 422) whose body is no JSON object, in a run where
+    ERR-001 fails on the same fault, is ERR-001's finding (one fault, one failure): its shape is not judged."""
+    if err_001_fails and exchange.status in (400, 422) and findings(errors.error_body_json(exchange, "ERR-001")):
+        return [NotJudged(req_id, "the body is no JSON object: ERR-001 reports it", "", exchange.scenario,
+                          needs="ERR-001")]
+    return errors.error_shape(exchange, judge.run.profile, req_id)
 
 
 @requirement("ERR-005", needs=(Basic(),), run_wide=True)
