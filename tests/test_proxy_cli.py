@@ -70,7 +70,7 @@ def test_sigterm_writes_the_reports_and_the_exit_code_is_the_verdict(tmp_path: P
             )
         read_until(proc, r"reports written to", seen)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -32,7 +32,7 @@ def serve_and_send(*extra: str) -> tuple[list[str], str]:
             assert http.get(f"{root}/healthz").status_code == 200
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        out, err = process.communicate(timeout=60)
     return [first.rstrip("\n"), *out.splitlines()], err
 
 
