@@ -222,10 +222,8 @@ def refused(exchange: Exchange) -> bool:
     return exchange.response is not None and not 200 <= exchange.response.status < 300
 
 
-def finding(form: str, exchange: Exchange) -> Violation:
-    """FORM-001's finding on the request that carried `form` alone (or with others) and was refused."""
-    from conformance.suite.needs import why_not  # needs imports the scenarios, which import this module
-
-    what = BY_NAME[form].what
-    return Violation("FORM-001", f"expected 2xx to a request with {what} (form {form}), got {why_not(exchange)}",
+def finding(form: str, exchange: Exchange, why: str) -> Violation:
+    """FORM-001's finding on the request that carried `form` alone (or with others) and was refused; `why`
+    is what came back (needs.why_not: needs imports the scenarios, which import this module)."""
+    return Violation("FORM-001", f"expected 2xx to a request with {BY_NAME[form].what} (form {form}), got {why}",
                      "", exchange.scenario)

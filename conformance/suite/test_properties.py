@@ -291,7 +291,7 @@ def _a_documented_form_refused(judge: Judge, exchange: Exchange, outcome: Explor
     for form in sorted(request_forms.forms_in(exchange.request.params)):
         single = judge.exchange(f"form_{form}")
         if request_forms.refused(single):
-            outcome.record([request_forms.finding(form, single)])
+            outcome.record([request_forms.finding(form, single, why_not(single))])
             return True
     return False
 

@@ -26,7 +26,7 @@ def test_documented_request_forms(req, judge: Judge) -> None:
             # the carrier needs a feature declared absent: its forms are judged alone
             alone = {form: judge.exchange(f"form_{form}") for form in forms}
             answered += any(single.response is not None for single in alone.values())
-            found += [request_forms.finding(form, single) for form, single in alone.items()
+            found += [request_forms.finding(form, single, why_not(single)) for form, single in alone.items()
                       if request_forms.refused(single)]
             continue
         exchange = judge.exchange(scenario)
@@ -36,7 +36,7 @@ def test_documented_request_forms(req, judge: Judge) -> None:
         # bisect: each form alone names the ones refused (at depth deep, every form is sent alone anyway)
         alone = {form: judge.exchange(f"form_{form}") for form in forms}
         refused = [form for form, single in alone.items() if request_forms.refused(single)]
-        found += [request_forms.finding(form, alone[form]) for form in refused]
+        found += [request_forms.finding(form, alone[form], why_not(alone[form])) for form in refused]
         if request_forms.refused(exchange) and not refused:
             found.append(Violation("FORM-001", f"expected 2xx to the forms {', '.join(forms)} together, each "
                                    f"accepted alone; got {why_not(exchange)}", "", scenario))
