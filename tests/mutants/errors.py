@@ -55,7 +55,7 @@ def _throttle_without_retry_after() -> RequestHook:
 
     def hook(call: Call) -> Reply | None:
         seen["n"] += 1
-        return json_reply(429, {"detail": "Too many requests"}) if seen["n"] % 9 == 0 else None
+        return json_reply(429, {"detail": "Too many requests"}) if seen["n"] % 25 == 0 else None
 
     return hook
 
@@ -80,7 +80,8 @@ MUTANTS: dict[str, Mutant] = {
                                        "ERR-004", (OPENAI,), response=on_error((400,), _detail_body_for_openai)),
     "err_traceback_in_errors": _M("validation errors carry the server's stack trace", "ERR-007", (SGP,),
                                   response=on_error((422,), _traceback_in_validation_error)),
-    "err_429_without_retry_after": _M("every ninth request is answered 429 without Retry-After", "ERR-006", (SGP,),
+    # one request in 25: a few 429s in a run (each a backoff of the client's, waited in wall time) show the fault
+    "err_429_without_retry_after": _M("one request in 25 is answered 429 without Retry-After", "ERR-006", (SGP,),
                                       request=_throttle_without_retry_after()),
     "model_unknown_served": _M("an unknown model is served by the default one", "MODEL-001", (SGP,),
                                request=on_body(_accept_any_model)),
