@@ -1,0 +1,102 @@
+"""One fault, one failure for streams: a server that answers every streamed request with a 500 (Portkey's gateway
+1.15.2 in the interop registry, `TypeError: immutable`) fails STRM-001, which owns the minimal stream; the other
+requirements whose requests are streamed (STRM-020's tool stream, AGREE-002's pairs, FORM-001's stream_options,
+PROP-002's valid streamed cases) point at it rather than report the same 500 again. A server whose streams work
+but whose tool stream crashes is still failed by STRM-020."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_runs import run_in_process
+from mutants import KEY, MODEL, settings_for
+
+from conformance.contract.profiles import get_profile
+from conformance.server import start_server
+from conformance.server.app import create_app
+
+CRASH = b'{"status":"failure","message":"Something went wrong"}'
+
+
+def _crashing_streams(app: Any, tools_only: bool) -> Any:
+    """The app, but a stream it serves (to a request with tools, when `tools_only`) becomes a 500 in a
+    gateway's own shape: what the backend refuses stays refused, as behind Portkey's gateway."""
+    async def gateway(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        messages, body, more = [], b"", True
+        while more:
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            doc = None
+        target = isinstance(doc, dict) and (bool(doc.get("tools")) or not tools_only)
+        replay = iter(messages)
+        crashed = False
+
+        async def again() -> Any:
+            return next(replay, None) or await receive()
+
+        async def answer(message: Any) -> None:
+            nonlocal crashed
+            if message["type"] == "http.response.start" and target and message["status"] == 200 \
+                    and b"text/event-stream" in dict(message.get("headers", [])).get(b"content-type", b""):
+                crashed = True
+                await send({"type": "http.response.start", "status": 500,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": CRASH})
+            elif not crashed:
+                await send(message)
+
+        await app(scope, again, answer)
+    return gateway
+
+
+def _run(tmp_path: Path, tools_only: bool, *extra: str) -> dict[str, dict[str, Any]]:
+    settings = settings_for("openai")
+    with start_server(_crashing_streams(create_app(settings), tools_only), profile=get_profile("openai")) as server:
+        out = run_in_process(["run", "--profile", "openai", "--base-url", server.base_url, "--model", MODEL,
+                              "--seed", "1", "--max-examples", "5", *extra], tmp_path / "reports",
+                             env={"SGP_API_KEY": KEY})
+    return {r["id"]: r for r in out.doc["results"]}
+
+
+def test_every_stream_crashing_is_strm_001s_fault_alone(tmp_path: Path) -> None:
+    results = _run(tmp_path, tools_only=False)
+    assert results["STRM-001"]["status"] == "fail"
+    failed = sorted(rid for rid, r in results.items() if r["status"] == "fail" and r["level"] != "INFO")
+    # CLIENT-002/003 and the matrix are the SDKs' view of the same 500 (the SDK raises), judged by them alone
+    assert [rid for rid in failed if not rid.startswith("CLIENT")] == ["STRM-001"], failed
+    for rid in ("STRM-020", "AGREE-002"):
+        assert results[rid]["status"] == "not judged" and results[rid]["needs"] == "STRM-001", results[rid]
+    # their own rule still judged what it could: the forms of plain requests, the generated cases not streamed
+    assert results["FORM-001"]["status"] == "pass"
+    assert results["PROP-002"]["status"] == "pass"
+
+
+def test_a_crashing_tool_stream_alone_is_still_strm_020s(tmp_path: Path) -> None:
+    results = _run(tmp_path, True)
+    assert results["STRM-001"]["status"] == "pass"
+    assert results["STRM-020"]["status"] == "fail", results["STRM-020"]
+
+
+@pytest.mark.parametrize("tools_only", [False, True])
+def test_the_client_matrix_leaves_a_refused_stream_to_strm_001(tmp_path: Path, tools_only: bool) -> None:
+    results = _run(tmp_path, tools_only, "--clients", "--only", "STRM-001,CLIENT-005")
+    matrix = results["CLIENT-005"]
+    if tools_only:
+        # the minimal stream works: the clients' tool streams crashing is the matrix's own finding
+        assert results["STRM-001"]["status"] == "pass"
+        assert matrix["status"] == "fail" and "tool calls" in matrix["message"], matrix
+    else:
+        # every client's stream gets the 500 STRM-001 reports: its parse and typed-error cells still judged
+        assert results["STRM-001"]["status"] == "fail"
+        assert matrix["status"] == "pass", matrix
