@@ -100,3 +100,36 @@ def test_the_client_matrix_leaves_a_refused_stream_to_strm_001(tmp_path: Path, t
         # every client's stream gets the 500 STRM-001 reports: its parse and typed-error cells still judged
         assert results["STRM-001"]["status"] == "fail"
         assert matrix["status"] == "pass", matrix
+
+
+def _auth_refusals_in_fastapi_shape(app: Any) -> Any:
+    """The app, but every 401 carries FastAPI's {"detail": ...} (llama-cpp-python's server) rather than the
+    openai profile's envelope; its validation errors keep the envelope."""
+    async def server(scope: Any, receive: Any, send: Any) -> None:
+        refused = False
+
+        async def answer(message: Any) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] == 401:
+                refused = True
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": b'{"detail":"Invalid API key"}'})
+            elif not refused:
+                await send(message)
+
+        await app(scope, receive, answer)
+    return server
+
+
+def test_the_client_matrix_wrong_key_refusal_body_is_auth_006s(tmp_path: Path) -> None:
+    # the matrix's typed-error request sends a wrong key: its refusal's body is AUTH-006's rule, not ERR-004's
+    # (llama-cpp in the interop registry: ERR-004 failed on the same {"detail": ...} bodies as AUTH-006)
+    settings = settings_for("openai")
+    with start_server(_auth_refusals_in_fastapi_shape(create_app(settings)), profile=get_profile("openai")) as server:
+        out = run_in_process(["run", "--profile", "openai", "--base-url", server.base_url, "--model", MODEL,
+                              "--seed", "1", "--clients", "--only", "AUTH-006,ERR-004,CLIENT-005"],
+                             tmp_path / "reports", env={"SGP_API_KEY": KEY})
+    results = {r["id"]: r for r in out.doc["results"]}
+    assert results["AUTH-006"]["status"] == "fail"
+    assert results["ERR-004"]["status"] == "pass", results["ERR-004"]["violations"][:2]

@@ -210,6 +210,12 @@ def judge_error(typed: bool, status: Any, detail: str, exchange: Exchange | None
     return PASS, ""
 
 
+def sends_a_wrong_key(scenario: str) -> bool:
+    """Whether `scenario` is a typed-error request of the matrix: a wrong key, so its refusal is an auth
+    refusal (AUTH-006 judges the body of those)."""
+    return scenario.startswith("client_") and scenario.endswith("_" + CAPABILITIES[3].replace(" ", "_"))
+
+
 def _python_client(kind: ClientKind, config: Config, http: httpx.Client, key: str) -> Any:
     timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
     # the run's extra headers (--header, a gateway's routing) as the client's default headers, as its users
