@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from cli_runs import run_in_process
-from mutants import KEY, MODEL, settings_for
+from mutants import KEY, MODEL, settings_for, variant
 
 from conformance.contract.profiles import get_profile
 from conformance.server import start_server
@@ -133,3 +133,20 @@ def test_the_client_matrix_wrong_key_refusal_body_is_auth_006s(tmp_path: Path) -
     results = {r["id"]: r for r in out.doc["results"]}
     assert results["AUTH-006"]["status"] == "fail"
     assert results["ERR-004"]["status"] == "pass", results["ERR-004"]["violations"][:2]
+
+
+def test_the_python_clients_assembly_is_strm_022s_finding(tmp_path: Path) -> None:
+    # a tool call whose later fragments repeat its id: STRM-020 (the rule) and STRM-022 (the openai SDK's
+    # accumulator, on every stream of the run, the matrix's too) report it; the matrix's Python openai cell, the
+    # same SDK on the same stream, no longer reports it a third time (llama-cpp in the interop registry). The
+    # TypeScript client, which replaces the id, is judged and passes.
+    settings = settings_for("openai")
+    app = variant("strm_tool_identity_every_fragment").wrap(create_app(settings), settings)
+    with start_server(app, profile=get_profile("openai")) as server:
+        out = run_in_process(["run", "--profile", "openai", "--base-url", server.base_url, "--model", MODEL,
+                              "--seed", "1", "--clients", "--only", "STRM-020,STRM-022,CLIENT-005"],
+                             tmp_path / "reports", env={"SGP_API_KEY": KEY})
+    results = {r["id"]: r for r in out.doc["results"]}
+    assert results["STRM-020"]["status"] == "fail" and results["STRM-022"]["status"] == "fail"
+    assert any(v["scenario"] == "client_openai_tool_calls" for v in results["STRM-022"]["violations"])
+    assert results["CLIENT-005"]["status"] == "pass", results["CLIENT-005"]["message"]
