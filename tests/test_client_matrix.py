@@ -117,3 +117,31 @@ def test_a_client_that_fails_on_an_answer_with_no_tool_call_is_not_a_second_fail
     assert "LengthFinishReasonError" in python.detail, python.detail
     assert python.status == node.status == "not judged" and "TOOL-001 reports it" in python.detail + node.detail
     assert [key for key, cell in cells.items() if cell.status not in ("pass", "not judged")] == []
+
+
+def _routed(app, name: str, value: str):
+    """A gateway's routing: every request without the header `name: value` is refused with a 400."""
+    async def gateway(scope, receive, send):
+        if scope["type"] == "http" and (name.encode(), value.encode()) not in scope["headers"]:
+            await send({"type": "http.response.start", "status": 400,
+                        "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": b'{"status":"failure","message":"route header missing"}'})
+            return
+        await app(scope, receive, send)
+    return gateway
+
+
+def test_every_client_sends_the_runs_extra_headers() -> None:
+    # as a gateway's users configure their clients (default headers): without the run's --header the
+    # gateway refuses every client request, which is the suite's fault, not the server's (interop portkey)
+    settings = settings_for("openai")
+    with start_server(_routed(create_app(settings), "x-route", "backend-1"), profile=get_profile("openai")) as server:
+        config = Config(base_url=server.base_url, api_key=KEY, profile="openai", model=MODEL,
+                        headers=["x-route: backend-1"])
+        cells = client_matrix.run_matrix(config, get_profile("openai"))
+        assert [(c.client, c.capability, c.detail) for c in cells if c.status != "pass"] == []
+        assert all(("x-route", "backend-1") in c.exchanges[-1].request.headers.items() for c in cells)
+        # a server that needs the header is still failed by a run that does not send it
+        bare = client_matrix.run_matrix(Config(base_url=server.base_url, api_key=KEY, profile="openai", model=MODEL),
+                                        get_profile("openai"))
+        assert {c.capability for c in bare if c.status == "fail"} >= {"parse", "stream"}

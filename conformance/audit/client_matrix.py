@@ -34,6 +34,7 @@ from conformance.audit import node_openai
 from conformance.audit.sdk_clients import PROMPT, RecordingTransport, _as_dict, describe_exception, differences
 from conformance.checks.streaming import assemble, chunks
 from conformance.config import Config
+from conformance.config.network import request_headers
 from conformance.contract.profiles import Profile
 from conformance.transport.exchange import Exchange
 from conformance.transport.network import http_transport
@@ -209,17 +210,26 @@ def judge_error(typed: bool, status: Any, detail: str, exchange: Exchange | None
     return PASS, ""
 
 
+def sends_a_wrong_key(scenario: str) -> bool:
+    """Whether `scenario` is a typed-error request of the matrix: a wrong key, so its refusal is an auth
+    refusal (AUTH-006 judges the body of those)."""
+    return scenario.startswith("client_") and scenario.endswith("_" + CAPABILITIES[3].replace(" ", "_"))
+
+
 def _python_client(kind: ClientKind, config: Config, http: httpx.Client, key: str) -> Any:
     timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
+    # the run's extra headers (--header, a gateway's routing) as the client's default headers, as its users
+    # configure it; sdk_clients.make_sdk_client does the same
+    headers = request_headers(config) or None
     if kind.module == "openai":
         from openai import OpenAI
 
         return OpenAI(api_key=key, base_url=config.base_url, max_retries=config.retries, timeout=timeout,
-                      http_client=http)
+                      http_client=http, default_headers=headers)
     module = importlib.import_module(kind.module or "")
     # the clients' own retries (429 and 5xx, honouring Retry-After) go through the recorder: counted, kept
     return module.SGPClient(api_key=key, account_id=config.account_id, base_url=config.base_url,
-                            max_retries=config.retries, timeout=timeout, http_client=http)
+                            max_retries=config.retries, timeout=timeout, http_client=http, default_headers=headers)
 
 
 def _create(kind: ClientKind, client: Any) -> Callable[..., Any]:
@@ -354,7 +364,7 @@ def _node_cells(kind: ClientKind, version: str, config: Config, profile: Profile
         out = node_openai.run({"baseURL": url, "apiKey": config.api_key or "", "wrongKey": WRONG_KEY,
                                "model": config.model, "prompt": PROMPT, "toolPrompt": TOOL_PROMPT, "tool": TOOL,
                                "maxTokens": config.max_tokens, "timeoutMs": int(config.timeout * 1000),
-                               "retries": config.retries})
+                               "retries": config.retries, "headers": request_headers(config)})
     by_capability: dict[str, list[Exchange]] = {}
     for exchange in recorder.transport.exchanges:
         by_capability.setdefault(exchange.scenario, []).append(exchange)

@@ -29,7 +29,7 @@ function fail(e) {
 }
 async function main() {
   const client = new OpenAI({ apiKey: cfg.apiKey, baseURL: cfg.baseURL, maxRetries: cfg.retries,
-                              timeout: cfg.timeoutMs });
+                              timeout: cfg.timeoutMs, defaultHeaders: cfg.headers || {} });
   const base = { model: cfg.model, messages: [{ role: 'user', content: cfg.prompt }], max_tokens: cfg.maxTokens };
   try {
     const c = await client.chat.completions.create(base);
@@ -50,7 +50,7 @@ async function main() {
   } catch (e) { out.tools = { ok: false, detail: fail(e) }; }
   try {
     const wrong = new OpenAI({ apiKey: cfg.wrongKey, baseURL: cfg.baseURL, maxRetries: cfg.retries,
-                             timeout: cfg.timeoutMs });
+                             timeout: cfg.timeoutMs, defaultHeaders: cfg.headers || {} });
     await wrong.chat.completions.create(base);
     out.error = { ok: false, detail: 'no error raised', typed: false };
   } catch (e) {
@@ -86,7 +86,8 @@ def version() -> str | None:
 
 def run(config: dict[str, Any]) -> dict[str, Any]:
     """Run the script with `config` (baseURL, apiKey, wrongKey, model, prompt, toolPrompt, tool, maxTokens,
-    timeoutMs, retries); its JSON output, or {"crash": reason} when node fails or prints no JSON."""
+    timeoutMs, retries, headers: the run's extra headers); its JSON output, or {"crash": reason} when node
+    fails or prints no JSON."""
     with tempfile.TemporaryDirectory(prefix="sgp-node-") as tmp:
         script = Path(tmp) / "drive.js"
         script.write_text(SCRIPT, encoding="utf-8")

@@ -9,7 +9,8 @@ is the one that fails: a need whose owner is the requirement being judged return
 
 Owners: the minimal request (`basic`) belongs to BASIC-001; every other valid scenario to the requirement
 that names it in `scenarios.OWNERS` (the `tools` request belongs to TOOL-001); a 5xx to a request that
-ought to be refused belongs to ERR-005; a stream answered as JSON to STRM-001, with broken framing to
+ought to be refused belongs to ERR-005; a streamed request that gets no 2xx while the minimal stream gets
+none either to STRM-001 (stream_refused); a stream answered as JSON to STRM-001, with broken framing to
 STRM-002, without chunks to STRM-017 (or STRM-003 when its events are not JSON objects).
 """
 
@@ -41,6 +42,7 @@ CONSEQUENCE_OF: dict[str, tuple[str, ...]] = {
     "ERR-003": ("ERR-001",),
 }
 BASIC = "basic"
+STREAM = "stream"
 # 4xx statuses that mean "refused"; 429 means "not now", which no rule of refusal can judge
 REFUSAL = tuple(s for s in range(400, 500) if s != 429)
 
@@ -94,6 +96,19 @@ def scenario_owner(scenario: str) -> str | None:
     return OWNERS.get(scenario)
 
 
+def stream_refused(judge: Judge) -> str | None:
+    """Why the minimal streamed request (`stream`, STRM-001's) got no 2xx, or None when it got one (or no
+    answer at all, or the server declares streaming absent). While it gets none, no other streamed
+    request's failure to get a 2xx can be laid at the door of what else that request carries: STRM-001
+    reports the one fault (a gateway that answers every stream with a 500)."""
+    if judge.requirement == "STRM-001" or "streaming" in (getattr(judge.run.config, "without", None) or ()):
+        return None
+    stream = judge.exchange(STREAM)
+    if judgeable(stream) or stream.response is None:
+        return None
+    return why_not(stream)
+
+
 def _basic_failed(judge: Judge) -> None:
     """Unmet(needs BASIC-001) when the minimal valid request itself got no 2xx: then no other outcome can be
     laid at the door of the feature a scenario exercises."""
@@ -107,7 +122,8 @@ def _basic_failed(judge: Judge) -> None:
 @dataclass(frozen=True)
 class Answered:
     """A whole 2xx answer to `scenario`. Unmet: the minimal request failed too (BASIC-001), no answer came
-    (a timeout: no owner), or the scenario's owner reports it (the owner itself fails)."""
+    (a timeout: no owner), a streamed request failed while the minimal stream failed too (STRM-001), or the
+    scenario's owner reports it (the owner itself fails)."""
 
     scenario: str
 
@@ -118,6 +134,10 @@ class Answered:
         _basic_failed(judge)
         if exchange.response is None:
             raise Unmet(f"no answer to the {self.scenario} request: {exchange.error or 'transport error'}")
+        if exchange.request.stream and self.scenario != STREAM:
+            cause = stream_refused(judge)
+            if cause is not None:
+                raise Unmet(f"the minimal stream request was not answered with 2xx either ({cause})", "STRM-001")
         owner = scenario_owner(self.scenario)
         if owner is None or judge.requirement == owner:
             return [Violation(judge.requirement or "", f"not answered with 2xx: {why_not(exchange)}", "",

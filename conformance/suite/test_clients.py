@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from conformance.audit import client_matrix, sdk_clients
-from conformance.checks import Violation
+from conformance.checks import Violation, findings, stream_assembly
 from conformance.suite.judge import Judge, requirement
+from conformance.suite.needs import stream_refused
 from conformance.suite.run import Run
 from conformance.transport.client import BudgetExhausted
 from conformance.transport.exchange import Exchange
@@ -112,13 +113,45 @@ def test_client_matrix(req, judge: Judge) -> None:
     for cell in cells:
         judge.exchanges.extend(e for e in cell.exchanges if e not in judge.exchanges)
     broken = [c for c in cells if c.status == client_matrix.FAIL]
+    # a client's streamed request refused as the minimal stream is (a gateway that fails every stream): the
+    # client rightly raises, and STRM-001 reports the fault once; those cells are not judged here
+    refused = [c for c in broken if _stream_refused(c)]
+    cause = stream_refused(judge) if refused else None
+    if cause is not None:
+        broken = [c for c in broken if c not in refused]
+    # the Python openai client's stream accumulator is the one STRM-022 runs on every stream of the run: where
+    # STRM-022 fails on the cell's own stream, the cell would report that finding again
+    assembled = [c for c in broken if _strm_022_fails(c)]
+    broken = [c for c in broken if c not in assembled]
     judge.failing.extend(e for c in broken for e in c.exchanges[-1:])
     if not broken and not any(c.status == client_matrix.PASS for c in cells):
+        if assembled:
+            judge.not_judged("the openai SDK's assembly of the clients' streams is STRM-022's finding", "STRM-022")
+        if cause is not None:
+            judge.not_judged(f"the clients' streamed requests were refused as the minimal stream was ({cause})",
+                             "STRM-001")
         reasons = sorted({f"{c.client}: {c.detail}" for c in cells})
         judge.not_judged("; ".join(reasons))
     found = [Violation(req.id, f"{c.client} {c.version} ({c.language}), {c.capability}: {c.detail}", "",
                        c.exchanges[-1].scenario if c.exchanges else "") for c in broken]
     judge(found, detail="\n".join(f"- {v.message}" for v in found[1:]) + f"\n{table}" if found else None)
+
+
+def _stream_refused(cell: client_matrix.Cell) -> bool:
+    """A failed cell whose last request was a stream answered with no 2xx (the typed-error cell's refusal
+    is what it asks for)."""
+    last = cell.exchanges[-1] if cell.exchanges else None
+    return (cell.capability != "typed error" and last is not None and last.request.stream
+            and last.response is not None and not 200 <= last.response.status < 300)
+
+
+def _strm_022_fails(cell: client_matrix.Cell) -> bool:
+    """A failed stream cell of the Python openai client whose stream STRM-022 fails (the same SDK's
+    accumulator, on the same exchange)."""
+    last = cell.exchanges[-1] if cell.exchanges else None
+    return (cell.client == "openai" and cell.language == "Python" and cell.capability in ("stream", "tool calls")
+            and last is not None and last.request.stream
+            and bool(findings(stream_assembly.sdk_agreement(last))))
 
 
 def _matrix_text(run: Run, cells: list[client_matrix.Cell]) -> str:
