@@ -144,46 +144,14 @@ def test_the_python_clients_assembly_is_strm_022s_finding(tmp_path: Path) -> Non
     assert any(v["scenario"] == "client_openai_tool_calls" for v in results["STRM-022"]["violations"])
     assert results["CLIENT-005"]["status"] == "pass", results["CLIENT-005"]["message"]
 
-def _blind_to_token_limits(app: Any) -> Any:
-    """The app, but deaf to both token limits (LiteLLM's mock_response in the interop registry)."""
-    async def server(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            doc.pop("max_tokens", None)
-            doc.pop("max_completion_tokens", None)
-            body = json.dumps(doc).encode()
-        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        sent = False
-
-        async def again() -> Any:
-            nonlocal sent
-            if sent:
-                return await receive()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await app({**scope, "headers": headers}, again, send)
-    return server
-
 
 def test_a_server_deaf_to_both_token_limits_fails_sem_006_alone(tmp_path: Path) -> None:
     # SEM-008's scripted test needs SEM-006 to hold; its generated cases (max_completion_tokens alone) no longer
     # fail it beside SEM-006 (litellm's mock in the interop registry; the rule of main's 5b39b9e, found on
     # WireMock, covers it)
     settings = settings_for("openai")
-    with start_server(_blind_to_token_limits(create_app(settings)), profile=get_profile("openai")) as server:
+    deaf = variant("sem_token_limits_ignored").wrap(create_app(settings), settings)  # the mutant of both limits
+    with start_server(deaf, profile=get_profile("openai")) as server:
         out = run_in_process(["run", "--profile", "openai", "--base-url", server.base_url, "--model", MODEL,
                               "--seed", "1", "--only", "SEM-006,SEM-008,PROP-001"], tmp_path / "reports",
                              env={"SGP_API_KEY": KEY})
