@@ -147,6 +147,10 @@ def test_an_error_answer_is_not_judged_the_sdk_rightly_raises() -> None:
     # no 200 at all: strict types have nothing to judge, and say so instead of passing
     (found,) = sdk_clients.strict_types(result, None, sdk_clients.sdk_for("sgp"))
     assert isinstance(found, NotJudged) and found.requirement == "CLIENT-004"
+    # a streamed request answered 500 (a gateway that fails every stream) points at STRM-001, not BASIC-001
+    failed = call("openai", canned({"status": "failure"}, status=500), stream=True)
+    (found,) = sdk_clients.stream_consumed(failed, sdk_clients.sdk_for("openai"), "CLIENT-003")
+    assert isinstance(found, NotJudged) and found.needs == "STRM-001" and "HTTP 500" in found.message
 
 
 def test_a_2xx_the_sdk_cannot_read_fails_client_001_with_the_sdk_error() -> None:

@@ -476,12 +476,14 @@ def _ends_with_done(exchange: Exchange) -> bool:
 
 def _not_answered(call: Call, req_id: str) -> NotJudged | None:
     """A note when the SDK's request was not answered with 2xx: the SDK rightly raises then, and the
-    answer's status is judged by the requirements on that request (BASIC-001 for the minimal one)."""
+    answer's status is judged by the requirements on that request (BASIC-001 for the minimal one, STRM-001
+    for the minimal stream)."""
     exchange = call.exchange
     if exchange is None or exchange.response is None or 200 <= exchange.response.status < 300:
         return None
+    owner = "STRM-001" if exchange.request.stream else "BASIC-001"
     return NotJudged(req_id, f"the SDK's request was answered with HTTP {exchange.response.status}", "",
-                     exchange.scenario, needs="BASIC-001")
+                     exchange.scenario, needs=owner)
 
 
 def completion_parsed(call: Call, sdk: SDK) -> list[Violation]:
