@@ -224,7 +224,9 @@ class _Varying:
     another)."""
 
     def response(self, call: Call, reply: Reply) -> None:
-        if reply.status != 200 or not _seeded_t0(call):
+        body = call.json()
+        # a word after a JSON-mode answer would break response_format, which is no open point
+        if reply.status != 200 or not _seeded_t0(call) or body.get("response_format") is not None:
             return
         word = f" {secrets.token_hex(3)}"
         if reply.is_json:
