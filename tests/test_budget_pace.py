@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from agreement import agree
-from cli_runs import run_cli, run_in_process
+from cli_runs import run_in_process
 
 from conformance.config import ConfigError, resolve
 from conformance.contract.profiles import SGP
@@ -64,9 +64,8 @@ def test_budget_stops_sending_and_marks_the_rest_not_run(tmp_path: Path) -> None
 
 @pytest.mark.parametrize("throttled_server", [(3, (b"retry-after-ms", b"20"))], indirect=True)
 def test_retry_after_is_honoured_and_429s_do_not_fail(throttled_server: str, tmp_path: Path) -> None:
-    out = run_cli(["run", "--base-url", throttled_server, "--max-examples", "5", "--account-id", ACCOUNT, "--clients"],
-                  tmp_path / "reports",
-                  env={"SGP_API_KEY": KEY})
+    out = run_in_process(["run", "--base-url", throttled_server, "--max-examples", "5", "--account-id", ACCOUNT,
+                          "--clients"], tmp_path / "reports", env={"SGP_API_KEY": KEY})
     assert out.code == 0, out.output[-3000:]
     requests = out.doc["requests"]
     assert requests["retries"] > 0 and requests["throttled"] > 0
@@ -77,8 +76,8 @@ def test_retry_after_is_honoured_and_429s_do_not_fail(throttled_server: str, tmp
 
 @pytest.mark.parametrize("throttled_server", [(1, (b"retry-after", b"0"))], indirect=True)
 def test_a_target_that_always_throttles_is_incomplete_not_failed(throttled_server: str, tmp_path: Path) -> None:
-    out = run_cli(["run", "--base-url", throttled_server, "--depth", "smoke", "--retries", "1"],
-                  tmp_path / "reports", env={"SGP_API_KEY": KEY})
+    out = run_in_process(["run", "--base-url", throttled_server, "--depth", "smoke", "--retries", "1"],
+                          tmp_path / "reports", env={"SGP_API_KEY": KEY})
     assert out.code == 4, out.output[-3000:]
     statuses = {r["status"] for r in out.doc["results"]}
     assert "fail" not in statuses and "not run" in statuses
@@ -127,8 +126,8 @@ def test_key_not_sent_over_plain_http_to_remote_hosts() -> None:
 def test_each_depth_plans_within_its_default_budget(depth: str, tmp_path: Path) -> None:
     """A run at any depth against a correct server completes with the default budget: a deep run that ran
     out of requests by default would say `incomplete` of a conformant server."""
-    out = run_cli(["run", "--dry-run", "--depth", depth, "--base-url", "http://127.0.0.1:9", "--api-key", "k"],
-                  tmp_path / "reports", timeout=120)
+    out = run_in_process(["run", "--dry-run", "--depth", depth, "--base-url", "http://127.0.0.1:9", "--api-key", "k"],
+                         tmp_path / "reports")
     assert out.code == 0, out.output[-2000:]
     total = next(line for line in out.stdout.splitlines() if line.startswith("total:"))
     planned, budget = (int(n) for n in re.findall(r"(\d+) request\(s\) at most, budget (\d+)", total)[0])
@@ -149,5 +148,5 @@ def test_an_outer_xdist_session_does_not_split_the_budget(tmp_path: Path, monkey
     no workers, so the whole budget is its own."""
     monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
     monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", "4")
-    out = run_cli(["run", "--depth", "smoke", "--max-requests", "20"], tmp_path / "reports")
+    out = run_in_process(["run", "--depth", "smoke", "--max-requests", "20"], tmp_path / "reports")
     assert out.doc["requests"]["sent"] == 20, out.doc["requests"]

@@ -2,15 +2,13 @@
 (`--without`) and fails while it does not (features are never inferred); a server that breaks an open point
 is observed, never failed, until it claims the position (`--claim`), which it is then held to at MUST.
 
-The runs go through `python tests/mutants run-many` (one interpreter, servers in-process, as the mutation
-matrix does), each narrowed with -k to the requirements the feature or choice decides.
+The runs go through `mutants.run_many` (this interpreter, servers in-process, as the mutation matrix does),
+each narrowed with -k to the requirements the feature or choice decides.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,6 @@ from mutants.features import FEATURELESS
 
 from conformance.contract import catalogue, claims, status
 
-MUTANTS_DIR = Path(mutants.__file__).resolve().parent
 SEED = ("--seed", "1", "--max-examples", "1")
 # choices whose breaking variant is not a mutant of their requirement's own
 EXTRA_VARIANTS = {"sgp-closes-stream": ("open_done_under_sgp", "STRM-005", "sgp"),
@@ -33,14 +30,8 @@ NOT_HERE = {"sdk-strict-types", "refuses-null"}
 
 
 def _run_many(plan: list[dict[str, Any]], tmp_path: Path) -> list[dict[str, Any]]:
-    plan_file, results_file = tmp_path / "plan.json", tmp_path / "results.json"
-    plan_file.write_text(json.dumps(plan), encoding="utf-8")
-    done = subprocess.run([sys.executable, str(MUTANTS_DIR), "run-many", str(plan_file), str(results_file),
-                           "--report-root", str(tmp_path / "reports")], capture_output=True, text=True, timeout=900,
-                          cwd=tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    results: list[dict[str, Any]] = json.loads(results_file.read_text(encoding="utf-8"))
-    return results
+    runs = [mutants.Invocation(i["label"], i["variant"], i["profile"], tuple(i["args"])) for i in plan]
+    return mutants.run_many(runs, tmp_path / "reports")
 
 
 def feature_requirements(feature: str, profile: str = "sgp") -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from builders import completion, make_exchange, sse_body, stream_chunks
-from cli_runs import run_cli
+from cli_runs import run_cli, run_in_process
 from mutants.core import Call, Mutant, Reply
 from mutants.hooks import on_completion, on_error
 
@@ -56,10 +56,13 @@ def servers() -> Iterator[dict[str, RunningServer]]:
         server.stop()
 
 
-def _compare(servers: dict[str, RunningServer], other: str, tmp_path: Path, *extra: str) -> Any:
-    return run_cli(["compare", servers["reference"].base_url, servers[other].base_url, "--a-profile", "openai",
-                    "--b-profile", "openai", "--max-examples", "3", "--report-dir", str(tmp_path), *extra],
-                   env=ENV, timeout=120)
+def _compare(servers: dict[str, RunningServer], other: str, tmp_path: Path, *extra: str,
+             as_command: bool = False) -> Any:
+    """`compare` of the reference server and `other`, in this interpreter (the CLI's own entry point), or
+    with `as_command` as the command a user types."""
+    args = ["compare", servers["reference"].base_url, servers[other].base_url, "--a-profile", "openai",
+            "--b-profile", "openai", "--max-examples", "3", "--report-dir", str(tmp_path), *extra]
+    return run_cli(args, env=ENV, timeout=120) if as_command else run_in_process(args, env=ENV)
 
 
 def _doc(tmp_path: Path) -> dict[str, Any]:
@@ -67,7 +70,7 @@ def _doc(tmp_path: Path) -> dict[str, Any]:
 
 
 def test_identical_servers_show_no_difference(servers: dict[str, RunningServer], tmp_path: Path) -> None:
-    out = _compare(servers, "same", tmp_path, "--fail-on-difference")
+    out = _compare(servers, "same", tmp_path, "--fail-on-difference", as_command=True)
     assert out.code == 0, out.output[-2000:]
     doc = _doc(tmp_path)
     assert doc["differences"] == 0 and doc["requirements"] == [] and doc["cases"] > 50
@@ -108,22 +111,21 @@ def test_no_report_holds_the_key(servers: dict[str, RunningServer], tmp_path: Pa
 
 
 def test_a_missing_key_is_one_line_and_exit_2(servers: dict[str, RunningServer], tmp_path: Path) -> None:
-    out = run_cli(["compare", servers["reference"].base_url, servers["same"].base_url, "--b-key-env", "NO_SUCH_VAR",
-                   "--report-dir", str(tmp_path)], env=ENV, timeout=60)
+    out = run_in_process(["compare", servers["reference"].base_url, servers["same"].base_url, "--b-key-env",
+                          "NO_SUCH_VAR", "--report-dir", str(tmp_path)], env=ENV)
     assert out.code == 2 and "NO_SUCH_VAR" in out.stderr and "Traceback" not in out.output
 
 
 def test_a_url_without_scheme_names_the_target(tmp_path: Path) -> None:
-    out = run_cli(["compare", "localhost:8000", "http://127.0.0.1:9", "--report-dir", str(tmp_path)], env=ENV,
-                  timeout=60)
+    out = run_in_process(["compare", "localhost:8000", "http://127.0.0.1:9", "--report-dir", str(tmp_path)], env=ENV)
     assert out.code == 2 and "target A 'localhost:8000' has no scheme" in out.stderr
     assert not (tmp_path / "compare.json").exists()
 
 
 def test_dry_run_counts_and_sends_nothing(tmp_path: Path) -> None:
     # a closed port: a dry run that sent anything would find it unreachable (exit 3)
-    out = run_cli(["compare", "http://127.0.0.1:9", "http://127.0.0.1:9", "--max-examples", "2", "--dry-run",
-                   "--report-dir", str(tmp_path)], env=ENV, timeout=120)
+    out = run_in_process(["compare", "http://127.0.0.1:9", "http://127.0.0.1:9", "--max-examples", "2", "--dry-run",
+                          "--report-dir", str(tmp_path)], env=ENV)
     assert out.code == 0, out.output[-2000:]
     line = out.stdout.strip().splitlines()[-1]
     scripted = int(line.split()[1])

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cli_runs import REFERENCE_KEY, run_cli
+from cli_runs import REFERENCE_KEY, run_cli, run_in_process
 
 from conformance.config import Config
 from conformance.contract.profiles import get_profile
@@ -115,8 +115,8 @@ def test_a_claimed_determinism_turns_differences_into_failures(tmp_path: Path) -
         args = ["run", "--profile", "openai", "--base-url", server.base_url, "--model", "openai/gpt-4o-mini", "-k",
                 "AGREE or CONC", "--concurrency-probe", "2"]
         env = {"SGP_API_KEY": REFERENCE_KEY}
-        unclaimed = run_cli(args, tmp_path / "unclaimed", env=env)
-        claimed = run_cli([*args, "--claim", "deterministic"], tmp_path / "claimed", env=env)
+        unclaimed = run_in_process(args, tmp_path / "unclaimed", env=env)
+        claimed = run_in_process([*args, "--claim", "deterministic"], tmp_path / "claimed", env=env)
     statuses = {r["id"]: (r["level"], r["status"]) for r in unclaimed.doc["results"] if r["status"] != "not run"}
     assert unclaimed.code == 0 and statuses["AGREE-001"] == ("INFO", "observed")
     assert statuses["CONC-004"] == ("MUST", "pass")

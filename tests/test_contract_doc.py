@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_runs import run_cli
+from cli_runs import run_cli, run_in_process
 
 from conformance.contract import catalogue, document
 from conformance.report.html import contract_html
@@ -72,7 +72,7 @@ def test_list_json_carries_each_contract_reference() -> None:
 
 
 def test_list_text_gives_the_reference_under_each_statement() -> None:
-    out = run_cli(["list", "--profile", "openai"], timeout=60)
+    out = run_in_process(["list", "--profile", "openai"])
     assert out.code == 0, out.output[-2000:]
     lines = out.stdout.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("RESP-010 "))

@@ -126,25 +126,25 @@ def test_diff_of_real_results(broken_run: Outcome, tmp_path: Path,  # noqa: F811
 
 def test_runs_of_different_targets_or_profiles_are_refused_unless_forced(
         broken_run: Outcome, earlier_run: Outcome, tmp_path: Path) -> None:  # noqa: F811
-    from cli_runs import run_cli
+    from cli_runs import run_cli, run_in_process
 
     old, new = earlier_run.report_dir / "conformance.json", broken_run.report_dir / "conformance.json"
     refused = run_cli(["diff", str(old), str(new)])
     assert refused.code == 2 and refused.stdout == "", refused.output
     assert "not comparable (target the embedded reference server vs http://127.0.0.1:" in refused.stderr
     assert "--force" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
-    forced = run_cli(["diff", str(old), str(new), "--force"])
+    forced = run_in_process(["diff", str(old), str(new), "--force"])
     assert forced.code == 1, forced.output
     assert forced.stdout.startswith("compared although not comparable (--force): target the embedded")
     # an openai run of the same target: another profile, other levels
     other = json.loads(new.read_text(encoding="utf-8"))
     other["run"]["profile"] = "openai"
     (tmp_path / "openai.json").write_text(json.dumps(other), encoding="utf-8")
-    profiles = run_cli(["diff", str(new), str(tmp_path / "openai.json")])
+    profiles = run_in_process(["diff", str(new), str(tmp_path / "openai.json")])
     assert profiles.code == 2 and "profile sgp vs openai" in profiles.stderr
     # the same target and profile, but the new run claims a position on an open point: other levels
     claimed = json.loads(new.read_text(encoding="utf-8"))
     claimed["run"]["claims"] = {"without": [], "choices": ["refuses-null"]}
     (tmp_path / "claimed.json").write_text(json.dumps(claimed), encoding="utf-8")
-    claims = run_cli(["diff", str(new), str(tmp_path / "claimed.json")])
+    claims = run_in_process(["diff", str(new), str(tmp_path / "claimed.json")])
     assert claims.code == 2 and "choices claimed changed: none -> refuses-null" in claims.stderr, claims.output

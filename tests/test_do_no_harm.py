@@ -52,8 +52,8 @@ def test_user_files_holding_the_key_are_left_byte_identical(target: str, echo_se
     else:
         with counting_server("sgp") as (server, _):
             before = write_user_files(project, REFERENCE_KEY)
-            out = run_cli(["run", "--base-url", server.base_url, "--depth", "smoke"], project,
-                          env={"SGP_API_KEY": REFERENCE_KEY}, timeout=120)
+            out = run_in_process(["run", "--base-url", server.base_url, "--depth", "smoke"], project,
+                                 env={"SGP_API_KEY": REFERENCE_KEY})
     doc = agree(out)
     after = snapshot(project)
     # the user's files are as they were, byte for byte; the run added its three reports and nothing else
@@ -141,7 +141,7 @@ def test_a_key_that_occurs_in_a_conformant_answer_is_no_echo(key: str, tmp_path:
 def test_a_mistyped_flag_leaves_the_earlier_reports_in_place(earlier_run: Outcome, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     before = plant(earlier_run.report_dir, reports)
-    out = run_cli(["run", "--depht", "smoke"], reports, timeout=120)
+    out = run_in_process(["run", "--depht", "smoke"], reports)
     assert out.code == 2, out.output[-3000:]
     assert one_line(out.stderr) == "sgp-conformance run: unknown option --depht: did you mean --depth?"
     assert "reference server" not in out.stdout
@@ -156,7 +156,7 @@ def test_a_selection_that_judges_nothing_leaves_the_earlier_reports_in_place(
         selection: str, says: str, earlier_run: Outcome, tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     before = plant(earlier_run.report_dir, reports)
-    out = run_cli(["run", "--depth", "smoke", "-k", selection], reports, timeout=120)
+    out = run_in_process(["run", "--depth", "smoke", "-k", selection], reports)
     assert out.code == 2, out.output[-3000:]
     assert says in out.stderr and "Traceback" not in out.output
     assert snapshot(reports) == before
@@ -169,8 +169,8 @@ def test_a_junit_xml_of_the_user_is_never_replaced(tmp_path: Path) -> None:
                                        encoding="utf-8")
     before = snapshot(reports)
     with counting_server("sgp") as (server, count):
-        out = run_cli(["run", "--base-url", server.base_url, "--depth", "smoke"], reports,
-                      env={"SGP_API_KEY": REFERENCE_KEY}, timeout=120)
+        out = run_in_process(["run", "--base-url", server.base_url, "--depth", "smoke"], reports,
+                             env={"SGP_API_KEY": REFERENCE_KEY})
         sent = count.count
     assert out.code == 2, out.output[-3000:]
     line = one_line(out.stderr)

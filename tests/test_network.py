@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import trustme
-from cli_runs import REFERENCE_KEY, Outcome, run_cli
+from cli_runs import REFERENCE_KEY, Outcome, run_cli, run_in_process
 from report_fixtures import files_with_secret, secret_forms_found
 
 from conformance.audit import sdk_clients
@@ -630,9 +630,9 @@ def test_a_run_through_proxy_with_credentials_carries_the_extra_headers_and_leak
 def test_a_run_through_https_proxy_reaches_a_tls_target_with_the_ca_bundle(
         tls_server: RunningServer, tls_files: TLSFiles, proxy: ForwardProxy, tmp_path: Path) -> None:
     pytest.importorskip("scale_gp")
-    out = run_cli(["run", "--base-url", _on(tls_server, TARGET), "--account-id", ACCOUNT, "--depth", "smoke",
-                   "-k", "BASIC or CLIENT-001", "--clients", "--ca-bundle", str(tls_files.ca)],
-                  tmp_path / "reports", env={"SGP_API_KEY": REFERENCE_KEY, "HTTPS_PROXY": proxy.url()})
+    out = run_in_process(["run", "--base-url", _on(tls_server, TARGET), "--account-id", ACCOUNT, "--depth", "smoke",
+                          "-k", "BASIC or CLIENT-001", "--clients", "--ca-bundle", str(tls_files.ca)],
+                         tmp_path / "reports", env={"SGP_API_KEY": REFERENCE_KEY, "HTTPS_PROXY": proxy.url()})
     assert out.code == 0, out.output[-3000:]
     assert out.status("BASIC-001") == "pass" and out.status("CLIENT-001") == "pass"
     # TARGET resolves only in the proxy: the suite's client and the SDK both tunnelled through it
@@ -644,8 +644,8 @@ def test_a_run_through_https_proxy_reaches_a_tls_target_with_the_ca_bundle(
 
 def test_a_tls_target_signed_by_an_unknown_ca_is_unreachable_with_the_fix(
         tls_server: RunningServer, tmp_path: Path) -> None:
-    out = run_cli(["run", "--base-url", tls_server.base_url, "--account-id", ACCOUNT, "--depth", "smoke",
-                   "-k", "BASIC"], tmp_path / "reports", env={"SGP_API_KEY": REFERENCE_KEY})
+    out = run_in_process(["run", "--base-url", tls_server.base_url, "--account-id", ACCOUNT, "--depth", "smoke",
+                          "-k", "BASIC"], tmp_path / "reports", env={"SGP_API_KEY": REFERENCE_KEY})
     assert out.code == 3, out.output[-3000:]
     assert "Traceback" not in out.output
     verdict = next(line for line in out.stdout.splitlines() if "TARGET UNREACHABLE" in line)
@@ -654,8 +654,8 @@ def test_a_tls_target_signed_by_an_unknown_ca_is_unreachable_with_the_fix(
 
 
 def test_insecure_reaches_the_tls_target_and_says_so_loudly(tls_server: RunningServer, tmp_path: Path) -> None:
-    out = run_cli(["run", "--base-url", tls_server.base_url, "--account-id", ACCOUNT, "--depth", "smoke",
-                   "-k", "BASIC", "--insecure"], tmp_path / "reports", env={"SGP_API_KEY": REFERENCE_KEY})
+    out = run_in_process(["run", "--base-url", tls_server.base_url, "--account-id", ACCOUNT, "--depth", "smoke",
+                          "-k", "BASIC", "--insecure"], tmp_path / "reports", env={"SGP_API_KEY": REFERENCE_KEY})
     assert out.code == 0, out.output[-3000:]
     warnings = [line for line in out.stderr.splitlines() if "--insecure" in line]
     assert len(warnings) == 1 and "WARNING" in warnings[0] and "NOT verified" in warnings[0]

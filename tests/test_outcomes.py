@@ -151,7 +151,7 @@ def test_diff_against_an_unreachable_run_lists_the_coverage_lost(earlier_run: Ou
     assert dead.code == 3 and dead_doc["verdict"] == "unreachable", dead.output[-3000:]
     old, new = earlier_run.report_dir / "conformance.json", dead.report_dir / "conformance.json"
     # the earlier run's target was the embedded server: another target, compared only when forced
-    out = run_cli(["diff", str(old), str(new), "--force"], timeout=HARD_TIMEOUT)
+    out = run_in_process(["diff", str(old), str(new), "--force"])
     assert out.code == 1, out.output
     lines = out.stdout.splitlines()
     assert lines[0].startswith("compared although not comparable (--force): target the embedded reference server")
@@ -248,8 +248,8 @@ def test_shrinking_a_generated_failure_leaves_the_rest_of_the_budget(tmp_path: P
 def test_a_run_started_from_an_xdist_worker_keeps_its_whole_budget(tmp_path: Path) -> None:
     # a CI job's test that runs sgp-conformance inherits PYTEST_XDIST_WORKER_COUNT from its own xdist; the
     # run has no workers of its own, so its budget is all of --max-requests (smoke needs at most 30)
-    out = run_cli(["run", "--depth", "smoke", "--max-requests", "40"], tmp_path / "reports",
-                  env={"PYTEST_XDIST_WORKER_COUNT": "4", "PYTEST_XDIST_WORKER": "gw3"}, timeout=HARD_TIMEOUT)
+    out = run_in_process(["run", "--depth", "smoke", "--max-requests", "40"], tmp_path / "reports",
+                         env={"PYTEST_XDIST_WORKER_COUNT": "4", "PYTEST_XDIST_WORKER": "gw3"})
     doc = agree(out)
     assert out.code == 0 and doc["verdict"] == "conformant", out.output[-3000:]
     assert [r["id"] for r in doc["results"] if r["not_run"] == "budget"] == []

@@ -1,4 +1,5 @@
-"""`sgp-conformance replay`: a report's failing exchanges sent again and judged again, through the real CLI.
+"""`sgp-conformance replay`: a report's failing exchanges sent again and judged again, through the CLI's own
+entry point (in this interpreter; the first replay of the broken report also as the command a user types).
 
 The report is the broken server's run (report_fixtures.broken_run: completions lack `id`, so RESP-001 fails,
 and PROP-001 leaves the generated cases' finding to it: one fault, one failure); replayed against that
@@ -11,12 +12,15 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_runs import Outcome, run_cli
+from cli_runs import Outcome, run_cli, run_in_process
 from report_fixtures import BROKEN_KEY, broken_run, broken_server  # noqa: F401 - fixtures
 
 
-def _replay(args: list[str], key: str | None = BROKEN_KEY) -> Outcome:
-    return run_cli(["replay", *args], env={"SGP_API_KEY": key} if key else None, timeout=120)
+def _replay(args: list[str], key: str | None = BROKEN_KEY, as_command: bool = False) -> Outcome:
+    env = {"SGP_API_KEY": key} if key else None
+    if as_command:
+        return run_cli(["replay", *args], env=env, timeout=120)
+    return run_in_process(["replay", *args], env=env)
 
 
 def test_the_report_keeps_each_failing_request_whole_without_the_key(broken_run: Outcome) -> None:  # noqa: F811
@@ -32,7 +36,7 @@ def test_the_report_keeps_each_failing_request_whole_without_the_key(broken_run:
 def test_replay_reproduces_against_the_broken_server_and_not_against_the_fixed_one(
         broken_run: Outcome, reference_server) -> None:  # noqa: F811
     report = str(broken_run.report_dir)
-    again = _replay([report, "--failed"])
+    again = _replay([report, "--failed"], as_command=True)
     assert again.code == 1, again.output
     lines = [line for line in again.stdout.splitlines() if "still fails" in line]
     assert any(line.startswith("RESP-001") and "missing required field 'id'" in line for line in lines), again.stdout
@@ -85,7 +89,7 @@ def test_a_scripted_request_replays_with_its_exact_body_against_a_mutant_and_the
     try:
         # a body that is not JSON is served as if it were the minimal request: VAL-006 fails
         args = mutants.run_args("val_malformed_json_served", "sgp", host.base_url)
-        out = run_cli([*args, "--only", "VAL-006"], tmp_path / "reports", env={"SGP_API_KEY": mutants.KEY})
+        out = run_in_process([*args, "--only", "VAL-006"], tmp_path / "reports", env={"SGP_API_KEY": mutants.KEY})
         assert out.status("VAL-006") == "fail", out.output[-2000:]
         sent = next(r for r in out.doc["results"] if r["id"] == "VAL-006")["evidence"]["scenarios"][0]["replay"]
         # the exact bytes, JSON cut short: replayed as they were, never parsed and re-encoded

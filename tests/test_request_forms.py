@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runs import run_cli
+from cli_runs import run_cli, run_in_process
 
 from conformance.config import Config
 from conformance.contract import schema_store
@@ -100,8 +100,8 @@ def test_the_forms_cost_at_most_15_requests_at_standard_depth_and_dry_run_shows_
 
 
 def test_a_server_without_streaming_is_held_to_the_other_forms_alone(tmp_path: Path) -> None:
-    out = run_cli(["run", "--profile", "openai", "--without", "streaming,include_usage", "-k",
-                   "FORM-001 or STRM-020"], tmp_path / "reports")
+    out = run_in_process(["run", "--profile", "openai", "--without", "streaming,include_usage", "-k",
+                          "FORM-001 or STRM-020"], tmp_path / "reports")
     statuses = {r["id"]: r["status"] for r in out.doc["results"] if r["id"] in ("FORM-001", "STRM-020")}
     assert statuses == {"FORM-001": "pass", "STRM-020": "not run"}, out.output[-2000:]
 

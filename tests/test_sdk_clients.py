@@ -336,9 +336,9 @@ def test_done_under_sgp_is_reported_against_the_sgp_sdk(wrapped: Callable[..., s
     scenarios = results["CLIENT-002"]["evidence"]["scenarios"]
     assert [s["scenario"] for s in scenarios] == ["sdk_stream"] and scenarios[0]["status"] == 200
     assert "JSONDecodeError" in (tmp_path / "reports" / "conformance.html").read_text(encoding="utf-8")
-    assert run_cli(["run", "--profile", "sgp", "--base-url", wrapped("sgp", append_done), "--clients",
-                    "--fail-on", "should", "-k", "CLIENT"], tmp_path / "should",
-                   env={"SGP_API_KEY": KEY}).code == 1
+    assert run_in_process(["run", "--profile", "sgp", "--base-url", wrapped("sgp", append_done), "--clients",
+                           "--fail-on", "should", "-k", "CLIENT"], tmp_path / "should",
+                          env={"SGP_API_KEY": KEY}).code == 1
 
 
 def test_a_key_echoed_into_an_sdk_error_never_reaches_the_reports(wrapped: Callable[..., str],
@@ -362,18 +362,19 @@ def test_an_unreachable_target_is_not_an_sdk_failure(tmp_path: Path) -> None:
     refused = call("sgp", httpx.MockTransport(lambda request: (_ for _ in ()).throw(
         httpx.ConnectError("Connection refused", request=request))))
     assert refused.unreachable and "connection refused" in refused.unreachable
-    out = run_cli(["run", "--base-url", "http://127.0.0.1:9", "--api-key", "k", "--clients", "-k", "CLIENT"],
-                  tmp_path / "reports")
+    out = run_in_process(["run", "--base-url", "http://127.0.0.1:9", "--api-key", "k", "--clients", "-k", "CLIENT"],
+                         tmp_path / "reports")
     assert out.code == 3, out.output[-2000:]
     assert {r["status"] for r in out.doc["results"]} == {"not run"}
 
 
 def test_without_clients_or_without_the_sdk_the_requirements_say_why(tmp_path: Path) -> None:
-    out = run_cli(["run", "-k", "CLIENT"], tmp_path / "reports")
+    out = run_in_process(["run", "-k", "CLIENT"], tmp_path / "reports")
     clients = [r for r in out.doc["results"] if r["id"].startswith("CLIENT")]
     assert out.code == 0 and {(r["status"], r["not_run"], r["message"]) for r in clients} == {
         ("not run", "settings", "pass --clients to drive the official SDKs")}
-    # --clients without the SDK is a configuration error before anything is sent, with the install line
+    # --clients without the SDK is a configuration error before anything is sent, with the install line (a
+    # fresh interpreter: the SDK is hidden from its imports by PYTHONPATH)
     hidden = tmp_path / "hidden"
     (hidden / "scale_gp").mkdir(parents=True)
     (hidden / "scale_gp" / "__init__.py").write_text("raise ImportError('hidden by a test')\n")

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_runs import run_cli
+from cli_runs import run_cli, run_in_process
 from report_fixtures import BROKEN_KEY, broken_server  # noqa: F401 - fixtures
 
 from conformance.contract.selection import Selection, SelectionError
@@ -41,15 +41,15 @@ def test_run_only_judges_the_selection_and_nothing_it_finds_on_the_way(
 
 
 def test_a_wrong_selection_is_one_line_before_anything_starts(tmp_path: Path) -> None:
-    out = run_cli(["run", "--only", "auth"], tmp_path / "reports")
+    out = run_in_process(["run", "--only", "auth"], tmp_path / "reports")
     assert out.code == 2 and out.stderr.strip() == "sgp-conformance: --only auth: no such requirement or area: " \
                                                    "did you mean AUTH?", out.output
     assert not (tmp_path / "reports").exists()
 
 
 def test_validate_takes_the_same_selection(tmp_path: Path) -> None:
-    out = run_cli(["validate", str(FIXTURES / "broken-completion.json"), "--only", "RESP-001,JSON"],
-                  tmp_path / "reports")
+    out = run_in_process(["validate", str(FIXTURES / "broken-completion.json"), "--only", "RESP-001,JSON"],
+                         tmp_path / "reports")
     assert out.code == 1, out.output[-2000:]
     judged = {r["id"] for r in out.doc["results"] if r["status"] not in ("not run",)}
     assert "RESP-001" in judged and judged <= {"RESP-001", "JSON-001", "JSON-002"}

@@ -124,13 +124,13 @@ def test_a_wrong_target_leaves_no_empty_report_folder_behind(tmp_path: Path) -> 
     made_by_user.mkdir()
     with counting_server("sgp") as (sgp, _):
         for reports in (tmp_path / "new" / "{timestamp}", made_by_user):
-            out = run_cli(["run", "--base-url", sgp.url, "--report-dir", str(reports)], env=KEY_ENV, timeout=120)
+            out = run_in_process(["run", "--base-url", sgp.url, "--report-dir", str(reports)], env=KEY_ENV)
             assert out.code == 2, out.output[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
     # a path through a folder that does not exist makes none, and removes no folder that existed
     with counting_server("sgp") as (sgp, _):
-        out = run_cli(["run", "--base-url", sgp.url, "--report-dir", str(tmp_path / "nope" / ".." / "mine" / "new")],
-                      env=KEY_ENV, timeout=120)
+        out = run_in_process(["run", "--base-url", sgp.url, "--report-dir",
+                              str(tmp_path / "nope" / ".." / "mine" / "new")], env=KEY_ENV)
     assert out.code == 2, out.output[-3000:]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"] and not any(made_by_user.iterdir())
     assert made_by_user.is_dir() and not any(made_by_user.iterdir())
