@@ -87,6 +87,13 @@ def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | N
     return code, out.getvalue(), err.getvalue()
 
 
+def run_either(args: list[str], report_dir: Path | None = None, env: dict[str, str] | None = None,
+               as_command: bool = False) -> Outcome:
+    """`run_in_process`, or with `as_command` `run_cli` (a fresh process, under the hang guard of 240 s): for a
+    test module that judges its runs in this interpreter and keeps one of them as the command a user types."""
+    return run_cli(args, report_dir, env) if as_command else run_in_process(args, report_dir, env)
+
+
 def run_in_process(args: list[str], report_dir: Path | None = None, env: dict[str, str] | None = None) -> Outcome:
     """`run_cli` in this interpreter (`in_process`): the same arguments, environment (SGP_* cleared, `env`
     over it), working directory and Outcome, without the interpreter's start."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_runs import run_cli, run_in_process
+from cli_runs import run_either, run_in_process
 
 # (case name, arguments, a file to write first (name, text) or None, what the line must say)
 CASES: list[tuple[str, list[str], tuple[str, str] | None, str]] = [
@@ -73,8 +73,7 @@ def test_bad_configuration_is_one_line_and_exit_2(args: list[str], file: tuple[s
     env = {"SGP_PROFILE": "nope"} if request.node.callspec.id == "profile-unknown-env" else {}
     # every relative path is relative to tmp_path (both ways run there); the key never matters here
     env = {"SGP_API_KEY": "sk-bad-config-test", **env}
-    out = (run_cli(["run", *args], tmp_path / "reports", env=env, timeout=120)
-           if request.node.callspec.id in AS_A_COMMAND else run_in_process(["run", *args], tmp_path / "reports", env))
+    out = run_either(["run", *args], tmp_path / "reports", env, as_command=request.node.callspec.id in AS_A_COMMAND)
     assert out.code == 2, out.output[-2000:]
     assert "Traceback" not in out.output
     lines = [line for line in out.stderr.splitlines() if line.strip()]

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cli_runs import CLI, Outcome, run_cli, run_in_process
+from cli_runs import CLI, Outcome, run_either, run_in_process
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
 from conformance.cli import EXIT_CODES, build_parser
@@ -32,8 +32,7 @@ def one_line(text: str) -> str:
 ])
 def test_a_typo_fails_at_once_with_a_suggestion(args: list[str], says: str, tmp_path: Path) -> None:
     # judged in this interpreter (the CLI's own entry point); the first, also as the command a user types
-    out = (run_cli(["run", *args], tmp_path / "reports", timeout=120) if args[0] == "--depht"
-           else run_in_process(["run", *args], tmp_path / "reports"))
+    out = run_either(["run", *args], tmp_path / "reports", as_command=args[0] == "--depht")
     assert out.code == 2, out.output[-2000:]
     assert says in one_line(out.stderr)
     # nothing started, nothing written

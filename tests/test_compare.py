@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from builders import completion, make_exchange, sse_body, stream_chunks
-from cli_runs import run_cli, run_in_process
+from cli_runs import run_either, run_in_process
 from mutants.core import Call, Mutant, Reply
 from mutants.hooks import on_completion, on_error
 
@@ -62,7 +62,7 @@ def _compare(servers: dict[str, RunningServer], other: str, tmp_path: Path, *ext
     with `as_command` as the command a user types."""
     args = ["compare", servers["reference"].base_url, servers[other].base_url, "--a-profile", "openai",
             "--b-profile", "openai", "--max-examples", "3", "--report-dir", str(tmp_path), *extra]
-    return run_cli(args, env=ENV, timeout=120) if as_command else run_in_process(args, env=ENV)
+    return run_either(args, env=ENV, as_command=as_command)
 
 
 def _doc(tmp_path: Path) -> dict[str, Any]:

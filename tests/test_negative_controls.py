@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_runs import run_cli, run_in_process
+from cli_runs import run_either
 from independent_server import IndependentServer, Stance
 
 from conformance.contract.profiles import PROFILES
@@ -29,9 +29,7 @@ def test_an_independent_server_is_conformant_at_its_level(profile: str, stance: 
         args = ["run", "--base-url", server.base_url, "--profile", profile, "--seed", str(seed), "--max-examples",
                 "10", "--fail-on", fail_on]
         # in this interpreter (the CLI's own entry point); the first case also as the command a user types
-        env = {"SGP_API_KEY": KEY}
-        out = (run_cli(args, tmp_path / "reports", env=env, timeout=300) if (profile, seed) == ("sgp", 11)
-               else run_in_process(args, tmp_path / "reports", env=env))
+        out = run_either(args, tmp_path / "reports", {"SGP_API_KEY": KEY}, as_command=(profile, seed) == ("sgp", 11))
     doc = json.loads((tmp_path / "reports" / "conformance.json").read_text(encoding="utf-8"))
     failed = [(r["id"], r["message"]) for r in doc["results"] if r["status"] in ("fail", "error")]
     gating = [f for f in failed if stance is Stance.STATED or

@@ -12,15 +12,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_runs import Outcome, run_cli, run_in_process
+from cli_runs import Outcome, run_either, run_in_process
 from report_fixtures import BROKEN_KEY, broken_run, broken_server  # noqa: F401 - fixtures
 
 
 def _replay(args: list[str], key: str | None = BROKEN_KEY, as_command: bool = False) -> Outcome:
-    env = {"SGP_API_KEY": key} if key else None
-    if as_command:
-        return run_cli(["replay", *args], env=env, timeout=120)
-    return run_in_process(["replay", *args], env=env)
+    return run_either(["replay", *args], env={"SGP_API_KEY": key} if key else None, as_command=as_command)
 
 
 def test_the_report_keeps_each_failing_request_whole_without_the_key(broken_run: Outcome) -> None:  # noqa: F811
