@@ -261,15 +261,68 @@ def _without_format(text: str) -> str:
 @cache
 def format_characters() -> str:
     """Every Unicode format character (Cf) as a regex character class body, in ranges."""
+    return _render(ranges_of("format"))
+
+
+# -- the Unicode classes, by code point range ----------------------------------------------------------------
+
+# the code points scanned: the planes with characters in use, and the tags and variation selectors of plane 14
+_SCANNED = (range(0, 0x30000), range(0xE0000, 0xE1000))
+
+
+def _is_format_cp(cp: int) -> bool:
+    return unicodedata.category(chr(cp)) == "Cf"
+
+
+def _is_invisible(cp: int) -> bool:
+    return unicodedata.category(chr(cp)) in ("Cf", "Mn", "Me")
+
+
+def _changes_in_nfkc(cp: int) -> bool:
+    return unicodedata.normalize("NFKC", chr(cp)) != chr(cp)
+
+
+# each class the search uses, by the name conformance/unicode_ranges.py keeps its ranges under: format
+# characters (Cf); invisible ones (Cf, Mn, Me); those NFKC changes (full-width forms, ligatures, ...)
+CLASSES: dict[str, Callable[[int], bool]] = {
+    "format": _is_format_cp, "invisible": _is_invisible, "compatibility": _changes_in_nfkc}
+
+
+def scan(name: str) -> tuple[tuple[int, int], ...]:
+    """The code points of class `name` (a key of CLASSES) in `_SCANNED`, as inclusive (first, last) ranges,
+    by this interpreter's Unicode database: about 0.04 s per class."""
     ranges: list[list[int]] = []
-    for block in (range(0, 0x30000), range(0xE0000, 0xE1000)):
+    test = CLASSES[name]
+    for block in _SCANNED:
         for cp in block:
-            if unicodedata.category(chr(cp)) == "Cf":
+            if test(cp):
                 if ranges and ranges[-1][1] == cp - 1:
                     ranges[-1][1] = cp
                 else:
                     ranges.append([cp, cp])
-    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+    return tuple((a, b) for a, b in ranges)
+
+
+@cache
+def ranges_of(name: str) -> tuple[tuple[int, int], ...]:
+    """`scan(name)`, read from conformance/unicode_ranges.py where it was written from the same Unicode
+    database as this interpreter's (scripts/unicode_ranges.py), else scanned."""
+    from conformance import unicode_ranges
+
+    if unicodedata.unidata_version == unicode_ranges.UNIDATA_VERSION:
+        kept: tuple[tuple[int, int], ...] = getattr(unicode_ranges, name.upper())
+        return kept
+    return scan(name)
+
+
+def _render(ranges: Iterable[tuple[int, int]], low: int = 0, high: int = 0x10FFFF) -> str:
+    """Ranges (clipped to low..high) as a regex character class body."""
+    out = []
+    for a, b in ranges:
+        a, b = max(a, low), min(b, high)
+        if a <= b:
+            out.append(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}")
+    return "".join(out)
 
 
 # the zero-width and invisible characters a key may be split with, as escapes (their raw forms are all Cf)
@@ -542,35 +595,20 @@ def _decoded(match: re.Match[str]) -> str | None:
 _EXTRA_FILLERS = "\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180f\u2800\u3164\ufe00-\ufe0f\uffa0"
 
 
-def _ranges(codepoints: Iterable[int]) -> str:
-    """Code points as a regex character class body, in ranges."""
-    ranges: list[list[int]] = []
-    for cp in codepoints:
-        if ranges and ranges[-1][1] == cp - 1:
-            ranges[-1][1] = cp
-        else:
-            ranges.append([cp, cp])
-    return "".join(re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in ranges)
+# the basic plane (past ASCII) and the others: a character class of the basic plane alone is a table, one with
+# ranges beyond it a list the regex engine walks for each character
+_PLANES = ((0x80, 0xFFFF), (0x10000, 0x10FFFF))
 
 
-# the basic plane and the others: a character class of the basic plane alone is a table, one with ranges beyond
-# it a list the regex engine walks for each character
-_PLANES = (range(0x80, 0x10000), [*range(0x10000, 0x30000), *range(0xE0000, 0xE1000)])
-
-
-def _is_invisible(cp: int) -> bool:
-    return unicodedata.category(chr(cp)) in ("Cf", "Mn", "Me")
-
-
-def _changes_in_nfkc(cp: int) -> bool:
-    return unicodedata.normalize("NFKC", chr(cp)) != chr(cp)
+def _by_plane(name: str) -> tuple[str, str]:
+    return tuple(_render(ranges_of(name), low, high) for low, high in _PLANES)  # type: ignore[return-value]
 
 
 @cache
 def _invisible_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """Whitespace, control and invisible characters (Cf, Mn, Me and the fillers that look like nothing): of
     the basic plane, of the others."""
-    basic, other = (_ranges(cp for cp in block if _is_invisible(cp)) for block in _PLANES)
+    basic, other = _by_plane("invisible")
     return (re.compile(rf"[\s\x00-\x1f\x7f{basic}{_EXTRA_FILLERS}]+"),
             re.compile(rf"[{other}\U000e0100-\U000e01ef]+"))
 
@@ -584,7 +622,7 @@ _MARKUP = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,15}\s*/?>|<!--[^<>]{0,200}-->|<!
 @cache
 def _compatibility_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     """The characters NFKC changes (full-width forms, ligatures, ...): of the basic plane, of the others."""
-    basic, other = (_ranges(cp for cp in block if _changes_in_nfkc(cp)) for block in _PLANES)
+    basic, other = _by_plane("compatibility")
     return re.compile(f"[{basic}]"), re.compile(f"[{other}]")
 
 

@@ -380,3 +380,25 @@ def test_a_run_with_a_weak_key_prints_one_warning_line_without_the_key(key: str,
         assert warnings == []
     else:
         assert len(warnings) == 1 and says in warnings[0] and key not in warnings[0], done.stderr
+
+
+# --- the Unicode classes kept by code point range --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["format", "invisible", "compatibility"])
+def test_the_kept_unicode_ranges_are_what_a_scan_of_this_database_finds(name: str) -> None:
+    """conformance/unicode_ranges.py is written for one Unicode version (scripts/unicode_ranges.py); where this
+    interpreter has that version the search takes the ranges from it, and they must be a scan's."""
+    import unicodedata
+
+    from conformance import secret_forms, unicode_ranges
+
+    scanned = secret_forms.scan(name)
+    assert secret_forms.ranges_of(name) == scanned
+    if unicodedata.unidata_version == unicode_ranges.UNIDATA_VERSION:
+        assert getattr(unicode_ranges, name.upper()) == scanned, "run `python scripts/unicode_ranges.py`"
+    # a scan is what it says: every code point of a range is in the class, the one after each is not
+    test = secret_forms.CLASSES[name]
+    assert all(test(a) and test(b) and not test(b + 1) for a, b in scanned if b + 1 < 0x30000)
+    assert test(0x200B) == (name != "compatibility")  # ZERO WIDTH SPACE: Cf, and NFKC keeps it
+    assert test(0xFF21) == (name == "compatibility")  # FULLWIDTH LATIN CAPITAL LETTER A

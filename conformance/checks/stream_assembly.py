@@ -144,6 +144,12 @@ def _chunk_type() -> tuple[Any, Any, Any] | None:
         return None
 
 
+def sdk_available() -> bool:
+    """Whether the openai SDK's stream accumulator can be had; the first call imports it (about 0.4 s of CPU),
+    so a run calls this while it waits on the target, not in the middle of judging."""
+    return _chunk_type() is not None
+
+
 def _sdk_assembly(chunk_docs: list[dict[str, Any]]) -> dict[str, Any]:
     """The completion the openai SDK's ChatCompletionStreamState builds from the chunks, as a dict.
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from conformance.checks import stream_assembly
 from conformance.contract import catalogue
 from conformance.contract.claims import NOT_CLAIMED
 from conformance.report import baseline
@@ -123,6 +124,9 @@ class Collector:
             items[:] = []
             return
         self.run.prefetch(s for _, scenarios in planned for s in scenarios)
+        # every stream judged goes through the openai SDK's accumulator (STRM-022): import it while the
+        # scenarios just prefetched are in flight, not on the first stream judged, when nothing may be
+        stream_assembly.sdk_available()
         self._draw_ahead(items)
 
     def _claims_in_junit(self, config: pytest.Config) -> None:
