@@ -40,7 +40,9 @@ import html.entities
 import json
 import re
 import string
+import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -461,7 +463,7 @@ class SecretFinder:
             return []
         if len(text) <= _MEMO_MAX_CHARS:
             return list(_memo_find(self.secrets, text))
-        return self._find(text)
+        return list(_long_text(text).find(self.secrets))
 
     def _find(self, text: str) -> list[Found]:
         spans: list[tuple[int, int, int, str]] = []
@@ -843,6 +845,88 @@ def _occurrences(haystack: str, needle: str) -> Iterable[int]:
         at = haystack.find(needle, at + 1)
 
 
+# The last long texts searched, each with its view and what was found in it per set of secrets: a run searches
+# each answer's body once per secret (AUTH-007) and again for every report it goes into (a 2 MB body: 33
+# times in a smoke run), and the view (a dozen passes over the text: about 20 ms a megabyte) does not depend on
+# the secret. Short texts need none of this: their searches are memoised whole (`_memo_find`). Bounded by the
+# characters kept (the texts, their views and the steps between), not by entries.
+_LONG_MAX_CHARS = 24 * 1024 * 1024
+
+
+class _LongText:
+    """A long text's view (computed on first use) and its finds, by secrets."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.viewed: tuple[str, str, list[tuple[str, _Step]]] | None = None
+        self.found: dict[tuple[str, ...], tuple[Found, ...]] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        view, _, levels = self.viewed or ("", "", [])
+        return len(self.text) + 2 * len(view) + sum(len(before) for before, _ in levels)
+
+    def view(self) -> tuple[str, str, list[tuple[str, _Step]]]:
+        with self.lock:
+            if self.viewed is None:
+                self.viewed = _lowered_view(self.text)
+                _LONG.kept(self)
+            return self.viewed
+
+    def find(self, secrets: tuple[str, ...]) -> tuple[Found, ...]:
+        found = self.found.get(secrets)
+        if found is None:
+            found = self.found[secrets] = tuple(_finder(secrets)._find(self.text))
+        return found
+
+
+class _LongTexts:
+    """The store of `_LongText`s, least recently used first out."""
+
+    def __init__(self, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self.texts: OrderedDict[str, _LongText] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, text: str) -> _LongText:
+        with self.lock:
+            entry = self.texts.get(text)
+            if entry is None:
+                entry = self.texts[text] = _LongText(text)
+                self._trim(entry)
+            self.texts.move_to_end(text)
+            return entry
+
+    def kept(self, entry: _LongText) -> None:
+        """An entry grew (its view was made)."""
+        with self.lock:
+            self._trim(entry)
+
+    def _trim(self, entry: _LongText) -> None:
+        # the oldest go until the store fits; an entry too big to keep is used once and not kept
+        if entry.size > self.max_chars // 2:
+            self.texts.pop(entry.text, None)
+            return
+        total = sum(e.size for e in self.texts.values())
+        while total > self.max_chars and len(self.texts) > 1:
+            _, old = self.texts.popitem(last=False)
+            total -= old.size
+
+
+_LONG = _LongTexts(_LONG_MAX_CHARS)
+
+
+def _long_text(text: str) -> _LongText:
+    return _LONG.get(text)
+
+
+def _lowered_view(text: str) -> tuple[str, str, list[tuple[str, _Step]]]:
+    """`_view(text)` with the view lowered (ASCII): (view, lowered view, steps)."""
+    view, levels = _view(text)
+    return view, view.translate(_ASCII_LOWER), levels
+
+
 def deep_find(secrets: tuple[str, ...], text: str) -> list[tuple[int, int, int, str]]:
     """The occurrences of the secrets' deep forms in `text`: (start, end, secret number, form), spans in
     `text` itself."""
@@ -851,8 +935,7 @@ def deep_find(secrets: tuple[str, ...], text: str) -> list[tuple[int, int, int, 
         return []
     out: list[tuple[int, int, int, str]] = []
     lowered_text = None
-    view, levels = _view(text)
-    lowered_view = view.translate(_ASCII_LOWER)
+    view, lowered_view, levels = _lowered_view(text) if len(text) <= _MEMO_MAX_CHARS else _long_text(text).view()
     in_view: list[tuple[int, int, int, str]] = []
     for literal, folded, viewed, number, form in literals:
         if viewed:

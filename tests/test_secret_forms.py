@@ -402,3 +402,26 @@ def test_the_kept_unicode_ranges_are_what_a_scan_of_this_database_finds(name: st
     assert all(test(a) and test(b) and not test(b + 1) for a, b in scanned if b + 1 < 0x30000)
     assert test(0x200B) == (name != "compatibility")  # ZERO WIDTH SPACE: Cf, and NFKC keeps it
     assert test(0xFF21) == (name == "compatibility")  # FULLWIDTH LATIN CAPITAL LETTER A
+
+
+def test_a_long_text_searched_again_is_answered_as_the_first_time_and_the_store_stays_bounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Long texts keep their view and finds for the next search (a body is searched once per secret and per
+    report); what a second search finds is what the first did, and the store drops the oldest past its bound."""
+    from conformance import secret_forms
+
+    secret = "sk-live-long-text-0123456789abcdef"
+    finder = SecretFinder([secret])
+    other = SecretFinder([secret, "another-distinctive-key-9876543210"])
+    padding = "lorem ipsum " * 800
+    texts = [padding + secret + padding, padding + quote(secret, safe="") + padding,
+             padding + "sk\u200b-live-long-text-0123456789abcdef" + padding, padding * 2]
+    first = [finder.find(t) for t in texts] + [other.find(t) for t in texts]
+    again = [finder.find(t) for t in texts] + [other.find(t) for t in texts]
+    assert again == first and [bool(f) for f in first] == [True, True, True, False] * 2
+    assert [finder.find(t) for t in texts] == [secret_forms._finder((secret,))._find(t) for t in texts]
+    store = secret_forms._LongTexts(200_000)
+    monkeypatch.setattr(secret_forms, "_LONG", store)
+    for n in range(20):
+        finder.find(f"{n:04d}" * 2500)
+    assert 0 < len(store.texts) <= 6 and sum(e.size for e in store.texts.values()) <= 200_000
