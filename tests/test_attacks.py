@@ -533,6 +533,9 @@ def test_ctrl_c_during_the_preflight_stops_it_at_once() -> None:
     group's SIGINT never reached the run; sent to the run itself, it acts at once, as here.)"""
     import threading
 
+    # Ctrl-C as a terminal's user sends it: a process started in the background by a non-interactive shell (a CI
+    # step ending in `&`, nohup) inherits SIGINT ignored, and Python then never turns it into KeyboardInterrupt
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     with misbehaving.serve("never_answer") as server:
         run = Run(Config(base_url=server.base_url, api_key=KEY, timeout=20, profile="openai"))
         timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
@@ -544,6 +547,7 @@ def test_ctrl_c_during_the_preflight_stops_it_at_once() -> None:
         finally:
             timer.cancel()
             run.close()
+            signal.signal(signal.SIGINT, previous)
         elapsed = time.monotonic() - started
     assert elapsed < 10, elapsed  # the timeout is 20 s: only an ignored Ctrl-C waits it out
     assert run.client.dead is None
