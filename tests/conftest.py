@@ -32,6 +32,8 @@ def reference_server() -> Iterator[Callable[..., RunningServer]]:
 
     yield start
     for server in running.values():
+        server.request_stop()  # all at once: one after the other they were the last seconds of a worker
+    for server in running.values():
         server.stop()
 
 

@@ -97,8 +97,13 @@ class RunningServer:
         """The operation's full URL."""
         return self.profile.url(self.base_url)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def request_stop(self) -> None:
+        """Ask the server to stop, without waiting: `stop` then waits. Several servers asked first stop
+        together, each in its own thread (uvicorn notices within its 0.1 s tick, then closes its connections)."""
         self._server.should_exit = True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.request_stop()
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._server.force_exit = True

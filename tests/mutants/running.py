@@ -49,6 +49,8 @@ class Hosts:
 
     def stop(self) -> None:
         for host in self._running.values():
+            host.request_stop()
+        for host in self._running.values():
             host.stop()
         self._running.clear()
 
