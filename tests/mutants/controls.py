@@ -283,10 +283,11 @@ CONTROLS: dict[str, Mutant] = {
                               request=_ignore_extras),
     "open_conversation_id_too": _M("an x-conversation-id that repeats, beside a fresh x-request-id", None, BOTH,
                                    response=_conversation_id_too),
-    # at --concurrency 4 the slow streams overlap, as a user's run against a slow server would send them
+    # at --concurrency 4 the slow streams overlap, as a user's run against a slow server would send them; the
+    # concurrency probe's requests alone go one at a time, so it sends one pair (three were 4 s of waiting)
     "open_slow_streams": _M("streams last over a second, created the same in every chunk", None, BOTH,
                             stream_seconds=1.2, response=lambda call, reply: None,
-                            run_args=("--concurrency", "4")),
+                            run_args=("--concurrency", "4", "--concurrency-probe", "1")),
     "open_lax_types": _M('pydantic lax mode: "2" read as 2, 1 as true', None, (SGP,), request=_lax_types),
 }
 # the controls of the rules between requests (issue 25) live beside their mutants
