@@ -861,17 +861,14 @@ class _LongText:
         self.viewed: tuple[str, str, list[tuple[str, _Step]]] | None = None
         self.found: dict[tuple[str, ...], tuple[Found, ...]] = {}
         self.lock = threading.Lock()
-
-    @property
-    def size(self) -> int:
-        view, _, levels = self.viewed or ("", "", [])
-        return len(self.text) + 2 * len(view) + sum(len(before) for before, _ in levels)
+        self.size = len(text)
 
     def view(self) -> tuple[str, str, list[tuple[str, _Step]]]:
         with self.lock:
             if self.viewed is None:
                 self.viewed = _lowered_view(self.text)
-                _LONG.kept(self)
+                view, _, levels = self.viewed
+                _LONG.grown(self, 2 * len(view) + sum(len(before) for before, _ in levels))
             return self.viewed
 
     def find(self, secrets: tuple[str, ...]) -> tuple[Found, ...]:
@@ -882,11 +879,12 @@ class _LongText:
 
 
 class _LongTexts:
-    """The store of `_LongText`s, least recently used first out."""
+    """The store of `_LongText`s, least recently used first out; `chars` counts what the entries keep."""
 
     def __init__(self, max_chars: int) -> None:
         self.max_chars = max_chars
         self.texts: OrderedDict[str, _LongText] = OrderedDict()
+        self.chars = 0
         self.lock = threading.Lock()
 
     def get(self, text: str) -> _LongText:
@@ -894,24 +892,28 @@ class _LongTexts:
             entry = self.texts.get(text)
             if entry is None:
                 entry = self.texts[text] = _LongText(text)
+                self.chars += entry.size
                 self._trim(entry)
-            self.texts.move_to_end(text)
+            else:
+                self.texts.move_to_end(text)
             return entry
 
-    def kept(self, entry: _LongText) -> None:
-        """An entry grew (its view was made)."""
+    def grown(self, entry: _LongText, by: int) -> None:
+        """An entry's view was made: it keeps `by` more characters."""
         with self.lock:
-            self._trim(entry)
+            entry.size += by
+            if self.texts.get(entry.text) is entry:
+                self.chars += by
+                self._trim(entry)
 
     def _trim(self, entry: _LongText) -> None:
         # the oldest go until the store fits; an entry too big to keep is used once and not kept
-        if entry.size > self.max_chars // 2:
-            self.texts.pop(entry.text, None)
-            return
-        total = sum(e.size for e in self.texts.values())
-        while total > self.max_chars and len(self.texts) > 1:
+        if entry.size > self.max_chars // 2 and self.texts.get(entry.text) is entry:
+            del self.texts[entry.text]
+            self.chars -= entry.size
+        while self.chars > self.max_chars and self.texts:
             _, old = self.texts.popitem(last=False)
-            total -= old.size
+            self.chars -= old.size
 
 
 _LONG = _LongTexts(_LONG_MAX_CHARS)

@@ -735,3 +735,75 @@ def test_stream_example_passes_every_stream_check_and_matches_the_item_schema() 
 def test_document_tells_json_schema_faker_to_take_the_examples(profile_name: str) -> None:
     # read by Prism's --dynamic (stoplightio/prism#2683: only where npm installs one json-schema-faker)
     assert schema_store.openapi_document(profile_name)["x-json-schema-faker"] == {"useExamplesValue": True}
+
+
+# --- jsonschema-rs answers is_valid as jsonschema does -----------------------------------------------------
+
+_ODD_VALUES: list[Any] = [None, "x", "", "a\n", "\ud800", 0, 1, -1, 1.0, 1.5, -0.0, 2**63, 10**30, 1e300, True, False,
+                          [], [None], [1, 1.0], {}, {"a": None}, {"role": "assistant"}]
+
+
+def _documents() -> list[tuple[str, Any]]:
+    """Valid documents of the completion and chunk schemas, each changed at every place in every odd way."""
+    from builders import choice, chunk, completion, logprobs, tool_call, usage
+
+    rich = completion(choices=[choice(0, None, "tool_calls", tool_calls=[tool_call()], logprobs=logprobs()),
+                               choice(1, '{"a": 1}', "stop", logprobs=logprobs())],
+                      usage=usage(5, 6, completion_tokens_details={"reasoning_tokens": 0}))
+    pieces = [chunk({"role": "assistant", "content": ""}), chunk({"content": "x"}, 0, "stop"),
+              chunk({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                     "function": {"name": "get_weather", "arguments": "{}"}}]})]
+    originals = [("chat-completion", rich), *(("chat-completion-chunk", c) for c in pieces)]
+    out = list(originals)
+    for name, doc in originals:
+        for path in _paths(doc):
+            out += [(name, _replaced(doc, path, value)) for value in _ODD_VALUES]
+            if path:
+                out.append((name, _replaced(doc, path, _DELETE)))
+    return out
+
+
+_DELETE = object()
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    return [path, *(p for key, child in items for p in _paths(child, (*path, key)))]
+
+
+def _replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    out = copy.deepcopy(doc)
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return out
+
+
+def test_the_compiled_validator_never_accepts_what_jsonschema_refuses() -> None:
+    """schema_store.is_valid asks jsonschema-rs first and takes its yes: over thousands of changed answers and
+    chunks (wrong types, 1.0 for an integer, True for a number, lone surrogates, integers past 64 bits,
+    trailing newlines, missing fields), a yes of jsonschema-rs is a yes of jsonschema, and is_valid's
+    answer is always jsonschema's."""
+    from conformance.contract import schema_store
+
+    documents = _documents()
+    assert len(documents) > 2000
+    refused = 0
+    for name, doc in documents:
+        expected = schema_store.fast_validator(name).is_valid(doc)
+        compiled = schema_store._compiled_validator(name)
+        assert compiled is not None, "jsonschema-rs comes with schemathesis"
+        try:
+            rust = compiled.is_valid(doc)
+        except Exception:
+            rust = None
+        assert not (rust and not expected), (name, doc)
+        assert schema_store.is_valid(name, doc) == expected, (name, doc)
+        refused += not expected
+    assert 0 < refused < len(documents)

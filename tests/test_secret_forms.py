@@ -424,4 +424,4 @@ def test_a_long_text_searched_again_is_answered_as_the_first_time_and_the_store_
     monkeypatch.setattr(secret_forms, "_LONG", store)
     for n in range(20):
         finder.find(f"{n:04d}" * 2500)
-    assert 0 < len(store.texts) <= 6 and sum(e.size for e in store.texts.values()) <= 200_000
+    assert 0 < len(store.texts) <= 6 and store.chars == sum(e.size for e in store.texts.values()) <= 200_000
