@@ -267,9 +267,10 @@ CONTROLS: dict[str, Mutant] = {
     "open_x_api_key_too": _M("an openai server that also takes its key from x-api-key (LiteLLM)", None, (OPENAI,),
                              request=_x_api_key_too, allowed=frozenset({"AUTH-004"})),
     # at --concurrency 4 its requests' time-outs overlap, as a user's run would send them (one at a time they
-    # were 14 s of waiting)
+    # were 14 s of waiting); the concurrency probe's requests alone go one at a time, so it sends one pair
     "open_slow_seeded": _M(f"seeded requests take {SLOW_S} s, longer than the run's --timeout 1", None, (SGP,),
-                           delay=_slow_seeded, run_args=("--timeout", "1", "--concurrency", "4")),
+                           delay=_slow_seeded,
+                           run_args=("--timeout", "1", "--concurrency", "4", "--concurrency-probe", "1")),
     "open_vendor_request_id": _M("the request id comes as x-litellm-call-id", None, BOTH, response=_vendor_request_id),
     "open_sse_unknown_field": _M("SSE fields of a name clients ignore (x-vendor-trace)", None, BOTH,
                                  response=_sse_text(_unknown_sse_field)),
