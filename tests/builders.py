@@ -7,8 +7,9 @@ Import as `from builders import ...` (tests/ is on sys.path under pytest's defau
 
 from __future__ import annotations
 
+import copy
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from conformance.transport.exchange import Exchange, RequestSpec, Response
@@ -202,3 +203,32 @@ def make_exchange(
         response=response,
         error=error,
     )
+
+
+# --- changing a document at every place ---------------------------------------------------------------------
+
+# the value `replaced` takes to mean "the field is gone"
+DELETED = object()
+
+
+def paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every place in a JSON document, the document itself first: tuples of keys and indexes."""
+    yield path
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in items:
+        yield from paths(child, (*path, key))
+
+
+def replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
+    """A copy of `doc` with `value` at `path` (DELETED: the key or item removed); `doc` stays as it was."""
+    if not path:
+        return value
+    out = copy.deepcopy(doc)
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    if value is DELETED:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return out

@@ -7,9 +7,7 @@ composed rule firing, and that no document, however malformed, makes the checks 
 
 from __future__ import annotations
 
-import copy
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,6 +22,8 @@ from builders import (
     logprob_entry,
     logprobs,
     make_exchange,
+    paths,
+    replaced,
     sse_body,
     stream_chunks,
     tool_call,
@@ -544,24 +544,6 @@ RICH_PARAMS = req(
 )
 
 
-def _paths(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    yield path
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    for key, child in items:
-        yield from _paths(child, (*path, key))
-
-
-def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    out = copy.deepcopy(doc)
-    node = out
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
-    return out
-
-
 RICH = completion(
     choices=[
         choice(0, None, "tool_calls", tool_calls=[tool_call()], logprobs=logprobs()),
@@ -580,9 +562,9 @@ RICH = completion(
 
 def test_every_mutation_of_a_rich_completion_is_survived() -> None:
     count = 0
-    for path in _paths(RICH):
+    for path in paths(RICH):
         for value in HOSTILE_VALUES:
-            doc = _replace(RICH, path, value)
+            doc = replaced(RICH, path, value)
             # profiles differ only in which findings are kept: alternating them keeps the test fast
             profile = PROFILES[count % 2]
             for v in response.completion_checks(ex(doc, RICH_PARAMS), profile, NOW, include_info=True):
@@ -600,9 +582,9 @@ def test_every_mutation_of_a_rich_stream_is_survived() -> None:
         chunk(choices=[], usage=usage()),
     ]
     for position, original in enumerate(chunks):
-        for path in _paths(original):
+        for path in paths(original):
             for value in HOSTILE_VALUES[:6]:
-                mutated = [*chunks[:position], _replace(original, path, value), *chunks[position + 1 :]]
+                mutated = [*chunks[:position], replaced(original, path, value), *chunks[position + 1 :]]
                 exchange = stream_ex(mutated, RICH_PARAMS)
                 for v in response.stream_checks(exchange, OPENAI, NOW, include_info=True):
                     assert v.requirement and v.message

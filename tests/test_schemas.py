@@ -745,7 +745,7 @@ _ODD_VALUES: list[Any] = [None, "x", "", "a\n", "\ud800", 0, 1, -1, 1.0, 1.5, -0
 
 def _documents() -> list[tuple[str, Any]]:
     """Valid documents of the completion and chunk schemas, each changed at every place in every odd way."""
-    from builders import choice, chunk, completion, logprobs, tool_call, usage
+    from builders import DELETED, choice, chunk, completion, logprobs, paths, replaced, tool_call, usage
 
     rich = completion(choices=[choice(0, None, "tool_calls", tool_calls=[tool_call()], logprobs=logprobs()),
                                choice(1, '{"a": 1}', "stop", logprobs=logprobs())],
@@ -756,32 +756,10 @@ def _documents() -> list[tuple[str, Any]]:
     originals = [("chat-completion", rich), *(("chat-completion-chunk", c) for c in pieces)]
     out = list(originals)
     for name, doc in originals:
-        for path in _paths(doc):
-            out += [(name, _replaced(doc, path, value)) for value in _ODD_VALUES]
+        for path in paths(doc):
+            out += [(name, replaced(doc, path, value)) for value in _ODD_VALUES]
             if path:
-                out.append((name, _replaced(doc, path, _DELETE)))
-    return out
-
-
-_DELETE = object()
-
-
-def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
-    return [path, *(p for key, child in items for p in _paths(child, (*path, key)))]
-
-
-def _replaced(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
-    if not path:
-        return value
-    out = copy.deepcopy(doc)
-    node = out
-    for key in path[:-1]:
-        node = node[key]
-    if value is _DELETE:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
+                out.append((name, replaced(doc, path, DELETED)))
     return out
 
 
