@@ -702,3 +702,22 @@ def test_a_server_that_compresses_what_the_client_accepts_is_judged_on_its_json(
     statuses = {r["id"]: r["status"] for r in json.loads((reports / "conformance.json").read_text())["results"]}
     assert code == 0, out + err
     assert statuses["RESP-001"] == statuses["JSON-001"] == statuses["HDR-006"] == "pass"
+
+
+def test_a_run_keeps_no_cookie_a_target_sets() -> None:
+    """Every request of a run stands alone, as its curl line does: a Set-Cookie is never sent back."""
+    import httpx
+
+    from conformance.transport.network import cookieless
+
+    seen: list[str | None] = []
+
+    def target(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"set-cookie": "route=replica-2; Path=/"}, json={})
+
+    with cookieless(httpx.Client(transport=httpx.MockTransport(target))) as client:
+        client.post("http://target.test/v1/chat/completions", json={})
+        client.post("http://target.test/v1/chat/completions", json={})
+        assert not client.cookies
+    assert seen == [None, None]

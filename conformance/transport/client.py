@@ -23,7 +23,7 @@ from conformance.config import Config
 from conformance.contract.profiles import Profile
 from conformance.transport.deadline import head_deadline
 from conformance.transport.exchange import Exchange, RequestSpec, Response
-from conformance.transport.network import http_transport
+from conformance.transport.network import cookieless, http_transport
 
 USER_AGENT = "sgp-conformance"
 # every request of the suite's own client: the body is judged as the bytes that came back, so the suite asks
@@ -213,9 +213,9 @@ class Client:
         timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
         # the proxy, the CA bundle and the environment's settings are read once, by conformance.config.network
         limits = httpx.Limits(max_connections=max(config.concurrency, 1) + 2)
-        self._http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                                  headers=DEFAULT_HEADERS,
-                                  transport=http_transport(config, self.url, limits=limits))
+        self._http = cookieless(httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                                             headers=DEFAULT_HEADERS,
+                                             transport=http_transport(config, self.url, limits=limits)))
 
     def close(self) -> None:
         self._http.close()
@@ -331,9 +331,9 @@ class Client:
         limits = httpx.Limits(max_connections=len(specs))
         timeout = httpx.Timeout(self.config.timeout, connect=min(self.config.timeout, 10.0))
         results: list[Exchange | None] = [None] * len(specs)
-        with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                          headers=DEFAULT_HEADERS,
-                          transport=http_transport(self.config, self.url, limits=limits)) as http:
+        with cookieless(httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                                     headers=DEFAULT_HEADERS,
+                                     transport=http_transport(self.config, self.url, limits=limits))) as http:
 
             def one(position: int) -> None:
                 self._limiter.wait()

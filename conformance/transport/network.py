@@ -67,6 +67,14 @@ def _plain(text: str) -> str:
     return text or "the connection failed"
 
 
+def cookieless(client: httpx.Client) -> httpx.Client:
+    """`client`, keeping no cookie: every request of a run stands alone, as its curl line in the reports does (a
+    target's Set-Cookie is never sent back), and httpx's reading of every answer for cookies (two urllib
+    stand-ins per response) was 4% of a run's CPU. Returns the client."""
+    setattr(client.cookies, "extract_cookies", lambda response: None)  # noqa: B010 (an instance's, not the class's)
+    return client
+
+
 def http_transport(config: Config, url: str | None = None, env: Mapping[str, str] | None = None,
                    limits: httpx.Limits | None = None) -> httpx.HTTPTransport:
     """The transport for requests to `url` (default: the base URL): its route and TLS context, nothing read
