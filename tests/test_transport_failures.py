@@ -66,16 +66,10 @@ STREAM_FINDINGS = {
 }
 
 
-# an endless stream is cut at --stream-timeout, once per stream request: overlapped, as a user's run with
-# --concurrency sends them, they cost seconds, not one after the other (9 s)
-OVERLAPPED = {"endless_sse": ["--concurrency", "4"]}
-
-
-def run_against(url: str, tmp_path: Path, kind: str = "") -> Outcome:
+def run_against(url: str, tmp_path: Path) -> Outcome:
     # in this interpreter: what is judged is the run's, not the process's (the command itself runs in
     # test_unresolvable_plain_http_is_a_usage_error_first); --timeout bounds each request, so no hang guard
-    return run_in_process(["run", "--base-url", url, *LIMITS, *OVERLAPPED.get(kind, [])], tmp_path / "reports",
-                          env={"SGP_API_KEY": KEY})
+    return run_in_process(["run", "--base-url", url, *LIMITS], tmp_path / "reports", env={"SGP_API_KEY": KEY})
 
 
 def summary_lines(out: Outcome) -> list[str]:
@@ -87,7 +81,7 @@ def summary_lines(out: Outcome) -> list[str]:
 def test_misbehaving_target(kind: str, tmp_path: Path) -> None:
     code, pattern = CASES[kind]
     with target(kind) as url:
-        out = run_against(url, tmp_path, kind)
+        out = run_against(url, tmp_path)
     assert "Traceback" not in out.output, out.output[-3000:]
     for name in REPORTS:
         assert (out.report_dir / name).is_file(), f"{name} not written:\n{out.output[-2000:]}"

@@ -4,6 +4,7 @@ collector that selects tests per profile, depth and baseline before the run star
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 from collections.abc import Iterable
@@ -128,7 +129,9 @@ class Collector:
         # scenarios just prefetched are in flight, not on the first stream judged, when nothing may be
         if not self.run.halted and any(str(requirement_of(i)).startswith("STRM-") and not i.get_closest_marker("skip")
                                        for i in items):
-            stream_assembly.sdk_available()
+            # a broken SDK install is STRM-022's to report, when it is judged, not the run's
+            with contextlib.suppress(Exception):
+                stream_assembly.sdk_available()
         self._draw_ahead(items)
 
     def _claims_in_junit(self, config: pytest.Config) -> None:
