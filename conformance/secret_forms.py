@@ -563,17 +563,22 @@ def as_bytes(text: str) -> bytes:
 
 _ROUNDS = 4
 
-_DECODE = re.compile(
+_DECODE_TEMPLATE = (
     r"%25(?=[0-9A-Fa-f]{2}|[uU][0-9A-Fa-f]{4})"
     r"|%[uU](?P<pu>[0-9A-Fa-f]{4})"
     r"|%(?P<pct>[0-9A-Fa-f]{2})"
     r"|\\+(?:u\{(?P<ubrace>[0-9A-Fa-f]{1,6})\}|[uU](?P<u4>[0-9A-Fa-f]{4})(?![0-9A-Fa-f]{4})"
-    r"|U(?P<u8>[0-9A-Fa-f]{8})|[xX](?P<x>[0-9A-Fa-f]{2})|(?P<css>[0-9A-Fa-f]{1,6}) |(?P<oct>[0-7]{1,3})"
+    r"|U(?P<u8>[0-9A-Fa-f]{8})|[xX](?P<x>[0-9A-Fa-f]{2}){css}|(?P<oct>[0-7]{1,3})"
     r"|(?P<simple>[nrtbf])|(?P<same>[/&%]))"
     r"|&(?:amp;)*(?:#(?P<dec>[0-9]{1,7});?|#[xX](?P<hex>[0-9A-Fa-f]{1,6});?|(?P<name>[A-Za-z][A-Za-z0-9]{1,31});)"
     r"|=(?P<qp>[0-9A-F]{2})"
     r"|=\r?\n|=(?:\\+r)?\\+n|=(?:&(?:amp;)*#(?:1[03]|[xX]0*[aAdD]);)+"
 )
+_DECODE = re.compile(_DECODE_TEMPLATE.replace("{css}", r"|(?P<css>[0-9A-Fa-f]{1,6}) "))
+# `\113 ` is CSS's U+0113 and also octal's K before a space: where a text has such an escape, a second view
+# reads every escape of 1 to 3 octal digits as octal (a key C-escaped inside a sentence: `'\163\153...\113 is`)
+_DECODE_OCTAL = re.compile(_DECODE_TEMPLATE.replace("{css}", ""))
+_OCTAL_BEFORE_SPACE = re.compile(r"\\[0-7]{1,3} ")
 _SIMPLE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 _HEX_GROUPS = ("pu", "pct", "ubrace", "u4", "u8", "x", "css", "hex", "qp")
 
@@ -660,8 +665,9 @@ def _hex_compact(match: re.Match[str]) -> str:
 _Step = tuple[re.Pattern[str], "str | Callable[[re.Match[str]], str]"]
 
 
-def _view(text: str) -> tuple[str, list[tuple[str, _Step]]]:
-    """The normalised view of `text` (see above) and its steps: (the text each step was applied to, the step)."""
+def _view(text: str, decode: re.Pattern[str] = _DECODE) -> tuple[str, list[tuple[str, _Step]]]:
+    """The normalised view of `text` (see above) and its steps: (the text each step was applied to, the step);
+    `decode` reads the escapes (`_DECODE`, or `_DECODE_OCTAL` for the octal reading)."""
     levels: list[tuple[str, _Step]] = []
 
     def apply(step: _Step) -> bool:
@@ -678,7 +684,7 @@ def _view(text: str) -> tuple[str, list[tuple[str, _Step]]]:
     for _ in range(_ROUNDS):
         # a step may bring together what an earlier one would have undone (`\` and `n` once the filler between
         # them is gone): again, while a round changes anything
-        changed = apply((_DECODE, _decode))
+        changed = apply((decode, _decode))
         # before whitespace goes: a UTF-8 byte read as Latin-1 may be NBSP or a soft hyphen
         if not text.isascii():
             changed = apply((_UTF8_AS_LATIN1, _utf8)) or changed
@@ -923,9 +929,9 @@ def _long_text(text: str) -> _LongText:
     return _LONG.get(text)
 
 
-def _lowered_view(text: str) -> tuple[str, str, list[tuple[str, _Step]]]:
-    """`_view(text)` with the view lowered (ASCII): (view, lowered view, steps)."""
-    view, levels = _view(text)
+def _lowered_view(text: str, decode: re.Pattern[str] = _DECODE) -> tuple[str, str, list[tuple[str, _Step]]]:
+    """`_view(text, decode)` with the view lowered (ASCII): (view, lowered view, steps)."""
+    view, levels = _view(text, decode)
     return view, view.translate(_ASCII_LOWER), levels
 
 
@@ -937,21 +943,31 @@ def deep_find(secrets: tuple[str, ...], text: str) -> list[tuple[int, int, int, 
         return []
     out: list[tuple[int, int, int, str]] = []
     lowered_text = None
-    view, lowered_view, levels = _lowered_view(text) if len(text) <= _MEMO_MAX_CHARS else _long_text(text).view()
-    in_view: list[tuple[int, int, int, str]] = []
     for literal, folded, viewed, number, form in literals:
-        if viewed:
-            haystack = lowered_view if folded else view
-            in_view += [(at, at + len(literal), number, form) for at in _occurrences(haystack, literal)]
-        else:
+        if not viewed:
             if folded and lowered_text is None:
                 lowered_text = text.translate(_ASCII_LOWER)
             haystack = lowered_text if folded and lowered_text is not None else text
             out += [(at, at + len(literal), number, form) for at in _occurrences(haystack, literal)]
-    if in_view:
-        maps = [_Map(before, step) for before, step in levels]
-        for start, end, number, form in in_view:
-            for mapping in reversed(maps):
-                start, end = mapping.start(start), mapping.end(end - 1)
-            out.append((start, end, number, form))
+    out += _found_in_view(literals, _lowered_view(text) if len(text) <= _MEMO_MAX_CHARS else _long_text(text).view())
+    if _OCTAL_BEFORE_SPACE.search(text):
+        out += _found_in_view(literals, _lowered_view(text, _DECODE_OCTAL))
+    return out
+
+
+def _found_in_view(literals: tuple[_Literal, ...],
+                   viewed: tuple[str, str, list[tuple[str, _Step]]]) -> list[tuple[int, int, int, str]]:
+    """The viewed literals' occurrences in a view (view, lowered view, steps), as spans of the text it was made
+    from."""
+    view, lowered_view, levels = viewed
+    in_view = [(at, at + len(literal), number, form) for literal, folded, seen_in_view, number, form in literals
+               if seen_in_view for at in _occurrences(lowered_view if folded else view, literal)]
+    if not in_view:
+        return []
+    maps = [_Map(before, step) for before, step in levels]
+    out = []
+    for start, end, number, form in in_view:
+        for mapping in reversed(maps):
+            start, end = mapping.start(start), mapping.end(end - 1)
+        out.append((start, end, number, form))
     return out

@@ -425,3 +425,19 @@ def test_a_long_text_searched_again_is_answered_as_the_first_time_and_the_store_
     for n in range(20):
         finder.find(f"{n:04d}" * 2500)
     assert 0 < len(store.texts) <= 6 and store.chars == sum(e.size for e in store.texts.values()) <= 200_000
+
+
+@pytest.mark.parametrize("tail", [" ", " is not a valid key", "  ", "\t", "'"])
+def test_an_octal_escaped_key_before_a_space_is_found(tail: str) -> None:
+    """`\\113 ` is CSS's U+0113 and also octal's K before a space: a key C-escaped inside a sentence (an error
+    message, `printf %q`) is found and masked whole, long text or short, and the CSS form still is."""
+    octal = "".join(f"\\{ord(c):o}" for c in CANARY)
+    css = "".join(f"\\{ord(c):x} " for c in CANARY)
+    finder = SecretFinder([CANARY])
+    for padding in ("", "lorem ipsum " * 500):
+        for form in (octal, css):
+            text = f"{padding}the key '{form}{tail}{padding}"
+            found = finder.find(text)
+            assert found, (form[:20], tail, len(text))
+            masked = finder.mask(text)
+            assert form.rstrip() not in masked and "\\163\\153\\55" not in masked
