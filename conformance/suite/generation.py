@@ -21,18 +21,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-from hypothesis import HealthCheck, Phase, assume, given, seed, settings
-from hypothesis import strategies as st
-from hypothesis.database import ExampleDatabase
-from schemathesis import GenerationMode
-from schemathesis.openapi import from_dict
+from typing import TYPE_CHECKING, Any
 
 from conformance.config import Config
 from conformance.contract import schema_store
 from conformance.contract.profiles import Profile
 from conformance.contract.request_rules import canonical, invalid_under, is_text, strict_problems
+
+# Hypothesis and schemathesis are imported where cases are drawn, not with this module: the suite's test
+# modules import it at collection, and the import (about 0.5 s) then delayed every run's first scenario, and
+# cost runs that draw nothing (--only, -k, a target that does not answer) all the same
+if TYPE_CHECKING:
+    from hypothesis import settings
+    from hypothesis import strategies as st
+    from hypothesis.database import ExampleDatabase
+    from schemathesis import GenerationMode
 
 # coverage-phase cases kept at standard depth: a description's last part, per mode
 POSITIVE_BOUNDS = ("Minimum value", "Maximum value", "Enum value", "Valid boolean value")
@@ -93,6 +96,8 @@ def drawing_document(profile_name: str, variant: bool | str = True) -> dict[str,
 
 @cache
 def _schema(profile_name: str, variant: bool | str) -> Any:
+    from schemathesis.openapi import from_dict
+
     return from_dict(drawing_document(profile_name, variant))
 
 
@@ -180,6 +185,8 @@ def compute_coverage_cases(profile_name: str) -> tuple[CoverageCase, ...]:
     """Every body case of schemathesis's coverage phase for the profile (deterministic), from the coverage
     variant of the OpenAPI document (the contract's bounds where boundary values matter). Computed on
     the document as first loaded: schemathesis keeps state on it, and a second pass yields other cases."""
+    from schemathesis import GenerationMode
+
     _schema.cache_clear()
     operation.cache_clear()
     schema = _schema(profile_name, "coverage")
@@ -368,9 +375,15 @@ def encode(body: Any) -> bytes | None:
         return None
 
 
-# the two kinds of generated case: valid ones (PROP-001) and invalid ones (PROP-002/003)
-MODES = {"positive": GenerationMode.POSITIVE, "negative": GenerationMode.NEGATIVE}
+# the two kinds of generated case, valid ones (PROP-001) and invalid ones (PROP-002/003), and their preparation
 PREPARE = {"positive": positive_case, "negative": negative_case}
+
+
+def generation_mode(mode: str) -> GenerationMode:
+    """schemathesis's GenerationMode of a kind of case ("positive" or "negative")."""
+    from schemathesis import GenerationMode
+
+    return GenerationMode(mode)
 
 
 def hypothesis_settings(config: Config, shrink: bool = True, database: ExampleDatabase | None = None,
@@ -378,6 +391,8 @@ def hypothesis_settings(config: Config, shrink: bool = True, database: ExampleDa
     """Hypothesis's settings for a run's generated cases: `property_examples()` cases, no deadline, no
     database unless given one; shrinking (the minimal failing example) except at smoke depth or where
     `shrink` is False. `saved_only` replays what `database` holds and draws nothing new."""
+    from hypothesis import HealthCheck, Phase, settings
+
     phases = [Phase.explicit, Phase.reuse, Phase.generate]
     if shrink and config.depth != "smoke":
         phases.append(Phase.shrink)
@@ -393,6 +408,8 @@ def run_hypothesis(config: Config, strategy: st.SearchStrategy[Any], test: Calla
     """Run `test(case)` over the cases Hypothesis draws from `strategy` with the run's seed (config.seed):
     every pass of a run, in any process, draws the same cases. With a `database`, each smaller failing
     example Hypothesis finds is saved there; `saved_only` replays those (smallest first) and draws nothing."""
+    from hypothesis import given, seed
+
     chosen = hypothesis_settings(config, shrink, database, saved_only)
     if database is None:
         wrapped = seed(config.seed)(chosen(given(case=strategy)(test)))
@@ -450,6 +467,8 @@ def draw(mode: str, profile: Profile, config: Config,
 
 
 def _draw(mode: str, profile: Profile, config: Config, each: Callable[[Any], None] | None) -> list[Any]:
+    from hypothesis import assume
+
     prepare = PREPARE[mode]
     drawn: list[Any] = []
 
@@ -460,5 +479,5 @@ def _draw(mode: str, profile: Profile, config: Config, each: Callable[[Any], Non
         if each is not None:
             each(body)
 
-    run_hypothesis(config, operation(profile.name).as_strategy(MODES[mode]), collect, shrink=False)
+    run_hypothesis(config, operation(profile.name).as_strategy(generation_mode(mode)), collect, shrink=False)
     return drawn

@@ -24,15 +24,20 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypothesis import assume
-from hypothesis.database import InMemoryExampleDatabase
-
 from conformance.checks import NotJudged, Violation, errors, findings, response
 from conformance.contract import stated_rules
 from conformance.contract.selection import Selection
 from conformance.report.evidence import curl_line
 from conformance.suite import request_forms
-from conformance.suite.generation import MODES, PREPARE, draw, encode, operation, run_hypothesis, selected_coverage
+from conformance.suite.generation import (
+    PREPARE,
+    draw,
+    encode,
+    generation_mode,
+    operation,
+    run_hypothesis,
+    selected_coverage,
+)
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import CONSEQUENCE_OF, Basic, judgeable, stream_refused, why_not
 from conformance.suite.run import Run
@@ -240,6 +245,9 @@ def explore(run: Run, outcome: Exploration, bodies: list[Any], mode: str,
     if not first_failure(drawn):
         return
 
+    from hypothesis import assume
+    from hypothesis.database import InMemoryExampleDatabase
+
     def check(case: Any) -> None:
         body = prepare(case.body)
         assume(body is not None)
@@ -255,7 +263,7 @@ def explore(run: Run, outcome: Exploration, bodies: list[Any], mode: str,
     # search ends (AllowanceSpent) and the smallest saved example is replayed from the cache to report it.
     cases.allowance = max(SHRINK_REQUESTS, run.config.property_examples() // 5)
     saved = InMemoryExampleDatabase()
-    strategy = operation(run.profile.name).as_strategy(MODES[mode])
+    strategy = operation(run.profile.name).as_strategy(generation_mode(mode))
     try:
         try:
             run_hypothesis(run.config, strategy, check, database=saved)
