@@ -559,7 +559,8 @@ def as_bytes(text: str) -> bytes:
 # back into Python once each), and the forms are found by `str.find` of literal texts; the maps back are built
 # only when a form is found. Measured on 1.4 MB of indented report JSON with nested JSON strings: the first pass
 # alone 0.7 s, with the view 1.0-1.5 s; on 0.6 MB of HTML 0.01 s and about 0.1 s. The view's character
-# classes (invisible, changed by NFKC) are built once per process, at first use: some 0.3 s.
+# classes (invisible, changed by NFKC) are read by code point range from unicode_ranges.py (`ranges_of`);
+# a long text's view is kept for its next search (`_LongTexts`).
 
 _ROUNDS = 4
 

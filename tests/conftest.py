@@ -9,7 +9,7 @@ import pytest
 from cli_runs import REFERENCE_KEY, Outcome, run_cli
 
 from conformance.contract.profiles import Profile, get_profile
-from conformance.server import RunningServer, ServerSettings, start_server
+from conformance.server import RunningServer, ServerSettings, start_server, stop_all
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +31,7 @@ def reference_server() -> Iterator[Callable[..., RunningServer]]:
         return running[settings]
 
     yield start
-    for server in running.values():
-        server.request_stop()  # all at once: one after the other they were the last seconds of a worker
-    for server in running.values():
-        server.stop()
+    stop_all(running.values())  # together: one after the other they were the last seconds of a worker
 
 
 @pytest.fixture(scope="session")

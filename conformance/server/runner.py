@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 
 import uvicorn
@@ -98,8 +98,8 @@ class RunningServer:
         return self.profile.url(self.base_url)
 
     def request_stop(self) -> None:
-        """Ask the server to stop, without waiting: `stop` then waits. Several servers asked first stop
-        together, each in its own thread (uvicorn notices within its 0.1 s tick, then closes its connections)."""
+        """Ask the server to stop, without waiting: `stop` then waits (see `stop_all`; uvicorn notices within
+        its 0.1 s tick, then closes its connections)."""
         self._server.should_exit = True
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -119,6 +119,16 @@ class RunningServer:
 
     def __repr__(self) -> str:
         return f"RunningServer({self.base_url!r}, profile={self.profile.name!r})"
+
+
+def stop_all(servers: Iterable[RunningServer]) -> None:
+    """Stop several servers together: each is asked first, then each is waited for (one after the other, the
+    waits add up: about 0.1 s each)."""
+    servers = list(servers)
+    for server in servers:
+        server.request_stop()
+    for server in servers:
+        server.stop()
 
 
 def start_server(

@@ -35,8 +35,6 @@ if TYPE_CHECKING:
     from hypothesis import settings
     from hypothesis import strategies as st
     from hypothesis.database import ExampleDatabase
-    from schemathesis import GenerationMode
-
 # coverage-phase cases kept at standard depth: a description's last part, per mode
 POSITIVE_BOUNDS = ("Minimum value", "Maximum value", "Enum value", "Valid boolean value")
 NEGATIVE_BOUNDS = ("Value smaller than minimum", "Value greater than maximum", "Invalid enum value",
@@ -379,11 +377,12 @@ def encode(body: Any) -> bytes | None:
 PREPARE = {"positive": positive_case, "negative": negative_case}
 
 
-def generation_mode(mode: str) -> GenerationMode:
-    """schemathesis's GenerationMode of a kind of case ("positive" or "negative")."""
+def strategy_of(mode: str, profile_name: str) -> st.SearchStrategy[Any]:
+    """The schemathesis strategy of the profile's operation for a kind of case ("positive" or "negative")."""
     from schemathesis import GenerationMode
 
-    return GenerationMode(mode)
+    strategy: st.SearchStrategy[Any] = operation(profile_name).as_strategy(GenerationMode(mode))
+    return strategy
 
 
 def hypothesis_settings(config: Config, shrink: bool = True, database: ExampleDatabase | None = None,
@@ -479,5 +478,5 @@ def _draw(mode: str, profile: Profile, config: Config, each: Callable[[Any], Non
         if each is not None:
             each(body)
 
-    run_hypothesis(config, operation(profile.name).as_strategy(generation_mode(mode)), collect, shrink=False)
+    run_hypothesis(config, strategy_of(mode, profile.name), collect, shrink=False)
     return drawn

@@ -33,10 +33,9 @@ from conformance.suite.generation import (
     PREPARE,
     draw,
     encode,
-    generation_mode,
-    operation,
     run_hypothesis,
     selected_coverage,
+    strategy_of,
 )
 from conformance.suite.judge import Judge, requirement
 from conformance.suite.needs import CONSEQUENCE_OF, Basic, judgeable, stream_refused, why_not
@@ -263,7 +262,7 @@ def explore(run: Run, outcome: Exploration, bodies: list[Any], mode: str,
     # search ends (AllowanceSpent) and the smallest saved example is replayed from the cache to report it.
     cases.allowance = max(SHRINK_REQUESTS, run.config.property_examples() // 5)
     saved = InMemoryExampleDatabase()
-    strategy = operation(run.profile.name).as_strategy(generation_mode(mode))
+    strategy = strategy_of(mode, run.profile.name)
     try:
         try:
             run_hypothesis(run.config, strategy, check, database=saved)

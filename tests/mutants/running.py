@@ -48,10 +48,9 @@ class Hosts:
         return str(self._running[profile].base_url)
 
     def stop(self) -> None:
-        for host in self._running.values():
-            host.request_stop()
-        for host in self._running.values():
-            host.stop()
+        from conformance.server.runner import stop_all
+
+        stop_all(self._running.values())
         self._running.clear()
 
 
