@@ -128,6 +128,25 @@ def test_an_sdk_that_raises_is_a_finding(monkeypatch: pytest.MonkeyPatch) -> Non
     assert ids(found) == ["STRM-022"] and "RuntimeError" in found[0].message
 
 
+def test_the_sdk_assembles_a_stream_once_however_many_rules_ask(monkeypatch: pytest.MonkeyPatch) -> None:
+    # run-wide STRM-022 and the checks of each generated case both judge a generated stream
+    fed: list[int] = []
+    assembly = stream_assembly._sdk_assembly
+
+    def counted(docs: list[dict[str, Any]]) -> dict[str, Any]:
+        fed.append(len(docs))
+        return assembly(docs)
+
+    monkeypatch.setattr(stream_assembly, "_sdk_assembly", counted)
+    exchange = stream(tool_stream({"id": "call_1"}))
+    first = stream_assembly.sdk_agreement(exchange)
+    first.append(NotJudged("STRM-022", "a caller's own note", ""))  # a caller's list is its own
+    again = stream_assembly.sdk_agreement(exchange)
+    assert ids(again) == ["STRM-022"] and len(again) == 1 and fed == [4]
+    # another stream is assembled afresh
+    assert stream_assembly.sdk_agreement(stream(stream_chunks())) == [] and len(fed) == 2
+
+
 def test_cumulative_tool_call_arguments_break_strm_021() -> None:
     first = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "f", "arguments": ""}}
     pieces = ['{"ci', '{"city": ', '{"city": "Paris"}']

@@ -21,7 +21,7 @@ from conformance.checks import NotJudged, Violation, is_int
 from conformance.checks.shape import brief
 from conformance.checks.streaming import assemble, assembled_valid, chunk_shapes, chunks, sse_framing
 from conformance.checks.transport import unjudgeable
-from conformance.transport.exchange import Exchange
+from conformance.transport.exchange import Exchange, per_exchange
 
 SDK_INSTALL = "pip install 'sgp-conformance[clients]' (or pip install openai)"
 # the fewest non-empty text deltas of a choice that make the cumulative pattern a finding: with two, "a"
@@ -209,6 +209,17 @@ def sdk_agreement(exchange: Exchange) -> list[Violation]:
     (`_view`). A difference shows both versions. Not judged without the SDK (with its install line), on a
     stream with no chunks (STRM-017's) or one the suite already fails (SDK_CONSEQUENCE_OF: the SDK is not
     held to parse what the contract already forbids)."""
+    # run-wide STRM-022 and the per-exchange checks of generated cases both judge a generated stream: the
+    # SDK's assembly of it (a pydantic model per chunk) is computed once
+    return list(_sdk_verdict(exchange))
+
+
+@per_exchange
+def _sdk_verdict(exchange: Exchange) -> tuple[Violation, ...]:
+    return tuple(_sdk_findings(exchange))
+
+
+def _sdk_findings(exchange: Exchange) -> list[Violation]:
     stop = unjudgeable(exchange, "STRM-022")
     if stop:
         return [stop]
