@@ -3,8 +3,10 @@
 Each test asserts what a user relies on: the exit code or the verdict, one clear line (never a traceback),
 no form of the key in what is written, and a bound where one applies (a hang guard, >= 10x the normal
 time, never a timing assertion). Most attacks are tried in-process (the preflight against a hostile socket,
-the input readers, the proxy and the reference server in a thread); two end-to-end CLI runs prove the
-whole path for a target that never answers HTTP and one that answers JSON nested 100,000 deep.
+the input readers, the proxy and the reference server in a thread); whole runs prove the whole path for a
+target that never answers HTTP (the command a user types, `run_cli`), one that answers JSON nested 100,000
+deep and one that always throttles (the CLI's own entry point in this interpreter, `run_in_process`: they
+judge the run, not the process).
 
 Kinds: the verdict (`target`), what cannot be sent (`unsendable`), user input (`input`), bounded reading
 (`bounded`), report files (`files`), an early end (`early`), the proxy (`proxy`), serve (`serve`), the HTML
@@ -22,7 +24,7 @@ from pathlib import Path
 
 import misbehaving
 import pytest
-from cli_runs import run_cli
+from cli_runs import run_cli, run_in_process
 
 from conformance import signals
 from conformance.cli import main
@@ -131,8 +133,8 @@ def test_a_target_that_always_throttles_spends_the_throttle_budget_then_stops() 
 
 def test_a_target_that_always_throttles_ends_the_run_incomplete_end_to_end(tmp_path: Path) -> None:
     with misbehaving.serve("throttle_forever") as server:
-        out = run_cli(["run", "--base-url", server.base_url, "--timeout", "0.5", "--depth", "smoke",
-                       "--max-throttle-wait", "1"], tmp_path / "reports", env={"SGP_API_KEY": KEY}, timeout=120)
+        out = run_in_process(["run", "--base-url", server.base_url, "--timeout", "0.5", "--depth", "smoke",
+                              "--max-throttle-wait", "1"], tmp_path / "reports", env={"SGP_API_KEY": KEY})
     no_traceback(out.output)
     assert out.code == 4, out.output[-3000:]
     assert "INCOMPLETE" in out.output and "--max-throttle-wait" in out.output, out.output[-3000:]
@@ -163,8 +165,8 @@ def test_target_that_closes_at_once_ends_the_run_unreachable_end_to_end(tmp_path
 
 def test_target_answering_deeply_nested_json_is_a_named_violation(tmp_path: Path) -> None:
     with misbehaving.serve("deep_json") as server:
-        out = run_cli(["run", "--base-url", server.base_url, "--timeout", "2", "--depth", "smoke"],
-                      tmp_path / "reports", env={"SGP_API_KEY": KEY}, timeout=180)
+        out = run_in_process(["run", "--base-url", server.base_url, "--timeout", "2", "--depth", "smoke"],
+                             tmp_path / "reports", env={"SGP_API_KEY": KEY})
     no_traceback(out.output)
     assert out.code == 1, out.output[-3000:]
     results = {r["id"]: r for r in out.doc["results"]}
