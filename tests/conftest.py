@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from cli_runs import REFERENCE_KEY, Outcome, run_cli
+from cli_runs import REFERENCE_KEY, Outcome, run_in_process
 
 from conformance.contract.profiles import Profile, get_profile
 from conformance.server import RunningServer, ServerSettings, start_server, stop_all
@@ -37,8 +37,10 @@ def reference_server() -> Iterator[Callable[..., RunningServer]]:
 @pytest.fixture(scope="session")
 def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """One smoke run against the embedded reference server (conformant): the reports a user has from an
-    earlier run, to plant where a later run writes (agreement.plant), or to compare with (diff)."""
-    out = run_cli(["run", "--depth", "smoke"], tmp_path_factory.mktemp("earlier") / "reports", timeout=120)
+    earlier run, to plant where a later run writes (agreement.plant), or to compare with (diff). Its tests
+    read its reports and its summary, not its process: it runs in this interpreter (cli_runs.run_in_process);
+    the real-CLI runs of its modules are their own."""
+    out = run_in_process(["run", "--depth", "smoke"], tmp_path_factory.mktemp("earlier") / "reports")
     assert out.code == 0, out.output[-3000:]
     return out
 

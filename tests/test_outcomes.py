@@ -20,7 +20,7 @@ from typing import Any
 import misbehaving
 import pytest
 from agreement import BAD, UNJUDGED, agree, banner, plant, read_junit, read_page
-from cli_runs import REFERENCE_KEY, Outcome, run_cli, run_in_process
+from cli_runs import REFERENCE_KEY, Outcome, run_in_process
 from counting import counting_server
 from mutants import ACCOUNT, KEY, MODEL, Call, Mutant, on_body, on_error, settings_for, variant
 
@@ -145,8 +145,8 @@ def test_a_truncated_recording_fails_json_001_alone(indent: int | None, tmp_path
 
 def test_diff_against_an_unreachable_run_lists_the_coverage_lost(earlier_run: Outcome, tmp_path: Path) -> None:
     port = misbehaving.closed_port()
-    dead = run_cli(["run", "--base-url", f"http://127.0.0.1:{port}", "--depth", "smoke"], tmp_path / "dead",
-                   env={"SGP_API_KEY": REFERENCE_KEY}, timeout=HARD_TIMEOUT)
+    dead = run_in_process(["run", "--base-url", f"http://127.0.0.1:{port}", "--depth", "smoke"], tmp_path / "dead",
+                          env={"SGP_API_KEY": REFERENCE_KEY})
     dead_doc = agree(dead)
     assert dead.code == 3 and dead_doc["verdict"] == "unreachable", dead.output[-3000:]
     old, new = earlier_run.report_dir / "conformance.json", dead.report_dir / "conformance.json"
