@@ -266,12 +266,12 @@ CONTROLS: dict[str, Mutant] = {
                              response=_filtered_json_answer),
     "open_x_api_key_too": _M("an openai server that also takes its key from x-api-key (LiteLLM)", None, (OPENAI,),
                              request=_x_api_key_too, allowed=frozenset({"AUTH-004"})),
-    # at --concurrency 4 its requests' time-outs overlap, as a user's run would send them (one at a time they
-    # were 14 s of waiting); the concurrency probe's requests alone go one at a time, so it sends two pairs,
-    # the fewest that overlap (and the second of them streamed)
+    # at --concurrency 8 (the slow target's in benchmarks/run.py) its requests' time-outs overlap, as a user's
+    # run would send them (one at a time they were 14 s of waiting); the concurrency probe's requests alone go
+    # one at a time, so it sends two pairs, the fewest that overlap (and the second of them streamed)
     "open_slow_seeded": _M(f"seeded requests take {SLOW_S} s, longer than the run's --timeout 1", None, (SGP,),
                            delay=_slow_seeded,
-                           run_args=("--timeout", "1", "--concurrency", "4", "--concurrency-probe", "2")),
+                           run_args=("--timeout", "1", "--concurrency", "8", "--concurrency-probe", "2")),
     "open_vendor_request_id": _M("the request id comes as x-litellm-call-id", None, BOTH, response=_vendor_request_id),
     "open_sse_unknown_field": _M("SSE fields of a name clients ignore (x-vendor-trace)", None, BOTH,
                                  response=_sse_text(_unknown_sse_field)),
@@ -285,12 +285,12 @@ CONTROLS: dict[str, Mutant] = {
                               request=_ignore_extras),
     "open_conversation_id_too": _M("an x-conversation-id that repeats, beside a fresh x-request-id", None, BOTH,
                                    response=_conversation_id_too),
-    # at --concurrency 4 the slow streams overlap, as a user's run against a slow server would send them; the
+    # at --concurrency 8 the slow streams overlap, as a user's run against a slow server would send them; the
     # concurrency probe's requests alone go one at a time, so it sends two pairs, the fewest that overlap
     # (and the second of them streamed)
     "open_slow_streams": _M("streams last over a second, created the same in every chunk", None, BOTH,
                             stream_seconds=1.2, response=lambda call, reply: None,
-                            run_args=("--concurrency", "4", "--concurrency-probe", "2")),
+                            run_args=("--concurrency", "8", "--concurrency-probe", "2")),
     "open_lax_types": _M('pydantic lax mode: "2" read as 2, 1 as true', None, (SGP,), request=_lax_types),
 }
 # the controls of the rules between requests (issue 25) live beside their mutants

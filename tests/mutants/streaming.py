@@ -203,10 +203,10 @@ MUTANTS: dict[str, Mutant] = {
                                     (OPENAI,), response=on_chunks(_cumulative_arguments)),
     "strm_role_every_delta": _M('every delta repeats role "assistant" (the openai SDK joins them)', "STRM-022",
                                 (OPENAI,), response=on_chunks(chunk_each(_role_every_delta))),
-    # at --concurrency 4 its paced streams overlap, as a user's run would send them
+    # at --concurrency 8 its paced streams overlap, as a user's run would send them
     "strm_created_from_the_clock": _M("each chunk's created is the clock as it leaves, streams last over a second",
                                       "STRM-019", (OPENAI,), response=on_chunks(_clock_stamped),
-                                      stream_seconds=PACED_S, run_args=("--concurrency", "4")),
+                                      stream_seconds=PACED_S, run_args=("--concurrency", "8")),
     "strm_model_varies": _M("model changes from chunk to chunk (a replica's name)", "STRM-023", (SGP,),
                             response=on_chunks(chunk_each(_chunk_model_varies))),
     "strm_indices_from_one": _M("stream choice indices start at 1", "STRM-017", (SGP,),
