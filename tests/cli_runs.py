@@ -3,6 +3,7 @@ that checks a judgement and not the process, the same command in this interprete
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -47,6 +48,22 @@ def run_cli(args: list[str], report_dir: Path | None = None, env: dict[str, str]
     return Outcome(done.returncode, done.stdout, done.stderr, report_dir or Path("."))
 
 
+# far above any one run in this interpreter (seconds, or a minute on a busy machine), far below pytest-timeout's
+# 900 s for the whole test
+IN_PROCESS_HANG_S = 600
+
+
+def exit_code(exc: SystemExit, stderr: io.StringIO) -> int:
+    """The exit status an interpreter gives a SystemExit (argparse's own exits, a `sys.exit()` anywhere):
+    None is 0, an int is itself, anything else is printed to stderr and is 1."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=stderr)
+    return 1
+
+
 def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[int, str, str]:
     """`sgp-conformance ARGV` through the CLI's own entry point in this interpreter: (exit code, stdout,
     stderr). The environment is this process's with `env` over it, and the working directory `cwd`, for
@@ -59,10 +76,15 @@ def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | N
     (generation.reproducible), so a fixed seed draws the same cases here as in a user's command. What is
     about the process itself (exit by signal, start-up, the console script, output written by fd) stays
     with `run_cli`; each test module that uses this keeps at least one `run_cli` agreement test.
+
+    A hang guard (IN_PROCESS_HANG_S) no part of the run can catch: pytest-timeout's alarm raises an exception
+    that a test of the nested session would record as its own error, and the run would go on. faulthandler's
+    watchdog instead prints every thread's stack and ends the process (an xdist worker: the test is reported
+    as crashed).
     """
     import contextlib
+    import faulthandler
     import gc
-    import io
 
     from conformance import cli
 
@@ -72,15 +94,17 @@ def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | N
     # from walking it again on every run
     gc.freeze()
     out, err = io.StringIO(), io.StringIO()
+    faulthandler.dump_traceback_later(IN_PROCESS_HANG_S, exit=True, file=sys.__stderr__)
     try:
         if cwd is not None:
             os.chdir(cwd)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 code = cli.main(argv)
-            except SystemExit as exc:  # argparse's own exits: reported as the code, not lost
-                code = exc.code if isinstance(exc.code, int) else 2
+            except SystemExit as exc:
+                code = exit_code(exc, err)
     finally:
+        faulthandler.cancel_dump_traceback_later()
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)

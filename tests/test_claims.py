@@ -123,12 +123,14 @@ def test_a_claimed_choice_is_held_at_must_and_an_unclaimed_one_only_observed(tmp
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("flags", [("--without", "logprob"), ("--claim", "refuses-everything")])
-def test_an_unknown_feature_or_choice_is_one_line_and_exit_2(flags: tuple[str, ...], tmp_path: Path) -> None:
-    # the unknown feature is refused by the command a user types; the unknown choice by the CLI's own entry
-    # point in this interpreter
+# the unknown feature is refused by the command a user types; the unknown choice by the CLI's own entry point
+# in this interpreter
+@pytest.mark.parametrize(("flags", "as_command"), [(("--without", "logprob"), True),
+                                                   (("--claim", "refuses-everything"), False)])
+def test_an_unknown_feature_or_choice_is_one_line_and_exit_2(flags: tuple[str, ...], as_command: bool,
+                                                             tmp_path: Path) -> None:
     out = run_either(["run", "--dry-run", *flags], tmp_path / "reports", env={"SGP_API_KEY": "k"},
-                     as_command=flags[0] == "--without")
+                     as_command=as_command)
     assert out.code == 2 and "Traceback" not in out.output
     assert f"unknown {'feature' if flags[0] == '--without' else 'choice'} '{flags[1]}'" in out.output
 

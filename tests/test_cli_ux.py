@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
+import cli_runs
 import pytest
 from cli_runs import CLI, Outcome, run_either, run_in_process
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
@@ -232,3 +234,32 @@ def test_list_under_a_profile_gives_that_profiles_levels() -> None:
         rows = {r["id"]: r for r in json.loads(out.getvalue())}
         assert rows["VAL-005"]["level"] == expected
         assert rows["VAL-005"]["levels"] == {"sgp": "INFO", "openai": "MUST"}
+
+
+# --- the in-process runner the tests use (cli_runs.in_process) gives what the command gives -------------
+
+
+@pytest.mark.parametrize(("code", "status", "printed"), [(None, 0, ""), (0, 0, ""), (3, 3, ""),
+                                                         ("stopped: a reason", 1, "stopped: a reason\n")])
+def test_an_in_process_exit_is_the_status_the_interpreter_would_give(code: object, status: int, printed: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from conformance import cli
+
+    def exits(argv: list[str]) -> int:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(cli, "main", exits)
+    assert cli_runs.in_process(["run"]) == (status, "", printed)
+    done = subprocess.run([sys.executable, "-c", f"raise SystemExit({code!r})"], capture_output=True, text=True,
+                          timeout=60)
+    assert (done.returncode, done.stderr) == (status, printed)
+
+
+def test_a_hanging_in_process_run_ends_its_process_with_every_stack() -> None:
+    # what no exception handler of the nested session can catch: the watchdog ends the interpreter
+    code = ("import sys, time; sys.path.insert(0, 'tests'); import cli_runs; from conformance import cli; "
+            "cli_runs.IN_PROCESS_HANG_S = 0.5; cli.main = lambda argv: time.sleep(60); cli_runs.in_process(['run'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode != 0
+    assert "Timeout" in done.stderr and "in_process" in done.stderr, done.stderr[-2000:]

@@ -34,8 +34,8 @@ SUITE_DIR = Path(conformance.suite.__file__).parent
 FIXTURES = Path(__file__).parent / "fixtures"
 # a hang guard only, not a speed limit: a run here takes 3-15 s on a quiet machine and several times that on
 # a busy CI runner; a run that hangs fails its test instead of stalling the session. The runs that check a
-# verdict share the test session's interpreter (cli_runs.run_in_process; pytest-timeout guards those); the
-# interrupted runs, the diff and the run from an xdist worker are the command itself
+# verdict share the test session's interpreter (cli_runs.run_in_process, under its own hang guard); the
+# interrupted runs are the command itself
 HARD_TIMEOUT = 600
 
 

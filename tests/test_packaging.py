@@ -3,7 +3,6 @@ and suite work."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 import subprocess
 import sys
@@ -17,15 +16,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = sorted(p.name for p in (ROOT / "schemas").glob("*.json"))
 
 
-def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built_wheel(tmp_path_factory: pytest.TempPathFactory, config: pytest.Config) -> Path:
     """The project's wheel, built once per test session however many xdist workers ask: pip builds in the
     source tree (build/, *.egg-info), and two builds at once there fail. The first worker builds under a lock
     in the directory all workers share; the others wait for it and take its wheel."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): each worker builds its own, as before the lock
+        fcntl = None  # type: ignore[assignment]
     base = tmp_path_factory.getbasetemp()
-    # under xdist each worker's base is popen-gwN in the session's directory; without it, the base is the session's
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    # an xdist worker's base is popen-gwN in the session's directory; without xdist the base is the session's
+    shared = base.parent if hasattr(config, "workerinput") and fcntl is not None else base
     with (shared / "wheel.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
         work = shared / "wheel"
         if not any(work.glob("sgp_conformance-*.whl")):
             subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work), str(ROOT)],
@@ -34,9 +38,9 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def installed(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Iterator[Path]:
     """The package as a wheel installs it, in a directory of its own, away from the source tree."""
-    wheel = built_wheel(tmp_path_factory)
+    wheel = built_wheel(tmp_path_factory, pytestconfig)
     target = tmp_path_factory.mktemp("wheel") / "site"
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()

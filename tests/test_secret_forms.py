@@ -366,13 +366,14 @@ def test_a_non_ascii_keys_byte_escapes_and_other_case_are_masked() -> None:
     assert scrubber.text("[ключ-секрет-1234567899]") == "[ключ-секрет-1234567899]"
 
 
-@pytest.mark.parametrize(("key", "says"), [("abc", "not masked"), ("testtest", "only as itself"), (CANARY, None)])
-def test_a_run_with_a_weak_key_prints_one_warning_line_without_the_key(key: str, says: str | None,
+# the line is the CLI's (printed to sys.stderr before the run): one key's run is the command a user types, the
+# others go through the CLI's entry point in this interpreter
+@pytest.mark.parametrize(("key", "says", "as_command"), [("abc", "not masked", True),
+                                                         ("testtest", "only as itself", False), (CANARY, None, False)])
+def test_a_run_with_a_weak_key_prints_one_warning_line_without_the_key(key: str, says: str | None, as_command: bool,
                                                                        tmp_path: Path) -> None:
-    # the line is the CLI's (printed to sys.stderr before the run): the first key's run is the command a user
-    # types, the others go through the CLI's entry point in this interpreter
     out = run_either(["run", "--base-url", "http://127.0.0.1:9", "--api-key", key], tmp_path / "r",
-                     as_command=key == "abc")
+                     as_command=as_command)
     assert out.code == 3, out.stderr[-2000:]
     warnings = [line for line in out.stderr.splitlines() if "warning: the API key" in line]
     if says is None:

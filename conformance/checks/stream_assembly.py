@@ -216,6 +216,8 @@ def sdk_agreement(exchange: Exchange) -> list[Violation]:
 
 @per_exchange
 def _sdk_verdict(exchange: Exchange) -> tuple[Violation, ...]:
+    # kept with the exchange: besides the response it depends only on the installed SDK, which a run does not
+    # change
     return tuple(_sdk_findings(exchange))
 
 
