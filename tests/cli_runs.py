@@ -3,6 +3,7 @@ that checks a judgement and not the process, the same command in this interprete
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -53,6 +54,24 @@ def run_cli(args: list[str], report_dir: Path | None = None, env: dict[str, str]
 IN_PROCESS_HANG_S = 600
 
 
+def hang_record() -> Path:
+    """Where the in-process hang guard writes the stacks of a hung run: a file of this process in the temporary
+    directory (pytest's capture holds fd 2 while a test runs, and what it captured is lost with the process)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"sgp-conformance-tests-hang-{os.getpid()}.txt"
+
+
+_hang_file: Any = None
+
+
+def _drop_empty_hang_record() -> None:
+    _hang_file.close()
+    with contextlib.suppress(OSError):
+        if hang_record().stat().st_size == 0:
+            hang_record().unlink()
+
+
 def exit_code(exc: SystemExit, stderr: io.StringIO) -> int:
     """The exit status an interpreter gives a SystemExit (argparse's own exits, a `sys.exit()` anywhere):
     None is 0, an int is itself, anything else is printed to stderr and is 1."""
@@ -79,10 +98,9 @@ def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | N
 
     A hang guard (IN_PROCESS_HANG_S) no part of the run can catch: pytest-timeout's alarm raises an exception
     that a test of the nested session would record as its own error, and the run would go on. faulthandler's
-    watchdog instead prints every thread's stack and ends the process (an xdist worker: the test is reported
-    as crashed).
+    watchdog instead writes every thread's stack to `hang_record()` and ends the process (an xdist worker: the
+    test is reported as crashed).
     """
-    import contextlib
     import faulthandler
     import gc
 
@@ -94,7 +112,14 @@ def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | N
     # from walking it again on every run
     gc.freeze()
     out, err = io.StringIO(), io.StringIO()
-    faulthandler.dump_traceback_later(IN_PROCESS_HANG_S, exit=True, file=sys.__stderr__)
+    global _hang_file
+    if _hang_file is None:
+        import atexit
+
+        _hang_file = hang_record().open("a", encoding="utf-8")  # kept open: faulthandler writes to its fd
+        # a process that never hung leaves nothing behind (the watchdog's own exit skips this)
+        atexit.register(_drop_empty_hang_record)
+    faulthandler.dump_traceback_later(IN_PROCESS_HANG_S, exit=True, file=_hang_file)
     try:
         if cwd is not None:
             os.chdir(cwd)

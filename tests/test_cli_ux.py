@@ -258,8 +258,14 @@ def test_an_in_process_exit_is_the_status_the_interpreter_would_give(code: objec
 def test_a_hanging_in_process_run_ends_its_process_with_every_stack() -> None:
     # what no exception handler of the nested session can catch: the watchdog ends the interpreter
     code = ("import sys, time; sys.path.insert(0, 'tests'); import cli_runs; from conformance import cli; "
-            "cli_runs.IN_PROCESS_HANG_S = 0.5; cli.main = lambda argv: time.sleep(60); cli_runs.in_process(['run'])")
+            "print(cli_runs.hang_record(), flush=True); cli_runs.IN_PROCESS_HANG_S = 0.5; "
+            "cli.main = lambda argv: time.sleep(60); cli_runs.in_process(['run'])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode != 0
-    assert "Timeout" in done.stderr and "in_process" in done.stderr, done.stderr[-2000:]
+    record = Path(done.stdout.strip())
+    try:
+        stacks = record.read_text(encoding="utf-8")
+    finally:
+        record.unlink(missing_ok=True)
+    assert "Timeout" in stacks and "in_process" in stacks, stacks[-2000:]
