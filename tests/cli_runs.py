@@ -4,6 +4,7 @@ that checks a judgement and not the process, the same command in this interprete
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -11,7 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 CLI = [sys.executable, "-m", "conformance.cli"]
 # the key of the reference servers the tests start (conftest.reference_server)
@@ -62,14 +63,23 @@ def hang_record() -> Path:
     return Path(tempfile.gettempdir()) / f"sgp-conformance-tests-hang-{os.getpid()}.txt"
 
 
-_hang_file: Any = None
+@functools.cache
+def _hang_file() -> IO[str]:
+    """`hang_record()` opened, once per process and kept open (faulthandler writes to its fd); a process that
+    never hung removes it at exit (the watchdog's own exit skips that)."""
+    import atexit
 
+    record = hang_record()
+    file = record.open("a", encoding="utf-8")
 
-def _drop_empty_hang_record() -> None:
-    _hang_file.close()
-    with contextlib.suppress(OSError):
-        if hang_record().stat().st_size == 0:
-            hang_record().unlink()
+    def drop_if_empty() -> None:
+        file.close()
+        with contextlib.suppress(OSError):
+            if record.stat().st_size == 0:
+                record.unlink()
+
+    atexit.register(drop_if_empty)
+    return file
 
 
 def exit_code(exc: SystemExit, stderr: io.StringIO) -> int:
@@ -112,14 +122,7 @@ def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | N
     # from walking it again on every run
     gc.freeze()
     out, err = io.StringIO(), io.StringIO()
-    global _hang_file
-    if _hang_file is None:
-        import atexit
-
-        _hang_file = hang_record().open("a", encoding="utf-8")  # kept open: faulthandler writes to its fd
-        # a process that never hung leaves nothing behind (the watchdog's own exit skips this)
-        atexit.register(_drop_empty_hang_record)
-    faulthandler.dump_traceback_later(IN_PROCESS_HANG_S, exit=True, file=_hang_file)
+    faulthandler.dump_traceback_later(IN_PROCESS_HANG_S, exit=True, file=_hang_file())
     try:
         if cwd is not None:
             os.chdir(cwd)

@@ -210,18 +210,13 @@ def sdk_agreement(exchange: Exchange) -> list[Violation]:
     stream with no chunks (STRM-017's) or one the suite already fails (SDK_CONSEQUENCE_OF: the SDK is not
     held to parse what the contract already forbids)."""
     # run-wide STRM-022 and the per-exchange checks of generated cases both judge a generated stream: the
-    # SDK's assembly of it (a pydantic model per chunk) is computed once
+    # SDK's assembly of it (a pydantic model per chunk) is computed once; each caller gets a list of its own
     return list(_sdk_verdict(exchange))
 
 
+# kept with the exchange: besides the response it depends only on the installed SDK, which a run does not change
 @per_exchange
-def _sdk_verdict(exchange: Exchange) -> tuple[Violation, ...]:
-    # kept with the exchange: besides the response it depends only on the installed SDK, which a run does not
-    # change
-    return tuple(_sdk_findings(exchange))
-
-
-def _sdk_findings(exchange: Exchange) -> list[Violation]:
+def _sdk_verdict(exchange: Exchange) -> list[Violation]:
     stop = unjudgeable(exchange, "STRM-022")
     if stop:
         return [stop]

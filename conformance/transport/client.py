@@ -210,12 +210,17 @@ class Client:
         self._probing = False
         # set once the target cannot be reached: later sends fail fast with the same reason
         self.dead: str | None = None
-        timeout = httpx.Timeout(config.timeout, connect=min(config.timeout, 10.0))
-        # the proxy, the CA bundle and the environment's settings are read once, by conformance.config.network
-        limits = httpx.Limits(max_connections=max(config.concurrency, 1) + 2)
-        self._http = cookieless(httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                                             headers=DEFAULT_HEADERS,
-                                             transport=http_transport(config, self.url, limits=limits)))
+        self._http = self._http_client(max(config.concurrency, 1) + 2)
+
+    def _http_client(self, connections: int) -> httpx.Client:
+        """The run's HTTP client, keeping at most `connections` connections: its time-outs, no redirects, no
+        cookies, and the route and TLS context conformance.config.network read once (proxy, CA bundle, the
+        environment's settings)."""
+        timeout = httpx.Timeout(self.config.timeout, connect=min(self.config.timeout, 10.0))
+        return cookieless(httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
+                                       headers=DEFAULT_HEADERS,
+                                       transport=http_transport(self.config, self.url,
+                                                                limits=httpx.Limits(max_connections=connections))))
 
     def close(self) -> None:
         self._http.close()
@@ -328,12 +333,8 @@ class Client:
             return [Exchange(s.scenario, s.url or self.url, s, None, error=self.dead, error_kind="connect")
                     for s in specs]
         start = threading.Barrier(len(specs))
-        limits = httpx.Limits(max_connections=len(specs))
-        timeout = httpx.Timeout(self.config.timeout, connect=min(self.config.timeout, 10.0))
         results: list[Exchange | None] = [None] * len(specs)
-        with cookieless(httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False,
-                                     headers=DEFAULT_HEADERS,
-                                     transport=http_transport(self.config, self.url, limits=limits))) as http:
+        with self._http_client(len(specs)) as http:
 
             def one(position: int) -> None:
                 self._limiter.wait()
