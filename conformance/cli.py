@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 # first of the package: a signal while the rest is imported is recorded, not a traceback (signals.py)
-from conformance import __version__, signals
+from conformance import __version__, heap, signals
 from conformance.config import DEPTHS, FAIL_ON, Config, ConfigError, require_key, resolve
 from conformance.config.network import INSECURE_WARNING
 from conformance.config.settings import BUDGETS, JUNIT_SHOULD
@@ -485,6 +485,8 @@ def _run_suite(config: Config, args: argparse.Namespace, extra: list[str],
     os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", str(Path(tempfile.gettempdir()) / "sgp-hypothesis"))
     try:
         extra = ["--sgp-config", args.config, *extra] if args.config else extra
+        # what start-up made lives until the process ends
+        heap.settle()
         code = pytest.main(pytest_args(config, extra), plugins=[_one_line_usage_errors()])
     finally:
         os.environ.clear()
@@ -575,6 +577,7 @@ def console_main() -> None:
     by one) only costs time, about 0.45 s after a standard run. The exit functions (`atexit`: logging's
     flush, a coverage tool's data) still run, and stdout and stderr are flushed. With a thread of the
     command's still running, the ordinary exit waits for it as before."""
+    heap.one_command_process()
     code = main()
     if any(t is not threading.main_thread() and not t.daemon for t in threading.enumerate()):
         raise SystemExit(code)

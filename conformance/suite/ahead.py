@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
+from conformance import heap
 from conformance.config import Config
 from conformance.contract.profiles import get_profile
 
@@ -179,6 +180,8 @@ def main() -> int:
     """A generator process: an Order in on stdin, (mode, chunk) pairs out on stdout."""
     from conformance.suite.generation import draw
 
+    # the modules of the drawing live until the process ends
+    heap.settle()
     order: Order = pickle.load(sys.stdin.buffer)
     out = sys.stdout.buffer
     # Hypothesis or a library printing to stdout would corrupt the pickles: the pickles get the real stdout
@@ -206,4 +209,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    heap.one_command_process()
     raise SystemExit(main())

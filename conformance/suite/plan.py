@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conformance import heap
 from conformance.checks import stream_assembly
 from conformance.contract import catalogue
 from conformance.contract.claims import NOT_CLAIMED
@@ -203,6 +204,8 @@ class Collector:
         """The selection is known: the previous run's reports go only if this run judges something. A `-k`
         or `-m` that selects nothing ends the run as a usage error (exit 2) that writes no report, so the
         previous run's reports stay as they were."""
+        # the session, its plugins and items live until the run ends
+        heap.settle()
         if not self.run.stale_reports:
             return
         if session.items:
