@@ -21,18 +21,23 @@ few of them through the `sgp-conformance` command itself, to show both ways give
 property mutants, which only generated cases reach, share it too: the cases a seed draws do not depend on
 what the interpreter ran before (generation.reproducible, the coverage phase computed on a fresh
 document), so a fixed seed finds the same fault here as in the command, and they are drawn once per
-session (generation.draw keeps them by seed).
+session (generation.draw keeps them by seed). The paced variants (held answers, streams spread over a
+second), whose runs mostly wait, run in one process of their own beside the others (`PacedRuns`).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mutants
 import pytest
-from cli_runs import run_cli
+from cli_runs import IN_PROCESS_HANG_S, run_cli
 from mutants import CONTROLS, MUTANTS, Invocation
 
 from conformance.contract import catalogue
@@ -165,9 +170,79 @@ def hosts() -> Iterator[mutants.Hosts]:
     running.stop()
 
 
-def run_group(names: list[str], tmp_path: Path, hosts: mutants.Hosts) -> list[dict[str, Any]]:
-    plan = [inv for name in names for profile in mutants.variant(name).profiles for inv in invocations(name, profile)]
-    results = mutants.run_many(plan, tmp_path / "reports", hosts=hosts)
+def plan_of(names: list[str]) -> list[Invocation]:
+    return [inv for name in names for profile in mutants.variant(name).profiles for inv in invocations(name, profile)]
+
+
+# a variant whose answers make the suite itself wait: its backoff before retrying a 429 without Retry-After
+BACKED_OFF = frozenset({"err_429_without_retry_after"})
+
+
+def paced(name: str) -> bool:
+    """Whether a variant's runs mostly wait, by design: it holds its answers (`delay`: the slow, serialising
+    and overlap variants), spreads its streams over time (`stream_seconds`) or is backed off from."""
+    mutant = mutants.variant(name)
+    return mutant.delay is not None or mutant.stream_seconds > 0 or name in BACKED_OFF
+
+
+class PacedRuns:
+    """The runs of the paced variants of the selected groups, in a process of their own (`python tests/mutants
+    run-many`: the same in-process runs, against that process's own servers), started with the module. Their
+    seconds of waiting on held answers and paced streams overlap the other groups' runs here instead of
+    adding to them; a group collects its paced results when it reaches them (`results`)."""
+
+    def __init__(self, plan: list[Invocation], root: Path) -> None:
+        self.plan = plan
+        self.root = root
+        self._results: list[dict[str, Any]] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        if not plan:
+            return
+        plan_file = root / "plan.json"
+        plan_file.write_text(json.dumps([{"label": i.label, "variant": i.variant, "profile": i.profile,
+                                          "args": list(i.args)} for i in plan]), encoding="utf-8")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+        with (root / "output.txt").open("wb") as output:
+            command = [sys.executable, str(Path(mutants.__file__).parent), "run-many", str(plan_file),
+                       str(root / "results.json"), "--report-root", str(root / "reports")]
+            self._process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+
+    def results(self, wanted: list[Invocation]) -> list[dict[str, Any]]:
+        """The results of `wanted` (each in the plan), in that order, once the process has ended."""
+        if self._results is None:
+            assert self._process is not None, "no paced run was planned"
+            try:
+                code = self._process.wait(timeout=IN_PROCESS_HANG_S)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                raise
+            output = (self.root / "output.txt").read_text(encoding="utf-8", errors="replace")
+            assert code == 0, f"the paced runs' process exited {code}:\n{output[-3000:]}"
+            self._results = json.loads((self.root / "results.json").read_text(encoding="utf-8"))
+        return [self._results[self.plan.index(inv)] for inv in wanted]
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+
+@pytest.fixture(scope="module")
+def paced_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PacedRuns]:
+    """The paced runs of the groups this session selected (a `-k` of one group starts only its own)."""
+    selected = [item.callspec.params["group"] for item in request.session.items
+                if getattr(item, "originalname", None) == "test_every_mutant_is_killed_at_its_level"]
+    plan = [inv for group in selected for inv in plan_of(GROUPS[group]) if paced(inv.variant)]
+    runs = PacedRuns(plan, tmp_path_factory.mktemp("paced"))
+    yield runs
+    runs.stop()
+
+
+def run_group(names: list[str], tmp_path: Path, hosts: mutants.Hosts, paced_runs: PacedRuns) -> list[dict[str, Any]]:
+    plan = plan_of(names)
+    here = [inv for inv in plan if not paced(inv.variant)]
+    results = mutants.run_many(here, tmp_path / "reports", hosts=hosts)
+    results += paced_runs.results([inv for inv in plan if paced(inv.variant)]) if len(here) < len(plan) else []
     assert len(results) == len(plan)
     return results
 
@@ -184,8 +259,9 @@ GROUPS: dict[str, list[str]] = {
 
 
 @pytest.mark.parametrize("group", GROUPS)
-def test_every_mutant_is_killed_at_its_level(group: str, tmp_path: Path, hosts: mutants.Hosts) -> None:
-    results = run_group(GROUPS[group], tmp_path, hosts)
+def test_every_mutant_is_killed_at_its_level(group: str, tmp_path: Path, hosts: mutants.Hosts,
+                                             paced_runs: PacedRuns) -> None:
+    results = run_group(GROUPS[group], tmp_path, hosts, paced_runs)
     problems = [p for result in results for p in problems_of(result)]
     assert not problems, "\n".join(problems)
 
