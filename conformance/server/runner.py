@@ -3,6 +3,7 @@ foreground (the `serve` command); over TLS when given a certificate (certfile: P
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
@@ -70,12 +71,59 @@ def _resolve(app_or_settings: ASGIApp | ServerSettings, profile: Profile | None)
     return app_or_settings, profile
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopped without its fixed pauses: the main loop wakes at once when asked to stop
+    (`wake`) instead of at its next 0.1 s tick, and a shutdown with no connection left to drain skips the
+    0.1 s it gives open connections. A stop took 0.16 s, and now takes about 1 ms (0.1 s with a connection
+    still open); a test session stops servers by the hundred, and every `sgp-conformance run` against the
+    embedded server stops one at its end."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._woken: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        # uvicorn's own loop (Server.main_loop), with the tick's sleep cut short by `wake`
+        self._woken = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.server_state.connections or self.server_state.tasks:
+            await super().shutdown(sockets)
+            return
+        # nothing to drain: uvicorn's shutdown without its 0.1 s pause for open connections to act on theirs
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
+    def wake(self) -> None:
+        """From another thread: end the current tick now (after `should_exit` was set, the loop ends)."""
+        loop, woken = self._loop, self._woken
+        if loop is not None and woken is not None:
+            # a loop that has already ended has nothing to wake
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(woken.set)
+
+
 class RunningServer:
     """A server listening on loopback in a daemon thread; stop() or use it as a context manager."""
 
     def __init__(
         self,
-        server: uvicorn.Server,
+        server: _Server,
         thread: threading.Thread,
         host: str,
         port: int,
@@ -98,9 +146,10 @@ class RunningServer:
         return self.profile.url(self.base_url)
 
     def request_stop(self) -> None:
-        """Ask the server to stop, without waiting: `stop` then waits (see `stop_all`; uvicorn notices within
-        its 0.1 s tick, then closes its connections)."""
+        """Ask the server to stop, without waiting: `stop` then waits (see `stop_all`; the server notices at
+        once, then closes its connections)."""
         self._server.should_exit = True
+        self._server.wake()
 
     def stop(self, timeout: float = 5.0) -> None:
         self.request_stop()
@@ -123,7 +172,7 @@ class RunningServer:
 
 def stop_all(servers: Iterable[RunningServer]) -> None:
     """Stop several servers together: each is asked first, then each is waited for (one after the other, the
-    waits add up: about 0.1 s each)."""
+    waits add up: up to 0.1 s each for a server with a connection still open)."""
     servers = list(servers)
     for server in servers:
         server.request_stop()
@@ -146,7 +195,7 @@ def start_server(
     app, profile = _resolve(app_or_settings, profile)
     sock = bind(host, port)
     actual_port = sock.getsockname()[1]
-    server = uvicorn.Server(_config(app, certfile, keyfile))
+    server = _Server(_config(app, certfile, keyfile))
     failure: list[BaseException] = []
 
     def run() -> None:
