@@ -8,6 +8,7 @@ no module imports one of a higher layer, and no group of modules imports itself 
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def _modules() -> dict[str, Path]:
 MODULES = _modules()
 
 
+# parsed when a test asks, not at collection (where each xdist worker would parse every module), and once
+@functools.cache
 def imports_of(name: str) -> set[str]:
     """The conformance modules `name` imports: `from a.b import c` counts as a.b.c where that is a module."""
     found: set[str] = set()
@@ -52,9 +55,6 @@ def imports_of(name: str) -> set[str]:
                 sub = f"{node.module}.{alias.name}"
                 found.add(sub if sub in MODULES else node.module)
     return {m for m in found if m in MODULES and m != name}
-
-
-GRAPH = {name: imports_of(name) for name in MODULES}
 
 
 def layer(name: str) -> int:
@@ -111,13 +111,13 @@ def test_every_module_has_a_layer() -> None:
 
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_import_from_a_higher_layer(name: str) -> None:
-    upward = sorted(m for m in GRAPH[name] if layer(m) > layer(name) and not name.startswith(m + "."))
+    upward = sorted(m for m in imports_of(name) if layer(m) > layer(name) and not name.startswith(m + "."))
     assert not upward, f"{name} (layer {layer(name)}) imports {upward} of a higher layer"
 
 
 def test_no_import_cycle() -> None:
     # a package's __init__ re-exporting its own modules is not a cycle of the pipeline
-    graph = {a: {b for b in bs if not a.startswith(b + ".")} for a, bs in GRAPH.items()}
+    graph = {a: {b for b in imports_of(a) if not a.startswith(b + ".")} for a in MODULES}
     assert cycles(graph) == []
 
 
