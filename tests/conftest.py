@@ -45,8 +45,10 @@ def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     return out
 
 
-# tests that take tens of seconds each (a whole area of the mutation matrix): started first, so that with
-# `-n 2` the two workers share them instead of one finishing them alone while the other waits
+# tests that take seconds each (the mutation matrix's groups: a third of the session's CPU): started first, so
+# that the worker whose first chunk holds them (xdist sends each worker a chunk of consecutive tests to start
+# with: with `-n 2`, all of them) begins with them, and the other worker's share of the short tests that
+# follow evens out the end instead of one worker finishing a group alone while the other waits
 SLOW_FIRST = ("tests/test_mutation_matrix.py::test_every_mutant_is_killed_at_its_level",)
 
 
