@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import signal
@@ -14,12 +15,13 @@ from typing import Any
 import httpx
 import jsonschema
 import pytest
+import uvicorn
 from starlette.responses import PlainTextResponse
 from starlette.types import Receive, Scope, Send
 
 from conformance.contract import schema_store
 from conformance.contract.profiles import OPENAI, SGP, Profile
-from conformance.server import RunningServer, ServerSettings, create_app, serve_main, start_server
+from conformance.server import RunningServer, ServerSettings, create_app, runner, serve_main, start_server
 from conformance.server.model import tokenize
 from conformance.server.runner import ServerStartError
 from conformance.transport import sse, strictjson
@@ -662,3 +664,82 @@ def test_cli_serves_until_interrupted(http: httpx.Client) -> None:
         _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert "Traceback" not in err
+
+
+# --- stopping a server (runner._Server: uvicorn without its fixed pauses) -----------------------------
+
+# far above a stop's normal time (about 1 ms), far below a tick stretched to a minute
+STOP_GUARD_S = 10
+
+
+async def _paced_stream(send: Send, parts: int | None) -> None:
+    """`parts` chunks 20 ms apart (None: without end), then the end of the body."""
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    sent = 0
+    while parts is None or sent < parts:
+        await send({"type": "http.response.body", "body": b"part\n", "more_body": True})
+        sent += 1
+        await asyncio.sleep(0.02)
+    await send({"type": "http.response.body", "body": b"end\n"})
+
+
+async def _ten_parts(scope: Scope, receive: Receive, send: Send) -> None:
+    await _paced_stream(send, 10)
+
+
+async def _endless(scope: Scope, receive: Receive, send: Send) -> None:
+    await _paced_stream(send, None)
+
+
+def test_a_stop_wakes_the_server_at_once_not_at_its_next_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a tick of a minute: only the wake can end the loop within the guard
+    monkeypatch.setattr(runner._Server, "TICK_S", 60.0)
+    server = start_server(ServerSettings(profile=SGP, api_keys=("k",)))
+    server.request_stop()
+    server._thread.join(STOP_GUARD_S)
+    assert not server._thread.is_alive()
+
+
+def test_a_stop_with_no_connection_open_skips_uvicorns_pause_and_one_with_a_connection_keeps_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    graceful: list[int] = []
+    original = uvicorn.Server.shutdown
+
+    async def counted(self: uvicorn.Server, sockets: Any = None) -> None:
+        graceful.append(len(self.server_state.connections))
+        await original(self, sockets)
+
+    monkeypatch.setattr(uvicorn.Server, "shutdown", counted)
+    idle = start_server(ServerSettings(profile=SGP, api_keys=("k",)))
+    with httpx.Client(timeout=10) as client:
+        assert client.get(f"http://127.0.0.1:{idle.port}/healthz").status_code == 200
+    idle.stop()
+    assert graceful == []
+    kept = start_server(ServerSettings(profile=SGP, api_keys=("k",)))
+    with httpx.Client(timeout=10) as client:
+        # the client keeps its connection alive while the server stops
+        assert client.get(f"http://127.0.0.1:{kept.port}/healthz").status_code == 200
+        kept.stop()
+    assert graceful == [1]
+
+
+def test_a_stop_during_a_stream_lets_the_stream_end() -> None:
+    server = start_server(_ten_parts, profile=SGP)
+    with httpx.Client(timeout=10) as client, client.stream("GET", f"http://127.0.0.1:{server.port}/") as response:
+        lines = response.iter_lines()
+        assert next(lines) == "part"
+        server.request_stop()
+        rest = list(lines)
+    assert rest == ["part"] * 9 + ["end"]
+    server._thread.join(STOP_GUARD_S)
+    assert not server._thread.is_alive()
+
+
+def test_a_forced_stop_ends_an_endless_stream() -> None:
+    server = start_server(_endless, profile=SGP)
+    with httpx.Client(timeout=10) as client, client.stream("GET", f"http://127.0.0.1:{server.port}/") as response:
+        assert next(response.iter_lines()) == "part"
+        # a short wait for the graceful stop, then force_exit
+        server.stop(timeout=0.2)
+    server._thread.join(STOP_GUARD_S)
+    assert not server._thread.is_alive()

@@ -73,33 +73,48 @@ def _resolve(app_or_settings: ASGIApp | ServerSettings, profile: Profile | None)
 
 class _Server(uvicorn.Server):
     """uvicorn's server, stopped without its fixed pauses: the main loop wakes at once when asked to stop
-    (`wake`) instead of at its next 0.1 s tick, and a shutdown with no connection left to drain skips the
-    0.1 s it gives open connections. A stop took 0.16 s, and now takes about 1 ms (0.1 s with a connection
-    still open); a test session stops servers by the hundred, and every `sgp-conformance run` against the
-    embedded server stops one at its end."""
+    (`wake`) instead of at its next tick (TICK_S), and a shutdown with no connection open skips the 0.1 s
+    uvicorn gives open connections to act on theirs. A stop took 0.16 s and now takes about 1 ms; with an idle
+    kept-alive connection 0.1 s; a response still being sent (a stream) is waited for as uvicorn waits, up to
+    the graceful time-out of 2 s. A connection the server has not accepted yet is not served. A test session
+    stops servers by the hundred, and every `sgp-conformance run` against the embedded server stops one."""
+
+    # seconds between two ticks of the main loop: uvicorn's (its date header, its checks of should_exit)
+    TICK_S = 0.1
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._woken: asyncio.Event | None = None
+        self._tick: asyncio.Future[None] | None = None
 
     async def main_loop(self) -> None:
-        # uvicorn's own loop (Server.main_loop), with the tick's sleep cut short by `wake`
-        self._woken = asyncio.Event()
-        self._loop = asyncio.get_running_loop()
+        # uvicorn's own loop (Server.main_loop), whose sleep between ticks `wake` ends early: a future resolved
+        # by a timer, not asyncio.wait_for (a task made and cancelled at every tick: more CPU for an idle
+        # server)
+        self._loop = loop = asyncio.get_running_loop()
         counter = 0
         should_exit = await self.on_tick(counter)
         while not should_exit:
             counter = (counter + 1) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), 0.1)
+            self._tick = loop.create_future()
+            timer = loop.call_later(self.TICK_S, self._end_tick)
+            await self._tick
+            timer.cancel()
             should_exit = await self.on_tick(counter)
 
+    def _end_tick(self) -> None:
+        # in the loop's thread: the tick waited for now, whichever it is when this runs
+        if self._tick is not None and not self._tick.done():
+            self._tick.set_result(None)
+
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # one turn of the loop first: a client that closed its connection just before the stop is then
+        # seen to have gone (its connection_lost has run)
+        await asyncio.sleep(0)
         if self.server_state.connections or self.server_state.tasks:
             await super().shutdown(sockets)
             return
-        # nothing to drain: uvicorn's shutdown without its 0.1 s pause for open connections to act on theirs
+        # no connection open: uvicorn's shutdown, without its pause for connections to act on theirs
         for server in self.servers:
             server.close()
         for sock in sockets or []:
@@ -111,11 +126,11 @@ class _Server(uvicorn.Server):
 
     def wake(self) -> None:
         """From another thread: end the current tick now (after `should_exit` was set, the loop ends)."""
-        loop, woken = self._loop, self._woken
-        if loop is not None and woken is not None:
+        loop = self._loop
+        if loop is not None:
             # a loop that has already ended has nothing to wake
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(woken.set)
+                loop.call_soon_threadsafe(self._end_tick)
 
 
 class RunningServer:
@@ -172,7 +187,7 @@ class RunningServer:
 
 def stop_all(servers: Iterable[RunningServer]) -> None:
     """Stop several servers together: each is asked first, then each is waited for (one after the other, the
-    waits add up: up to 0.1 s each for a server with a connection still open)."""
+    waits add up where connections are still open: see `_Server`)."""
     servers = list(servers)
     for server in servers:
         server.request_stop()
