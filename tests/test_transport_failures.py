@@ -104,6 +104,17 @@ def test_misbehaving_target(kind: str, tmp_path: Path) -> None:
         assert re.search(STREAM_FINDINGS[kind], message), message
 
 
+def test_an_endless_stream_read_one_at_a_time_is_cut_the_same(tmp_path: Path) -> None:
+    # the run above overlaps its streams (a pool reads them); the default, one request at a time, reads the
+    # stream in the test's own thread: STRM-015's request alone, cut the same way
+    with target("endless_sse") as url:
+        out = run_against(url, tmp_path, ["--only", "STRM-015"])
+    assert out.code == 1, out.output[-3000:]
+    assert any(re.search(CASES["endless_sse"][1].lower(), line) for line in summary_lines(out)), out.output
+    message = next(r["message"] for r in out.doc["results"] if r["id"] == "STRM-015")
+    assert re.search(STREAM_FINDINGS["endless_sse"], message), message
+
+
 def test_unresolvable_plain_http_is_a_usage_error_first(tmp_path: Path) -> None:
     # the key is never sent over plain http to a non-loopback host: that is refused before any lookup
     out = run_cli(["run", "--base-url", misbehaving.UNRESOLVABLE_URL], tmp_path / "reports",
