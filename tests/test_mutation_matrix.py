@@ -31,14 +31,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import mutants
 import pytest
-from cli_runs import IN_PROCESS_HANG_S, run_cli
+from cli_runs import run_cli
 from mutants import CONTROLS, MUTANTS, Invocation
+from session_once import shared_directory
 
 from conformance.contract import catalogue
 from conformance.contract.profiles import PROFILES
@@ -185,44 +187,65 @@ def paced(name: str) -> bool:
     return mutant.delay is not None or mutant.stream_seconds > 0 or name in BACKED_OFF
 
 
-class PacedRuns:
-    """The runs of the paced variants of the selected groups, in a process of their own (`python tests/mutants
-    run-many`: the same in-process runs, against that process's own servers), started with the module. Their
-    seconds of waiting on held answers and paced streams overlap the other groups' runs here instead of
-    adding to them; a group collects its paced results when it reaches them (`results`)."""
+# far above the paced runs' normal time (about 35 s together), far below pytest-timeout's 900 s for the test
+PACED_HANG_S = 600
 
-    def __init__(self, plan: list[Invocation], root: Path) -> None:
+
+class PacedRuns:
+    """The runs of the paced variants of the selected groups, in one process of their own (`python tests/mutants
+    run-many`: the same in-process runs, against that process's own servers), started with the module by the
+    first xdist worker that asks (`shared_directory`: one process however the groups are shared out). Their
+    seconds of waiting on held answers and paced streams overlap the other groups' runs instead of adding to
+    them; a group reads its paced results when it reaches them (`results`), from whichever worker."""
+
+    def __init__(self, plan: list[Invocation], work: Path, start: bool, shared: bool) -> None:
         self.plan = plan
-        self.root = root
+        self.work = work
+        self.shared = shared
         self._results: list[dict[str, Any]] | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        if not plan:
+        if not (plan and start):
             return
-        plan_file = root / "plan.json"
+        plan_file = work / "plan.json"
         plan_file.write_text(json.dumps([{"label": i.label, "variant": i.variant, "profile": i.profile,
                                           "args": list(i.args)} for i in plan]), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
-        with (root / "output.txt").open("wb") as output:
+        with (work / "output.txt").open("wb") as output:
             command = [sys.executable, str(Path(mutants.__file__).parent), "run-many", str(plan_file),
-                       str(root / "results.json"), "--report-root", str(root / "reports")]
+                       str(work / "results.json"), "--report-root", str(work / "reports")]
             self._process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
 
+    def _wait(self) -> list[dict[str, Any]]:
+        done, failed = self.work / "results.json", self.work / "results.json.failed"
+        deadline = time.monotonic() + PACED_HANG_S
+        while not done.exists():
+            # the process is this worker's, or another's: a failure is written down (`.failed`); a process that
+            # hangs writes its stacks where the hang guard of its runs puts them (cli_runs.hang_record)
+            ended = self._process.poll() if self._process is not None else None
+            if failed.exists() or ended is not None or time.monotonic() > deadline:
+                output = (self.work / "output.txt").read_text(encoding="utf-8", errors="replace")
+                why = "failed" if failed.exists() else f"exited {ended}" if ended is not None else \
+                    f"gave no results in {PACED_HANG_S} s (its stacks: sgp-conformance-tests-hang-*.txt in the " \
+                    f"temporary directory)"
+                raise AssertionError(f"the paced runs' process {why}:\n{output[-3000:]}")
+            time.sleep(0.1)
+        results: list[dict[str, Any]] = json.loads(done.read_text(encoding="utf-8"))
+        return results
+
     def results(self, wanted: list[Invocation]) -> list[dict[str, Any]]:
-        """The results of `wanted` (each in the plan), in that order, once the process has ended."""
+        """The results of `wanted` (each in the plan), in that order, once the process has written them."""
         if self._results is None:
-            assert self._process is not None, "no paced run was planned"
-            try:
-                code = self._process.wait(timeout=IN_PROCESS_HANG_S)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                raise
-            output = (self.root / "output.txt").read_text(encoding="utf-8", errors="replace")
-            assert code == 0, f"the paced runs' process exited {code}:\n{output[-3000:]}"
-            self._results = json.loads((self.root / "results.json").read_text(encoding="utf-8"))
-        return [self._results[self.plan.index(inv)] for inv in wanted]
+            self._results = self._wait()
+        found = [self._results[self.plan.index(inv)] for inv in wanted]
+        for invocation, result in zip(wanted, found, strict=True):
+            asked = (invocation.label, invocation.variant, invocation.profile, list(invocation.args))
+            assert (result["label"], result["variant"], result["profile"], result["args"]) == asked, result
+        return found
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
+        """Without xdist, end a process nobody will read (a failed group left it running); under xdist another
+        worker may still read it, and it ends by itself (PACED_HANG_S at most)."""
+        if self._process is not None and self._process.poll() is None and not self.shared:
             self._process.kill()
             self._process.wait()
 
@@ -233,7 +256,8 @@ def paced_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     selected = [item.callspec.params["group"] for item in request.session.items
                 if getattr(item, "originalname", None) == "test_every_mutant_is_killed_at_its_level"]
     plan = [inv for group in selected for inv in plan_of(GROUPS[group]) if paced(inv.variant)]
-    runs = PacedRuns(plan, tmp_path_factory.mktemp("paced"))
+    with shared_directory("paced", tmp_path_factory, request.config) as (work, first):
+        runs = PacedRuns(plan, work, start=first, shared=hasattr(request.config, "workerinput"))
     yield runs
     runs.stop()
 
@@ -250,15 +274,16 @@ def run_group(names: list[str], tmp_path: Path, hosts: mutants.Hosts, paced_runs
 _BY_AREA: dict[str, list[str]] = {area: [n for n, m in MUTANTS.items() if _area(m.requirement or "") == area]
                                   for area in AREAS}
 _BY_AREA["controls"] = list(CONTROLS)
-# groups of at most GROUP_SIZE variants, so that the two workers of `pytest -n 2` end together: one group of
-# 25 controls at standard depth was a third of a worker's time on its own
+# groups of at most GROUP_SIZE variants: short tests, so that the other xdist worker can even out the end of a
+# session (one group of 25 controls at standard depth was a third of a worker's time on its own)
 GROUP_SIZE = 8
 GROUPS: dict[str, list[str]] = {
     f"{area}-{n // GROUP_SIZE + 1}" if len(names) > GROUP_SIZE else area: names[n:n + GROUP_SIZE]
     for area, names in _BY_AREA.items() for n in range(0, len(names), GROUP_SIZE)}
 
 
-@pytest.mark.parametrize("group", GROUPS)
+# the groups with paced variants last: their results come from PacedRuns, which has the others' time to finish
+@pytest.mark.parametrize("group", sorted(GROUPS, key=lambda group: any(paced(name) for name in GROUPS[group])))
 def test_every_mutant_is_killed_at_its_level(group: str, tmp_path: Path, hosts: mutants.Hosts,
                                              paced_runs: PacedRuns) -> None:
     results = run_group(GROUPS[group], tmp_path, hosts, paced_runs)

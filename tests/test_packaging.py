@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from session_once import shared_directory
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = sorted(p.name for p in (ROOT / "schemas").glob("*.json"))
@@ -18,19 +19,9 @@ SCHEMAS = sorted(p.name for p in (ROOT / "schemas").glob("*.json"))
 
 def built_wheel(tmp_path_factory: pytest.TempPathFactory, config: pytest.Config) -> Path:
     """The project's wheel, built once per test session however many xdist workers ask: pip builds in the
-    source tree (build/, *.egg-info), and two builds at once there fail. The first worker builds under a lock
-    in the directory all workers share; the others wait for it and take its wheel."""
-    try:
-        import fcntl
-    except ImportError:  # no flock (Windows): each worker builds its own, as before the lock
-        fcntl = None  # type: ignore[assignment]
-    base = tmp_path_factory.getbasetemp()
-    # an xdist worker's base is popen-gwN in the session's directory; without xdist the base is the session's
-    shared = base.parent if hasattr(config, "workerinput") and fcntl is not None else base
-    with (shared / "wheel.lock").open("w") as lock:
-        if fcntl is not None:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        work = shared / "wheel"
+    source tree (build/, *.egg-info), and two builds at once there fail. The first worker builds under the
+    lock of the directory all workers share; the others wait for it and take its wheel."""
+    with shared_directory("wheel", tmp_path_factory, config) as (work, _):
         if not any(work.glob("sgp_conformance-*.whl")):
             subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work), str(ROOT)],
                            check=True, timeout=600, capture_output=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 from conformance.contract.profiles import PROFILES
@@ -46,8 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run-many":
         plan = [Invocation(i["label"], i["variant"], i["profile"], tuple(i["args"]))
                 for i in json.loads(Path(args.plan).read_text(encoding="utf-8"))]
-        results = run_many(plan, Path(args.report_root), fresh=args.fresh)
-        Path(args.results).write_text(json.dumps(results, indent=1), encoding="utf-8")
+        done = Path(args.results)
+        try:
+            results = run_many(plan, Path(args.report_root), fresh=args.fresh)
+        except BaseException:
+            # a reader waiting for the results learns at once that none will come, and why
+            done.with_name(done.name + ".failed").write_text(traceback.format_exc(), encoding="utf-8")
+            raise
+        # whole or not at all: a reader may be polling for the file
+        partial = done.with_name(done.name + ".part")
+        partial.write_text(json.dumps(results, indent=1), encoding="utf-8")
+        partial.replace(done)
     elif args.command == "table":
         sys.stdout.write(kill_table())
     elif args.command == "list":
