@@ -30,7 +30,7 @@ NOT_HERE = {"sdk-strict-types", "refuses-null"}
 
 
 def _run_many(plan: list[dict[str, Any]], tmp_path: Path) -> list[dict[str, Any]]:
-    runs = [mutants.Invocation(i["label"], i["variant"], i["profile"], tuple(i["args"])) for i in plan]
+    runs = [mutants.Invocation.from_dict(i) for i in plan]
     return mutants.run_many(runs, tmp_path / "reports")
 
 

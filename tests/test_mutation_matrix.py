@@ -207,8 +207,7 @@ class PacedRuns:
         if not (plan and start):
             return
         plan_file = work / "plan.json"
-        plan_file.write_text(json.dumps([{"label": i.label, "variant": i.variant, "profile": i.profile,
-                                          "args": list(i.args)} for i in plan]), encoding="utf-8")
+        plan_file.write_text(json.dumps([i.as_dict() for i in plan]), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
         with (work / "output.txt").open("wb") as output:
             command = [sys.executable, str(Path(mutants.__file__).parent), "run-many", str(plan_file),
@@ -238,8 +237,7 @@ class PacedRuns:
             self._results = self._wait()
         found = [self._results[self.plan.index(inv)] for inv in wanted]
         for invocation, result in zip(wanted, found, strict=True):
-            asked = (invocation.label, invocation.variant, invocation.profile, list(invocation.args))
-            assert (result["label"], result["variant"], result["profile"], result["args"]) == asked, result
+            assert Invocation.from_dict(result) == invocation, result
         return found
 
     def stop(self) -> None:
@@ -264,9 +262,9 @@ def paced_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 def run_group(names: list[str], tmp_path: Path, hosts: mutants.Hosts, paced_runs: PacedRuns) -> list[dict[str, Any]]:
     plan = plan_of(names)
-    here = [inv for inv in plan if not paced(inv.variant)]
-    results = mutants.run_many(here, tmp_path / "reports", hosts=hosts)
-    results += paced_runs.results([inv for inv in plan if paced(inv.variant)]) if len(here) < len(plan) else []
+    away = [inv for inv in plan if paced(inv.variant)]
+    results = mutants.run_many([inv for inv in plan if inv not in away], tmp_path / "reports", hosts=hosts)
+    results += paced_runs.results(away) if away else []
     assert len(results) == len(plan)
     return results
 
@@ -337,8 +335,7 @@ def test_real_cli_agrees_with_the_shared_interpreter(name: str, hosts: mutants.H
         args = mutants.run_args(name, "sgp", hosts.base_url("sgp"))  # run_cli adds --report-dir
         out = run_cli([*args, *invocation.args], report_dir, env={"SGP_API_KEY": mutants.KEY}, timeout=120)
         assert out.doc["run"]["configuration"]["account_id"] == mutants.ACCOUNT
-        result = {"label": invocation.label, "variant": name, "profile": "sgp", "args": list(invocation.args),
-                  "code": out.code, "stdout": out.stdout, "stderr": out.stderr,
+        result = {**invocation.as_dict(), "code": out.code, "stdout": out.stdout, "stderr": out.stderr,
                   "statuses": {r["id"]: r["status"] for r in out.doc["results"]},
                   "reports": sorted(p.name for p in report_dir.iterdir())}
         assert problems_of(result) == []

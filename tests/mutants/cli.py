@@ -45,8 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     many.add_argument("--fresh", action="store_true", help="one interpreter per run")
     args = parser.parse_args(argv)
     if args.command == "run-many":
-        plan = [Invocation(i["label"], i["variant"], i["profile"], tuple(i["args"]))
-                for i in json.loads(Path(args.plan).read_text(encoding="utf-8"))]
+        plan = [Invocation.from_dict(i) for i in json.loads(Path(args.plan).read_text(encoding="utf-8"))]
         done = Path(args.results)
         try:
             results = run_many(plan, Path(args.report_root), fresh=args.fresh)

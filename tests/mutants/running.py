@@ -23,6 +23,15 @@ class Invocation:
     profile: str
     args: tuple[str, ...]
 
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form `run-many` reads a plan in, and the first keys of each result it writes."""
+        return {"label": self.label, "variant": self.variant, "profile": self.profile, "args": list(self.args)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Invocation:
+        """The invocation of a plan entry, or the one a result was run for."""
+        return cls(data["label"], data["variant"], data["profile"], tuple(data["args"]))
+
 
 def run_args(variant_name: str, profile: str, server_base: str, report_dir: Path | None = None) -> list[str]:
     """The flags that point `sgp-conformance run` at a variant served by a `MutantHost`."""
@@ -90,8 +99,7 @@ def run_many(invocations: list[Invocation], report_root: Path, fresh: bool = Fal
                 statuses = {r["id"]: r["status"] for r in doc["results"]}
             except (OSError, ValueError, KeyError):
                 statuses = {}
-            results.append({"label": invocation.label, "variant": invocation.variant, "profile": invocation.profile,
-                            "args": list(invocation.args), "code": code, "stdout": stdout,
+            results.append({**invocation.as_dict(), "code": code, "stdout": stdout,
                             "stderr": stderr, "statuses": statuses,
                             "reports": sorted(p.name for p in report_dir.glob("*")) if report_dir.is_dir() else []})
     finally:
