@@ -158,12 +158,14 @@ def read_bytes(name: str, data: bytes, profile: Profile) -> list[Record]:
         except ValueError:
             whole = None
             lines = [line for line in stripped.splitlines() if line.strip()]
-            if len(lines) > 1 and any(_record_line(line) for line in lines):
-                return list(_jsonl(name, lines))
+            # each line parsed once (a JSONL of millions of lines is read in seconds, not tens of seconds)
+            documents = [_parsed(line) for line in lines] if len(lines) > 1 else []
+            if any(_is_record(document) for document in documents):
+                return list(_jsonl(name, lines, documents))
             if path.suffix.lower() in (".json", ".har"):
                 # one document that is not JSON: judged (and failed) as the response it claims to be
                 return [_bare(name, "json", stripped.encode("utf-8"), JSON_TYPE)]
-            if len(lines) > 1 and all(_json_line(line) for line in lines):
+            if documents and all(document is not _UNPARSABLE for document in documents):
                 # valid JSONL, but no line is a record: say so, not that it does not parse
                 raise RecordError(f"{name}: JSONL of {len(lines):,} lines, none of them a record (a JSON object "
                                   "with at least one member, e.g. a response body or a batch output line): "
@@ -184,22 +186,21 @@ def read_bytes(name: str, data: bytes, profile: Profile) -> list[Record]:
     raise RecordError(f"{name}: not recognised as {hint}")
 
 
-def _json_line(line: str) -> bool:
-    """Whether a line parses as JSON at all."""
-    try:
-        json.loads(line)
-    except (ValueError, RecursionError):
-        return False
-    return True
+# what `_parsed` gives for a line that is not JSON (None is JSON's null)
+_UNPARSABLE = object()
 
 
-def _record_line(line: str) -> bool:
-    """Whether a line is a JSONL record: a JSON object. A pretty-printed document cut short has lines that
-    parse as well (`105`, `true`, `"hi"`), but they are its innards, not records."""
+def _parsed(line: str) -> Any:
+    """A line's JSON document, or `_UNPARSABLE`."""
     try:
-        document = json.loads(line)
+        return json.loads(line)
     except (ValueError, RecursionError):
-        return False
+        return _UNPARSABLE
+
+
+def _is_record(document: Any) -> bool:
+    """Whether a line's document is a JSONL record: a JSON object with a member. A pretty-printed document cut
+    short has lines that parse as well (`105`, `true`, `"hi"`), but they are its innards, not records."""
     return isinstance(document, dict) and bool(document)
 
 
@@ -218,21 +219,16 @@ def _from_document(source: str, fmt: str, raw: bytes, document: Any) -> Record:
     return _bare(source, fmt, raw, JSON_TYPE)
 
 
-def _jsonl(name: str, lines: Iterable[str]) -> Iterator[Record]:
-    parsed = 0
+def _jsonl(name: str, lines: list[str], documents: list[Any]) -> Iterator[Record]:
+    """The records of a JSONL file: its lines and their documents (`_parsed`)."""
     records = []
-    for number, line in enumerate(lines, 1):
+    for number, (line, document) in enumerate(zip(lines, documents, strict=True), 1):
         raw = line.strip().encode("utf-8")
-        try:
-            document = json.loads(line)
-            parsed += 1
-        except (ValueError, RecursionError):
+        if document is _UNPARSABLE:
             # a broken line is a response that is not JSON: the checks say so
             records.append(_bare(f"{name}:{number}", "jsonl", raw, JSON_TYPE))
-            continue
-        records.append(_from_document(f"{name}:{number}", "jsonl", raw, document))
-    if not parsed:
-        raise RecordError(f"{name}: neither JSON nor JSONL (no line parses)")
+        else:
+            records.append(_from_document(f"{name}:{number}", "jsonl", raw, document))
     yield from records
 
 
