@@ -209,7 +209,7 @@ def build_parser() -> Parser:
     validate.add_argument("--only", metavar="IDS",
                           help="judge only these requirement IDs or areas, comma-separated and case-sensitive, "
                                "e.g. --only RESP-001,STRM (default: every requirement a recording can judge)")
-    from conformance.offline.replay import add_parser as add_replay_parser
+    from conformance.offline.replay_parser import add_parser as add_replay_parser
     from conformance.proxy.cli import add_parser as add_proxy_parser
 
     add_replay_parser(sub)

@@ -26,7 +26,6 @@ from conformance.contract.profiles import PROFILES, Profile, get_profile
 from conformance.redact import Scrubber, safe_url
 from conformance.report.evidence import exchange_evidence
 from conformance.suite.scenarios import BUILDERS, Context
-from conformance.transport.client import BudgetExhausted, Client
 from conformance.transport.exchange import Exchange, RequestSpec
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
@@ -131,6 +130,10 @@ def command_compare(args: argparse.Namespace, env: dict[str, str] | None = None)
         print(f"planned: {len(planned) - generated} scripted and {generated} generated case(s), each sent to A and "
               f"to B: {2 * len(planned)} request(s) ({len(planned)} per target)")
         return EXIT_OK
+    # here, not at the top: the CLI's parser takes add_parser from this module, and the client's imports
+    # (httpx, httpcore) would cost every command a third of a second
+    from conformance.transport.client import BudgetExhausted, Client
+
     scrubber = Scrubber([*config_secrets(a.config, env), *config_secrets(b.config, env)])
     clients = {a.name: Client(a.config, a.profile, a.config.base_url or ""),
                b.name: Client(b.config, b.profile, b.config.base_url or "")}
