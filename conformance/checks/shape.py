@@ -83,7 +83,7 @@ def schema_violations(
     Each is attributed to the x-requirement annotation nearest to the failing schema location, or to
     `default_requirement` (RESP-001 for the completion, STRM-010 for the chunk).
     """
-    if schema_store.is_valid(schema_name, document):
+    if schema_store.surely_valid(schema_name, document):
         return []
     default = default_requirement or DEFAULT_REQUIREMENT.get(schema_name, "RESP-001")
     validator = schema_store.validator(schema_name)

@@ -178,14 +178,21 @@ def _compiled_validator(name: str) -> Any:
 
 def is_valid(name: str, instance: Any) -> bool:
     """Whether `instance` is valid against schemas/<name>.json (the same answer as `validator(name)`)."""
+    return surely_valid(name, instance) or (_compiled_validator(name) is not None
+                                            and bool(fast_validator(name).is_valid(instance)))
+
+
+def surely_valid(name: str, instance: Any) -> bool:
+    """The quick yes of `is_valid`: True when `instance` is valid; False when it may not be, which only
+    `validator(name)`'s errors settle (jsonschema-rs refuses a few documents jsonschema accepts). For a caller
+    that reads the errors next: a document refused here is not validated a second time before that."""
     compiled = _compiled_validator(name)
-    if compiled is not None:
-        try:
-            if compiled.is_valid(instance):
-                return True
-        except Exception:  # a value it cannot take (a lone surrogate, an integer past 64 bits): jsonschema's
-            pass
-    return bool(fast_validator(name).is_valid(instance))
+    if compiled is None:
+        return bool(fast_validator(name).is_valid(instance))
+    try:
+        return bool(compiled.is_valid(instance))
+    except Exception:  # a value it cannot take (a lone surrogate, an integer past 64 bits): jsonschema's
+        return False
 
 
 def _mismatched(error: ValidationError) -> bool:
@@ -304,7 +311,7 @@ class Violation:
 
 def violations(name: str, instance: Any) -> list[Violation]:
     """Every violation of schema `name` by `instance`, attributed, in document order."""
-    if is_valid(name, instance):
+    if surely_valid(name, instance):
         return []
     found = []
     for error in validator(name).iter_errors(instance):
