@@ -45,10 +45,10 @@ def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     return out
 
 
-# tests that take seconds each (the mutation matrix's groups: a third of the session's CPU): started first, so
-# that the worker whose first chunk holds them (xdist sends each worker a chunk of consecutive tests to start
-# with: with `-n 2`, all of them) begins with them, and the other worker's share of the short tests that
-# follow evens out the end instead of one worker finishing a group alone while the other waits
+# tests that take seconds each (the mutation matrix's groups: a third of the session's CPU): started first. xdist's
+# worksteal scheduler (tox.ini) gives each worker half of the tests to start with, in order, and a worker that
+# runs out takes half of what another has not started: the groups, first in one worker's half, are shared out
+# by the time both are busy with them, and the short tests even out the end
 SLOW_FIRST = ("tests/test_mutation_matrix.py::test_every_mutant_is_killed_at_its_level",)
 
 
