@@ -1,5 +1,6 @@
-"""Running `sgp-conformance` as a user does: a subprocess, its output, and the results it wrote; or, for a test
-that checks a judgement and not the process, the same command in this interpreter (`run_in_process`)."""
+"""Running `sgp-conformance` as a user does: a process of its own (`run_cli`), its output, and the results it
+wrote; or, for a test that checks a judgement and not the process, the same command in this interpreter
+(`run_in_process`)."""
 
 from __future__ import annotations
 
@@ -40,13 +41,20 @@ class Outcome:
 
 def run_cli(args: list[str], report_dir: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 240) -> Outcome:
-    """`sgp-conformance ARGS`; with report_dir, `run` writes there. The test's environment is clean of SGP_*."""
-    full = [*CLI, *args]
-    if report_dir is not None:
-        full += ["--report-dir", str(report_dir)]
+    """`sgp-conformance ARGS` as a process of its own; with report_dir, `run` writes there. The test's environment
+    is clean of SGP_*. The process is forked from a zygote that has done the imports (cli_zygote), but where
+    `env` sets what an interpreter reads at its start (PYTHONPATH, ...) or TESTS_FRESH_CLI=1 is set: then it
+    is a fresh interpreter."""
+    argv = [*args, *(["--report-dir", str(report_dir)] if report_dir is not None else [])]
     base = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
-    done = subprocess.run(full, capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})},
-                          cwd=report_dir.parent if report_dir is not None else None)
+    cwd = report_dir.parent if report_dir is not None else None
+    if os.environ.get("TESTS_FRESH_CLI") or any(key.startswith("PYTHON") for key in env or {}):
+        done = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=timeout,
+                              env={**base, **(env or {})}, cwd=cwd)
+    else:
+        import cli_zygote
+
+        done = cli_zygote.shared().run(argv, {**base, **(env or {})}, cwd, timeout)
     return Outcome(done.returncode, done.stdout, done.stderr, report_dir or Path("."))
 
 
@@ -103,8 +111,11 @@ def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | N
     collector), so runs can share the test session's interpreter: the CLI's pytest session nests in the
     test's, as pytester's in-process runs do. Generated cases do not depend on the interpreter's history
     (generation.reproducible), so a fixed seed draws the same cases here as in a user's command. What is
-    about the process itself (exit by signal, start-up, the console script, output written by fd) stays
-    with `run_cli`; each test module that uses this keeps at least one `run_cli` agreement test.
+    about the process itself (exit code, output written by fd, the environment and working directory it is
+    given) stays with `run_cli`; each test module that uses this keeps at least one `run_cli` agreement test.
+    An interpreter's own start (imports, signals from the start, closed pipes, the console script) stays
+    with the tests that start a fresh one (test_outcomes, test_cli_ux, test_progress, test_packaging,
+    test_ci_recipe, test_pytest_plugin).
 
     A hang guard (IN_PROCESS_HANG_S) no part of the run can catch: pytest-timeout's alarm raises an exception
     that a test of the nested session would record as its own error, and the run would go on. faulthandler's
@@ -141,7 +152,7 @@ def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | N
 
 def run_either(args: list[str], report_dir: Path | None = None, env: dict[str, str] | None = None,
                as_command: bool = False) -> Outcome:
-    """`run_in_process`, or with `as_command` `run_cli` (a fresh process, under the hang guard of 240 s): for a
+    """`run_in_process`, or with `as_command` `run_cli` (a process of its own, under the hang guard of 240 s): for a
     test module that judges its runs in this interpreter and keeps one of them as the command a user types."""
     return run_cli(args, report_dir, env) if as_command else run_in_process(args, report_dir, env)
 

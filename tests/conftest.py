@@ -52,5 +52,11 @@ def earlier_run(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
 SLOW_FIRST = ("tests/test_mutation_matrix.py::test_every_mutant_is_killed_at_its_level",)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    import cli_zygote
+
+    cli_zygote.stop_shared()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: not item.nodeid.startswith(SLOW_FIRST))
