@@ -36,10 +36,15 @@ from pathlib import Path
 from typing import Any
 
 # what a run imports, imported once here before any fork (the suite's own test modules are pytest's to import)
-PRELOAD = ("conformance.cli", "conformance.suite.plugin", "conformance.suite.judge", "conformance.report.results",
-           "conformance.server.embedded", "pytest", "_pytest.junitxml", "pytest_html.plugin", "xdist.plugin",
-           "schemathesis", "schemathesis.openapi", "hypothesis", "jsonschema", "openai.types.chat",
-           "openai.lib.streaming.chat", "openai._models")
+PRELOAD = ("conformance.cli", "conformance.suite.plugin", "conformance.suite.judge", "conformance.suite.generation",
+           "conformance.suite.progress", "conformance.report.results", "conformance.report.summary",
+           "conformance.report.census", "conformance.checks.response", "conformance.audit.sdk_clients",
+           "conformance.contract.stated_rules", "conformance.server.embedded", "conformance.offline.replay_parser",
+           "conformance.compare.command", "conformance.proxy.cli", "pytest", "_pytest.junitxml",
+           "pytest_html.plugin", "pytest_metadata.plugin", "xdist.plugin", "schemathesis",
+           "schemathesis.openapi.loaders", "schemathesis.specs.openapi.schemas", "hypothesis", "jsonschema",
+           "requests", "werkzeug", "anyio", "uvicorn.protocols.http.h11_impl", "uvicorn.lifespan.on",
+           "uvicorn.loops.auto", "openai.types.chat", "openai.lib.streaming.chat", "openai._models")
 # the zygote checks this often whether the test process that started it is still there
 IDLE_CHECK_S = 1.0
 # how long a stop waits for the runs still going (a hang guard only: a run ends in seconds)
