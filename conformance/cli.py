@@ -270,7 +270,11 @@ def pytest_args(config: Config, extra: list[str], reports: bool = True) -> list[
             # (about 0.15 s of a 1.5 s run), anyio's (it imports trio), schemathesis's (its pytest integration);
             # and pytest's log capture, three handlers set up and torn down around each of ~150 tests (about 8%
             # of a smoke run's CPU) for log records the suite neither makes nor reports
-            "-p", "no:unraisableexception", "-p", "no:anyio", "-p", "no:schemathesis", "-p", "no:logging"]
+            "-p", "no:unraisableexception", "-p", "no:anyio", "-p", "no:schemathesis", "-p", "no:logging",
+            # trio (where it is installed: httpcore imports it) registers its random generator with Hypothesis
+            # when imported after it, and Hypothesis warns about the registration: a "warnings summary" of a
+            # third party's internals under the verdict, nothing about the target
+            "-W", "ignore::hypothesis.errors.HypothesisWarning:trio"]
     if reports:
         args += ["-o", "junit_family=xunit1", "-o", f"junit_suite_name={JUNIT_SUITE_NAME}",
                  f"--junitxml={report_dir / 'junit.xml'}",
