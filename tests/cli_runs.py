@@ -43,8 +43,8 @@ def run_cli(args: list[str], report_dir: Path | None = None, env: dict[str, str]
             timeout: float = 240) -> Outcome:
     """`sgp-conformance ARGS` as a process of its own; with report_dir, `run` writes there. The test's environment
     is clean of SGP_*. The process is forked from a zygote that has done the imports (cli_zygote), but where
-    `env` sets what an interpreter reads at its start (PYTHONPATH, ...) or TESTS_FRESH_CLI=1 is set: then it
-    is a fresh interpreter."""
+    `env` sets a PYTHON* variable (what an interpreter reads at its start: PYTHONPATH, PYTHONIOENCODING ...)
+    or TESTS_FRESH_CLI=1 is set: then it is a fresh interpreter."""
     argv = [*args, *(["--report-dir", str(report_dir)] if report_dir is not None else [])]
     base = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
     cwd = report_dir.parent if report_dir is not None else None
@@ -114,8 +114,8 @@ def in_process(argv: list[str], env: dict[str, str] | None = None, cwd: Path | N
     about the process itself (exit code, output written by fd, the environment and working directory it is
     given) stays with `run_cli`; each test module that uses this keeps at least one `run_cli` agreement test.
     An interpreter's own start (imports, signals from the start, closed pipes, the console script) stays
-    with the tests that start a fresh one (test_outcomes, test_cli_ux, test_progress, test_packaging,
-    test_ci_recipe, test_pytest_plugin).
+    with the tests that start a fresh one (test_outcomes, test_cli_ux's closed pipes, test_progress,
+    test_packaging, test_ci_recipe, test_pytest_plugin).
 
     A hang guard (IN_PROCESS_HANG_S) no part of the run can catch: pytest-timeout's alarm raises an exception
     that a test of the nested session would record as its own error, and the run would go on. faulthandler's

@@ -35,7 +35,9 @@ def test_a_run_is_a_process_of_its_own_with_what_it_is_given(tmp_path: Path) -> 
 
 
 def test_its_output_and_exit_code_are_a_fresh_interpreters() -> None:
-    for argv in (["list", "--profile", "openai"], ["diff"], ["run", "--depht", "smoke"]):
+    # a dry run collects the whole suite: every module a run imports, and what they print while imported
+    for argv in (["list", "--profile", "openai"], ["diff"], ["run", "--depht", "smoke"],
+                 ["run", "--dry-run", "--base-url", "http://127.0.0.1:9", "--api-key", "zygote-dry-run-key-4c1b"]):
         forked = cli_zygote.shared().run(argv, BASE, None, timeout=120)
         fresh = subprocess.run([*CLI, *argv], capture_output=True, text=True, env=BASE, timeout=120)
         assert (forked.returncode, forked.stdout, forked.stderr) == (fresh.returncode, fresh.stdout, fresh.stderr)
