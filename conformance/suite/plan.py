@@ -28,14 +28,6 @@ GENERATED = {"PROP-001": 1, "PROP-002": 1, "PROP-003": 0}
 DRAWS = {"PROP-001": ("positive",), "PROP-002": ("positive", "negative"), "PROP-003": ("negative",)}
 
 
-def judges_streams(item: pytest.Item) -> bool:
-    """Whether a test that runs judges streamed answers: the STRM requirements, and the property tests of
-    valid generated cases (a case may ask for a stream)."""
-    requirement = str(requirement_of(item))
-    return not item.get_closest_marker("skip") and (
-        requirement.startswith("STRM-") or "positive" in DRAWS.get(requirement, ()))
-
-
 def planned_scenarios(items: Iterable[pytest.Item]) -> list[tuple[str, tuple[str, ...]]]:
     """What the selected tests will send: per test not skipped, its requirement and its scenarios."""
     planned = []
@@ -134,14 +126,14 @@ class Collector:
             items[:] = []
             return
         self.run.prefetch(s for _, scenarios in planned for s in scenarios)
-        self._draw_ahead(items)
-        # every stream judged goes through the openai SDK's accumulator (STRM-022), the valid generated cases'
-        # streams too: import it (about 0.6 s of CPU) while the scenarios just prefetched are in flight and the
-        # generator process draws, not on the first stream judged, when nothing may be
-        if not self.run.halted and any(judges_streams(i) for i in items):
+        # every stream judged goes through the openai SDK's accumulator (STRM-022): import it while the
+        # scenarios just prefetched are in flight, not on the first stream judged, when nothing may be
+        if not self.run.halted and any(str(requirement_of(i)).startswith("STRM-") and not i.get_closest_marker("skip")
+                                       for i in items):
             # a broken SDK install is STRM-022's to report, when it is judged, not the run's
             with contextlib.suppress(Exception):
                 stream_assembly.sdk_available()
+        self._draw_ahead(items)
 
     def _claims_in_junit(self, config: pytest.Config) -> None:
         """junit.xml's <properties>: the features declared absent and the choices claimed (empty: none)."""
