@@ -39,6 +39,12 @@ class Outcome:
         return self.stdout + self.stderr
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without SGP_* variables: what a command the tests start begins with, so that
+    a run's settings come from its arguments and the `env` a test gives it, never from the machine's."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+
+
 def run_cli(args: list[str], report_dir: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 240) -> Outcome:
     """`sgp-conformance ARGS` as a process of its own; with report_dir, `run` writes there. The test's environment
@@ -46,15 +52,15 @@ def run_cli(args: list[str], report_dir: Path | None = None, env: dict[str, str]
     `env` sets a PYTHON* variable (what an interpreter reads at its start: PYTHONPATH, PYTHONIOENCODING ...)
     or TESTS_FRESH_CLI=1 is set: then it is a fresh interpreter."""
     argv = [*args, *(["--report-dir", str(report_dir)] if report_dir is not None else [])]
-    base = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    environment = {**clean_environment(), **(env or {})}
     cwd = report_dir.parent if report_dir is not None else None
     if os.environ.get("TESTS_FRESH_CLI") or any(key.startswith("PYTHON") for key in env or {}):
-        done = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=timeout,
-                              env={**base, **(env or {})}, cwd=cwd)
+        done = subprocess.run([*CLI, *argv], capture_output=True, text=True, timeout=timeout, env=environment,
+                              cwd=cwd)
     else:
         import cli_zygote
 
-        done = cli_zygote.shared().run(argv, {**base, **(env or {})}, cwd, timeout)
+        done = cli_zygote.shared().run(argv, environment, cwd, timeout)
     return Outcome(done.returncode, done.stdout, done.stderr, report_dir or Path("."))
 
 
@@ -90,7 +96,7 @@ def _hang_file() -> IO[str]:
     return file
 
 
-def exit_code(exc: SystemExit, stderr: io.StringIO) -> int:
+def exit_code(exc: SystemExit, stderr: IO[str]) -> int:
     """The exit status an interpreter gives a SystemExit (argparse's own exits, a `sys.exit()` anywhere):
     None is 0, an int is itself, anything else is printed to stderr and is 1."""
     if exc.code is None:

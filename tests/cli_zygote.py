@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cli_runs import CLI, clean_environment, exit_code
+
 # what a run imports, imported once here before any fork (the suite's own test modules are pytest's to import)
 PRELOAD = ("conformance.cli", "conformance.suite.plugin", "conformance.suite.judge", "conformance.suite.generation",
            "conformance.suite.progress", "conformance.report.results", "conformance.report.summary",
@@ -130,9 +132,7 @@ def _run(request: dict[str, Any], fds: list[int]) -> None:
         cli.console_main()
         code = 0
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
-        if not isinstance(exc.code, int | None):
-            print(exc.code, file=sys.stderr)
+        code = exit_code(exc, sys.stderr)
     except KeyboardInterrupt:
         # as the interpreter ends on an uncaught KeyboardInterrupt: its traceback, then killed by SIGINT
         import traceback
@@ -311,10 +311,9 @@ class Zygote:
         self.path = str(self.directory / "socket")
         # the zygote's own errors, kept apart from the output of whichever test is running
         self.log = self.directory / "zygote.log"
-        base = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
         with self.log.open("wb") as log:
             self.process = subprocess.Popen([sys.executable, __file__, self.path], stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.PIPE, stderr=log, env=base)
+                                            stdout=subprocess.PIPE, stderr=log, env=clean_environment())
         assert self.process.stdout is not None
         ready = self.process.stdout.readline()
         if ready.strip() != b"ready":
@@ -343,7 +342,7 @@ class Zygote:
 
     def run(self, argv: list[str], env: dict[str, str], cwd: Path | None,
             timeout: float) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "conformance.cli", *argv]
+        command = [*CLI, *argv]
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
                 open(os.devnull, "rb") as null, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
             connection.connect(self.path)

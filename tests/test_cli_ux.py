@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cli_runs
 import pytest
-from cli_runs import CLI, Outcome, run_either, run_in_process
+from cli_runs import CLI, Outcome, clean_environment, run_either, run_in_process
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
 from conformance.cli import EXIT_CODES, build_parser
@@ -73,7 +73,7 @@ def closed_pipe_run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[s
     """`sgp-conformance ARGS` writing into a pipe whose reader is already gone: every write fails."""
     read, write = os.pipe()
     os.close(read)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    env = clean_environment()
     try:
         return subprocess.run([*CLI, *args], stdout=write, stderr=subprocess.PIPE, text=True, timeout=120,
                               cwd=cwd, env=env)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import cli_zygote
 import pytest
-from cli_runs import CLI
+from cli_runs import CLI, clean_environment
 
-BASE = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+BASE = clean_environment()
 
 
 def test_a_run_is_a_process_of_its_own_with_what_it_is_given(tmp_path: Path) -> None:

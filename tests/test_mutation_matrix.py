@@ -28,7 +28,6 @@ second), whose runs mostly wait, run in one process of their own beside the othe
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ from typing import Any
 
 import mutants
 import pytest
-from cli_runs import run_cli
+from cli_runs import clean_environment, run_cli
 from mutants import CONTROLS, MUTANTS, Invocation
 from session_once import shared_directory
 
@@ -208,7 +207,7 @@ class PacedRuns:
             return
         plan_file = work / "plan.json"
         plan_file.write_text(json.dumps([i.as_dict() for i in plan]), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+        env = clean_environment()
         with (work / "output.txt").open("wb") as output:
             command = [sys.executable, str(Path(mutants.__file__).parent), "run-many", str(plan_file),
                        str(work / "results.json"), "--report-root", str(work / "reports")]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from typing import Any
 import misbehaving
 import pytest
 from agreement import BAD, UNJUDGED, agree, banner, plant, read_junit, read_page
-from cli_runs import REFERENCE_KEY, Outcome, run_in_process
+from cli_runs import REFERENCE_KEY, Outcome, clean_environment, run_in_process
 from counting import counting_server
 from mutants import ACCOUNT, KEY, MODEL, Call, Mutant, on_body, on_error, settings_for, variant
 
@@ -72,7 +71,7 @@ def interrupted_run(tmp_path: Path, earlier: Outcome, sig: signal.Signals, nth: 
     is the preflight's), over the reports of an earlier conformant run. The outcome, and the requests sent."""
     reports = tmp_path / "reports"
     plant(earlier.report_dir, reports)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SGP_")}, "SGP_API_KEY": REFERENCE_KEY}
+    env = {**clean_environment(), "SGP_API_KEY": REFERENCE_KEY}
     with counting_server("sgp", latency_ms=150) as (server, count):
         process = subprocess.Popen([*CLI_WITH_CTRL_C, "run", "--base-url", server.base_url, "--report-dir",
                                     str(reports)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -3,7 +3,6 @@ and suite work."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import zipfile
@@ -11,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_runs import clean_environment
 from session_once import shared_directory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Con
 
 
 def run_from(site: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    env = clean_environment()
     env["PYTHONPATH"] = str(site)
     # run outside the checkout, so nothing can come from the source tree
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env,

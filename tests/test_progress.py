@@ -4,7 +4,6 @@ moves while a property test sends its generated cases, and none of pytest's dots
 from __future__ import annotations
 
 import io
-import os
 import re
 import subprocess
 import threading
@@ -14,7 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from cli_runs import CLI, Outcome
+from cli_runs import CLI, Outcome, clean_environment
 from report_fixtures import broken_run, broken_server  # noqa: F401 - fixtures
 
 from conformance.contract import catalogue
@@ -46,7 +45,7 @@ def test_a_pipe_gets_one_line_per_area_and_no_dots(broken_run: Outcome) -> None:
 
 
 def test_live_mode_rewrites_one_line(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    env = clean_environment()
     # bytes: text mode would turn every carriage return into a new line
     done = subprocess.run([*CLI, "run", "--depth", "smoke", "-k", "AUTH", "--sgp-progress", "live",
                            "--report-dir", str(tmp_path / "reports")], capture_output=True, timeout=240, env=env)

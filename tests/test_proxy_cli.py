@@ -4,7 +4,6 @@ verdict, a HAR file `validate` judges again, and one clear line for each bad fla
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_runs import CLI
+from cli_runs import CLI, clean_environment
 
 from conformance import cli
 from conformance.contract.profiles import get_profile
@@ -38,7 +37,7 @@ def read_until(proc: subprocess.Popen[str], pattern: str, seen: list[str]) -> re
 def test_sigterm_writes_the_reports_and_the_exit_code_is_the_verdict(tmp_path: Path) -> None:
     server = start_server(ServerSettings(profile=get_profile("sgp"), api_keys=(KEY,)))
     reports, har = tmp_path / "reports", tmp_path / "traffic.har"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SGP_")}
+    env = clean_environment()
     proc = subprocess.Popen(
         [
             *CLI,
