@@ -4,6 +4,7 @@ requirement attribution of broken documents, open points, and the OpenAPI docume
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from importlib import resources
 from pathlib import Path
@@ -310,11 +311,11 @@ def test_broken_error_body_is_attributed(name: str, document: Any, requirement: 
 
 def test_attribution_from_the_raw_error_and_through_anyof() -> None:
     document = edit(fixture("chat-completion-request"), "/messages/2/content/1/image_url/url", 3)
-    (error,) = schema_store.validator("chat-completion-request").iter_errors(document)
+    (error,) = schema_store.errors("chat-completion-request", document)
     assert error.validator == "anyOf"  # the content part alternatives
     assert schema_store.requirement_for(error, "chat-completion-request") is None  # no VAL rule for parts
     document = edit(document, "/temperature", "hot")
-    errors = list(schema_store.validator("chat-completion-request").iter_errors(document))
+    errors = list(schema_store.errors("chat-completion-request", document))
     assert {schema_store.requirement_for(e, "chat-completion-request") for e in errors} == {None, "VAL-009"}
     leaf = schema_store.leaf_error(error)
     assert schema_store.json_pointer(leaf.absolute_path) == "/messages/2/content/1/image_url/url"
@@ -626,6 +627,41 @@ def test_inlined_validator_accepts_what_the_referencing_one_accepts(name: str) -
             pruned), pointer
 
 
+def _errors_read_off(errors: Any) -> list[tuple[Any, ...]]:
+    return [(e.validator, e.message, list(e.absolute_path), "dependentSchemas" in e.absolute_schema_path,
+             schema_store.schema_excerpt(schema_store.leaf_error(e))) for e in errors]
+
+
+def test_the_errors_of_the_inlined_schema_are_the_referencing_ones() -> None:
+    """schema_store.errors reads documents against the schemas with their references inlined (twice as fast on
+    an invalid document); over thousands of changed answers, chunks and requests it finds what the validator
+    that resolves references finds: the same errors in the same order (keyword, message, instance path, a
+    dependentSchemas rule or not), the same most telling one (best_match), and the same excerpt of the schema
+    as written (a `$ref` quoted as a `$ref`). Attribution through the inlined schema is held by the broken
+    documents above (`pairs`)."""
+    from builders import DELETED, paths, replaced
+    from jsonschema.exceptions import best_match
+
+    # every ninth: each place and each odd value still comes round (the referencing validator is the slow one)
+    documents = _documents()[::9]
+    request = fixture("chat-completion-request")
+    for path in list(paths(request))[::6]:
+        documents += [("chat-completion-request", replaced(request, path, value)) for value in _ODD_VALUES[::4]]
+        documents += [("chat-completion-request", replaced(request, path, DELETED))] if path else []
+    documents += [(name, body) for name in ("error-validation", "error-detail", "error-openai")
+                  for _, body in documents[:20]]
+    invalid = 0
+    for name, doc in documents:
+        referencing, inlined = list(schema_store.validator(name).iter_errors(doc)), list(schema_store.errors(name, doc))
+        assert _errors_read_off(inlined) == _errors_read_off(referencing), (name, doc)
+        first, again = best_match(referencing), best_match(inlined)
+        assert (first is None) == (again is None), (name, doc)
+        if first is not None and again is not None:
+            assert (first.message, list(first.path)) == (again.message, list(again.path)), (name, doc)
+        invalid += bool(referencing)
+    assert invalid > 500
+
+
 def test_inlining_keeps_no_reference_and_refuses_a_recursive_schema() -> None:
     flat = schema_store.inlined(schema_store.load("chat-completion"))
     assert "$ref" not in json.dumps(flat)
@@ -743,6 +779,7 @@ _ODD_VALUES: list[Any] = [None, "x", "", "a\n", "\ud800", 0, 1, -1, 1.0, 1.5, -0
                           [], [None], [1, 1.0], {}, {"a": None}, {"role": "assistant"}]
 
 
+@functools.cache
 def _documents() -> list[tuple[str, Any]]:
     """Valid documents of the completion and chunk schemas, each changed at every place in every odd way."""
     from builders import DELETED, choice, chunk, completion, logprobs, paths, replaced, tool_call, usage

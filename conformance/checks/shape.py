@@ -86,9 +86,8 @@ def schema_violations(
     if schema_store.surely_valid(schema_name, document):
         return []
     default = default_requirement or DEFAULT_REQUIREMENT.get(schema_name, "RESP-001")
-    validator = schema_store.validator(schema_name)
     out: list[Violation] = []
-    for error in validator.iter_errors(document):
+    for error in schema_store.errors(schema_name, document):
         # inside anyOf/oneOf, the error of the branch the document was meant for
         detail = schema_store.leaf_error(error)
         try:

@@ -2,8 +2,9 @@
 requirement attribution of violations, and the OpenAPI document of each profile.
 
 Every schema has `$id` https://sgp-conformance.dev/schemas/<name>.json and the documents reference each
-other by `$ref`; `registry()` resolves those references offline. A violation is attributed to the
-`x-requirement` of the deepest subschema on its schema path, following `$ref`s.
+other by `$ref`; `registry()` resolves those references offline. A document's errors (`errors`) come from
+the schema with its references inlined; a violation is attributed to the `x-requirement` of the deepest
+subschema on its schema path there, which is the deepest on the path through the `$ref`s.
 """
 
 from __future__ import annotations
@@ -113,11 +114,13 @@ _DATA_KEYWORDS = frozenset({"const", "enum", "examples", "default", "required", 
 _MAP_KEYWORDS = frozenset({"properties", "patternProperties", "dependentSchemas"})
 
 
-def inlined(schema: dict[str, Any]) -> dict[str, Any]:
+def inlined(schema: dict[str, Any], origins: dict[int, Any] | None = None) -> dict[str, Any]:
     """`schema` (one of schemas/ or a changed copy, its `$id` kept) with every `$ref` replaced by what
     it points to: the same rules, without the reference lookups that take half of jsonschema's time. A
     `$ref` beside other keywords becomes `allOf: [target]` beside them, as 2020-12 reads it.
-    RecursionError for a recursive schema (none of this contract's is)."""
+    `origins`, if given, receives for each object of the result (by `id`) the object of `schema` or of a
+    schema it references that it was made from. RecursionError for a recursive schema (none of this
+    contract's is)."""
 
     def walk(node: Any, resolver: Any, seen: tuple[int, ...]) -> Any:
         if isinstance(node, list):
@@ -140,9 +143,12 @@ def inlined(schema: dict[str, Any]) -> dict[str, Any]:
                 out[key] = value
             else:
                 out[key] = walk(value, resolver, seen)
-        if target is None:
-            return out
-        return {"allOf": [target], **out} if out else target
+        if target is not None and not out:
+            return target
+        made = {"allOf": [target], **out} if target is not None else out
+        if origins is not None:
+            origins[id(made)] = node
+        return made
 
     # the schema given is the root its own `#/...` references resolve in, even where it differs from the file
     resolver = registry().resolver_with_root(DRAFT202012.create_resource(schema))
@@ -150,11 +156,33 @@ def inlined(schema: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
+# each object of the inlined schemas (`_flat`, kept for the process) by `id`: the schema's own object it was made
+# from, which a report quotes (`schema_excerpt`: a `$ref` as written, not the schema it points to)
+_ORIGINS: dict[int, Any] = {}
+
+
+@functools.cache
+def _flat(name: str) -> dict[str, Any]:
+    """schemas/<name>.json with its references inlined (`inlined`), its objects' origins in `_ORIGINS`."""
+    origins: dict[int, Any] = {}
+    flat = inlined(_read(name), origins)
+    _ORIGINS.update(origins)
+    return flat
+
+
 @functools.cache
 def fast_validator(name: str) -> Validator:
-    """A validator of schemas/<name>.json with its references inlined: for `is_valid`, the common case of
-    a conformant document. Its errors carry inlined schema paths, so reports use `validator(name)`."""
-    return Draft202012Validator(inlined(_read(name)))
+    """A validator of schemas/<name>.json with its references inlined (`_flat`): the same answers and errors
+    as `validator(name)`, without a reference lookup at each `$ref`."""
+    return Draft202012Validator(_flat(name))
+
+
+def errors(name: str, instance: Any) -> Iterator[ValidationError]:
+    """Every error of `instance` against schemas/<name>.json, in jsonschema's order: those of
+    `validator(name)` (the same keywords, messages and instance paths; tests/test_schemas.py holds the two to
+    it) from `fast_validator(name)`, which finds them in half the time. Their schema paths run through the
+    inlined schema: `requirement_for` and `schema_excerpt` read them so."""
+    return fast_validator(name).iter_errors(instance)
 
 
 @functools.cache
@@ -233,23 +261,11 @@ def leaf_error(error: ValidationError) -> ValidationError:
 
 
 def _subschemas_on_path(error: ValidationError, root_name: str) -> Iterator[Any]:
-    """The schemas visited from the root along `error.absolute_schema_path`, resolving `$ref`.
-
-    jsonschema leaves `$ref` out of schema paths: where the next key is not in a schema that has a
-    `$ref`, the path went through the reference (a `$ref` key in the path is followed too).
-    """
-    resolver = registry().resolver(base_uri=uri(root_name))
-    schema: Any = _read(root_name)
+    """The schemas visited from the root along `error.absolute_schema_path`, in the inlined schema the
+    errors of `errors(root_name)` come from (where a `$ref` was, the schema it points to is)."""
+    schema: Any = _flat(root_name)
     yield schema
     for key in error.absolute_schema_path:
-        while isinstance(schema, dict) and "$ref" in schema and (key == "$ref" or key not in schema):
-            resolved = resolver.lookup(schema["$ref"])
-            resolver, schema = resolved.resolver, resolved.contents
-            yield schema
-            if key == "$ref":
-                break
-        if key == "$ref":
-            continue
         in_dict = isinstance(schema, dict) and key in schema
         in_list = isinstance(schema, list) and isinstance(key, int) and key < len(schema)
         if not (in_dict or in_list):
@@ -259,7 +275,8 @@ def _subschemas_on_path(error: ValidationError, root_name: str) -> Iterator[Any]
 
 
 def requirement_for(error: ValidationError, root_name: str) -> str | None:
-    """The `x-requirement` of the deepest annotated subschema on the error's schema path."""
+    """The `x-requirement` of the deepest annotated subschema on the schema path of an error of
+    `errors(root_name)`."""
     found: str | None = None
     for schema in _subschemas_on_path(leaf_error(error), root_name):
         if isinstance(schema, dict) and isinstance(schema.get(REQUIREMENT_KEYWORD), str):
@@ -284,10 +301,13 @@ def _shorten(value: Any, limit: int = 120) -> Any:
 
 def schema_excerpt(error: ValidationError) -> dict[str, Any]:
     """A small excerpt (at most ~400 characters as JSON) of the subschema whose keyword failed."""
-    excerpt: dict[str, Any] = {"keyword": error.validator, "value": _shorten(error.validator_value)}
+    # the schema as written, not as inlined (`errors`): a subschema that is a `$ref` is quoted as one
+    schema = _ORIGINS.get(id(error.schema), error.schema)
+    schema = schema if isinstance(schema, dict) else {}
+    value = schema.get(str(error.validator), error.validator_value)
+    excerpt: dict[str, Any] = {"keyword": error.validator, "value": _shorten(value)}
     if len(json.dumps(excerpt, ensure_ascii=False)) > _MAX_EXCERPT:
-        excerpt["value"] = json.dumps(error.validator_value, ensure_ascii=False)[: _MAX_EXCERPT // 2] + "…"
-    schema = error.schema if isinstance(error.schema, dict) else {}
+        excerpt["value"] = json.dumps(value, ensure_ascii=False)[: _MAX_EXCERPT // 2] + "…"
     keys = [REQUIREMENT_KEYWORD, "type", "enum", "const", "required", "minimum", "maximum"]
     keys += [k for k in schema if k not in keys and k not in ("$schema", "$id", "$defs")]
     for key in keys:
@@ -314,7 +334,7 @@ def violations(name: str, instance: Any) -> list[Violation]:
     if surely_valid(name, instance):
         return []
     found = []
-    for error in validator(name).iter_errors(instance):
+    for error in errors(name, instance):
         leaf = leaf_error(error)
         message = leaf.message if len(leaf.message) <= 300 else leaf.message[:299] + "…"
         found.append(
