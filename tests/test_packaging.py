@@ -23,9 +23,26 @@ def built_wheel(tmp_path_factory: pytest.TempPathFactory, config: pytest.Config)
     lock of the directory all workers share; the others wait for it and take its wheel."""
     with shared_directory("wheel", tmp_path_factory, config) as (work, _):
         if not any(work.glob("sgp_conformance-*.whl")):
-            subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work), str(ROOT)],
-                           check=True, timeout=600, capture_output=True)
+            subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", *_isolation(), "-w", str(work),
+                            str(ROOT)], check=True, timeout=600, capture_output=True)
         return next(work.glob("sgp_conformance-*.whl"))
+
+
+def _isolation() -> list[str]:
+    """pip's `--no-build-isolation` where this environment already holds what pyproject.toml's build-system
+    requires (tox's, seeded by uv with setuptools and wheel): pip then builds with them instead of first
+    installing them into an environment of its own (about 4 s of CPU); elsewhere, an isolated build."""
+    import tomllib
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.requirements import Requirement
+
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["build-system"]["requires"]
+    try:
+        held = all(Requirement(r).specifier.contains(version(Requirement(r).name)) for r in requires)
+    except PackageNotFoundError:
+        held = False
+    return ["--no-build-isolation"] if held else []
 
 
 @pytest.fixture(scope="module")
