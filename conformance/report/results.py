@@ -412,6 +412,15 @@ class ResultsCollector:
         if isinstance(outcomes, dict):
             tidy_outcomes(outcomes)
 
+    @pytest.hookimpl(optionalhook=True, tryfirst=True)
+    def pytest_html_results_table_row(self, report: Any, cells: list[str]) -> None:
+        """A passed setup, or a passed teardown that captured nothing of its own, is never a row of pytest-html's
+        table (its add_test drops them, keeping only a teardown's captured sections): empty cells tell
+        pytest-html not to build them at all, two of every three reports of a run."""
+        if report.passed and (report.when == "setup" or (
+                report.when == "teardown" and not any("teardown" in header for header, _ in report.sections))):
+            cells.clear()
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_html(self, report: Any, data: list[str]) -> None:
 
