@@ -634,7 +634,7 @@ def _errors_read_off(errors: Any) -> list[tuple[Any, ...]]:
 
 def test_the_errors_of_the_inlined_schema_are_the_referencing_ones() -> None:
     """schema_store.errors reads documents against the schemas with their references inlined (twice as fast on
-    an invalid document); over thousands of changed answers, chunks and requests it finds what the validator
+    an invalid document); over some 1,200 changed answers, chunks, requests and error bodies it finds what the validator
     that resolves references finds: the same errors in the same order (keyword, message, instance path, a
     dependentSchemas rule or not), the same most telling one (best_match), and the same excerpt of the schema
     as written (a `$ref` quoted as a `$ref`). Attribution through the inlined schema is held by the broken

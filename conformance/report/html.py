@@ -117,7 +117,8 @@ def _local_prefixes() -> tuple[tuple[str, str], ...]:
 
 @functools.cache
 def _prefixes(home_variable: str | None) -> tuple[tuple[str, str], ...]:
-    # computed once per home directory: sysconfig.get_paths() costs a millisecond
+    # computed once per $HOME (`home_variable`, the key: Path.home() reads it first); sysconfig.get_paths()
+    # alone costs a millisecond
     package_root = str(Path(__file__).resolve().parents[2])
     found = {package_root: "", sys.prefix: "<python>", sys.base_prefix: "<python>",
              sysconfig.get_paths().get("purelib", ""): "", str(Path.home()): "~"}
