@@ -68,6 +68,16 @@ def test_a_client_that_is_not_installed_is_not_run_with_its_install_line(monkeyp
     table = client_matrix.markdown(cells)
     assert "| scale-gp-beta | Python | - | not run | not run | not run | not run |" in table
 
+    # the TypeScript client's line names the npm folder of the run's own environment, read when it is said
+    # (a run in a process that imported the module under another environment: the tests' zygote, in-process runs)
+    monkeypatch.setenv("SGP_NODE_MODULES", "/elsewhere/node")
+    cells = client_matrix.run_matrix(Config(base_url="http://127.0.0.1:9", api_key="k", profile="openai"),
+                                     get_profile("openai"))
+    assert any("npm install --prefix /elsewhere/node openai" in c.detail for c in cells)
+    monkeypatch.setenv("HOME", "/home/another")
+    monkeypatch.delenv("SGP_NODE_MODULES")
+    assert "--prefix /home/another/.cache/sgp-conformance/node " in client_matrix.CLIENTS[-1].install_line()
+
 
 def test_judges_of_a_cell() -> None:
     sent = make_exchange(body=completion())

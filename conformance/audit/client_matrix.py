@@ -56,9 +56,14 @@ class ClientKind:
     name: str
     language: str
     profile: str
+    # what `install_line()` says for a Python client (the TypeScript client's names the run's npm folder)
     install: str
     distribution: str | None = None
     module: str | None = None
+
+    def install_line(self) -> str:
+        """How to install the client: the TypeScript one's line names the folder of this run's environment."""
+        return node_openai.install_line() if self.language == "TypeScript" else self.install
 
     def version(self) -> str | None:
         """The installed version, or None when the client cannot be used here."""
@@ -75,7 +80,7 @@ CLIENTS: tuple[ClientKind, ...] = (
     ClientKind("scale-gp", "Python", "sgp", "pip install scale-gp", "scale-gp", "scale_gp"),
     ClientKind("scale-gp-beta", "Python", "sgp", "pip install scale-gp-beta", "scale-gp-beta", "scale_gp_beta"),
     ClientKind("openai", "Python", "openai", "pip install openai", "openai", "openai"),
-    ClientKind("openai (TypeScript)", "TypeScript", "openai", node_openai.install_line()),
+    ClientKind("openai (TypeScript)", "TypeScript", "openai", "npm install openai"),
 )
 
 
@@ -403,7 +408,7 @@ def run_matrix(config: Config, profile: Profile, before_send: Callable[[], None]
     for kind in clients_for(profile):
         version = kind.version()
         if version is None:
-            cells += [Cell(kind.name, kind.language, "-", c, NOT_RUN, f"not installed: {kind.install}")
+            cells += [Cell(kind.name, kind.language, "-", c, NOT_RUN, f"not installed: {kind.install_line()}")
                       for c in CAPABILITIES]
         elif kind.language == "TypeScript":
             cells += _node_cells(kind, version, config, profile, before_send, record)

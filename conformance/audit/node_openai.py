@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-DEFAULT_FOLDER = Path.home() / ".cache" / "sgp-conformance" / "node"
 # a hang guard far above a normal run of the script (about a second against a local server)
 SCRIPT_TIMEOUT_S = 120
 
@@ -64,8 +63,9 @@ main().catch(e => { process.stdout.write(JSON.stringify({ crash: fail(e) })); })
 
 
 def folder() -> Path:
-    """Where the npm package is looked for."""
-    return Path(os.environ.get("SGP_NODE_MODULES") or DEFAULT_FOLDER)
+    """Where the npm package is looked for: $SGP_NODE_MODULES, else ~/.cache/sgp-conformance/node. Read at each
+    call, so that a run gets its own environment's folder, not the one of the process that imported this."""
+    return Path(os.environ.get("SGP_NODE_MODULES") or Path.home() / ".cache" / "sgp-conformance" / "node")
 
 
 def install_line() -> str:
