@@ -255,20 +255,24 @@ def _warm_up() -> None:
     and keeps for the process (compiled schemas and validators, the SDK's models, pytest-html's template, the
     secret forms' tables) is then computed before the forks, not again in each of them (a forked smoke run
     takes 0.5 s of CPU instead of 0.9 s). The CLI's runs leave nothing else behind them: the tests' in-process
-    runs share an interpreter run after run the same way (cli_runs.in_process). A warm-up that fails only
-    leaves the forks to compute it themselves."""
+    runs share an interpreter run after run the same way (cli_runs.in_process); what a module reads of the
+    environment when it is imported, it reads here (see above), and the product reads a run's settings at the
+    run, not at import (test_client_matrix holds the one that did). A warm-up that fails only leaves the forks
+    to compute it themselves."""
     import shutil
 
     from conformance import cli
 
     where = tempfile.mkdtemp(prefix="sgp-zygote-warm-up-")
-    saved = dict(os.environ)
+    saved, path = dict(os.environ), list(sys.path)
     os.environ["SGP_API_KEY"] = "sk-zygote-warm-up-0123456789abcdef"
     try:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
                 contextlib.suppress(Exception, SystemExit):
             cli.main(["run", "--depth", "smoke", "--report-dir", where])
     finally:
+        # pytest's session puts its root on the path: a run's path is the interpreter's, as it started
+        sys.path[:] = path
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(where, ignore_errors=True)
