@@ -669,6 +669,12 @@ def test_inlining_keeps_no_reference_and_refuses_a_recursive_schema() -> None:
                  "properties": {"child": {"$ref": "#"}}}
     with pytest.raises(RecursionError):
         schema_store.inlined(recursive)
+    # a reference beside an allOf of its own: both rules stay
+    both = {"$id": "https://example.test/both.json", "$defs": {"n": {"type": "integer"}},
+            "$ref": "#/$defs/n", "allOf": [{"minimum": 3}]}
+    both_flat = Draft202012Validator(schema_store.inlined(both))
+    assert [e.message for e in both_flat.iter_errors("x")] == ["'x' is not of type 'integer'"]
+    assert [e.message for e in both_flat.iter_errors(1)] == ["1 is less than the minimum of 3"]
 
 
 # --- the examples a mock serves --------------------------------------------------------------------------

@@ -117,7 +117,8 @@ _MAP_KEYWORDS = frozenset({"properties", "patternProperties", "dependentSchemas"
 def inlined(schema: dict[str, Any], origins: dict[int, Any] | None = None) -> dict[str, Any]:
     """`schema` (one of schemas/ or a changed copy, its `$id` kept) with every `$ref` replaced by what
     it points to: the same rules, without the reference lookups that take half of jsonschema's time. A
-    `$ref` beside other keywords becomes `allOf: [target]` beside them, as 2020-12 reads it.
+    `$ref` beside other keywords becomes `allOf: [target]` beside them (the first of an `allOf` already
+    there), as 2020-12 reads it.
     `origins`, if given, receives for each object of the result (by `id`) the object of `schema` or of a
     schema it references that it was made from. RecursionError for a recursive schema (none of this
     contract's is)."""
@@ -145,7 +146,13 @@ def inlined(schema: dict[str, Any], origins: dict[int, Any] | None = None) -> di
                 out[key] = walk(value, resolver, seen)
         if target is not None and not out:
             return target
-        made = {"allOf": [target], **out} if target is not None else out
+        made = out
+        if target is not None:
+            # the reference is read where `$ref` stands (keywords are applied in order); beside an `allOf` of
+            # its own, it joins that one, first
+            joined = [target, *out.get("allOf", [])]
+            made = {("allOf" if k == "$ref" else k): (joined if k == "$ref" else out[k])
+                    for k in node if k == "$ref" or (k in out and k != "allOf")}
         if origins is not None:
             origins[id(made)] = node
         return made
