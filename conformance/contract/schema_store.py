@@ -198,7 +198,7 @@ def _compiled_validator(name: str) -> Any:
 
     jsonschema-rs comes with schemathesis (its own dependency): it answers `is_valid` about 50 times faster
     than jsonschema, and validating every answer and every chunk was a tenth of a run's CPU. It is used only
-    for that yes or no: what is wrong with an invalid document always comes from `validator(name)`, and a
+    for that yes or no: what is wrong with an invalid document always comes from jsonschema (`errors`), and a
     document it refuses that jsonschema accepts (Python's `$` matches before a final newline, Rust's does
     not) only costs that second look. tests/test_schemas.py holds the two to the same answers."""
     try:
@@ -206,7 +206,7 @@ def _compiled_validator(name: str) -> Any:
     except ImportError:
         return None
     try:
-        return jsonschema_rs.Draft202012Validator(inlined(_read(name)))
+        return jsonschema_rs.Draft202012Validator(_flat(name))
     except Exception:  # a schema it cannot compile: jsonschema judges alone
         return None
 
@@ -219,7 +219,7 @@ def is_valid(name: str, instance: Any) -> bool:
 
 def surely_valid(name: str, instance: Any) -> bool:
     """The quick yes of `is_valid`: True when `instance` is valid; False when it may not be, which only
-    `validator(name)`'s errors settle (jsonschema-rs refuses a few documents jsonschema accepts). For a caller
+    jsonschema's errors settle (`errors`; jsonschema-rs refuses a few documents jsonschema accepts). For a caller
     that reads the errors next: a document refused here is not validated a second time before that."""
     compiled = _compiled_validator(name)
     if compiled is None:
